@@ -1,0 +1,59 @@
+//! `fetch --spec FILE --out DIR`: the builder mode of the fixed-output derivation.
+
+use std::io::Read;
+use std::path::Path;
+
+use nix_fetch_model::error::IoContext;
+use nix_fetch_model::fetch::{fetch_into, CancelFlag, FetchOptions};
+use nix_fetch_model::layout::StagingDir;
+use nix_fetch_model::spec::FetchSpec;
+use nix_fetch_model::Result;
+
+use super::progress::reporter;
+
+pub fn run(
+    spec_path: &Path,
+    out: &Path,
+    direct: bool,
+    quiet: bool,
+    cancel: CancelFlag,
+) -> Result<()> {
+    let spec = FetchSpec::from_json(&read_spec(spec_path)?)?;
+    let options = FetchOptions {
+        progress: reporter(quiet),
+        cancel,
+    };
+    let outcome = if direct {
+        std::fs::create_dir_all(out).at(out)?;
+        fetch_into(&spec, out, &options)?
+    } else {
+        let staging = StagingDir::next_to(out)?;
+        let outcome = fetch_into(&spec, staging.path(), &options)?;
+        staging.finish(out)?;
+        outcome
+    };
+    if !quiet {
+        let hf = spec.huggingface();
+        eprintln!(
+            "fetched {} at {} ({}): {} files, {} bytes, into {}",
+            hf.repo,
+            outcome.revision,
+            outcome.commit,
+            outcome.files.len(),
+            outcome.bytes,
+            out.display()
+        );
+    }
+    Ok(())
+}
+
+fn read_spec(path: &Path) -> Result<String> {
+    if path == Path::new("-") {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .at("(standard input)")?;
+        return Ok(text);
+    }
+    std::fs::read_to_string(path).at(path)
+}

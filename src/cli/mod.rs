@@ -1,0 +1,103 @@
+//! Command-line parsing and the dispatch to the subcommands.
+
+mod fetch;
+mod prefetch;
+mod progress;
+mod reference;
+mod store;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use nix_fetch_model::fetch::CancelFlag;
+use nix_fetch_model::Error;
+
+#[derive(Parser)]
+#[command(
+    name = "nix-fetch-model",
+    version,
+    about = "Reproducible AI models in the Nix store"
+)]
+struct Cli {
+    /// No progress bars or summaries on stderr.
+    #[arg(long, short, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Fetch a model, add it to the Nix store, print the commit, the hash to pin and the store path.
+    Prefetch(prefetch::Args),
+    /// Fetch the repo a JSON spec describes into DIR (the builder of the fixed-output derivation).
+    Fetch {
+        /// The spec file, or - for standard input.
+        #[arg(long)]
+        spec: PathBuf,
+        /// The output folder; it must not exist.
+        #[arg(long)]
+        out: PathBuf,
+        /// Write straight into --out instead of a folder renamed onto it at the end
+        /// (for a Nix builder, whose $out Nix removes on failure).
+        #[arg(long)]
+        direct: bool,
+    },
+    /// Print the NAR hash of a folder, as `nix-hash --type sha256 --sri` does.
+    Hash {
+        dir: PathBuf,
+        #[arg(long, value_enum, default_value_t = HashFormat::Sri)]
+        format: HashFormat,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum HashFormat {
+    Sri,
+    Nix32,
+    Base16,
+}
+
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let cancel = CancelFlag::default();
+    install_interrupt_handler(cancel.clone());
+    let result = match cli.command {
+        Command::Prefetch(args) => prefetch::run(args, cli.quiet, cancel),
+        Command::Fetch { spec, out, direct } => fetch::run(&spec, &out, direct, cli.quiet, cancel),
+        Command::Hash { dir, format } => print_hash(&dir, format),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Error::Interrupted) => {
+            eprintln!("error: interrupted");
+            ExitCode::from(130)
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The first Ctrl-C stops the fetch cleanly; a second one exits at once.
+fn install_interrupt_handler(cancel: CancelFlag) {
+    let _ = ctrlc::set_handler(move || {
+        if cancel.is_cancelled() {
+            std::process::exit(130);
+        }
+        cancel.cancel();
+    });
+}
+
+fn print_hash(dir: &std::path::Path, format: HashFormat) -> nix_fetch_model::Result<()> {
+    let hash = nix_fetch_model::nar::nar_hash(dir)?;
+    let text = match format {
+        HashFormat::Sri => hash.to_sri(),
+        HashFormat::Nix32 => hash.to_nix32(),
+        HashFormat::Base16 => hash.to_base16(),
+    };
+    println!("{text}");
+    Ok(())
+}

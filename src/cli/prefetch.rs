@@ -1,0 +1,213 @@
+//! `prefetch hf:org/name[@revision]`: fetch, hash, add to the store, and print
+//! what to pin.
+
+use nix_fetch_model::fetch::{fetch_into, CancelFlag, FetchOptions, FetchOutcome};
+use nix_fetch_model::hub::RepoType;
+use nix_fetch_model::nar::nar_hash;
+use nix_fetch_model::spec::FetchSpec;
+use nix_fetch_model::store_path::fixed_output_path;
+use nix_fetch_model::{Error, Result};
+use serde_json::{json, Value};
+
+use super::progress::reporter;
+use super::{reference, store};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// hf:org/name[@revision], hf:datasets/org/name[@revision] or hf:spaces/org/name[@revision].
+    reference: String,
+    /// Only files matching these globs (huggingface_hub's allow_patterns).
+    #[arg(long = "include", value_name = "GLOB")]
+    include: Vec<String>,
+    /// Leave out files matching these globs (huggingface_hub's ignore_patterns).
+    #[arg(long = "exclude", value_name = "GLOB")]
+    exclude: Vec<String>,
+    /// The store path name (default: the Hub cache folder name, models--org--name).
+    #[arg(long)]
+    name: Option<String>,
+    /// The Hub endpoint (default: $HF_ENDPOINT, else https://huggingface.co).
+    #[arg(long)]
+    endpoint: Option<String>,
+    /// Requests in flight at once.
+    #[arg(long)]
+    concurrency: Option<usize>,
+    /// Do not add the result to the Nix store.
+    #[arg(long)]
+    no_add: bool,
+    /// Print JSON, for scripts.
+    #[arg(long, conflicts_with = "nix")]
+    json: bool,
+    /// Print a Nix attrset to paste as the argument of fetchModel.
+    #[arg(long)]
+    nix: bool,
+}
+
+pub fn run(args: Args, quiet: bool, cancel: CancelFlag) -> Result<()> {
+    let spec_json = spec_json(&args)?;
+    let spec = FetchSpec::from_json(&spec_json.to_string())?;
+    let temp = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    let dir = temp.path().join(&spec.name);
+    std::fs::create_dir(&dir).map_err(|e| Error::io(&dir, e))?;
+
+    let options = FetchOptions {
+        progress: reporter(quiet),
+        cancel,
+    };
+    let outcome = fetch_into(&spec, &dir, &options)?;
+    let hash = nar_hash(&dir)?;
+    let expected_path = fixed_output_path(&store::store_dir(), &spec.name, &hash)?;
+    let added = if args.no_add {
+        Err("--no-add was given".to_string())
+    } else {
+        store::add_fixed(&dir)
+    };
+    if let Ok(path) = &added {
+        if path != &expected_path {
+            return Err(Error::Protocol {
+                url: "nix-store --add-fixed".into(),
+                problem: format!("added {path}, but the fixed-output path is {expected_path}"),
+            });
+        }
+    }
+    if let Err(reason) = &added {
+        if !quiet {
+            eprintln!("note: not added to the Nix store: {reason}");
+        }
+    }
+    let report = Report {
+        spec: &spec,
+        spec_json: &spec_json,
+        outcome: &outcome,
+        hash: hash.to_sri(),
+        path: expected_path,
+        added: added.is_ok(),
+    };
+    let text = if args.json {
+        serde_json::to_string_pretty(&report.json()).expect("JSON")
+    } else if args.nix {
+        report.nix()
+    } else {
+        report.text()
+    };
+    println!("{text}");
+    Ok(())
+}
+
+/// The spec as the Nix library would pass it.
+fn spec_json(args: &Args) -> Result<Value> {
+    let reference = reference::parse(&args.reference).map_err(Error::Spec)?;
+    let mut source = json!({ "repo": reference.repo, "revision": reference.revision });
+    if reference.kind != RepoType::Model {
+        source["repoType"] = json!(reference.kind.as_str());
+    }
+    if !args.include.is_empty() {
+        source["files"] = json!(args.include);
+    }
+    if !args.exclude.is_empty() {
+        source["exclude"] = json!(args.exclude);
+    }
+    let mut spec = json!({ "source": { "huggingface": source } });
+    if let Some(name) = &args.name {
+        spec["name"] = json!(name);
+    }
+    let mut network = serde_json::Map::new();
+    if let Some(endpoint) = &args.endpoint {
+        network.insert("endpoint".into(), json!(endpoint));
+    }
+    if let Some(concurrency) = args.concurrency {
+        network.insert("concurrency".into(), json!(concurrency));
+    }
+    if !network.is_empty() {
+        spec["network"] = Value::Object(network);
+    }
+    Ok(spec)
+}
+
+struct Report<'a> {
+    spec: &'a FetchSpec,
+    spec_json: &'a Value,
+    outcome: &'a FetchOutcome,
+    hash: String,
+    path: String,
+    added: bool,
+}
+
+impl Report<'_> {
+    fn json(&self) -> Value {
+        let hf = self.spec.huggingface();
+        json!({
+            "name": self.spec.name,
+            "repo": hf.repo.id,
+            "repoType": hf.repo.kind.as_str(),
+            "revision": self.outcome.revision,
+            "commit": self.outcome.commit,
+            "files": self.outcome.files,
+            "size": self.outcome.bytes,
+            "hash": self.hash,
+            "storePath": self.path,
+            "addedToStore": self.added,
+        })
+    }
+
+    fn text(&self) -> String {
+        let hf = self.spec.huggingface();
+        let store_note = if self.added {
+            ""
+        } else {
+            " (not in the store)"
+        };
+        format!(
+            "repo:     {} ({})\nrevision: {}\ncommit:   {}\nfiles:    {} ({} bytes)\nhash:     {}\npath:     {}{}",
+            hf.repo.id,
+            hf.repo.kind.as_str(),
+            self.outcome.revision,
+            self.outcome.commit,
+            self.outcome.files.len(),
+            self.outcome.bytes,
+            self.hash,
+            self.path,
+            store_note
+        )
+    }
+
+    /// The fetchModel argument, pinned: the same source as fetched and its hash.
+    fn nix(&self) -> String {
+        let source = &self.spec_json["source"]["huggingface"];
+        let mut lines = vec![
+            "{".to_string(),
+            format!("  name = {};", nix_string(&self.spec.name)),
+        ];
+        lines.push("  source.huggingface = {".into());
+        for (key, value) in source.as_object().into_iter().flatten() {
+            let comment =
+                if key == "revision" && value.as_str() != Some(self.outcome.commit.as_str()) {
+                    format!(" # commit {}", self.outcome.commit)
+                } else {
+                    String::new()
+                };
+            lines.push(format!("    {key} = {};{comment}", nix_value(value)));
+        }
+        lines.push("  };".into());
+        lines.push(format!("  hash = {};", nix_string(&self.hash)));
+        lines.push("}".into());
+        lines.join("\n")
+    }
+}
+
+fn nix_value(value: &Value) -> String {
+    match value {
+        Value::String(s) => nix_string(s),
+        Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(nix_value).collect();
+            format!("[ {} ]", items.join(" "))
+        }
+        other => other.to_string(),
+    }
+}
+
+/// A Nix string literal: JSON escapes plus `${` escaped.
+fn nix_string(text: &str) -> String {
+    serde_json::to_string(text)
+        .expect("JSON")
+        .replace("${", "\\${")
+}

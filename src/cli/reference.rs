@@ -1,0 +1,65 @@
+//! Model references on the command line: `hf:org/name[@revision]`,
+//! `hf:datasets/org/name@rev`, `hf:spaces/org/name`.
+
+use nix_fetch_model::hub::RepoType;
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct Reference {
+    pub kind: RepoType,
+    pub repo: String,
+    pub revision: String,
+}
+
+pub fn parse(text: &str) -> Result<Reference, String> {
+    let rest = text.strip_prefix("hf:").ok_or_else(|| {
+        format!("'{text}' is not a model reference: write hf:org/name[@revision] (or hf:datasets/org/name)")
+    })?;
+    let (path, revision) = match rest.split_once('@') {
+        Some((path, revision)) if !revision.is_empty() => (path, revision.to_string()),
+        Some(_) => {
+            return Err(format!(
+                "'{text}': nothing after '@': give a branch, tag or commit"
+            ))
+        }
+        None => (rest, "main".to_string()),
+    };
+    let (kind, repo) = match path.split_once('/') {
+        Some(("datasets", repo)) => (RepoType::Dataset, repo),
+        Some(("spaces", repo)) => (RepoType::Space, repo),
+        Some(("models", repo)) => (RepoType::Model, repo),
+        _ => (RepoType::Model, path),
+    };
+    Ok(Reference {
+        kind,
+        repo: repo.to_string(),
+        revision,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references() {
+        assert_eq!(
+            parse("hf:org/name").unwrap(),
+            Reference {
+                kind: RepoType::Model,
+                repo: "org/name".into(),
+                revision: "main".into()
+            }
+        );
+        assert_eq!(
+            parse("hf:datasets/org/name@refs/pr/1").unwrap(),
+            Reference {
+                kind: RepoType::Dataset,
+                repo: "org/name".into(),
+                revision: "refs/pr/1".into()
+            }
+        );
+        assert_eq!(parse("hf:gpt2@v1").unwrap().repo, "gpt2");
+        assert!(parse("org/name").is_err());
+        assert!(parse("hf:org/name@").is_err());
+    }
+}

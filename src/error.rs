@@ -1,0 +1,149 @@
+//! The errors a fetch can end with. Each message says what happened, to what,
+//! and what the user can do next.
+
+use std::path::PathBuf;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid fetch spec: {0}")]
+    Spec(String),
+
+    #[error(
+        "repo {repo} is gated: accept its license at {url} and set HF_TOKEN \
+         (or auth.tokenFile) to a token of that account"
+    )]
+    Gated { repo: String, url: String },
+
+    #[error(
+        "the token has no access to gated repo {repo}: accept its license at {url} \
+         with the account that owns the token"
+    )]
+    GatedDenied { repo: String, url: String },
+
+    #[error(
+        "repo {repo} ({kind}) not found on {endpoint}, or it is private: check the id; \
+         for a private repo set HF_TOKEN (or auth.tokenFile)"
+    )]
+    RepoNotFound {
+        repo: String,
+        kind: String,
+        endpoint: String,
+    },
+
+    #[error(
+        "repo {repo} ({kind}) not found on {endpoint}, or the token cannot read it: \
+         check the id and that the token's account has access"
+    )]
+    RepoNotFoundWithToken {
+        repo: String,
+        kind: String,
+        endpoint: String,
+    },
+
+    #[error("revision '{revision}' not found in repo {repo}: check the branch, tag or commit")]
+    RevisionNotFound { repo: String, revision: String },
+
+    #[error("file '{path}' not found in repo {repo} at commit {commit}")]
+    EntryNotFound {
+        repo: String,
+        path: String,
+        commit: String,
+    },
+
+    #[error(
+        "{endpoint} refused the token (HTTP 401): check HF_TOKEN / auth.tokenFile, \
+         or unset it for a public repo"
+    )]
+    Unauthorized { endpoint: String },
+
+    #[error(
+        "rate limited by {endpoint} after {retries} retries: wait and try again, \
+         or set HF_TOKEN to get a higher limit"
+    )]
+    RateLimited { endpoint: String, retries: u32 },
+
+    #[error(
+        "cannot reach {url}: {cause}. Check the network, a proxy (HTTPS_PROXY), \
+         or set network.endpoint / HF_ENDPOINT"
+    )]
+    Unreachable { url: String, cause: String },
+
+    #[error("{url} answered HTTP {status}{detail} after {retries} retries")]
+    Http {
+        url: String,
+        status: u16,
+        detail: String,
+        retries: u32,
+    },
+
+    #[error("{url}: unexpected answer: {problem}")]
+    Protocol { url: String, problem: String },
+
+    #[error("{path}: {algorithm} mismatch: expected {expected}, got {got}")]
+    DigestMismatch {
+        path: String,
+        algorithm: &'static str,
+        expected: String,
+        got: String,
+    },
+
+    #[error("{path}: size mismatch: expected {expected} bytes, got {got}")]
+    SizeMismatch {
+        path: String,
+        expected: u64,
+        got: u64,
+    },
+
+    #[error("refusing unsafe path {path:?} listed by the Hub: {reason}")]
+    UnsafePath { path: String, reason: &'static str },
+
+    #[error(
+        "no file of repo {repo} at {commit} matches files = {include:?} / exclude = {exclude:?}"
+    )]
+    NothingSelected {
+        repo: String,
+        commit: String,
+        include: Vec<String>,
+        exclude: Vec<String>,
+    },
+
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    #[error("interrupted")]
+    Interrupted,
+
+    #[error(transparent)]
+    Nar(#[from] crate::nar::NarError),
+
+    #[error(transparent)]
+    Hash(#[from] crate::hash::HashError),
+
+    #[error(transparent)]
+    StorePath(#[from] crate::store_path::StorePathError),
+}
+
+impl Error {
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// Attaches the path an I/O error happened on.
+pub trait IoContext<T> {
+    fn at(self, path: impl Into<PathBuf>) -> Result<T>;
+}
+
+impl<T> IoContext<T> for std::io::Result<T> {
+    fn at(self, path: impl Into<PathBuf>) -> Result<T> {
+        self.map_err(|e| Error::io(path, e))
+    }
+}

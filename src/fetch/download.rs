@@ -1,0 +1,294 @@
+//! Downloading one blob: its byte ranges in parallel (bounded by a shared
+//! semaphore), each resumed with `Range` after a cut, verified by a hasher that
+//! reads right behind the writes, then renamed into `blobs/<etag>`.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use reqwest::header::{HeaderMap, HeaderValue, CONTENT_RANGE, RANGE};
+use reqwest::{Response, StatusCode};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use url::Url;
+
+use super::segments::{hash_behind, plan_ranges, Frontier, BUFFER_SIZE};
+use super::verify::ContentHasher;
+use super::{CancelFlag, Progress};
+use crate::error::{Error, IoContext, Result};
+use crate::http::{Backoff, Failure};
+use crate::hub::{HubClient, Oid, RepoId};
+
+/// What every download of one fetch shares.
+pub struct Downloads {
+    pub hub: HubClient,
+    pub repo: RepoId,
+    pub commit: String,
+    /// One permit per request in flight.
+    pub requests: Semaphore,
+    /// Files larger than this are split into ranges of about this size.
+    pub range_size: u64,
+    pub progress: Arc<dyn Progress>,
+    pub cancel: CancelFlag,
+}
+
+/// One blob to fetch: the first repo path that names it, its size and oid.
+pub struct Blob {
+    pub path: String,
+    pub size: u64,
+    pub oid: Oid,
+    pub dest: PathBuf,
+}
+
+/// Downloads `blob` and moves it into place once its content is verified.
+pub async fn download_blob(shared: Arc<Downloads>, blob: Blob) -> Result<()> {
+    let url = shared
+        .hub
+        .file_url(&shared.repo, &shared.commit, &blob.path)?;
+    let partial = blob.dest.with_extension("incomplete");
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&partial)
+        .at(&partial)?;
+    file.set_len(blob.size).at(&partial)?;
+    let file = Arc::new(file);
+    let frontier = Arc::new(Frontier::new(plan_ranges(blob.size, shared.range_size)));
+    let _abandon_on_exit = AbandonOnDrop(frontier.clone());
+
+    let hashing = {
+        let (file, frontier, cancel) = (file.clone(), frontier.clone(), shared.cancel.clone());
+        let hasher = ContentHasher::for_oid(&blob.oid, blob.size);
+        let size = blob.size;
+        tokio::task::spawn_blocking(move || hash_behind(&file, &frontier, size, hasher, &cancel))
+    };
+
+    let mut ranges = JoinSet::new();
+    for index in 0..frontier.ranges().len() {
+        let job = RangeJob {
+            shared: shared.clone(),
+            url: url.clone(),
+            file: file.clone(),
+            frontier: frontier.clone(),
+            index,
+            size: blob.size,
+            path: blob.path.clone(),
+        };
+        ranges.spawn(job.run());
+    }
+    while let Some(joined) = ranges.join_next().await {
+        joined.map_err(|_| Error::Interrupted)??;
+    }
+    let hasher = hashing.await.map_err(|_| Error::Interrupted)??;
+    hasher.check(&blob.oid, &blob.path)?;
+    std::fs::rename(&partial, &blob.dest).at(&blob.dest)?;
+    shared.progress.file_done(&blob.path);
+    Ok(())
+}
+
+struct AbandonOnDrop(Arc<Frontier>);
+
+impl Drop for AbandonOnDrop {
+    fn drop(&mut self) {
+        self.0.abandon();
+    }
+}
+
+/// One byte range of a blob, fetched until complete with retries and resumption.
+struct RangeJob {
+    shared: Arc<Downloads>,
+    url: Url,
+    file: Arc<File>,
+    frontier: Arc<Frontier>,
+    index: usize,
+    size: u64,
+    path: String,
+}
+
+impl RangeJob {
+    async fn run(self) -> Result<()> {
+        let _permit = self
+            .shared
+            .requests
+            .acquire()
+            .await
+            .map_err(|_| Error::Interrupted)?;
+        let end = self.frontier.ranges()[self.index].end;
+        let mut backoff = Backoff::new(self.shared.hub.http().retries);
+        loop {
+            let start = self.frontier.position(self.index);
+            if start >= end {
+                return Ok(());
+            }
+            let failure = match self
+                .shared
+                .hub
+                .http()
+                .send_once(&self.url, false, self.range_header(start, end))
+                .await
+            {
+                Ok(response) => {
+                    let response = self.accept(response, start)?;
+                    match self.stream(response, start, end).await? {
+                        None => return Ok(()),
+                        Some((failure, progressed)) => {
+                            if progressed {
+                                backoff.reset();
+                            }
+                            failure
+                        }
+                    }
+                }
+                Err(failure) => failure,
+            };
+            self.shared.progress.notice(&format!(
+                "{}: {}, retrying",
+                self.path,
+                describe(&failure)
+            ));
+            backoff.wait_or_fail(&self.url, failure).await?;
+        }
+    }
+
+    fn range_header(&self, start: u64, end: u64) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        if start > 0 || end < self.size {
+            let value = format!("bytes={}-{}", start, end - 1);
+            headers.insert(RANGE, HeaderValue::from_str(&value).expect("ascii range"));
+        }
+        headers
+    }
+
+    /// Checks the answer is the bytes asked for; maps Hub errors (404...) to their errors.
+    fn accept(&self, response: Response, start: u64) -> Result<Response> {
+        let asked = crate::hub::Asked::File {
+            path: &self.path,
+            commit: &self.shared.commit,
+        };
+        let response = self
+            .shared
+            .hub
+            .checked(&self.shared.repo, response, asked)?;
+        let url = response.url().to_string();
+        match response.status() {
+            StatusCode::PARTIAL_CONTENT => {
+                let (first, total) =
+                    parse_content_range(response.headers()).ok_or_else(|| Error::Protocol {
+                        url: url.clone(),
+                        problem: "206 without a valid Content-Range".into(),
+                    })?;
+                if total != self.size {
+                    return Err(Error::SizeMismatch {
+                        path: self.path.clone(),
+                        expected: self.size,
+                        got: total,
+                    });
+                }
+                if first != start {
+                    return Err(Error::Protocol {
+                        url,
+                        problem: format!("asked bytes from {start}, got from {first}"),
+                    });
+                }
+            }
+            StatusCode::OK if start == 0 => {
+                if let Some(length) = response.content_length().filter(|&l| l != self.size) {
+                    return Err(Error::SizeMismatch {
+                        path: self.path.clone(),
+                        expected: self.size,
+                        got: length,
+                    });
+                }
+            }
+            status => {
+                return Err(Error::Protocol {
+                    url,
+                    problem: format!("asked a byte range, got HTTP {status}"),
+                });
+            }
+        }
+        Ok(response)
+    }
+
+    /// Writes the body at its offsets. `Ok(None)`: the range is complete.
+    /// `Ok(Some(failure, progressed))`: the connection broke; the range resumes where it stopped.
+    async fn stream(
+        &self,
+        response: Response,
+        start: u64,
+        end: u64,
+    ) -> Result<Option<(Failure, bool)>> {
+        let mut body = response.bytes_stream();
+        let mut buffer: Vec<u8> = Vec::with_capacity(BUFFER_SIZE);
+        let mut position = start;
+        let mut outcome = None;
+        while let Some(chunk) = body.next().await {
+            if self.shared.cancel.is_cancelled() {
+                return Err(Error::Interrupted);
+            }
+            let chunk = match chunk {
+                Ok(chunk) => chunk,
+                Err(e) => {
+                    outcome = Some(Failure::Transport(crate::http::describe(&e)));
+                    break;
+                }
+            };
+            if position + (buffer.len() + chunk.len()) as u64 > end {
+                return Err(Error::SizeMismatch {
+                    path: self.path.clone(),
+                    expected: self.size,
+                    got: position + (buffer.len() + chunk.len()) as u64,
+                });
+            }
+            buffer.extend_from_slice(&chunk);
+            if buffer.len() >= BUFFER_SIZE {
+                position = self.flush(&mut buffer, position)?;
+            }
+        }
+        position = self.flush(&mut buffer, position)?;
+        let progressed = position > start;
+        if position == end {
+            return Ok(None);
+        }
+        let failure = outcome.unwrap_or_else(|| {
+            Failure::Transport(format!(
+                "connection closed after {} of {} bytes",
+                position, end
+            ))
+        });
+        Ok(Some((failure, progressed)))
+    }
+
+    fn flush(&self, buffer: &mut Vec<u8>, position: u64) -> Result<u64> {
+        if buffer.is_empty() {
+            return Ok(position);
+        }
+        self.file
+            .write_all_at(buffer, position)
+            .map_err(|e| Error::io(&self.path, e))?;
+        let written = buffer.len() as u64;
+        self.frontier.advance(self.index, written);
+        self.shared.progress.advanced(written);
+        buffer.clear();
+        Ok(position + written)
+    }
+}
+
+fn describe(failure: &Failure) -> String {
+    match failure {
+        Failure::Status { status, .. } => format!("HTTP {status}"),
+        Failure::Transport(cause) => cause.clone(),
+    }
+}
+
+/// `Content-Range: bytes <first>-<last>/<total>` as (first, total).
+fn parse_content_range(headers: &HeaderMap) -> Option<(u64, u64)> {
+    let value = headers.get(CONTENT_RANGE)?.to_str().ok()?;
+    let (range, total) = value.strip_prefix("bytes ")?.split_once('/')?;
+    let (first, _) = range.split_once('-')?;
+    Some((first.trim().parse().ok()?, total.trim().parse().ok()?))
+}

@@ -1,0 +1,84 @@
+//! Content checks while bytes stream in: sha256 for LFS files, the git blob
+//! sha1 (`"blob {len}\0"` + bytes) for the others.
+
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
+
+use crate::error::Error;
+use crate::hub::Oid;
+
+pub enum ContentHasher {
+    Sha256(Sha256),
+    GitSha1(Sha1),
+}
+
+impl ContentHasher {
+    /// A hasher for the content `oid` names, of `size` bytes.
+    pub fn for_oid(oid: &Oid, size: u64) -> Self {
+        match oid {
+            Oid::Sha256(_) => ContentHasher::Sha256(Sha256::new()),
+            Oid::GitSha1(_) => {
+                let mut sha1 = Sha1::new();
+                sha1.update(format!("blob {size}\0").as_bytes());
+                ContentHasher::GitSha1(sha1)
+            }
+        }
+    }
+
+    pub fn update(&mut self, bytes: &[u8]) {
+        match self {
+            ContentHasher::Sha256(h) => h.update(bytes),
+            ContentHasher::GitSha1(h) => h.update(bytes),
+        }
+    }
+
+    /// Compares the digest with `oid`; the error names `path`, expected and got.
+    pub fn check(self, oid: &Oid, path: &str) -> Result<(), Error> {
+        let (algorithm, got) = match self {
+            ContentHasher::Sha256(h) => ("sha256", hex::encode(h.finalize())),
+            ContentHasher::GitSha1(h) => ("git blob sha1", hex::encode(h.finalize())),
+        };
+        if got == oid.etag() {
+            return Ok(());
+        }
+        Err(Error::DigestMismatch {
+            path: path.to_string(),
+            algorithm,
+            expected: oid.etag().into(),
+            got,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn git_blob_sha1_matches_git() {
+        // `printf 'hello\n' | git hash-object --stdin`
+        let oid = Oid::GitSha1("ce013625030ba8dba906f756967f9e9ca394464a".into());
+        let mut hasher = ContentHasher::for_oid(&oid, 6);
+        hasher.update(b"hello\n");
+        hasher.check(&oid, "greeting").unwrap();
+    }
+
+    #[test]
+    fn mismatch_names_file_expected_and_got() {
+        let oid = Oid::Sha256("00".repeat(32));
+        let mut hasher = ContentHasher::for_oid(&oid, 1);
+        hasher.update(b"x");
+        let err = hasher
+            .check(&oid, "model.safetensors")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("model.safetensors") && err.contains(&"00".repeat(32)),
+            "{err}"
+        );
+        assert!(
+            err.contains("2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881"),
+            "{err}"
+        );
+    }
+}

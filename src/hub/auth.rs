@@ -1,0 +1,162 @@
+//! Finding the user's Hub token. The token is never printed, logged or written.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::spec::Auth;
+
+/// A Hub token. `Debug` and `Display` never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token(String);
+
+impl Token {
+    pub fn new(secret: impl Into<String>) -> Option<Self> {
+        let secret = secret.into().trim().to_string();
+        (!secret.is_empty()).then_some(Token(secret))
+    }
+
+    pub fn bearer(&self) -> String {
+        format!("Bearer {}", self.0)
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token(<hidden>)")
+    }
+}
+
+/// The token, looked up in order: `auth.tokenFile`; the variable named by
+/// `auth.tokenEnvVar` (by default `HF_TOKEN`, then `HUGGING_FACE_HUB_TOKEN`);
+/// `$HF_TOKEN_PATH`; `$HF_HOME/token`; `~/.cache/huggingface/token`.
+/// `env` reads an environment variable (the process environment in production).
+pub fn find_token(auth: &Auth, env: &dyn Fn(&str) -> Option<String>) -> Result<Option<Token>> {
+    if let Some(file) = &auth.token_file {
+        let text = std::fs::read_to_string(file).map_err(|e| {
+            Error::Spec(format!(
+                "auth.tokenFile: cannot read {}: {e}",
+                file.display()
+            ))
+        })?;
+        return Token::new(text)
+            .map(Some)
+            .ok_or_else(|| Error::Spec(format!("auth.tokenFile: {} is empty", file.display())));
+    }
+    let variables: Vec<&str> = match &auth.token_env_var {
+        Some(name) => vec![name.as_str()],
+        None => vec!["HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"],
+    };
+    if let Some(token) = variables
+        .iter()
+        .find_map(|name| env(name).and_then(Token::new))
+    {
+        return Ok(Some(token));
+    }
+    Ok(token_file_candidates(env)
+        .iter()
+        .find_map(|path| read_token_file(path)))
+}
+
+fn token_file_candidates(env: &dyn Fn(&str) -> Option<String>) -> Vec<PathBuf> {
+    let mut candidates = Vec::new();
+    if let Some(path) = env("HF_TOKEN_PATH") {
+        candidates.push(PathBuf::from(path));
+    }
+    if let Some(home) = env("HF_HOME") {
+        candidates.push(Path::new(&home).join("token"));
+    }
+    if let Some(home) = env("HOME") {
+        candidates.push(Path::new(&home).join(".cache/huggingface/token"));
+    }
+    candidates
+}
+
+fn read_token_file(path: &Path) -> Option<Token> {
+    std::fs::read_to_string(path).ok().and_then(Token::new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn order_of_lookup() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            path.to_string_lossy().into_owned()
+        };
+        let spec_file = file("spec-token", "hf_from_spec\n");
+        let path_file = file("path-token", "hf_from_path");
+        std::fs::create_dir_all(dir.path().join("home/.cache/huggingface")).unwrap();
+        file("home/.cache/huggingface/token", "hf_from_home");
+        let home = dir.path().join("home").to_string_lossy().into_owned();
+
+        let with_file = Auth {
+            token_file: Some(spec_file.into()),
+            token_env_var: None,
+        };
+        let env = lookup(&[("HF_TOKEN", "hf_env")]);
+        assert_eq!(
+            find_token(&with_file, &env).unwrap(),
+            Token::new("hf_from_spec")
+        );
+
+        let default = Auth::default();
+        assert_eq!(find_token(&default, &env).unwrap(), Token::new("hf_env"));
+        let env = lookup(&[
+            ("HUGGING_FACE_HUB_TOKEN", "hf_old"),
+            ("HF_TOKEN_PATH", &path_file),
+        ]);
+        assert_eq!(find_token(&default, &env).unwrap(), Token::new("hf_old"));
+
+        let named = Auth {
+            token_file: None,
+            token_env_var: Some("MY_TOKEN".into()),
+        };
+        let env = lookup(&[("HF_TOKEN", "hf_env"), ("MY_TOKEN", "hf_mine")]);
+        assert_eq!(find_token(&named, &env).unwrap(), Token::new("hf_mine"));
+
+        let env = lookup(&[("HF_TOKEN_PATH", &path_file), ("HOME", &home)]);
+        assert_eq!(
+            find_token(&default, &env).unwrap(),
+            Token::new("hf_from_path")
+        );
+        let env = lookup(&[("HOME", &home)]);
+        assert_eq!(
+            find_token(&default, &env).unwrap(),
+            Token::new("hf_from_home")
+        );
+        assert_eq!(find_token(&default, &lookup(&[])).unwrap(), None);
+    }
+
+    #[test]
+    fn missing_token_file_is_an_error() {
+        let auth = Auth {
+            token_file: Some("/nonexistent/token".into()),
+            token_env_var: None,
+        };
+        let err = find_token(&auth, &|_| None).unwrap_err().to_string();
+        assert!(
+            err.contains("auth.tokenFile") && err.contains("/nonexistent/token"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn debug_hides_the_secret() {
+        let token = Token::new("hf_secret").unwrap();
+        assert!(!format!("{token:?}").contains("hf_secret"));
+    }
+}

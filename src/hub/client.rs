@@ -1,0 +1,282 @@
+//! The Hub APIs the fetch needs: revision -> commit, the recursive file tree
+//! (paginated), and the `resolve` URL of a file at a commit.
+
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use reqwest::header::LINK;
+use reqwest::Response;
+use serde::Deserialize;
+use url::Url;
+
+use super::errors::{Asked, ErrorContext};
+use super::{RepoId, Token, DEFAULT_ENDPOINT};
+use crate::error::{Error, Result};
+use crate::http::Http;
+use crate::spec::Network;
+
+/// Characters kept as they are in a URL path segment (RFC 3986 unreserved).
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+/// As `SEGMENT`, keeping the `/` between the segments of a file path.
+const FILE_PATH: &AsciiSet = &SEGMENT.remove(b'/');
+
+/// A file of a repo at a commit, as the tree API lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoFile {
+    pub path: String,
+    pub size: u64,
+    pub oid: Oid,
+}
+
+/// The content id the Hub gives a file, which is also its blob name in the cache.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Oid {
+    /// LFS (and Xet) files: sha256 of the content.
+    Sha256(String),
+    /// Files kept in git: sha1 of `"blob {len}\0"` + content.
+    GitSha1(String),
+}
+
+impl Oid {
+    /// The blob name, `blobs/<etag>`.
+    pub fn etag(&self) -> &str {
+        match self {
+            Oid::Sha256(hex) | Oid::GitSha1(hex) => hex,
+        }
+    }
+}
+
+pub struct HubClient {
+    http: Http,
+    endpoint: String,
+}
+
+impl HubClient {
+    /// `endpoint` from the spec wins over `HF_ENDPOINT`, which wins over the public Hub.
+    pub fn new(
+        network: &Network,
+        env_endpoint: Option<String>,
+        token: Option<Token>,
+    ) -> Result<Self> {
+        let endpoint = network
+            .endpoint
+            .clone()
+            .or(env_endpoint.filter(|e| !e.is_empty()))
+            .unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
+        let endpoint = endpoint.trim_end_matches('/').to_string();
+        let url = Url::parse(&endpoint)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
+            .ok_or_else(|| {
+                Error::Spec(format!(
+                    "network.endpoint: '{endpoint}' is not an http(s) URL"
+                ))
+            })?;
+        Ok(HubClient {
+            http: Http::new(network, &url, token)?,
+            endpoint,
+        })
+    }
+
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    pub fn http(&self) -> &Http {
+        &self.http
+    }
+
+    /// The commit a branch, tag, `refs/pr/N` or commit sha points to.
+    pub async fn resolve_commit(&self, repo: &RepoId, revision: &str) -> Result<String> {
+        #[derive(Deserialize)]
+        struct RevisionInfo {
+            sha: Option<String>,
+        }
+        let url = self.url(&format!(
+            "/api/{}/{}/revision/{}",
+            repo.kind.plural(),
+            repo.id,
+            utf8_percent_encode(revision, SEGMENT)
+        ))?;
+        let response = self.checked(repo, self.http.get(&url).await?, Asked::Revision(revision))?;
+        let info: RevisionInfo = read_json(&url, response).await?;
+        match info.sha {
+            Some(sha) if is_hex(&sha, 40) => Ok(sha),
+            other => Err(Error::Protocol {
+                url: url.to_string(),
+                problem: format!("no 40-hex commit sha in the answer (got {other:?})"),
+            }),
+        }
+    }
+
+    /// Every file of the repo at `commit`, following `Link: rel="next"` pages.
+    pub async fn list_files(&self, repo: &RepoId, commit: &str) -> Result<Vec<RepoFile>> {
+        let mut url = self.url(&format!(
+            "/api/{}/{}/tree/{}?recursive=true",
+            repo.kind.plural(),
+            repo.id,
+            commit
+        ))?;
+        let mut files = Vec::new();
+        loop {
+            let response = self.checked(repo, self.http.get(&url).await?, Asked::Tree(commit))?;
+            let next = next_page(&url, &response);
+            let entries: Vec<TreeEntry> = read_json(&url, response).await?;
+            for entry in entries.into_iter().filter(|e| e.kind == "file") {
+                files.push(entry.into_repo_file(&url)?);
+            }
+            match next {
+                Some(next) => url = next,
+                None => break,
+            }
+        }
+        Ok(files)
+    }
+
+    /// `{endpoint}/{prefix}{repo}/resolve/{commit}/{path}`.
+    pub fn file_url(&self, repo: &RepoId, commit: &str, path: &str) -> Result<Url> {
+        self.url(&format!(
+            "/{}{}/resolve/{}/{}",
+            repo.kind.url_prefix(),
+            repo.id,
+            commit,
+            utf8_percent_encode(path, FILE_PATH)
+        ))
+    }
+
+    /// Turns an error answer about `repo` into the error the user can act on.
+    pub fn checked(&self, repo: &RepoId, response: Response, asked: Asked) -> Result<Response> {
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let context = ErrorContext {
+            repo,
+            endpoint: &self.endpoint,
+            has_token: self.http.has_token(),
+        };
+        Err(context.error_for(&response, asked))
+    }
+
+    fn url(&self, path_and_query: &str) -> Result<Url> {
+        let text = format!("{}{}", self.endpoint, path_and_query);
+        Url::parse(&text).map_err(|e| Error::Spec(format!("cannot build URL {text}: {e}")))
+    }
+}
+
+#[derive(Deserialize)]
+struct TreeEntry {
+    #[serde(rename = "type")]
+    kind: String,
+    path: String,
+    #[serde(default)]
+    size: u64,
+    #[serde(default)]
+    oid: String,
+    lfs: Option<LfsInfo>,
+}
+
+#[derive(Deserialize)]
+struct LfsInfo {
+    oid: String,
+    size: u64,
+}
+
+impl TreeEntry {
+    fn into_repo_file(self, url: &Url) -> Result<RepoFile> {
+        let (oid, size) = match self.lfs {
+            Some(lfs) => (Oid::Sha256(lfs.oid), lfs.size),
+            None => (Oid::GitSha1(self.oid), self.size),
+        };
+        let valid = match &oid {
+            Oid::Sha256(hex) => is_hex(hex, 64),
+            Oid::GitSha1(hex) => is_hex(hex, 40),
+        };
+        if !valid {
+            return Err(Error::Protocol {
+                url: url.to_string(),
+                problem: format!("file {:?} has a malformed oid {:?}", self.path, oid.etag()),
+            });
+        }
+        Ok(RepoFile {
+            path: self.path,
+            size,
+            oid,
+        })
+    }
+}
+
+fn is_hex(text: &str, len: usize) -> bool {
+    text.len() == len
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// The `rel="next"` target of a `Link` header, resolved against the current URL.
+fn next_page(current: &Url, response: &Response) -> Option<Url> {
+    let link = response.headers().get(LINK)?.to_str().ok()?;
+    link.split(',').find_map(|part| {
+        let (target, params) = part.split_once(';')?;
+        let is_next = params
+            .split(';')
+            .any(|p| p.trim().replace(' ', "") == "rel=\"next\"");
+        let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+        is_next.then(|| current.join(target).ok()).flatten()
+    })
+}
+
+async fn read_json<T: serde::de::DeserializeOwned>(url: &Url, response: Response) -> Result<T> {
+    let body = response.bytes().await.map_err(|e| Error::Unreachable {
+        url: url.to_string(),
+        cause: crate::http::describe(&e),
+    })?;
+    serde_json::from_slice(&body).map_err(|e| Error::Protocol {
+        url: url.to_string(),
+        problem: format!("the answer is not the expected JSON: {e}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(endpoint: Option<&str>, env: Option<&str>) -> Result<HubClient> {
+        let network = Network {
+            endpoint: endpoint.map(String::from),
+            ..Network::default()
+        };
+        HubClient::new(&network, env.map(String::from), None)
+    }
+
+    #[test]
+    fn endpoint_precedence() {
+        assert_eq!(
+            client(None, None).unwrap().endpoint(),
+            "https://huggingface.co"
+        );
+        assert_eq!(
+            client(None, Some("http://env:1/")).unwrap().endpoint(),
+            "http://env:1"
+        );
+        assert_eq!(
+            client(Some("http://spec:2"), Some("http://env:1"))
+                .unwrap()
+                .endpoint(),
+            "http://spec:2"
+        );
+        assert!(client(Some("ftp://x"), None).is_err());
+    }
+
+    #[test]
+    fn file_urls_are_encoded() {
+        let hub = client(Some("http://h"), None).unwrap();
+        let repo = RepoId::parse("org/name", crate::hub::RepoType::Dataset).unwrap();
+        let url = hub.file_url(&repo, "abc", "dir/a b#?.json").unwrap();
+        assert_eq!(
+            url.as_str(),
+            "http://h/datasets/org/name/resolve/abc/dir/a%20b%23%3F.json"
+        );
+    }
+}

@@ -1,0 +1,18 @@
+//! nix-fetch-model's core: fetch a Hugging Face repo into the Hub cache layout,
+//! verified, in parallel, and hash it as Nix does.
+//!
+//! It works on plain data (a JSON [`spec::FetchSpec`]) and on a directory; it
+//! never touches Nix values or the Nix store API.
+
+pub mod error;
+pub mod fetch;
+pub mod hash;
+pub mod http;
+pub mod hub;
+pub mod layout;
+pub mod nar;
+pub mod patterns;
+pub mod spec;
+pub mod store_path;
+
+pub use error::{Error, Result};

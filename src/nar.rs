@@ -1,0 +1,436 @@
+//! Nix ARchive (NAR) serialisation of a file system tree, and its sha256.
+//!
+//! The NAR of a path is what `nix-store --dump` prints, and its sha256 is
+//! the hash `nix-hash --type sha256` prints and fixed-output paths pin. Every
+//! string is a little-endian u64 length, the bytes, and zero padding to a
+//! multiple of 8. A node is `( type regular [executable ""] contents <data> )`,
+//! `( type symlink target <target> )` or `( type directory entry ( name <n>
+//! node <node> ) ... )` with entries in byte order of their names. Only the
+//! owner's execute bit is kept; times, owners and other mode bits are not.
+
+use crate::hash::Sha256Hash;
+use sha2::{Digest, Sha256};
+use std::fs::{self, File, Metadata};
+use std::io::{self, Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// Size of the buffer file contents are streamed through.
+const CONTENTS_BUFFER_SIZE: usize = 1 << 20;
+/// The owner's execute bit (`S_IXUSR`), the one Nix looks at.
+const OWNER_EXECUTE_BIT: u32 = 0o100;
+
+/// What went wrong while serialising a tree.
+#[derive(Debug, thiserror::Error)]
+pub enum NarError {
+    /// A path could not be inspected or read.
+    #[error("cannot read '{path}' for its NAR serialisation: {source}")]
+    Read { path: PathBuf, source: io::Error },
+    /// A path is a socket, fifo or device, which a NAR cannot hold.
+    #[error("'{path}' is a {kind}; a NAR can only hold regular files, directories and symlinks, so remove it from the tree")]
+    UnsupportedFileType { path: PathBuf, kind: &'static str },
+    /// A file's size changed between reading its metadata and its contents.
+    #[error("'{path}' changed while it was being serialised (expected {expected} bytes, read {actual}); make sure nothing writes to the tree while it is hashed")]
+    FileChanged {
+        path: PathBuf,
+        expected: u64,
+        actual: u64,
+    },
+    /// The destination of the NAR refused bytes.
+    #[error("cannot write the NAR serialisation: {0}")]
+    Write(#[source] io::Error),
+}
+
+/// The sha256 of the NAR serialisation of `path`, as `nix-hash --type sha256 PATH`
+/// computes it. Symlinks are not followed, including `path` itself.
+pub fn nar_hash(path: &Path) -> Result<Sha256Hash, NarError> {
+    let mut hasher = HashingWriter(Sha256::new());
+    write_nar(path, &mut hasher)?;
+    let digest = hasher.0.finalize();
+    Ok(Sha256Hash(digest.into()))
+}
+
+/// Writes the NAR serialisation of `path` to `out`, as `nix-store --dump PATH` does.
+pub fn write_nar<W: Write>(path: &Path, out: &mut W) -> Result<(), NarError> {
+    let mut writer = NarWriter {
+        out,
+        buffer: vec![0u8; CONTENTS_BUFFER_SIZE],
+    };
+    writer.string(b"nix-archive-1")?;
+    writer.node(path)
+}
+
+/// A `Write` that feeds a sha256 and never fails.
+struct HashingWriter(Sha256);
+
+impl Write for HashingWriter {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+struct NarWriter<'a, W: Write> {
+    out: &'a mut W,
+    /// Reused for the contents of every file.
+    buffer: Vec<u8>,
+}
+
+impl<W: Write> NarWriter<'_, W> {
+    fn node(&mut self, path: &Path) -> Result<(), NarError> {
+        let metadata = fs::symlink_metadata(path).map_err(|source| read_error(path, source))?;
+        self.string(b"(")?;
+        self.string(b"type")?;
+        let file_type = metadata.file_type();
+        if file_type.is_file() {
+            self.regular_file(path, &metadata)?;
+        } else if file_type.is_dir() {
+            self.directory(path)?;
+        } else if file_type.is_symlink() {
+            self.symlink(path)?;
+        } else {
+            return Err(NarError::UnsupportedFileType {
+                path: path.to_owned(),
+                kind: describe_special_file(&metadata),
+            });
+        }
+        self.string(b")")
+    }
+
+    fn regular_file(&mut self, path: &Path, metadata: &Metadata) -> Result<(), NarError> {
+        self.string(b"regular")?;
+        if metadata.permissions().mode() & OWNER_EXECUTE_BIT != 0 {
+            self.string(b"executable")?;
+            self.string(b"")?;
+        }
+        self.string(b"contents")?;
+        let size = metadata.len();
+        self.u64(size)?;
+        let mut file = File::open(path).map_err(|source| read_error(path, source))?;
+        let copied = self.copy_contents(path, &mut file)?;
+        if copied != size {
+            return Err(NarError::FileChanged {
+                path: path.to_owned(),
+                expected: size,
+                actual: copied,
+            });
+        }
+        self.padding(size)
+    }
+
+    /// Streams a file through the buffer and returns how many bytes it had.
+    fn copy_contents(&mut self, path: &Path, file: &mut File) -> Result<u64, NarError> {
+        let mut copied = 0u64;
+        loop {
+            let read = match file.read(&mut self.buffer) {
+                Ok(0) => return Ok(copied),
+                Ok(read) => read,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(source) => return Err(read_error(path, source)),
+            };
+            self.out
+                .write_all(&self.buffer[..read])
+                .map_err(NarError::Write)?;
+            copied += read as u64;
+        }
+    }
+
+    fn directory(&mut self, path: &Path) -> Result<(), NarError> {
+        self.string(b"directory")?;
+        for name in sorted_entry_names(path)? {
+            self.string(b"entry")?;
+            self.string(b"(")?;
+            self.string(b"name")?;
+            self.string(name.as_bytes())?;
+            self.string(b"node")?;
+            self.node(&path.join(&name))?;
+            self.string(b")")?;
+        }
+        Ok(())
+    }
+
+    fn symlink(&mut self, path: &Path) -> Result<(), NarError> {
+        let target = fs::read_link(path).map_err(|source| read_error(path, source))?;
+        self.string(b"symlink")?;
+        self.string(b"target")?;
+        self.string(target.as_os_str().as_bytes())
+    }
+
+    /// A NAR string: length, bytes, zero padding to a multiple of 8.
+    fn string(&mut self, bytes: &[u8]) -> Result<(), NarError> {
+        self.u64(bytes.len() as u64)?;
+        self.raw(bytes)?;
+        self.padding(bytes.len() as u64)
+    }
+
+    fn u64(&mut self, value: u64) -> Result<(), NarError> {
+        self.raw(&value.to_le_bytes())
+    }
+
+    fn padding(&mut self, data_len: u64) -> Result<(), NarError> {
+        let pad_len = (8 - data_len % 8) % 8;
+        self.raw(&[0u8; 8][..pad_len as usize])
+    }
+
+    fn raw(&mut self, bytes: &[u8]) -> Result<(), NarError> {
+        self.out.write_all(bytes).map_err(NarError::Write)
+    }
+}
+
+/// The names in a directory, sorted by their bytes as Nix sorts them.
+fn sorted_entry_names(dir: &Path) -> Result<Vec<std::ffi::OsString>, NarError> {
+    let mut names = Vec::new();
+    for entry in fs::read_dir(dir).map_err(|source| read_error(dir, source))? {
+        let entry = entry.map_err(|source| read_error(dir, source))?;
+        names.push(entry.file_name());
+    }
+    names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+    Ok(names)
+}
+
+fn describe_special_file(metadata: &Metadata) -> &'static str {
+    let file_type = metadata.file_type();
+    if file_type.is_socket() {
+        "socket"
+    } else if file_type.is_fifo() {
+        "fifo (named pipe)"
+    } else if file_type.is_block_device() {
+        "block device"
+    } else if file_type.is_char_device() {
+        "character device"
+    } else {
+        "file of unknown type"
+    }
+}
+
+fn read_error(path: &Path, source: io::Error) -> NarError {
+    NarError::Read {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+    use std::process::Command;
+
+    fn nix_available() -> bool {
+        let available = ["nix-hash", "nix-store"].iter().all(|program| {
+            Command::new(program)
+                .arg("--version")
+                .output()
+                .is_ok_and(|output| output.status.success())
+        });
+        if !available {
+            println!(
+                "SKIP: nix-hash or nix-store is not installed, so Nix cannot be used as the oracle"
+            );
+        }
+        available
+    }
+
+    fn run_nix(program: &str, args: &[&str], path: &Path) -> Option<Vec<u8>> {
+        let output = Command::new(program).args(args).arg(path).output().unwrap();
+        output.status.success().then_some(output.stdout)
+    }
+
+    fn trimmed(bytes: Vec<u8>) -> String {
+        String::from_utf8(bytes).unwrap().trim().to_owned()
+    }
+
+    /// Checks our hash and bytes against Nix for `path`.
+    fn assert_agrees_with_nix(path: &Path) {
+        let ours = nar_hash(path).unwrap();
+        let nix32 = trimmed(run_nix("nix-hash", &["--type", "sha256", "--base32"], path).unwrap());
+        assert_eq!(ours.to_nix32(), nix32, "nar hash of {}", path.display());
+        // `nix-hash --sri` exists from Nix 2.9 on; 2.8 has `nix hash path`, which prints SRI.
+        let nix_hash_path = [
+            "--extra-experimental-features",
+            "nix-command",
+            "hash",
+            "path",
+        ];
+        let sri = run_nix("nix-hash", &["--type", "sha256", "--sri"], path)
+            .or_else(|| run_nix("nix", &nix_hash_path, path));
+        match sri {
+            Some(sri) => assert_eq!(ours.to_sri(), trimmed(sri)),
+            None => println!(
+                "neither 'nix-hash --sri' nor 'nix hash path' worked: compared base-32 only"
+            ),
+        }
+        let mut nar = Vec::new();
+        write_nar(path, &mut nar).unwrap();
+        let dumped = run_nix("nix-store", &["--dump"], path).unwrap();
+        assert!(
+            nar == dumped,
+            "NAR bytes of {} differ from nix-store --dump",
+            path.display()
+        );
+        assert_eq!(Sha256Hash(Sha256::digest(&nar).into()), ours);
+    }
+
+    fn write_file(path: &Path, contents: &[u8], mode: u32) {
+        fs::write(path, contents).unwrap();
+        fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    /// A tree with every shape the NAR format distinguishes.
+    fn build_varied_tree(root: &Path) {
+        fs::create_dir_all(root.join("nested/deeper/deepest")).unwrap();
+        fs::create_dir(root.join("empty-dir")).unwrap();
+        write_file(&root.join("empty-file"), b"", 0o644);
+        write_file(&root.join("run.sh"), b"#!/bin/sh\necho hi\n", 0o755);
+        write_file(&root.join("owner-exec-only"), b"x", 0o700);
+        write_file(&root.join("group-exec-only"), b"x", 0o654);
+        write_file(&root.join("eight"), b"12345678", 0o644);
+        write_file(&root.join("nine"), b"123456789", 0o644);
+        write_file(&root.join("nested/deeper/deepest/leaf.json"), b"{}", 0o444);
+        for name in [
+            "B", "a", "a.b", "a-b", "a_b", ".hidden", "Z", "_", "aa", "a0",
+        ] {
+            write_file(&root.join("nested").join(name), name.as_bytes(), 0o644);
+        }
+        for name in [&b"caf\xc3\xa9"[..], b"\xff-not-utf8", b"cafe"] {
+            let name = std::ffi::OsStr::from_bytes(name);
+            write_file(&root.join("nested").join(name), b"bytes", 0o644);
+        }
+        symlink(
+            "nested/deeper/deepest/leaf.json",
+            root.join("link-relative"),
+        )
+        .unwrap();
+        symlink("../../empty-file", root.join("nested/deeper/link-up")).unwrap();
+        symlink("does/not/exist", root.join("link-dangling")).unwrap();
+        symlink("nested", root.join("link-to-dir")).unwrap();
+        symlink("/etc/hostname", root.join("link-absolute")).unwrap();
+    }
+
+    #[test]
+    fn varied_tree_agrees_with_nix() {
+        if !nix_available() {
+            return;
+        }
+        let temp = tempfile::tempdir().unwrap();
+        let root = temp.path().join("tree");
+        fs::create_dir(&root).unwrap();
+        build_varied_tree(&root);
+        assert_agrees_with_nix(&root);
+    }
+
+    #[test]
+    fn single_nodes_as_root_agree_with_nix() {
+        if !nix_available() {
+            return;
+        }
+        let temp = tempfile::tempdir().unwrap();
+        let file = temp.path().join("model.safetensors");
+        write_file(&file, b"not really a model", 0o644);
+        let executable = temp.path().join("tool");
+        write_file(&executable, b"\x7fELF", 0o755);
+        let empty_dir = temp.path().join("empty");
+        fs::create_dir(&empty_dir).unwrap();
+        let link = temp.path().join("link");
+        symlink("model.safetensors", &link).unwrap();
+        for path in [&file, &executable, &empty_dir, &link] {
+            assert_agrees_with_nix(path);
+        }
+    }
+
+    #[test]
+    fn padding_for_every_length_mod_8_agrees_with_nix() {
+        if !nix_available() {
+            return;
+        }
+        let temp = tempfile::tempdir().unwrap();
+        for len in 0..=17usize {
+            let name = "n".repeat(len.max(1));
+            let dir = temp.path().join(format!("d{len}"));
+            fs::create_dir(&dir).unwrap();
+            write_file(&dir.join(&name), &vec![b'x'; len], 0o644);
+            symlink("t".repeat(len.max(1)), dir.join("link")).unwrap();
+            assert_agrees_with_nix(&dir);
+        }
+    }
+
+    #[test]
+    fn file_larger_than_the_buffer_agrees_with_nix() {
+        if !nix_available() {
+            return;
+        }
+        let temp = tempfile::tempdir().unwrap();
+        let file = temp.path().join("big.bin");
+        let contents: Vec<u8> = (0..CONTENTS_BUFFER_SIZE * 2 + 13)
+            .map(|i| (i * 7 % 251) as u8)
+            .collect();
+        write_file(&file, &contents, 0o644);
+        assert_agrees_with_nix(&file);
+    }
+
+    #[test]
+    fn known_nar_of_a_small_file() {
+        let temp = tempfile::tempdir().unwrap();
+        let file = temp.path().join("f");
+        write_file(&file, b"hi", 0o644);
+        let mut nar = Vec::new();
+        write_nar(&file, &mut nar).unwrap();
+        let mut expected = Vec::new();
+        for token in [
+            &b"nix-archive-1"[..],
+            b"(",
+            b"type",
+            b"regular",
+            b"contents",
+            b"hi",
+            b")",
+        ] {
+            expected.extend_from_slice(&(token.len() as u64).to_le_bytes());
+            expected.extend_from_slice(token);
+            expected.resize(expected.len().next_multiple_of(8), 0);
+        }
+        assert_eq!(nar, expected);
+    }
+
+    #[test]
+    fn fifo_is_refused_with_its_path() {
+        let temp = tempfile::tempdir().unwrap();
+        let fifo = temp.path().join("pipe");
+        let made = Command::new("mkfifo").arg(&fifo).status();
+        if !made.is_ok_and(|status| status.success()) {
+            println!("SKIP: mkfifo is not available");
+            return;
+        }
+        let err = nar_hash(temp.path()).unwrap_err();
+        assert!(matches!(&err, NarError::UnsupportedFileType { path, .. } if *path == fifo));
+        let message = err.to_string();
+        assert!(
+            message.contains("pipe") && message.contains("fifo"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn socket_is_refused_with_its_path() {
+        let temp = tempfile::tempdir().unwrap();
+        let socket_path = temp.path().join("sock");
+        let _listener = std::os::unix::net::UnixListener::bind(&socket_path).unwrap();
+        let err = nar_hash(temp.path()).unwrap_err();
+        assert!(
+            matches!(&err, NarError::UnsupportedFileType { path, kind: "socket" } if *path == socket_path)
+        );
+    }
+
+    #[test]
+    fn missing_path_is_a_read_error_naming_it() {
+        let temp = tempfile::tempdir().unwrap();
+        let missing = temp.path().join("missing");
+        let message = nar_hash(&missing).unwrap_err().to_string();
+        assert!(message.contains(&*missing.to_string_lossy()), "{message}");
+    }
+}

@@ -1,0 +1,747 @@
+//! The CLI against the fake Hub: layout, revisions, selection, auth, errors,
+//! faults (429, cut connections, wrong bytes, slow bodies), interruption.
+
+mod support;
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use support::*;
+
+const CONFIG: &[u8] = b"{\"model_type\": \"bert\"}\n";
+const README: &[u8] = b"# a model\n";
+
+fn weights() -> Vec<u8> {
+    pseudo_random(300_000, 1)
+}
+
+fn hub_with_model() -> FakeHub {
+    let hub = FakeHub::start(&[]);
+    let weights = weights();
+    hub.repo(
+        "models/org/model",
+        &[
+            ("config.json", CONFIG),
+            ("README.md", README),
+            ("model.safetensors", &weights),
+            ("1_Pooling/config.json", b"{\"pooling\": true}"),
+            ("copy/config.json", CONFIG),
+        ],
+    );
+    hub
+}
+
+fn out_dir() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("model");
+    (dir, out)
+}
+
+fn only_child_is(dir: &Path, name: &str) {
+    let names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        vec![name.to_string()],
+        "leftovers in {}",
+        dir.display()
+    );
+}
+
+fn commit_of(out: &Path) -> String {
+    let snapshots: Vec<_> = std::fs::read_dir(out.join("snapshots")).unwrap().collect();
+    assert_eq!(snapshots.len(), 1);
+    snapshots
+        .into_iter()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[test]
+fn writes_the_hub_cache_layout() {
+    let hub = hub_with_model();
+    let (dir, out) = out_dir();
+    assert_ok(&fetch(
+        &hf_spec(&hub.endpoint, "org/model", json!({})),
+        &out,
+        &[],
+    ));
+    only_child_is(dir.path(), "model");
+
+    let commit = std::fs::read_to_string(out.join("refs/main")).unwrap();
+    assert_eq!(
+        commit.len(),
+        40,
+        "refs/main holds the commit without a newline: {commit:?}"
+    );
+    assert_eq!(commit_of(&out), commit);
+
+    let weights = weights();
+    let (lfs, config) = (sha256_hex(&weights), git_blob_sha1(CONFIG));
+    let expected = vec![
+        ("blobs".to_string(), "dir".to_string()),
+        (
+            format!("blobs/{}", git_blob_sha1(b"{\"pooling\": true}")),
+            format!("file {}", sha256_hex(b"{\"pooling\": true}")),
+        ),
+        (
+            format!("blobs/{}", git_blob_sha1(README)),
+            format!("file {}", sha256_hex(README)),
+        ),
+        (
+            format!("blobs/{config}"),
+            format!("file {}", sha256_hex(CONFIG)),
+        ),
+        (format!("blobs/{lfs}"), format!("file {lfs}")),
+        ("refs".into(), "dir".into()),
+        (
+            "refs/main".into(),
+            format!("file {}", sha256_hex(commit.as_bytes())),
+        ),
+        ("snapshots".into(), "dir".into()),
+        (format!("snapshots/{commit}"), "dir".into()),
+        (format!("snapshots/{commit}/1_Pooling"), "dir".into()),
+        (
+            format!("snapshots/{commit}/1_Pooling/config.json"),
+            format!(
+                "link -> ../../../blobs/{}",
+                git_blob_sha1(b"{\"pooling\": true}")
+            ),
+        ),
+        (
+            format!("snapshots/{commit}/README.md"),
+            format!("link -> ../../blobs/{}", git_blob_sha1(README)),
+        ),
+        (
+            format!("snapshots/{commit}/config.json"),
+            format!("link -> ../../blobs/{config}"),
+        ),
+        (format!("snapshots/{commit}/copy"), "dir".into()),
+        (
+            format!("snapshots/{commit}/copy/config.json"),
+            format!("link -> ../../../blobs/{config}"),
+        ),
+        (
+            format!("snapshots/{commit}/model.safetensors"),
+            format!("link -> ../../blobs/{lfs}"),
+        ),
+    ];
+    let mut expected = expected;
+    expected.sort();
+    assert_eq!(tree(&out), expected);
+    assert_eq!(
+        std::fs::read(out.join(format!("snapshots/{commit}/model.safetensors"))).unwrap(),
+        weights
+    );
+    assert_eq!(
+        hub.body_requests("/copy/config.json").len(),
+        0,
+        "a content shared by two paths is downloaded once"
+    );
+}
+
+#[test]
+fn same_spec_gives_identical_trees_and_nix_agrees_on_the_hash() {
+    let hub = hub_with_model();
+    let spec = hf_spec(&hub.endpoint, "org/model", json!({}));
+    let (_a, first) = out_dir();
+    let (_b, second) = out_dir();
+    assert_ok(&fetch(&spec, &first, &[]));
+    assert_ok(&fetch(
+        &json!({"source": spec["source"], "network": {"endpoint": hub.endpoint, "concurrency": 1}}),
+        &second,
+        &[],
+    ));
+    assert_eq!(tree(&first), tree(&second));
+    let ours = |dir: &Path| {
+        let output = cli().arg("hash").arg(dir).output().unwrap();
+        assert_ok(&output);
+        String::from_utf8(output.stdout).unwrap().trim().to_string()
+    };
+    assert_eq!(ours(&first), ours(&second));
+    match nix_hash(&first) {
+        Some(nix) => assert_eq!(ours(&first), nix),
+        None => eprintln!("SKIP comparison with nix-hash: nix-hash is not installed"),
+    }
+}
+
+#[test]
+fn revisions_branches_tags_prs_and_commits() {
+    let hub = FakeHub::start(&[]);
+    hub.repo_with(
+        "datasets/org/data",
+        json!({}),
+        &[
+            ("main", &[("a.txt", b"main")]),
+            ("v1.0", &[("a.txt", b"tag")]),
+            ("refs/pr/1", &[("a.txt", b"pr"), ("b.txt", b"new")]),
+        ],
+    );
+    let read = |out: &Path, path: &str| {
+        std::fs::read_to_string(out.join(format!("snapshots/{}/{path}", commit_of(out)))).unwrap()
+    };
+
+    let (_d, pr) = out_dir();
+    assert_ok(&fetch(
+        &hf_spec(
+            &hub.endpoint,
+            "org/data",
+            json!({"repoType": "dataset", "revision": "refs/pr/1"}),
+        ),
+        &pr,
+        &[],
+    ));
+    assert_eq!(read(&pr, "a.txt"), "pr");
+    assert_eq!(read(&pr, "b.txt"), "new");
+    assert_eq!(
+        std::fs::read_to_string(pr.join("refs/refs/pr/1")).unwrap(),
+        commit_of(&pr)
+    );
+
+    let (_t, tag) = out_dir();
+    assert_ok(&fetch(
+        &hf_spec(
+            &hub.endpoint,
+            "org/data",
+            json!({"repoType": "dataset", "revision": "v1.0"}),
+        ),
+        &tag,
+        &[],
+    ));
+    assert_eq!(read(&tag, "a.txt"), "tag");
+
+    let commit = commit_of(&tag);
+    let (_c, pinned) = out_dir();
+    assert_ok(&fetch(
+        &hf_spec(
+            &hub.endpoint,
+            "org/data",
+            json!({"repoType": "dataset", "revision": commit}),
+        ),
+        &pinned,
+        &[],
+    ));
+    assert!(
+        !pinned.join("refs").exists(),
+        "no refs/ when the revision is a commit"
+    );
+    assert_eq!(read(&pinned, "a.txt"), "tag");
+}
+
+#[test]
+fn files_and_exclude_select_like_huggingface_hub() {
+    let hub = hub_with_model();
+    let (_d, out) = out_dir();
+    let spec = hf_spec(
+        &hub.endpoint,
+        "org/model",
+        json!({"files": ["*.json", "*.md"], "exclude": ["copy/"]}),
+    );
+    assert_ok(&fetch(&spec, &out, &[]));
+    let snapshot = out.join("snapshots").join(commit_of(&out));
+    assert!(
+        snapshot.join("1_Pooling/config.json").exists(),
+        "* crosses /"
+    );
+    assert!(snapshot.join("README.md").exists());
+    assert!(
+        !snapshot.join("copy").exists(),
+        "a trailing / excludes the folder"
+    );
+    assert!(!snapshot.join("model.safetensors").exists());
+
+    let (_e, none) = out_dir();
+    let output = fetch(
+        &hf_spec(&hub.endpoint, "org/model", json!({"files": ["*.gguf"]})),
+        &none,
+        &[],
+    );
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("no file of repo org/model"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!none.exists());
+}
+
+#[test]
+fn follows_tree_pagination() {
+    let hub = FakeHub::start(&["--page-size", "2"]);
+    let names: Vec<String> = (0..7).map(|i| format!("d{}/f{i}.txt", i % 2)).collect();
+    let files: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), n.as_bytes())).collect();
+    hub.repo("models/org/many", &files);
+    let (_d, out) = out_dir();
+    assert_ok(&fetch(
+        &hf_spec(&hub.endpoint, "org/many", json!({})),
+        &out,
+        &[],
+    ));
+    let snapshot = out.join("snapshots").join(commit_of(&out));
+    for name in &names {
+        assert_eq!(std::fs::read_to_string(snapshot.join(name)).unwrap(), *name);
+    }
+    let pages = hub
+        .log()
+        .iter()
+        .filter(|r| r["path"].as_str().unwrap().contains("/tree/"))
+        .count();
+    assert!(
+        pages >= 5,
+        "7 files and 2 folders at 2 a page need 5 pages, saw {pages}"
+    );
+}
+
+#[test]
+fn private_repo_needs_the_token_which_never_reaches_the_cdn() {
+    let hub = FakeHub::start(&[]);
+    let weights = weights();
+    hub.repo_with(
+        "models/org/private",
+        json!({"private": true}),
+        &[("main", &[("model.bin", &weights), ("config.json", CONFIG)])],
+    );
+    let spec = hf_spec(&hub.endpoint, "org/private", json!({}));
+
+    let (_d, out) = out_dir();
+    let output = fetch(&spec, &out, &[]);
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(
+        message.contains("org/private")
+            && message.contains("private")
+            && message.contains("HF_TOKEN"),
+        "{message}"
+    );
+    assert!(!out.exists());
+
+    hub.clear_log();
+    assert_ok(&fetch(&spec, &out, &[("HF_TOKEN", TOKEN)]));
+    let log = hub.log();
+    assert!(
+        log.iter().any(|r| r["origin"] == "cdn"),
+        "the LFS file came from the CDN"
+    );
+    assert!(
+        log.iter()
+            .filter(|r| r["origin"] == "cdn")
+            .all(|r| r["auth"] == false),
+        "token sent to the CDN: {log:?}"
+    );
+    assert!(log
+        .iter()
+        .filter(|r| r["origin"] == "hub")
+        .all(|r| r["auth"] == true));
+
+    let token_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(token_file.path(), format!("{TOKEN}\n")).unwrap();
+    let (_e, from_file) = out_dir();
+    let with_file = hf_spec(
+        &hub.endpoint,
+        "org/private",
+        json!({"auth": {"tokenFile": token_file.path()}}),
+    );
+    assert_ok(&fetch(&with_file, &from_file, &[]));
+    let (_f, from_var) = out_dir();
+    let with_var = hf_spec(
+        &hub.endpoint,
+        "org/private",
+        json!({"auth": {"tokenEnvVar": "MY_HUB_TOKEN"}}),
+    );
+    assert_ok(&fetch(&with_var, &from_var, &[("MY_HUB_TOKEN", TOKEN)]));
+
+    for dir in [&out, &from_file, &from_var] {
+        let text: Vec<String> = tree(dir)
+            .into_iter()
+            .map(|(p, e)| format!("{p} {e}"))
+            .collect();
+        assert!(!text.join("\n").contains(TOKEN));
+        for blob in std::fs::read_dir(dir.join("blobs")).unwrap() {
+            let bytes = std::fs::read(blob.unwrap().path()).unwrap();
+            assert!(
+                !String::from_utf8_lossy(&bytes).contains(TOKEN),
+                "token written into the output"
+            );
+        }
+    }
+}
+
+#[test]
+fn clear_errors_for_gated_missing_repo_revision() {
+    let hub = hub_with_model();
+    hub.repo_with(
+        "models/org/gated",
+        json!({"gated": true}),
+        &[("main", &[("config.json", CONFIG)])],
+    );
+    let gated_url = format!("{}/org/gated", hub.endpoint);
+    let cases = [
+        (
+            json!({}),
+            "org/gated",
+            vec![
+                "gated",
+                "accept its license",
+                gated_url.as_str(),
+                "HF_TOKEN",
+            ],
+        ),
+        (
+            json!({}),
+            "org/missing",
+            vec!["org/missing", "not found", &hub.endpoint],
+        ),
+        (
+            json!({"revision": "nope"}),
+            "org/model",
+            vec!["revision 'nope' not found", "org/model"],
+        ),
+    ];
+    for (extra, repo, needles) in cases {
+        let (_d, out) = out_dir();
+        let output = fetch(&hf_spec(&hub.endpoint, repo, extra), &out, &[]);
+        assert!(!output.status.success());
+        let message = stderr(&output);
+        for needle in needles {
+            assert!(
+                message.contains(needle),
+                "{repo}: {needle:?} not in {message}"
+            );
+        }
+        assert!(!out.exists());
+    }
+    let (_d, out) = out_dir();
+    let output = fetch(
+        &hf_spec(&hub.endpoint, "org/gated", json!({})),
+        &out,
+        &[("HF_TOKEN", "hf_someone_else")],
+    );
+    assert!(
+        stderr(&output).contains("no access to gated repo org/gated"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn unreachable_endpoint_is_named() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let (_d, out) = out_dir();
+    let output = fetch(
+        &hf_spec(&endpoint, "org/model", json!({"network": {"retries": 1}})),
+        &out,
+        &[],
+    );
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("cannot reach") && stderr(&output).contains(&endpoint),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn retries_429_honouring_retry_after_and_ratelimit() {
+    let hub = hub_with_model();
+    hub.add_fault(json!({"path": "config.json", "kind": "status", "status": 429, "retry_after": 1, "times": 1}));
+    hub.add_fault(json!({"path": "README.md", "kind": "status", "status": 429, "retry_after": 1, "ratelimit": true, "times": 1}));
+    hub.add_fault(
+        json!({"path": "model.safetensors", "kind": "status", "status": 503, "times": 2}),
+    );
+    let (_d, out) = out_dir();
+    let started = Instant::now();
+    assert_ok(&fetch(
+        &hf_spec(&hub.endpoint, "org/model", json!({})),
+        &out,
+        &[],
+    ));
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After was not honoured"
+    );
+    let statuses: Vec<u64> = hub
+        .body_requests("/config.json")
+        .iter()
+        .filter(|r| !r["path"].as_str().unwrap().contains("copy"))
+        .map(|r| r["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(statuses.first(), Some(&429));
+    assert_eq!(statuses.last(), Some(&200));
+
+    hub.add_fault(json!({"path": "config.json", "kind": "status", "status": 429, "retry_after": 0, "times": 100}));
+    let (_e, limited) = out_dir();
+    let output = fetch(
+        &hf_spec(
+            &hub.endpoint,
+            "org/model",
+            json!({"network": {"retries": 2}}),
+        ),
+        &limited,
+        &[],
+    );
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("rate limited") && stderr(&output).contains("after 2 retries"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!limited.exists());
+}
+
+#[test]
+fn cut_connection_resumes_with_range() {
+    let hub = hub_with_model();
+    hub.add_fault(
+        json!({"path": "model.safetensors", "kind": "cut", "after_bytes": 100_000, "on": "cdn"}),
+    );
+    let (_d, out) = out_dir();
+    assert_ok(&fetch(
+        &hf_spec(&hub.endpoint, "org/model", json!({})),
+        &out,
+        &[],
+    ));
+    let weights = weights();
+    assert_eq!(
+        std::fs::read(out.join("blobs").join(sha256_hex(&weights))).unwrap(),
+        weights
+    );
+    let cdn: Vec<_> = hub
+        .log()
+        .into_iter()
+        .filter(|r| r["origin"] == "cdn")
+        .collect();
+    assert_eq!(cdn.len(), 2, "{cdn:?}");
+    let resumed = cdn[1]["range"].as_str().unwrap_or_default();
+    let start: u64 = resumed
+        .trim_start_matches("bytes=")
+        .split('-')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap_or(0);
+    assert!(
+        start > 0 && start <= 100_000,
+        "resumed at {resumed:?}, not from zero"
+    );
+}
+
+#[test]
+fn wrong_bytes_fail_naming_the_file_and_leave_nothing() {
+    let hub = hub_with_model();
+    hub.add_fault(json!({"path": "model.safetensors", "kind": "wrong-bytes", "after_bytes": 1000, "times": 100}));
+    let (dir, out) = out_dir();
+    let output = fetch(&hf_spec(&hub.endpoint, "org/model", json!({})), &out, &[]);
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(
+        message.contains("model.safetensors") && message.contains("sha256 mismatch"),
+        "{message}"
+    );
+    assert!(
+        message.contains(&sha256_hex(&weights())),
+        "names the expected digest: {message}"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "no output and no staging folder left"
+    );
+}
+
+#[test]
+fn large_file_is_fetched_as_parallel_ranges() {
+    let hub = FakeHub::start(&[]);
+    let big = pseudo_random(40 << 20, 7);
+    hub.repo("models/org/big", &[("model.safetensors", &big)]);
+    let (_d, out) = out_dir();
+    assert_ok(&fetch(
+        &hf_spec(&hub.endpoint, "org/big", json!({})),
+        &out,
+        &[],
+    ));
+    assert_eq!(
+        std::fs::read(out.join("blobs").join(sha256_hex(&big))).unwrap(),
+        big
+    );
+    let ranges: Vec<String> = hub
+        .log()
+        .into_iter()
+        .filter(|r| r["origin"] == "cdn")
+        .map(|r| r["range"].as_str().unwrap_or("none").to_string())
+        .collect();
+    assert!(
+        ranges.len() >= 3 && ranges.iter().all(|r| r.starts_with("bytes=")),
+        "{ranges:?}"
+    );
+}
+
+#[test]
+fn slow_body_times_out_with_a_clear_error() {
+    let hub = hub_with_model();
+    hub.add_fault(json!({"path": "model.safetensors", "kind": "slow", "delay": 30, "times": 100, "on": "cdn"}));
+    let (_d, out) = out_dir();
+    let spec = hf_spec(
+        &hub.endpoint,
+        "org/model",
+        json!({"network": {"timeout": 1, "retries": 1}}),
+    );
+    let started = Instant::now();
+    let output = fetch(&spec, &out, &[]);
+    assert!(!output.status.success());
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert!(stderr(&output).contains("timed out"), "{}", stderr(&output));
+    assert!(!out.exists());
+}
+
+#[test]
+fn interrupt_stops_within_a_second_and_leaves_nothing() {
+    let hub = hub_with_model();
+    hub.add_fault(json!({"path": "model.safetensors", "kind": "slow", "delay": 60, "times": 100, "on": "cdn"}));
+    let (dir, out) = out_dir();
+    let spec_dir = tempfile::tempdir().unwrap();
+    let spec_file = spec_dir.path().join("spec.json");
+    std::fs::write(
+        &spec_file,
+        hf_spec(
+            &hub.endpoint,
+            "org/model",
+            json!({"network": {"timeout": 120}}),
+        )
+        .to_string(),
+    )
+    .unwrap();
+    let mut child = cli()
+        .args(["--quiet", "fetch", "--spec"])
+        .arg(&spec_file)
+        .arg("--out")
+        .arg(&out)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let downloading = || {
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .any(|staging| {
+                std::fs::read_dir(staging.path().join("blobs"))
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .any(|blob| {
+                        blob.file_name().to_string_lossy().ends_with(".incomplete")
+                            && blob.metadata().is_ok()
+                    })
+            })
+    };
+    while !downloading() {
+        assert!(Instant::now() < deadline, "the download never started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let interrupted = Instant::now();
+    send_signal(child.id(), "INT");
+    let status = child.wait().unwrap();
+    assert!(
+        interrupted.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        interrupted.elapsed()
+    );
+    assert_eq!(status.code(), Some(130));
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "no output and no staging folder left"
+    );
+}
+
+fn send_signal(pid: u32, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn prefetch_prints_what_to_pin_and_adds_to_the_store() {
+    let hub = hub_with_model();
+    let output = cli()
+        .args([
+            "--quiet",
+            "prefetch",
+            "hf:org/model",
+            "--json",
+            "--exclude",
+            "*.md",
+            "--endpoint",
+            &hub.endpoint,
+        ])
+        .output()
+        .unwrap();
+    assert_ok(&output);
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["repo"], "org/model");
+    assert_eq!(report["name"], "models--org--model");
+    assert_eq!(report["commit"].as_str().unwrap().len(), 40);
+    assert!(!report["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f == "README.md"));
+    let hash = report["hash"].as_str().unwrap();
+    assert!(hash.starts_with("sha256-"));
+    let path = report["storePath"].as_str().unwrap();
+    match std::process::Command::new("nix-store")
+        .args([
+            "--print-fixed-path",
+            "--recursive",
+            "sha256",
+            hash,
+            "models--org--model",
+        ])
+        .output()
+    {
+        Ok(fixed) if fixed.status.success() => {
+            assert_eq!(String::from_utf8_lossy(&fixed.stdout).trim(), path);
+            assert_eq!(report["addedToStore"], true, "{report}");
+            assert!(Path::new(path).join("refs/main").exists());
+            assert_eq!(nix_hash(Path::new(path)).as_deref(), Some(hash));
+        }
+        _ => eprintln!("SKIP store checks: nix-store is not installed"),
+    }
+
+    let output = cli()
+        .args([
+            "--quiet",
+            "prefetch",
+            "hf:org/model",
+            "--nix",
+            "--no-add",
+            "--endpoint",
+            &hub.endpoint,
+        ])
+        .output()
+        .unwrap();
+    assert_ok(&output);
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        text.contains("source.huggingface = {") && text.contains("repo = \"org/model\";"),
+        "{text}"
+    );
+    assert!(
+        text.contains("revision = \"main\"; # commit ") && text.contains("hash = \"sha256-"),
+        "{text}"
+    );
+}
