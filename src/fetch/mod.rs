@@ -92,7 +92,7 @@ async fn fetch_hf(
     let commit = hub.resolve_commit(&source.repo, &source.revision).await?;
     let listing = hub.list_files(&source.repo, &commit).await?;
     layout::check_listing(listing.iter().map(|f| f.path.as_str()))?;
-    let selected = select(listing, source, &commit)?;
+    let selected = select(&listing, source, &commit)?;
 
     let blobs_dir = root.join("blobs");
     std::fs::create_dir_all(&blobs_dir).at(&blobs_dir)?;
@@ -118,6 +118,7 @@ async fn fetch_hf(
         .map(|f| (f.path.as_str(), f.oid.etag()))
         .collect();
     layout::write_snapshot(root, &source.revision, &commit, &links)?;
+    layout::write_tree_cache(root, &commit, &listing)?;
     Ok(FetchOutcome {
         endpoint,
         revision: source.revision.clone(),
@@ -128,12 +129,13 @@ async fn fetch_hf(
 }
 
 /// The files `files`/`exclude` keep, sorted by path; an empty selection is an error.
-fn select(listing: Vec<RepoFile>, source: &HfSource, commit: &str) -> Result<Vec<RepoFile>> {
+fn select(listing: &[RepoFile], source: &HfSource, commit: &str) -> Result<Vec<RepoFile>> {
     let filter = PathFilter::new(&source.files, &source.exclude)
         .map_err(|e| Error::Spec(format!("source.huggingface.files: {e}")))?;
     let mut selected: Vec<RepoFile> = listing
-        .into_iter()
+        .iter()
         .filter(|f| filter.matches(&f.path))
+        .cloned()
         .collect();
     if selected.is_empty() {
         return Err(Error::NothingSelected {

@@ -26,8 +26,22 @@ const FILE_PATH: &AsciiSet = &SEGMENT.remove(b'/');
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RepoFile {
     pub path: String,
+    /// The size of the content.
     pub size: u64,
+    /// What the content is checked against and stored under.
     pub oid: Oid,
+    /// The listing as the Hub gave it, kept for `trees/<commit>.json`.
+    pub listed: ListedFile,
+}
+
+/// The raw fields of a tree entry: `size`, `oid` (the git blob id, of the LFS pointer
+/// for LFS files), `lfs.oid`/`lfs.size` and `xetHash`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedFile {
+    pub size: u64,
+    pub blob_id: String,
+    pub lfs: Option<(String, u64)>,
+    pub xet_hash: Option<String>,
 }
 
 /// The content id the Hub gives a file, which is also its blob name in the cache.
@@ -175,6 +189,8 @@ struct TreeEntry {
     #[serde(default)]
     oid: String,
     lfs: Option<LfsInfo>,
+    #[serde(rename = "xetHash")]
+    xet_hash: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -185,6 +201,12 @@ struct LfsInfo {
 
 impl TreeEntry {
     fn into_repo_file(self, url: &Url) -> Result<RepoFile> {
+        let listed = ListedFile {
+            size: self.size,
+            blob_id: self.oid.clone(),
+            lfs: self.lfs.as_ref().map(|lfs| (lfs.oid.clone(), lfs.size)),
+            xet_hash: self.xet_hash,
+        };
         let (oid, size) = match self.lfs {
             Some(lfs) => (Oid::Sha256(lfs.oid), lfs.size),
             None => (Oid::GitSha1(self.oid), self.size),
@@ -203,11 +225,13 @@ impl TreeEntry {
             path: self.path,
             size,
             oid,
+            listed,
         })
     }
 }
 
-fn is_hex(text: &str, len: usize) -> bool {
+/// Whether `text` is `len` lowercase hex digits.
+pub fn is_hex(text: &str, len: usize) -> bool {
     text.len() == len
         && text
             .bytes()

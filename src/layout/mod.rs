@@ -4,6 +4,7 @@
 //! blobs/<etag>                 the file contents
 //! refs/<revision>              the commit, no trailing newline; absent when the revision is a commit
 //! snapshots/<commit>/<path>    relative symlink to ../../blobs/<etag> (one more ../ per '/' in <path>)
+//! trees/<commit>.json          the whole file listing at the commit, as huggingface_hub caches it
 //! ```
 //!
 //! Only a pure function of (revision, commit, file list) is written, so two fetches
@@ -11,9 +12,11 @@
 
 mod paths;
 mod staging;
+mod tree_cache;
 
 pub use paths::{check_listing, check_relative_path};
 pub use staging::StagingDir;
+pub use tree_cache::write_tree_cache;
 
 use std::path::{Path, PathBuf};
 

@@ -136,7 +136,16 @@ fn writes_the_hub_cache_layout() {
     ];
     let mut expected = expected;
     expected.sort();
-    assert_eq!(tree(&out), expected);
+    let (trees, layout): (Vec<_>, Vec<_>) = tree(&out)
+        .into_iter()
+        .partition(|(path, _)| path.starts_with("trees"));
+    assert_eq!(layout, expected);
+    assert_eq!(trees.len(), 2, "trees/ holds one listing: {trees:?}");
+    let listing: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join(format!("trees/{commit}.json"))).unwrap())
+            .unwrap();
+    assert_eq!(listing["files"].as_object().unwrap().len(), 5);
+    assert_eq!(listing["files"]["model.safetensors"]["lfs_sha256"], lfs);
     assert_eq!(
         std::fs::read(out.join(format!("snapshots/{commit}/model.safetensors"))).unwrap(),
         weights

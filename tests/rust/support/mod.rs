@@ -11,6 +11,9 @@ use serde_json::Value;
 
 pub const TOKEN: &str = "hf_fake_token";
 
+/// The files of one revision: (path, bytes).
+pub type Files<'a> = &'a [(&'a str, &'a [u8])];
+
 pub fn project_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -49,18 +52,13 @@ impl FakeHub {
     }
 
     /// Writes the files of the `main` revision of `repo` (e.g. "models/org/name").
-    pub fn repo(&self, repo: &str, files: &[(&str, &[u8])]) -> &Self {
+    pub fn repo(&self, repo: &str, files: Files) -> &Self {
         write_files(&self.root.path().join(repo), files);
         self
     }
 
     /// Writes a repo with several revisions and `_hub.json` settings (`private`, `gated`, ...).
-    pub fn repo_with(
-        &self,
-        repo: &str,
-        settings: Value,
-        revisions: &[(&str, &[(&str, &[u8])])],
-    ) -> &Self {
+    pub fn repo_with(&self, repo: &str, settings: Value, revisions: &[(&str, Files)]) -> &Self {
         let dir = self.root.path().join(repo);
         let mut settings = settings;
         let mut map = serde_json::Map::new();
@@ -118,7 +116,7 @@ impl Drop for FakeHub {
     }
 }
 
-fn write_files(dir: &Path, files: &[(&str, &[u8])]) {
+fn write_files(dir: &Path, files: Files) {
     for (path, bytes) in files {
         let file = dir.join(path);
         std::fs::create_dir_all(file.parent().unwrap()).unwrap();
