@@ -40,6 +40,18 @@ def test_huggingface_hub_writes_the_same_tree(fake_hub, hf, tmp_path, repo, repo
     assert ours.tree(out) == ours.tree(theirs)
 
 
+def test_same_selection_as_allow_and_ignore_patterns(fake_hub, hf, tmp_path):
+    allow, ignore = ["*.json", "nested/", "*.md"], ["nested/dir/*", "tokenizer*"]
+    out = tmp_path / "ours"
+    ours.fetch(fake_hub.endpoint, "fake-org/tiny-model", out, files=allow, exclude=ignore)
+    hf.snapshot_download("fake-org/tiny-model", allow_patterns=allow, ignore_patterns=ignore)
+    theirs = hf.cache / cache_folder("fake-org/tiny-model", None)
+    assert ours.tree(out) == ours.tree(theirs)
+    snapshot = [p for p in ours.tree(out) if p.startswith("snapshots/") and p.count("/") >= 2]
+    assert any(p.endswith("/config.json") for p in snapshot)
+    assert not any("tokenizer" in p or "nested/dir" in p or p.endswith(".safetensors") for p in snapshot)
+
+
 OFFLINE_CHECK = r"""
 import hashlib, json, sys
 from pathlib import Path

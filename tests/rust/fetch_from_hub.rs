@@ -754,3 +754,34 @@ fn prefetch_prints_what_to_pin_and_adds_to_the_store() {
         "{text}"
     );
 }
+
+#[test]
+fn hostile_listings_are_refused_before_anything_is_written() {
+    let hub = FakeHub::start(&[]);
+    let oid = git_blob_sha1(b"x");
+    let hostile = [
+        "../evil",
+        "/etc/passwd",
+        "a/../../evil",
+        "a\\..\\evil",
+        "a//b",
+        "nul\u{0}byte",
+        "config.json/inside",
+    ];
+    for (index, path) in hostile.iter().enumerate() {
+        let repo = format!("org/hostile{index}");
+        let entry = json!({"type": "file", "path": path, "oid": oid, "size": 1});
+        hub.repo_with(
+            &format!("models/{repo}"),
+            json!({"extra_tree_entries": [entry]}),
+            &[("main", &[("config.json", CONFIG)])],
+        );
+        hub.clear_log();
+        let (dir, out) = out_dir();
+        let output = fetch(&hf_spec(&hub.endpoint, &repo, json!({})), &out, &[]);
+        assert!(!output.status.success(), "{path:?} was accepted");
+        assert!(stderr(&output).contains("refusing unsafe path"), "{path:?}: {}", stderr(&output));
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "{path:?}: something was written");
+        assert!(hub.body_requests("config.json").is_empty(), "{path:?}: a file was downloaded");
+    }
+}

@@ -11,9 +11,11 @@ SIGTERM or SIGINT (then it exits with status 0). Two origins: the Hub ("endpoint
 Repos live in ROOT/models/ORG/NAME, ROOT/datasets/ORG/NAME and ROOT/spaces/ORG/NAME, or where a
 --repo option says. A repo folder holds the files of `main`, or a `_hub.json`:
     {"private": bool, "gated": bool, "tokens": ["hf_..."],
-     "revisions": {"main": "rev-main", "v1.0": "rev-v1", "refs/pr/1": "rev-pr1"}}
+     "revisions": {"main": "rev-main", "v1.0": "rev-v1", "refs/pr/1": "rev-pr1"},
+     "extra_tree_entries": [{"type": "file", "path": "../evil", ...}]}
 where each revision names the subfolder holding its files ("revisions" defaults to the repo
-folder itself, "tokens" to ["hf_fake_token"]). Regular files are listed sorted and recursively;
+folder itself, "tokens" to ["hf_fake_token"]; "extra_tree_entries" are appended as they are to
+the root's tree listing, to play a hostile Hub). Regular files are listed sorted and recursively;
 symlinks, `__pycache__` folders and `*.pyc` files are skipped.
 
 Files: git blob oid = sha1(b"blob <size>\\0" + bytes). A file is LFS if its extension is in
@@ -238,6 +240,7 @@ class Repo:
     gated: bool
     tokens: tuple[str, ...]
     revisions: dict[str, str]  # revision name -> folder of its files
+    extra_tree_entries: tuple[dict, ...] = ()  # listed as they are, to test hostile listings
 
     @classmethod
     def load(cls, repo_type: str, repo_id: str, folder: str) -> Repo:
@@ -261,6 +264,7 @@ class Repo:
             gated=bool(settings.get("gated", False)),
             tokens=tuple(settings.get("tokens", [DEFAULT_TOKEN])),
             revisions=revisions,
+            extra_tree_entries=tuple(settings.get("extra_tree_entries", [])),
         )
 
     @property
@@ -759,6 +763,8 @@ class HubHandler(BaseHandler):
         entries = snap.listing(folder, recursive)
         if entries is None:
             raise HubError(404, f"Entry not found: {folder} in revision {rev}", "EntryNotFound")
+        if not folder:
+            entries += repo.extra_tree_entries
         start = self.decode_cursor(query.get("cursor"))
         end = start + self.app.hub.page_size
         headers = {}
@@ -894,7 +900,7 @@ def main(argv: list[str]) -> int:
     app.endpoint, app.cdn = servers[0].url(), servers[1].url()
     hub.warm_up()
     for server in servers:
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     print(json.dumps({"endpoint": app.endpoint, "cdn": app.cdn, "pid": os.getpid()}), flush=True)
     signal.sigwait(stop_signals)
     for server in servers:

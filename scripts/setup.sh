@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Everything the build and the tests need on a fresh Debian 12 machine with a Rust toolchain:
+# Debian's packages (Nix 2.8 for nix-hash/nix-store, curl), and the Python test venv.
+# Idempotent: what is there already is skipped.
+set -euo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+need_cmd() { command -v "$1" >/dev/null 2>&1; }
+
+if ! need_cmd cargo; then
+  echo "setup.sh: cargo is missing: install a Rust toolchain (rustup, or apt-get install cargo)" >&2
+  exit 1
+fi
+
+packages=()
+need_cmd nix-store || packages+=(nix-bin)
+need_cmd curl || packages+=(curl)
+need_cmd python3 || packages+=(python3 python3-venv)
+if ((${#packages[@]})); then
+  echo "setup.sh: installing ${packages[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${packages[@]}" >/dev/null
+fi
+
+bash "$repo/scripts/setup-python.sh"
