@@ -4,7 +4,8 @@
     .venv/bin/python benches/compare_hf.py [--big-files 4] [--big-mib 1024] [--small-files 30] [--rounds 1]
 
 Builds a synthetic repo (big LFS files served through the CDN redirect, plus small git files),
-serves it with tests/support/fake_hub.py on loopback, then times, round after round:
+serves it with tests/support/fake_hub.py on loopback, then times, round after round (the order
+alternating, the page cache's dirty pages written back before each run):
   - ours:   target/release/nix-fetch-model fetch (parallel ranges, streaming sha256/sha1 checks)
   - theirs: huggingface_hub.snapshot_download (default 8 workers, no verification of content)
 and prints MB/s of each, the ratio, and the peak RSS of each process (from wait4).
@@ -45,6 +46,7 @@ def make_repo(root: Path, big_files: int, big_mib: int, small_files: int) -> int
         (repo / "configs").mkdir(exist_ok=True)
         (repo / "configs" / f"config-{index}.json").write_bytes(data)
         total += len(data)
+    os.sync()
     return total
 
 
@@ -71,6 +73,7 @@ def ours(cli: Path, endpoint: str, work: Path) -> tuple[float, int]:
     out = work / "ours"
     result = run_measured([str(cli), "--quiet", "fetch", "--spec", str(spec), "--out", str(out)], dict(os.environ))
     shutil.rmtree(out)
+    os.sync()
     return result
 
 
@@ -82,6 +85,7 @@ def theirs(endpoint: str, work: Path) -> tuple[float, int]:
     code = f"import huggingface_hub; huggingface_hub.snapshot_download({REPO_ID!r})"
     result = run_measured([sys.executable, "-c", code], env)
     shutil.rmtree(cache)
+    os.sync()
     return result
 
 
@@ -104,9 +108,10 @@ def main() -> None:
         print(f"repo: {args.big_files} x {args.big_mib} MiB + {args.small_files} small files = {size / MIB:.0f} MiB")
         hub, endpoint = start_hub(work / "root")
         rows = []
+        runners = [("nix-fetch-model", lambda: ours(args.cli, endpoint, work)),
+                   ("huggingface_hub", lambda: theirs(endpoint, work))]
         for round_ in range(1, args.rounds + 1):
-            for name, run in (("nix-fetch-model", lambda: ours(args.cli, endpoint, work)),
-                              ("huggingface_hub", lambda: theirs(endpoint, work))):
+            for name, run in runners if round_ % 2 else runners[::-1]:
                 seconds, rss_kib = run()
                 rows.append((name, seconds, rss_kib))
                 print(f"round {round_}  {name:16} {seconds:7.2f} s  {size / MIB / seconds:8.0f} MiB/s  "
