@@ -780,8 +780,19 @@ fn hostile_listings_are_refused_before_anything_is_written() {
         let (dir, out) = out_dir();
         let output = fetch(&hf_spec(&hub.endpoint, &repo, json!({})), &out, &[]);
         assert!(!output.status.success(), "{path:?} was accepted");
-        assert!(stderr(&output).contains("refusing unsafe path"), "{path:?}: {}", stderr(&output));
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "{path:?}: something was written");
-        assert!(hub.body_requests("config.json").is_empty(), "{path:?}: a file was downloaded");
+        assert!(
+            stderr(&output).contains("refusing unsafe path"),
+            "{path:?}: {}",
+            stderr(&output)
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "{path:?}: something was written"
+        );
+        assert!(
+            hub.body_requests("config.json").is_empty(),
+            "{path:?}: a file was downloaded"
+        );
     }
 }
