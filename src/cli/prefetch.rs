@@ -70,7 +70,7 @@ pub fn run(args: Args, quiet: bool, cancel: CancelFlag) -> Result<()> {
         }
     }
     if let Err(reason) = &added {
-        if !quiet {
+        if !quiet && !args.no_add {
             eprintln!("note: not added to the Nix store: {reason}");
         }
     }
@@ -157,13 +157,13 @@ impl Report<'_> {
             " (not in the store)"
         };
         format!(
-            "repo:     {} ({})\nrevision: {}\ncommit:   {}\nfiles:    {} ({} bytes)\nhash:     {}\npath:     {}{}",
+            "repo:     {} ({})\nrevision: {}\ncommit:   {}\nfiles:    {} ({})\nhash:     {}\npath:     {}{}",
             hf.repo.id,
             hf.repo.kind.as_str(),
             self.outcome.revision,
             self.outcome.commit,
             self.outcome.files.len(),
-            self.outcome.bytes,
+            indicatif::HumanBytes(self.outcome.bytes),
             self.hash,
             self.path,
             store_note

@@ -796,3 +796,24 @@ fn hostile_listings_are_refused_before_anything_is_written() {
         );
     }
 }
+
+#[test]
+fn a_listed_file_missing_at_download_is_named() {
+    let hub = FakeHub::start(&[]);
+    let ghost =
+        json!({"type": "file", "path": "ghost.json", "oid": git_blob_sha1(b"boo"), "size": 3});
+    hub.repo_with(
+        "models/org/haunted",
+        json!({"extra_tree_entries": [ghost]}),
+        &[("main", &[("config.json", CONFIG)])],
+    );
+    let (dir, out) = out_dir();
+    let output = fetch(&hf_spec(&hub.endpoint, "org/haunted", json!({})), &out, &[]);
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(
+        message.contains("file 'ghost.json' not found in repo org/haunted at commit"),
+        "{message}"
+    );
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
