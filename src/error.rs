@@ -89,6 +89,16 @@ pub enum Error {
         got: String,
     },
 
+    #[error(
+        "hash mismatch in the fetched model '{name}':\n  specified: {specified}\n     got:    {got}\n\
+         (if the model changed upstream on purpose, pin the new hash)"
+    )]
+    HashMismatch {
+        name: String,
+        specified: String,
+        got: String,
+    },
+
     #[error("{path}: size mismatch: expected {expected} bytes, got {got}")]
     SizeMismatch {
         path: String,

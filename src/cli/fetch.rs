@@ -1,4 +1,5 @@
-//! `fetch --spec FILE --out DIR`: the builder mode of the fixed-output derivation.
+//! `fetch --spec FILE --out DIR`: the builder mode of the fixed-output derivation,
+//! and a plain fetch that checks the spec's `hash` when it has one.
 
 use std::io::Read;
 use std::path::Path;
@@ -6,8 +7,9 @@ use std::path::Path;
 use nix_fetch_model::error::IoContext;
 use nix_fetch_model::fetch::{fetch_into, CancelFlag, FetchOptions};
 use nix_fetch_model::layout::StagingDir;
+use nix_fetch_model::nar::nar_hash;
 use nix_fetch_model::spec::FetchSpec;
-use nix_fetch_model::Result;
+use nix_fetch_model::{Error, Result};
 
 use super::progress::reporter;
 
@@ -29,6 +31,7 @@ pub fn run(
     } else {
         let staging = StagingDir::next_to(out)?;
         let outcome = fetch_into(&spec, staging.path(), &options)?;
+        check_hash(&spec, staging.path())?;
         staging.finish(out)?;
         outcome
     };
@@ -45,6 +48,22 @@ pub fn run(
         );
     }
     Ok(())
+}
+
+/// With a `hash` in the spec, the output must have it (in builder mode, `--direct`, Nix checks it).
+fn check_hash(spec: &FetchSpec, dir: &Path) -> Result<()> {
+    let Some(specified) = &spec.hash else {
+        return Ok(());
+    };
+    let got = nar_hash(dir)?;
+    if &got == specified {
+        return Ok(());
+    }
+    Err(Error::HashMismatch {
+        name: spec.name.clone(),
+        specified: specified.to_sri(),
+        got: got.to_sri(),
+    })
 }
 
 fn read_spec(path: &Path) -> Result<String> {

@@ -820,3 +820,70 @@ fn a_listed_file_missing_at_download_is_named() {
     );
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
+
+#[test]
+fn fetch_checks_the_spec_hash_and_keeps_nothing_on_a_mismatch() {
+    let hub = hub_with_model();
+    let (_d, first) = out_dir();
+    assert_ok(&fetch(
+        &hf_spec(&hub.endpoint, "org/model", json!({})),
+        &first,
+        &[],
+    ));
+    let good = nix_fetch_model::nar::nar_hash(&first).unwrap().to_sri();
+
+    let (_e, pinned) = out_dir();
+    let spec = hf_spec(&hub.endpoint, "org/model", json!({"hash": good}));
+    assert_ok(&fetch(&spec, &pinned, &[]));
+
+    let wrong = "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+    let (dir, mismatched) = out_dir();
+    let output = fetch(
+        &hf_spec(&hub.endpoint, "org/model", json!({"hash": wrong})),
+        &mismatched,
+        &[],
+    );
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(
+        message.contains(&format!("specified: {wrong}"))
+            && message.contains(&format!("got:    {good}")),
+        "{message}"
+    );
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn prefetch_names_the_store_path() {
+    let hub = hub_with_model();
+    let output = cli()
+        .args([
+            "--quiet",
+            "prefetch",
+            "hf:org/model",
+            "--json",
+            "--no-add",
+            "--name",
+            "my-model",
+        ])
+        .args(["--endpoint", &hub.endpoint, "--include", "*.json"])
+        .output()
+        .unwrap();
+    assert_ok(&output);
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(
+        report["storePath"].as_str().unwrap().ends_with("-my-model"),
+        "{report}"
+    );
+    assert_eq!(report["addedToStore"], false);
+    let files: Vec<&str> = report["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        files,
+        ["1_Pooling/config.json", "config.json", "copy/config.json"]
+    );
+}
