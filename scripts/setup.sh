@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Everything the build and the tests need on a fresh Debian 12 machine with a Rust toolchain:
-# Debian's packages (Nix 2.8 for nix-hash/nix-store, curl), and the Python test venv.
+# Debian's packages (Nix 2.8, curl), what the Nix plugin builds with (scripts/setup-nix.sh: meson,
+# Nix 2.8's headers, Nix 2.26 from ../shared/nix), and the Python test venv.
 # Idempotent: what is there already is skipped.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -23,4 +24,5 @@ if ((${#packages[@]})); then
   apt-get install -y -qq "${packages[@]}" >/dev/null
 fi
 
+bash "$repo/scripts/setup-nix.sh"
 bash "$repo/scripts/setup-python.sh"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # All tests: sets up the machine (scripts/setup.sh), then runs the Rust unit and integration
-# tests and the Python tests (huggingface_hub judging our layout, the real model), and ends
-# with one line 'N passed, N failed, N skipped' over all of them. Exit status 0 only if all pass.
+# tests, the Python tests (huggingface_hub judging our layout, the real model) and the plugin's
+# tests with real Nix 2.8 and 2.26, and ends with one line 'N passed, N failed, N skipped' over
+# all of them. Exit status 0 only if all pass.
 set -uo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
@@ -22,13 +23,15 @@ run_suite() { # name, command...
 
 run_suite rust cargo test --locked
 run_suite python env NFM_BIN="$repo/target/debug/nix-fetch-model" .venv/bin/pytest tests/python -q -rs
+run_suite plugin .venv/bin/pytest tests/nix/plugin -q -rs
 
 count() { # regex-with-one-number-group, file(s)
   grep -ohE "$1" "${@:2}" | grep -oE '[0-9]+' | awk '{ s += $1 } END { print s + 0 }'
 }
-passed=$(( $(count '[0-9]+ passed;' "$logs/rust.log") + $(count '[0-9]+ passed' "$logs/python.log") ))
-failed=$(( $(count '[0-9]+ failed;' "$logs/rust.log") + $(count '[0-9]+ failed' "$logs/python.log") ))
-skipped=$(( $(count '[0-9]+ ignored;' "$logs/rust.log") + $(count '[0-9]+ skipped' "$logs/python.log") ))
+pytest_logs=("$logs/python.log" "$logs/plugin.log")
+passed=$(( $(count '[0-9]+ passed;' "$logs/rust.log") + $(count '[0-9]+ passed' "${pytest_logs[@]}") ))
+failed=$(( $(count '[0-9]+ failed;' "$logs/rust.log") + $(count '[0-9]+ failed' "${pytest_logs[@]}") ))
+skipped=$(( $(count '[0-9]+ ignored;' "$logs/rust.log") + $(count '[0-9]+ skipped' "${pytest_logs[@]}") ))
 
 echo
 if ((${#failed_suites[@]})); then

@@ -6,6 +6,7 @@
 
 pub mod error;
 pub mod fetch;
+pub mod ffi;
 pub mod hash;
 pub mod http;
 pub mod hub;

@@ -74,12 +74,7 @@ impl HubClient {
         env_endpoint: Option<String>,
         token: Option<Token>,
     ) -> Result<Self> {
-        let endpoint = network
-            .endpoint
-            .clone()
-            .or(env_endpoint.filter(|e| !e.is_empty()))
-            .unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
-        let endpoint = endpoint.trim_end_matches('/').to_string();
+        let endpoint = choose_endpoint(network, env_endpoint);
         let url = Url::parse(&endpoint)
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
@@ -177,6 +172,17 @@ impl HubClient {
         let text = format!("{}{}", self.endpoint, path_and_query);
         Url::parse(&text).map_err(|e| Error::Spec(format!("cannot build URL {text}: {e}")))
     }
+}
+
+/// The Hub to talk to, without a trailing `/`: the spec's `network.endpoint`, else
+/// `env_endpoint` (`HF_ENDPOINT`), else the public Hub.
+pub fn choose_endpoint(network: &Network, env_endpoint: Option<String>) -> String {
+    let endpoint = network
+        .endpoint
+        .clone()
+        .or(env_endpoint.filter(|e| !e.is_empty()))
+        .unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
+    endpoint.trim_end_matches('/').to_string()
 }
 
 #[derive(Deserialize)]

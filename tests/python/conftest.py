@@ -14,74 +14,17 @@ from __future__ import annotations
 
 import json
 import os
-import select
-import signal
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+from hub_process import FakeHub  # noqa: E402
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
-FAKE_HUB = REPO_ROOT / "tests" / "support" / "fake_hub.py"
 FIXTURES = REPO_ROOT / "tests" / "support" / "fixtures"
-START_TIMEOUT = 60  # seconds; the hub hashes every file before it says it is ready
-
-
-class FakeHub:
-    """A running fake_hub.py process and its admin API."""
-
-    def __init__(self, root: Path, args: list[str]):
-        self.root = Path(root)
-        self.proc = subprocess.Popen(
-            [sys.executable, str(FAKE_HUB), "--root", str(self.root), *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        ready, _, _ = select.select([self.proc.stdout], [], [], START_TIMEOUT)
-        line = self.proc.stdout.readline() if ready else ""
-        if not line:
-            self.proc.kill()
-            raise RuntimeError(f"fake hub did not start: {self.proc.stderr.read()}")
-        info = json.loads(line)
-        self.endpoint: str = info["endpoint"]
-        self.cdn: str = info["cdn"]
-        self.pid: int = info["pid"]
-
-    def admin(self, method: str, path: str, body=None):
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(f"{self.endpoint}/_admin/{path}", data=data, method=method)
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return json.load(response)
-
-    def add_fault(self, **fault) -> dict:
-        """Add a fault (see fake_hub.py), e.g. add_fault(path="*.safetensors", kind="cut", on="cdn")."""
-        return self.admin("POST", "faults", fault)
-
-    def clear_faults(self) -> None:
-        self.admin("DELETE", "faults")
-
-    def log(self) -> list[dict]:
-        return self.admin("GET", "log")
-
-    def clear_log(self) -> None:
-        self.admin("DELETE", "log")
-
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        """Stop the hub with `sig` and return its exit status."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc.stdout.close()
-        self.proc.stderr.close()
-        return self.proc.returncode
 
 
 class HfCallError(Exception):

@@ -1,0 +1,196 @@
+#!/usr/bin/env python3
+"""Benchmarks of the Nix plugin, for each Nix version it is built for (scripts/build-plugin.sh):
+
+1. Cache hits: one evaluation of 100 `builtins.fetchModel` calls whose store paths are valid,
+   against one of 100 `builtins.fetchurl` calls whose paths are valid (minus an evaluation of
+   the same list without the calls). Target: fetchModel no slower than fetchurl.
+2. End to end: `builtins.fetchModel` of a model from the fake Hub (download, NAR hash, store
+   import) against the CLI's `fetch` of the same model into a folder. Target: under 30 % more.
+
+    python3 benches/plugin_eval.py [--versions 2.8,2.26] [--runs 5] [--model-mb 256]
+
+Prints a table per version; exits 1 if a version cannot run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+NIX_BIN = {"2.8": Path("/usr/bin"), "2.26": Path("/opt/nix-2.26/bin")}
+CALLS = 100
+
+
+def run(*args, env=None, check=True) -> subprocess.CompletedProcess:
+    done = subprocess.run([str(a) for a in args], capture_output=True, text=True, env=env)
+    if check and done.returncode != 0:
+        sys.exit(f"{' '.join(map(str, args))[:200]} failed:\n{done.stderr}")
+    return done
+
+
+def timed(*args, runs: int, env=None) -> float:
+    """Shortest wall time of `runs` runs, in seconds (the least disturbed by the machine)."""
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        run(*args, env=env)
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def start_hub(root: Path) -> tuple[subprocess.Popen, str]:
+    hub = subprocess.Popen(
+        [sys.executable, str(REPO / "tests/support/fake_hub.py"), "--root", str(root)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    return hub, json.loads(hub.stdout.readline())["endpoint"]
+
+
+def make_model(root: Path, size_mb: int) -> str:
+    """A model of `size_mb` MiB of random weights in 4 LFS files plus a config."""
+    repo = f"bench/m-{uuid.uuid4().hex[:8]}"
+    folder = root / "models" / repo
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text('{"bench": true}\n')
+    for i in range(4):
+        with open(folder / f"model-{i}.safetensors", "wb") as f:
+            for _ in range(size_mb // 4):
+                f.write(os.urandom(1 << 20))
+    return repo
+
+
+def spec(endpoint: str, repo: str, **extra) -> dict:
+    return {"source": {"huggingface": {"repo": repo}}, "network": {"endpoint": endpoint}, **extra}
+
+
+def to_nix(value) -> str:
+    """A JSON-like value as a Nix expression (a literal, as users write the call)."""
+    if isinstance(value, dict):
+        return "{ " + " ".join(f"{k} = {to_nix(v)};" for k, v in value.items()) + " }"
+    return json.dumps(value)
+
+
+def nix_call(spec_value: dict) -> str:
+    return f"(builtins.fetchModel {to_nix(spec_value)})"
+
+
+def cache_hits(version: str, bin_dir: Path, plugin: Path, endpoint: str, repo: str, work: Path, runs: int):
+    opts = ["--option", "plugin-files", plugin, "--option", "substituters", ""]
+    first = run(bin_dir / "nix-instantiate", *opts, "--eval", "--json", "-E",
+                nix_call(spec(endpoint, repo)) + ".narHash")
+    nar_hash = json.loads(first.stdout)
+    # 100 valid model paths: the model under 100 names.
+    model = Path(json.loads(run(bin_dir / "nix-instantiate", *opts, "--eval", "--json", "-E",
+                                nix_call(spec(endpoint, repo)) + ".outPath").stdout))
+    copies = work / "models"
+    copies.mkdir()
+    for i in range(CALLS):
+        shutil.copytree(model, copies / f"bench-model-{i}", symlinks=True)
+    run(bin_dir / "nix-store", "--add-fixed", "--recursive", "sha256", *sorted(copies.iterdir()))
+    # 100 valid fetchurl paths: 100 small files added flat.
+    files = work / "files"
+    files.mkdir()
+    for i in range(CALLS):
+        (files / f"bench-file-{i}").write_text(f"file {i} {uuid.uuid4()}\n")
+    run(bin_dir / "nix-store", "--add-fixed", "sha256", *sorted(files.iterdir()))
+    file_hashes = [run(bin_dir / "nix-hash", "--type", "sha256", "--flat", "--base32", f).stdout.strip()
+                   for f in sorted(files.iterdir(), key=lambda p: int(p.name.rsplit("-", 1)[1]))]
+
+    models = " ".join(
+        nix_call(spec(endpoint, repo, name=f"bench-model-{i}", hash=nar_hash)) + ".outPath" for i in range(CALLS))
+    urls = " ".join(
+        f'(builtins.fetchurl {{ url = "{endpoint}/none/bench-file-{i}"; name = "bench-file-{i}"; sha256 = "{h}"; }})'
+        for i, h in enumerate(file_hashes))
+    baseline = " ".join(f'"{i}"' for i in range(CALLS))
+
+    def write(name: str, body: str) -> Path:
+        (work / name).write_text(f"builtins.deepSeq [ {body} ] null\n")
+        return work / name
+
+    exprs = {"baseline": write("baseline.nix", baseline), "fetchModel": write("models.nix", models),
+             "fetchurl": write("urls.nix", urls)}
+    times = {name: timed(bin_dir / "nix-instantiate", *opts, "--eval", path, runs=4 * runs)
+             for name, path in exprs.items()}
+    model_cost = times["fetchModel"] - times["baseline"]
+    url_cost = times["fetchurl"] - times["baseline"]
+    print(f"  {CALLS} calls with valid paths, one evaluation (best of {4 * runs}):")
+    print(f"    evaluation without calls   {times['baseline'] * 1000:8.1f} ms")
+    print(f"    fetchModel                 {times['fetchModel'] * 1000:8.1f} ms  "
+          f"({model_cost * 1000 / CALLS:.3f} ms a call)")
+    print(f"    fetchurl                   {times['fetchurl'] * 1000:8.1f} ms  "
+          f"({url_cost * 1000 / CALLS:.3f} ms a call)")
+    print(f"    ratio fetchModel/fetchurl  {model_cost / url_cost if url_cost > 0 else float('nan'):8.2f}  (target <= 1)")
+    added = [json.loads(line) for line in run(bin_dir / "nix-instantiate", *opts, "--eval", "--json", "--strict", "-E",
+                                                f"[ {models} {urls} ]").stdout.splitlines()][0]
+    run(bin_dir / "nix-store", "--delete", *added, check=False)
+
+
+def end_to_end(version: str, bin_dir: Path, plugin: Path, endpoint: str, repo: str, size_mb: int,
+               work: Path, runs: int):
+    cli = REPO / "target" / "release" / "nix-fetch-model"
+    spec_file = work / "spec.json"
+    spec_file.write_text(json.dumps(spec(endpoint, repo)))
+    cli_times, plugin_times = [], []
+    for i in range(runs):
+        out = work / f"cli-{i}"
+        start = time.perf_counter()
+        run(cli, "fetch", "--quiet", "--spec", spec_file, "--out", out)
+        cli_times.append(time.perf_counter() - start)
+        shutil.rmtree(out)
+        name = f"bench-e2e-{uuid.uuid4().hex[:8]}"
+        start = time.perf_counter()
+        done = run(bin_dir / "nix-instantiate", "--option", "plugin-files", plugin, "--option", "substituters", "",
+                   "--eval", "--json", "-E", nix_call(spec(endpoint, repo, name=name)) + ".outPath")
+        plugin_times.append(time.perf_counter() - start)
+        run(bin_dir / "nix-store", "--delete", json.loads(done.stdout))
+    cli_s, plugin_s = statistics.median(cli_times), statistics.median(plugin_times)
+    print(f"  end to end, {size_mb} MiB model, 5 files (median of {runs}):")
+    print(f"    CLI fetch into a folder    {cli_s:8.2f} s  ({size_mb / cli_s:.0f} MiB/s)")
+    print(f"    builtins.fetchModel        {plugin_s:8.2f} s  ({size_mb / plugin_s:.0f} MiB/s)")
+    print(f"    store import adds          {(plugin_s / cli_s - 1) * 100:8.1f} %  (target < 30 %)")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--versions", default="2.8,2.26")
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--model-mb", type=int, default=256)
+    args = parser.parse_args()
+    run("cargo", "build", "--quiet", "--release", "--manifest-path", REPO / "Cargo.toml")
+    status = 0
+    with tempfile.TemporaryDirectory(prefix="nfm-bench-") as tmp:
+        work = Path(tmp)
+        hub, endpoint = start_hub(work / "hub")
+        try:
+            small = make_model(work / "hub", 0)
+            big = make_model(work / "hub", args.model_mb)
+            for version in args.versions.split(","):
+                built = run("bash", REPO / "scripts/build-plugin.sh", version, check=False)
+                if built.returncode != 0:
+                    print(f"Nix {version}: SKIP, the plugin does not build: {built.stderr.strip()[-300:]}")
+                    status = 1
+                    continue
+                plugin = Path(built.stdout.strip().splitlines()[-1])
+                print(f"Nix {version} ({run(NIX_BIN[version] / 'nix-instantiate', '--version').stdout.strip()})")
+                version_work = work / version
+                version_work.mkdir()
+                cache_hits(version, NIX_BIN[version], plugin, endpoint, small, version_work, args.runs)
+                end_to_end(version, NIX_BIN[version], plugin, endpoint, big, args.model_mb, version_work, args.runs)
+        finally:
+            hub.terminate()
+            hub.wait()
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+// builtins.fetchModel: the argument as JSON to the Rust core (src/ffi.rs), the store work here.
+#include "compat.hh"
+#include "fetch-model.hh"
+
+#include "nix-fetch-model/src/ffi.rs.h"
+#include "rust/cxx.h"
+
+#include <chrono>
+#include <thread>
+
+namespace nfm {
+
+using namespace nix;
+
+namespace {
+
+constexpr auto pollInterval = std::chrono::milliseconds(100);
+
+// Serialises fetches of one store path across processes; released when the fd closes.
+AutoCloseFD lockFetch(const Plan & plan)
+{
+    nfm::create_lock_dir();
+    auto fd = openLockFile(std::string(plan.lock_path), true);
+    if (!lockFile(fd.get(), ltWrite, false)) {
+        printInfo("waiting for another fetch of model '%s'", std::string(plan.repo));
+        while (!lockFile(fd.get(), ltWrite, false)) {
+            checkInterrupt();
+            std::this_thread::sleep_for(pollInterval);
+        }
+    }
+    return fd;
+}
+
+// `nix-instantiate --eval` sets read-only mode, in which Nix refuses to substitute although it
+// lets a fetch add paths (as builtins.fetchurl does); a download would write the store all the same.
+struct AllowSubstitution
+{
+    bool readOnly = settings.readOnlyMode;
+    AllowSubstitution() { settings.readOnlyMode = false; }
+    ~AllowSubstitution() { settings.readOnlyMode = readOnly; }
+};
+
+// Nix's copy, or one from a substituter (a team's binary cache); false if neither has it.
+bool haveOrSubstitute(Store & store, const StorePath & path)
+{
+    if (store.isValidPath(path))
+        return true;
+    try {
+        AllowSubstitution allow;
+        store.ensurePath(path);
+        return true;
+    } catch (Error & e) {
+        debug("fetchModel: no substitute for '%s': %s", store.printStorePath(path), e.what());
+        return false;
+    }
+}
+
+// Runs the fetch to its end, showing progress; Ctrl-C cancels it and waits for it to clean up.
+void waitFor(Fetch & fetch, const Plan & plan)
+{
+    auto url = std::string(plan.endpoint) + "/" + std::string(plan.repo);
+    Activity act(*logger, lvlInfo, actFileTransfer,
+        fmt("fetching model '%s' at '%s' from %s", std::string(plan.repo), std::string(plan.revision),
+            std::string(plan.endpoint)),
+        {url});
+    try {
+        while (!fetch.wait(pollInterval.count())) {
+            checkInterrupt();
+            auto progress = fetch.progress();
+            act.progress(progress.done_bytes, progress.total_bytes);
+            for (auto & notice : fetch.take_notices())
+                printInfo("fetchModel: %s", std::string(notice));
+        }
+    } catch (...) {
+        fetch.cancel();
+        while (!fetch.wait(pollInterval.count())) { }
+        throw;
+    }
+}
+
+void returnModel(EvalState & state, Value & v, const StorePath & path, const std::string & narHash,
+    const std::string & commit)
+{
+    auto attrs = state.buildBindings(4);
+    state.allowAndSetStorePathString(path, attrs.alloc("outPath"));
+    attrs.alloc("narHash").mkString(narHash);
+    attrs.alloc("commit").mkString(commit);
+    compat::mkStringInPath(attrs.alloc("snapshot"), *state.store, path,
+        state.store->printStorePath(path) + "/snapshots/" + commit);
+    v.mkAttrs(attrs);
+}
+
+void fetchModel(EvalState & state, compat::PrimOpPos pos, Value & arg, Value & v)
+{
+    compat::forceAttrs(state, arg, pos);
+    auto spec = compat::toJson(state, arg, pos);
+    auto & store = *state.store;
+    auto plan = nfm::plan(spec, store.storeDir);
+
+    for (auto & url : plan.urls)
+        state.checkURI(std::string(url));
+    if (plan.hash.empty() && compat::pureEval(state))
+        compat::throwEvalError(state, pos,
+            "in pure evaluation mode, 'builtins.fetchModel' requires a 'hash' argument");
+
+    std::optional<AutoCloseFD> lock;
+    if (!plan.store_path.empty()) {
+        auto path = store.parseStorePath(std::string(plan.store_path));
+        if (haveOrSubstitute(store, path))
+            return returnModel(state, v, path, std::string(plan.hash),
+                std::string(nfm::commit_in_store(store.toRealPath(path))));
+        lock = lockFetch(plan);
+        if (store.isValidPath(path))
+            return returnModel(state, v, path, std::string(plan.hash),
+                std::string(nfm::commit_in_store(store.toRealPath(path))));
+    }
+
+    auto fetch = nfm::start_fetch(spec, store.storeDir);
+    waitFor(*fetch, plan);
+    auto fetched = fetch->result();
+    auto path = store.parseStorePath(std::string(fetched.store_path));
+    if (!store.isValidPath(path)) {
+        auto added = compat::addDirToStore(store, std::string(plan.name), std::string(fetched.dir));
+        if (added != path)
+            throw Error("fetchModel: the store added '%s' where '%s' was expected; please report this bug",
+                store.printStorePath(added), store.printStorePath(path));
+    }
+    if (plan.hash.empty())
+        warn("fetchModel: model '%s' has no 'hash'; to pin it, add hash = \"%s\";",
+            std::string(plan.repo), std::string(fetched.nar_hash));
+    returnModel(state, v, path, std::string(fetched.nar_hash), std::string(fetched.commit));
+}
+
+void primFetchModel(EvalState & state, compat::PrimOpPos pos, Value ** args, Value & v)
+{
+    try {
+        fetchModel(state, pos, *args[0], v);
+    } catch (rust::Error & e) {
+        compat::throwEvalError(state, pos, std::string("builtins.fetchModel: ") + e.what());
+    }
+}
+
+constexpr const char * doc = R"(
+  Fetch a model repository (Hugging Face Hub) into the Nix store, laid out as one repo folder
+  of the Hub cache, and return `{ outPath, narHash, commit, snapshot }`.
+
+  ```nix
+  builtins.fetchModel {
+    source.huggingface = { repo = "sentence-transformers/all-MiniLM-L6-v2"; revision = "main"; };
+    hash = "sha256-...";
+  }
+  ```
+
+  With a `hash` whose store path is valid (or substitutable) no network is used. In pure
+  evaluation mode `hash` is required. Provided by the nix-fetch-model plugin.
+)";
+
+} // namespace
+
+void registerFetchModel()
+{
+    compat::registerPrimOp("__fetchModel", doc, primFetchModel);
+}
+
+} // namespace nfm

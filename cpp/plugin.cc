@@ -1,0 +1,37 @@
+// The plugin's entry: register builtins.fetchModel when the running Nix is the one it was built for.
+#include "compat.hh"
+#include "fetch-model.hh"
+
+#include <cstdio>
+
+namespace {
+
+bool builtForRunningNix()
+{
+    if (nix::nixVersion == NFM_NIX_VERSION)
+        return true;
+    // Not Nix's logger: its layout may differ in another Nix version.
+    std::fprintf(stderr,
+        "warning: nix-fetch-model: this plugin was built for Nix %s but is loaded into Nix %s; "
+        "builtins.fetchModel is not available. Rebuild the plugin against Nix %s "
+        "(meson setup with that Nix's pkg-config files, see docs/plugin.md).\n",
+        NFM_NIX_VERSION, nix::nixVersion.c_str(), nix::nixVersion.c_str());
+    return false;
+}
+
+void registerIfCompatible()
+{
+    if (builtForRunningNix())
+        nfm::registerFetchModel();
+}
+
+} // namespace
+
+#if NFM_HAS_PLUGIN_ENTRY
+extern "C" __attribute__((visibility("default"))) void nix_plugin_entry()
+{
+    registerIfCompatible();
+}
+#else
+[[maybe_unused]] static const bool registered = (registerIfCompatible(), true);
+#endif

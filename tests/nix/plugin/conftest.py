@@ -1,0 +1,115 @@
+"""Fixtures for the plugin tests: the plugin built for each Nix version, and fake Hubs.
+
+    nix        a Nix (2.8 from Debian, 2.26 from ../shared/nix) with the plugin built for it;
+               the tests run once per version and skip, saying why, where one is missing
+    start_hub  start_hub(root) -> a running tests/support/fake_hub.py serving `root`
+    hub_root   a fresh hub root holding the fixture repos
+    make_model make_model(hub_root, files) -> the id of a new model with unique content
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "support"))
+from hub_process import FakeHub  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+FIXTURES = REPO_ROOT / "tests" / "support" / "fixtures"
+BUILD_PLUGIN = REPO_ROOT / "scripts" / "build-plugin.sh"
+
+NIX_BIN = {"2.8": Path("/usr/bin"), "2.26": Path("/opt/nix-2.26/bin")}
+
+
+class Nix:
+    """One Nix version's commands, with the plugin loaded and substituters off by default."""
+
+    def __init__(self, version: str, bin_dir: Path, plugin: Path):
+        self.version = version
+        self.bin_dir = bin_dir
+        self.plugin = plugin
+
+    def options(self, substituters: str = "", **settings: str) -> list[str]:
+        args = ["--option", "plugin-files", str(self.plugin), "--option", "substituters", substituters]
+        for name, value in settings.items():
+            args += ["--option", name.replace("_", "-"), value]
+        return args
+
+    def run(self, tool: str, *args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}
+        full_env.update(env or {})
+        return subprocess.run(
+            [str(self.bin_dir / tool), *args], capture_output=True, text=True, env=full_env, timeout=timeout
+        )
+
+    def build_options(self) -> list[str]:
+        """Nix 2.26 refuses to build without seccomp, which this machine's kernel does not offer."""
+        return ["--option", "filter-syscalls", "false"] if self.version != "2.8" else []
+
+    def new_cli(self) -> list[str]:
+        """`nix` with the new CLI enabled."""
+        return ["--extra-experimental-features", "nix-command"]
+
+
+@pytest.fixture(scope="session", params=["2.8", "2.26"])
+def nix(request) -> Nix:
+    version = request.param
+    bin_dir = NIX_BIN[version]
+    if not (bin_dir / "nix-instantiate").exists():
+        pytest.skip(f"Nix {version} is not installed ({bin_dir}): run scripts/setup-nix.sh")
+    built = subprocess.run(["bash", str(BUILD_PLUGIN), version], capture_output=True, text=True)
+    if built.returncode != 0:
+        message = built.stderr.strip().splitlines()[-1] if built.stderr.strip() else "no output"
+        if "setup-nix.sh" in built.stderr:
+            pytest.skip(f"no Nix {version} headers: {message}")
+        pytest.fail(f"building the plugin for Nix {version} failed:\n{built.stderr}")
+    return Nix(version, bin_dir, Path(built.stdout.strip().splitlines()[-1]))
+
+
+@pytest.fixture
+def hub_root(tmp_path) -> Path:
+    root = tmp_path / "hub"
+    shutil.copytree(FIXTURES / "models", root / "models")
+    return root
+
+
+@pytest.fixture
+def start_hub():
+    hubs: list[FakeHub] = []
+
+    def start(root: Path) -> FakeHub:
+        hub = FakeHub(root)
+        hubs.append(hub)
+        return hub
+
+    yield start
+    for hub in hubs:
+        hub.stop()
+
+
+@pytest.fixture
+def make_model():
+    return new_model
+
+
+def new_model(root: Path, files: dict[str, bytes | int] | None = None) -> str:
+    """A model with unique content (so a fresh store path) under `root`; returns its repo id.
+    A file given as an int is that many random bytes."""
+    name = f"m-{uuid.uuid4().hex[:12]}"
+    folder = root / "models" / "test-org" / name
+    folder.mkdir(parents=True)
+    files = files or {}
+    files.setdefault("config.json", json.dumps({"model": name}).encode())
+    for path, content in files.items():
+        target = folder / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(os.urandom(content) if isinstance(content, int) else content)
+    return f"test-org/{name}"

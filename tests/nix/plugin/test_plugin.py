@@ -1,0 +1,296 @@
+"""builtins.fetchModel with the real Nix (2.8 and 2.26) against the fake Hub.
+
+Each test makes a model with unique content, so its store path is new in the shared /nix/store.
+
+    .venv/bin/pytest tests/nix/plugin
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+# sha256 of the NAR of nothing that exists: a hash that never matches.
+WRONG_HASH = "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+
+
+def spec_expr(spec: dict) -> str:
+    return f"(builtins.fromJSON ''{json.dumps(spec)}'')"
+
+
+def call_expr(spec: dict) -> str:
+    return f"(builtins.fetchModel {spec_expr(spec)})"
+
+
+def fetch_expr(spec: dict) -> str:
+    """The call, its result as JSON can show it (`toJSON` prints an attribute set with `outPath`
+    as that one string): outPath becomes `path`."""
+    return f"(let m = {call_expr(spec)}; in {{ inherit (m) narHash commit snapshot; path = m.outPath; }})"
+
+
+def spec_for(hub, repo: str, **extra) -> dict:
+    spec = {"source": {"huggingface": {"repo": repo}}, "network": {"endpoint": hub.endpoint, "retries": 0}}
+    spec.update(extra)
+    return spec
+
+
+def eval_json(nix, expr: str, *options: str, env: dict | None = None, check: bool = True):
+    """nix-instantiate --eval --strict --json; returns the value, or the failed process if not `check`."""
+    done = nix.run("nix-instantiate", *nix.options(), *options, "--eval", "--strict", "--json", "-E", expr, env=env)
+    if not check:
+        return done
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def is_valid(nix, path: str) -> bool:
+    return nix.run("nix-store", "--check-validity", path).returncode == 0
+
+
+def fixed_path(nix, nar_hash: str, name: str) -> str:
+    done = nix.run("nix-store", "--print-fixed-path", "--recursive", "sha256", nar_hash, name)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def fetch_pinned(nix, hub, repo: str) -> dict:
+    """Fetches `repo` unpinned and returns the result (its narHash pins it from then on)."""
+    return eval_json(nix, fetch_expr(spec_for(hub, repo)))
+
+
+def test_first_fetch_gives_the_hub_cache_layout(nix, hub_root, start_hub, make_model):
+    repo = make_model(hub_root, {"model.safetensors": 300_000, "nested/notes.txt": b"notes\n"})
+    hub = start_hub(hub_root)
+    done = nix.run(
+        "nix-instantiate", *nix.options(), "--eval", "--strict", "--json", "-E", fetch_expr(spec_for(hub, repo))
+    )
+    assert done.returncode == 0, done.stderr
+    model = json.loads(done.stdout)
+    assert "fetching model" in done.stderr and "to pin it, add hash" in done.stderr
+    out = Path(model["path"])
+    assert out.name.split("-", 1)[1] == "models--" + repo.replace("/", "--")
+    assert is_valid(nix, str(out))
+    snapshot = Path(model["snapshot"])
+    assert snapshot == out / "snapshots" / model["commit"]
+    assert (snapshot / "config.json").read_text() == (hub_root / "models" / repo / "config.json").read_text()
+    assert (snapshot / "model.safetensors").is_symlink()
+    assert model["narHash"].startswith("sha256-")
+    assert str(out) == fixed_path(nix, model["narHash"], out.name.split("-", 1)[1])
+
+
+def test_cache_hit_needs_no_network(nix, hub_root, start_hub, make_model):
+    repo = make_model(hub_root)
+    hub = start_hub(hub_root)
+    first = fetch_pinned(nix, hub, repo)
+    hub.stop()
+    # A fresh process, the Hub gone: the pinned path is returned from the store.
+    pinned = spec_for(hub, repo, hash=first["narHash"])
+    again = eval_json(nix, f"[ {fetch_expr(pinned)} {fetch_expr(pinned)} ]")
+    assert [m["path"] for m in again] == [first["path"]] * 2
+    assert again[0]["commit"] == first["commit"]
+
+
+def test_store_path_is_nix_fixed_output_path(nix, hub_root, start_hub, make_model):
+    repo = make_model(hub_root)
+    hub = start_hub(hub_root)
+    first = fetch_pinned(nix, hub, repo)
+    for form in hash_forms(nix, first["narHash"]):
+        model = eval_json(nix, fetch_expr(spec_for(hub, repo, hash=form, name="renamed")))
+        assert model["path"] == fixed_path(nix, first["narHash"], "renamed"), form
+
+
+def hash_forms(nix, sri: str) -> list[str]:
+    """The SRI hash as sha256:nix32, sha256:base16 and sha256:base64 (Nix's forms)."""
+    forms = [sri]
+    for base in ("--to-base32", "--to-base16"):
+        done = nix.run("nix-hash", "--type", "sha256", base, sri)
+        assert done.returncode == 0, done.stderr
+        forms.append("sha256:" + done.stdout.strip())
+    forms.append("sha256:" + sri.removeprefix("sha256-"))
+    return forms
+
+
+def test_derivation_reads_a_model_file(nix, hub_root, start_hub, make_model, tmp_path):
+    repo = make_model(hub_root)
+    hub = start_hub(hub_root)
+    m = call_expr(spec_for(hub, repo))
+    expr = (
+        f"let m = {m}; in derivation {{ name = \"reads-model\"; system = builtins.currentSystem;"
+        f" builder = \"/bin/sh\"; args = [ \"-c\" \"/bin/cat ${{m.snapshot}}/config.json > $out\" ]; }}"
+    )
+    done = nix.run("nix-build", *nix.options(), *nix.build_options(), "--no-out-link", "-E", expr)
+    assert done.returncode == 0, done.stderr
+    out = Path(done.stdout.strip().splitlines()[-1])
+    assert out.read_text() == (hub_root / "models" / repo / "config.json").read_text()
+
+
+def test_nix_eval_and_import_from_the_model(nix, hub_root, start_hub, make_model):
+    repo = make_model(hub_root, {"default.nix": b'{ answer = 42; }\n'})
+    hub = start_hub(hub_root)
+    first = fetch_pinned(nix, hub, repo)
+    pinned = call_expr(spec_for(hub, repo, hash=first["narHash"]))
+    expr = f"let m = {pinned}; in [ (import (m.snapshot + \"/default.nix\")).answer (builtins.readFile \"${{m.snapshot}}/config.json\") ]"
+    done = nix.run("nix", *nix.new_cli(), *nix.options(), "eval", "--json", "--expr", expr)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)[0] == 42
+    # The same in restricted mode: the fetched path is allowed.
+    restricted = eval_json(nix, expr, "--option", "restrict-eval", "true", "--option", "allowed-uris", hub.endpoint)
+    assert restricted[0] == 42
+
+
+def test_pure_mode_requires_a_hash(nix, hub_root, start_hub, make_model):
+    repo = make_model(hub_root)
+    hub = start_hub(hub_root)
+    done = eval_json(nix, fetch_expr(spec_for(hub, repo)), "--option", "pure-eval", "true", check=False)
+    assert done.returncode != 0
+    assert "in pure evaluation mode, 'builtins.fetchModel' requires a 'hash' argument" in done.stderr
+    first = fetch_pinned(nix, hub, repo)
+    pinned = spec_for(hub, repo, hash=first["narHash"])
+    model = eval_json(nix, call_expr(pinned) + ".outPath", "--option", "pure-eval", "true")
+    assert model == first["path"]
+
+
+def test_pure_mode_with_a_hash_fetches(nix, hub_root, start_hub, make_model):
+    repo = make_model(hub_root)
+    hub = start_hub(hub_root)
+    # Learn the hash from a copy under another name, so the pure fetch below downloads.
+    first = eval_json(nix, fetch_expr(spec_for(hub, repo, name="probe")))
+    pinned = spec_for(hub, repo, hash=first["narHash"])
+    model = eval_json(nix, fetch_expr(pinned), "--option", "pure-eval", "true")
+    assert model["path"] == fixed_path(nix, first["narHash"], "models--" + repo.replace("/", "--"))
+    assert is_valid(nix, model["path"])
+
+
+def test_restricted_mode_checks_the_endpoint(nix, hub_root, start_hub, make_model):
+    repo = make_model(hub_root)
+    hub = start_hub(hub_root)
+    restricted = ["--option", "restrict-eval", "true"]
+    done = eval_json(
+        nix, fetch_expr(spec_for(hub, repo)), *restricted, "--option", "allowed-uris", "https://huggingface.co",
+        check=False,
+    )
+    assert done.returncode != 0
+    assert hub.endpoint in done.stderr and "forbidden in restricted mode" in done.stderr, done.stderr
+    assert hub.downloads("config.json") == 0
+    model = eval_json(nix, fetch_expr(spec_for(hub, repo)), *restricted, "--option", "allowed-uris", hub.endpoint)
+    assert is_valid(nix, model["path"])
+
+
+def test_hash_mismatch_adds_nothing(nix, hub_root, start_hub, make_model, tmp_path):
+    repo = make_model(hub_root, {"model.safetensors": 100_000})
+    hub = start_hub(hub_root)
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    done = eval_json(nix, fetch_expr(spec_for(hub, repo, hash=WRONG_HASH)), env={"TMPDIR": str(tmp)}, check=False)
+    assert done.returncode != 0
+    assert "hash mismatch" in done.stderr
+    assert f"specified: {WRONG_HASH}" in done.stderr
+    got = done.stderr.split("got:")[1].split()[0]
+    name = "models--" + repo.replace("/", "--")
+    assert not is_valid(nix, fixed_path(nix, got, name))
+    assert not is_valid(nix, fixed_path(nix, WRONG_HASH, name))
+    assert leftovers(tmp) == []
+
+
+def leftovers(tmp: Path) -> list[str]:
+    """Fetch directories left in TMPDIR (lock files of pinned fetches may stay)."""
+    return [p.name for p in tmp.iterdir() if p.name != "nix-fetch-model-locks"]
+
+
+def test_substitutes_from_a_binary_cache(nix, hub_root, start_hub, make_model, tmp_path):
+    repo = make_model(hub_root)
+    hub = start_hub(hub_root)
+    first = fetch_pinned(nix, hub, repo)
+    cache = f"file://{tmp_path / 'cache'}"
+    copied = nix.run("nix", *nix.new_cli(), "copy", "--to", cache, first["path"])
+    assert copied.returncode == 0, copied.stderr
+    deleted = nix.run("nix-store", "--delete", first["path"])
+    assert deleted.returncode == 0, deleted.stderr
+    assert not is_valid(nix, first["path"])
+    hub.stop()
+    pinned = spec_for(hub, repo, hash=first["narHash"])
+    done = nix.run(
+        "nix-instantiate", *nix.options(substituters=cache), "--option", "require-sigs", "false",
+        "--eval", "--strict", "--json", "-E", fetch_expr(pinned),
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["path"] == first["path"]
+    assert is_valid(nix, first["path"])
+
+
+@pytest.mark.parametrize(
+    "repo, env, needle",
+    [
+        ("fake-org/gated-model", {}, "is gated: accept its license"),
+        ("fake-org/private-model", {}, "not found on"),
+        ("fake-org/no-such-model", {}, "not found on"),
+        ("fake-org/gated-model", {"HF_TOKEN": "hf_wrong"}, "has no access to gated repo"),
+    ],
+)
+def test_hub_errors_are_the_core_errors(nix, hub_root, start_hub, make_model, repo, env, needle):
+    hub = start_hub(hub_root)
+    done = eval_json(nix, fetch_expr(spec_for(hub, repo)), env=env, check=False)
+    assert done.returncode != 0
+    assert needle in done.stderr, done.stderr
+    assert "builtins.fetchModel" in done.stderr
+    assert "«string»:1:" in done.stderr, "the error names the position of the call"
+
+
+def test_private_repo_with_the_users_token(nix, hub_root, start_hub, make_model):
+    hub = start_hub(hub_root)
+    model = eval_json(nix, fetch_expr(spec_for(hub, "fake-org/private-model")), env={"HF_TOKEN": "hf_fake_token"})
+    assert is_valid(nix, model["path"])
+
+
+def test_sigint_stops_the_download_and_leaves_nothing(nix, hub_root, start_hub, make_model, tmp_path):
+    repo = make_model(hub_root, {"model.safetensors": 2_000_000})
+    hub = start_hub(hub_root)
+    hub.add_fault(path="model.safetensors", kind="slow", delay=60, times=10)
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env["TMPDIR"] = str(tmp)
+    proc = subprocess.Popen(
+        [str(nix.bin_dir / "nix-instantiate"), *nix.options(), "--eval", "--strict", "-E",
+         fetch_expr(spec_for(hub, repo))],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    deadline = time.monotonic() + 30
+    while not any(e["path"].endswith("model.safetensors") or e["origin"] == "cdn" for e in hub.admin("GET", "log")):
+        assert time.monotonic() < deadline and proc.poll() is None, "the download did not start"
+        time.sleep(0.1)
+    time.sleep(0.5)
+    assert any(p.name.startswith("nix-fetch-model-") for p in tmp.iterdir()), "no fetch directory in TMPDIR"
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=30)
+    stopped_after = time.monotonic() - sent
+    assert proc.returncode != 0
+    assert stopped_after < 1.5, f"took {stopped_after:.2f} s to stop"
+    assert leftovers(tmp) == []
+    store = [p.name for p in Path("/nix/store").iterdir() if p.name.endswith(repo.split("/")[1])]
+    assert store == [], f"left in the store: {store}"
+
+
+def test_two_evaluations_at_once_download_once(nix, hub_root, start_hub, make_model):
+    repo = make_model(hub_root, {"model.safetensors": 500_000})
+    hub = start_hub(hub_root)
+    # Learn the hash under another name, then fetch the real name twice at once.
+    probe = eval_json(nix, fetch_expr(spec_for(hub, repo, name="probe")))
+    assert hub.downloads("model.safetensors") == 1
+    hub.add_fault(path="model.safetensors", kind="slow", delay=2, times=10)
+    pinned = spec_for(hub, repo, hash=probe["narHash"])
+    command = [str(nix.bin_dir / "nix-instantiate"), *nix.options(), "--eval", "--strict", "--json", "-E",
+               call_expr(pinned) + ".outPath"]
+    procs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [p.communicate(timeout=120) for p in procs]
+    for proc, (_, stderr) in zip(procs, results):
+        assert proc.returncode == 0, stderr
+    assert len({json.loads(out) for out, _ in results}) == 1
+    assert hub.downloads("model.safetensors") == 2, "the second evaluation downloaded again"
