@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # All tests: sets up the machine (scripts/setup.sh), then runs the Rust unit and integration
-# tests, the Python tests (huggingface_hub judging our layout, the real model) and the plugin's
-# tests with real Nix 2.8 and 2.26, and ends with one line 'N passed, N failed, N skipped' over
-# all of them. Exit status 0 only if all pass.
+# tests, the Python tests (huggingface_hub judging our layout, the real model), the plugin's and
+# the Nix library's tests with real Nix 2.8 and 2.26, and ends with one line
+# 'N passed, N failed, N skipped' over all of them. Exit status 0 only if all pass.
 set -uo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
@@ -24,6 +24,9 @@ run_suite() { # name, command...
 run_suite rust cargo test --locked
 run_suite python env NFM_BIN="$repo/target/debug/nix-fetch-model" .venv/bin/pytest tests/python -q -rs
 run_suite plugin .venv/bin/pytest tests/nix/plugin -q -rs
+# The plugin tests built the plugin for each Nix; the library's parity test loads it.
+NFM_BIN=$repo/target/debug/nix-fetch-model NFM_PLUGIN=$repo/build/plugin-2.8/libnix_fetch_model.so run_suite nix-lib-2.8 bash tests/nix/lib/run.sh /usr/bin
+NFM_BIN=$repo/target/debug/nix-fetch-model NFM_PLUGIN=$repo/build/plugin-2.26/libnix_fetch_model.so run_suite nix-lib-2.26 bash tests/nix/lib/run.sh /opt/nix-2.26/bin
 
 count() { # regex-with-one-number-group, file(s)
   grep -ohE "$1" "${@:2}" | grep -oE '[0-9]+' | awk '{ s += $1 } END { print s + 0 }'
@@ -32,6 +35,11 @@ pytest_logs=("$logs/python.log" "$logs/plugin.log")
 passed=$(( $(count '[0-9]+ passed;' "$logs/rust.log") + $(count '[0-9]+ passed' "${pytest_logs[@]}") ))
 failed=$(( $(count '[0-9]+ failed;' "$logs/rust.log") + $(count '[0-9]+ failed' "${pytest_logs[@]}") ))
 skipped=$(( $(count '[0-9]+ ignored;' "$logs/rust.log") + $(count '[0-9]+ skipped' "${pytest_logs[@]}") ))
+for log in "$logs"/nix-lib-*.log; do
+  passed=$(( passed + $(count '^[0-9]+ passed,' "$log") ))
+  failed=$(( failed + $(count '[0-9]+ failed$' "$log") ))
+  skipped=$(( skipped + $(grep -c '^SKIP:' "$log") ))
+done
 
 echo
 if ((${#failed_suites[@]})); then

@@ -1,0 +1,20 @@
+# The nix-fetch-model library. Import it with `import ./lib { }`; the plugin's
+# builtins.fetchModel is used when it is loaded. Tests (and users who want the fixed-output
+# derivation even with the plugin) pass builtinFetchModel = null or a stand-in.
+{ builtinFetchModel ? builtins.fetchModel or null }:
+let
+  types = import ./types.nix;
+  sources = import ./sources;
+  factories = import ./sources/factories.nix;
+  validation = import ./validation;
+  integration = import ./integration.nix;
+in
+factories // integration // {
+  inherit types sources validation integration factories;
+  inherit (types) normalizeHash fakeHash validateConfig validateSource sourceTypes;
+  inherit (validation) presets mkValidator mergeValidators mkValidationDerivation;
+  validators = validation.validators;
+
+  fetchModel = import ./fetchModel.nix { inherit builtinFetchModel; };
+  usesPlugin = builtinFetchModel != null;
+}

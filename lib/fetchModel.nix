@@ -1,0 +1,85 @@
+# fetchModel pkgs { name; source; hash; network; auth; validation; integration; meta; }
+#
+# Checks the argument (one error listing every problem), fetches with builtins.fetchModel when
+# the plugin is loaded or else with a fixed-output derivation (same spec, same bytes, same store
+# path for the same name and hash), runs the validators in a second derivation, and returns
+# the model with passthru = { raw; spec; commit; hfCachePath; ... } and meta.
+{ builtinFetchModel }:
+let
+  inherit (builtins) isAttrs removeAttrs toJSON;
+  util = import ./util.nix;
+  types = import ./types.nix;
+  sources = import ./sources;
+  validation = import ./validation;
+  integration = import ./integration.nix;
+
+  # What proxies a fetcher honours, as nixpkgs' lib.fetchers.proxyImpureEnvVars.
+  proxyImpureEnvVars = [
+    "http_proxy" "https_proxy" "ftp_proxy" "all_proxy" "no_proxy"
+    "HTTP_PROXY" "HTTPS_PROXY" "FTP_PROXY" "ALL_PROXY" "NO_PROXY"
+  ];
+
+  describe = args:
+    let repo = args.source.huggingface.repo or null;
+    in if isAttrs args && builtins.isString repo then "fetchModel (${repo})" else "fetchModel";
+in
+pkgs: args:
+let
+  useBuiltin = builtinFetchModel != null;
+  checked = types.validateConfigWith { hashRequired = !useBuiltin; } args;
+  source = sources.dispatch args.source;
+  inherit (source) adapter config;
+
+  name = args.name or (adapter.defaultName config);
+  givenHash = args.hash or null;
+  hash = if givenHash == null || givenHash == "" then givenHash else types.normalizeHash givenHash;
+
+  # The JSON the builder and the plugin both get: the argument minus what only the library
+  # reads, with the name and the hash made explicit. The checks refused any token in it.
+  spec = removeAttrs args types.libraryKeys
+    // { inherit name; }
+    // (if hash == null then { } else { inherit hash; });
+
+  impureEnvVars = util.unique (adapter.impureEnvVars config
+    ++ util.optional (args ? auth.tokenEnvVar) args.auth.tokenEnvVar
+    ++ proxyImpureEnvVars);
+
+  raw =
+    if useBuiltin then builtinFetchModel spec
+    else adapter.mkFetchDerivation pkgs {
+      inherit name impureEnvVars;
+      spec = toJSON spec;
+      hash = if hash == "" then types.fakeHash else hash;
+    };
+
+  # The fetched model, the same shape from either fetcher.
+  fetched = if useBuiltin then { inherit name; inherit (raw) outPath; } else raw;
+
+  validators = validation.resolve (args.validation or [ ]);
+  model =
+    if validators == [ ] then fetched
+    else validation.mkValidationDerivation pkgs {
+      model = fetched;
+      inherit validators;
+      name = "${name}-validated";
+    };
+
+  hfCacheName = args.integration.hfCacheName or (adapter.hfCacheName config);
+
+  passthru = {
+    inherit raw spec impureEnvVars hfCacheName;
+    fetcher = if useBuiltin then "builtin" else "derivation";
+    sourceType = source.type;
+    hash = if useBuiltin then raw.narHash or hash else hash;
+    commit = if useBuiltin then raw.commit or (adapter.commit config) else adapter.commit config;
+    unvalidated = fetched;
+    validators = map (v: v.name) validators;
+    validationReport = if validators == [ ] then null else "${model}/validation/report.json";
+    hfCachePath = integration.mkHfCache pkgs [ result ];
+  };
+
+  meta = adapter.extractMeta config // (args.meta or { });
+
+  result = model // passthru // { inherit passthru meta; };
+in
+util.throwIfErrors (describe args) checked.errors result

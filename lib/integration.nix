@@ -1,0 +1,70 @@
+# Making fetched models visible to huggingface_hub, transformers and friends, offline.
+let
+  inherit (builtins) attrNames concatStringsSep filter isAttrs isList length listToAttrs;
+  util = import ./util.nix;
+
+  # { "<models--org--name>" = model; } from a list of fetchModel results, or an attrset as is.
+  byCacheName = models:
+    if isAttrs models && !(models ? outPath) then models
+    else
+      let
+        list = util.toList models;
+        nameOf = m: m.hfCacheName or (throw
+          "mkHfCache: ${m.name or "a model"} has no hfCacheName; give integration.hfCacheName to fetchModel, or pass an attrset { \"models--org--name\" = model; }");
+        names = map nameOf list;
+        duplicates = filter (n: length (filter (m: m == n) names) > 1) names;
+      in
+      if duplicates != [ ] then
+        throw "mkHfCache: two models would both be ${builtins.head duplicates} in the cache; keep one of them"
+      else listToAttrs (map (m: { name = nameOf m; value = m; }) list);
+
+  # A folder for HF_HUB_CACHE holding one link a model: models--org--name -> the model.
+  mkHfCache = pkgs: models:
+    let links = byCacheName models;
+    in
+    derivation {
+      name = "hf-hub-cache";
+      system = pkgs.stdenv.hostPlatform.system or pkgs.system;
+      builder = "${pkgs.bash}/bin/bash";
+      args = [ "-c" ''
+        set -e
+        "$coreutils/bin/mkdir" "$out"
+        set -- $links
+        while (($#)); do "$coreutils/bin/ln" -s "$2" "$out/$1"; shift 2; done
+      '' ];
+      # Pairs of cache folder name and store path; neither holds a space.
+      links = concatStringsSep " " (map (name: "${name} ${links.${name}}") (attrNames links));
+      coreutils = pkgs.coreutils;
+      preferLocalBuild = true;
+      allowSubstitutes = false;
+    };
+
+  # Shell lines linking models into an existing, writable cache ($HF_HUB_CACHE, else
+  # ~/.cache/huggingface/hub), beside models that were downloaded there the usual way.
+  mkHfSymlinks = models:
+    let links = byCacheName models;
+    in
+    ''
+      mkdir -p "''${HF_HUB_CACHE:-''${HF_HOME:-$HOME/.cache/huggingface}/hub}"
+    '' + concatStringsSep "" (map (name: ''
+      ln -sfn ${util.escapeShellArg "${links.${name}}"} "''${HF_HUB_CACHE:-''${HF_HOME:-$HOME/.cache/huggingface}/hub}/"${util.escapeShellArg name}
+    '') (attrNames links));
+
+  # A devShell's shellHook: HF_HUB_CACHE on a cache of the models, offline.
+  # mkShellHook pkgs [ models ] or mkShellHook pkgs { models; offline ? true; }.
+  mkShellHook = pkgs: args:
+    let
+      models = if isList args || args ? outPath then args else args.models;
+      offline = if isAttrs args && !(args ? outPath) then args.offline or true else true;
+    in
+    ''
+      export HF_HUB_CACHE=${mkHfCache pkgs models}
+    '' + util.optionalString offline ''
+      export HF_HUB_OFFLINE=1
+      export TRANSFORMERS_OFFLINE=1
+      export HF_DATASETS_OFFLINE=1
+    '';
+in
+{
+  inherit mkHfCache mkHfSymlinks mkShellHook;
+}

@@ -1,0 +1,52 @@
+# Shorthands that build the `source` attribute of fetchModel:
+#   source = huggingface.model "sentence-transformers/all-MiniLM-L6-v2";
+#   source = (huggingface.org "meta-llama") { name = "Llama-3.1-8B"; revision = "v1"; };
+#   source = (mkS3 { bucket = "models"; region = "eu-west-1"; }) "llama/8b/";
+let
+  inherit (builtins) isString match removeAttrs;
+
+  hfRepo = repoType: repo: extra: { huggingface = { inherit repo; } // extra // (if repoType == "model" then { } else { inherit repoType; }); };
+  # A name, or { name; revision; files; exclude; }.
+  inOrg = repoType: org: nameOrAttrs:
+    if isString nameOrAttrs then hfRepo repoType "${org}/${nameOrAttrs}" { }
+    else hfRepo repoType "${org}/${nameOrAttrs.name}" (removeAttrs nameOrAttrs [ "name" ]);
+in
+{
+  huggingface = {
+    model = repo: hfRepo "model" repo { };
+    dataset = repo: hfRepo "dataset" repo { };
+    space = repo: hfRepo "space" repo { };
+    org = inOrg "model";
+    datasetsOf = inOrg "dataset";
+  };
+
+  mkMlflow = { trackingUri }: { modelName, version ? null, stage ? null, artifactPath ? null }: {
+    mlflow = { inherit trackingUri modelName; }
+      // (if version != null then { inherit version; } else { })
+      // (if stage != null then { inherit stage; } else { })
+      // (if artifactPath != null then { inherit artifactPath; } else { });
+  };
+
+  mkS3 = { bucket, region ? null, endpoint ? null }: prefix: {
+    s3 = { inherit bucket prefix; }
+      // (if region != null then { inherit region; } else { })
+      // (if endpoint != null then { inherit endpoint; } else { });
+  };
+
+  mkGitLfs = { url }: { rev, files ? null }: {
+    git-lfs = { inherit url rev; } // (if files != null then { inherit files; } else { });
+  };
+
+  mkGitXet = { url }: { rev, files ? null }: {
+    git-xet = { inherit url rev; } // (if files != null then { inherit files; } else { });
+  };
+
+  mkHttp = { baseUrl }: path: { url.url = "${baseUrl}/${path}"; };
+
+  ollama.model = nameAndTag:
+    let m = match "([^:]+):?(.*)" nameAndTag;
+    in {
+      ollama = { model = builtins.head m; }
+        // (if builtins.elemAt m 1 != "" then { tag = builtins.elemAt m 1; } else { });
+    };
+}

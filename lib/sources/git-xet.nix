@@ -1,0 +1,6 @@
+import ./not-yet.nix {
+  type = "git-xet";
+  knownKeys = [ "url" "rev" "files" ];
+  requiredKeys = [ "url" "rev" ];
+  describe = cfg: baseNameOf (cfg.url or "repo");
+}

