@@ -23,6 +23,7 @@
 
 #include "eval.hh"
 #include "globals.hh"
+#include "local-store.hh"
 #include "logging.hh"
 #include "pathlocks.hh"
 #include "primops.hh"
@@ -30,6 +31,7 @@
 #include "value-to-json.hh"
 #if NFM_NIX_AT_LEAST(2, 25)
 #include "eval-settings.hh"
+#include "posix-fs-canonicalise.hh"
 #include "signals.hh"
 #include "source-accessor.hh"
 #endif
@@ -103,6 +105,47 @@ inline nix::StorePath addDirToStore(nix::Store & store, const std::string & name
         nix::ContentAddressMethod::Raw::NixArchive, nix::HashAlgorithm::SHA256);
 #else
     return store.addToStore(name, dir, nix::FileIngestionMethod::Recursive, nix::htSHA256);
+#endif
+}
+
+// Resets the metadata of a path moved into the store (times, permissions, owner), as Nix
+// does after it writes one.
+inline void canonicaliseMetadata(const nix::Path & realPath)
+{
+#if NFM_NIX_AT_LEAST(2, 25)
+    nix::canonicalisePathMetaData(realPath);
+#else
+    nix::canonicalisePathMetaData(realPath, -1);
+#endif
+}
+
+// What a store registers for `path`, a fixed-output path (recursive, sha256, no references)
+// whose NAR has hash `narHash` and `narSize` bytes.
+inline nix::ValidPathInfo fixedOutputPathInfo(nix::Store & store, const nix::StorePath & path,
+    const nix::Hash & narHash, uint64_t narSize)
+{
+#if NFM_NIX_AT_LEAST(2, 25)
+    nix::ValidPathInfo info{store, path.name(),
+        nix::FixedOutputInfo{.method = nix::FileIngestionMethod::NixArchive, .hash = narHash, .references = {}},
+        narHash};
+#else
+    nix::ValidPathInfo info{path, narHash};
+    info.ca = nix::FixedOutputHash{.method = nix::FileIngestionMethod::Recursive, .hash = narHash};
+#endif
+    info.narSize = narSize;
+    if (info.path != path)
+        throw nix::Error("fetchModel: '%s' is not the fixed-output path of its hash; please report this bug",
+            store.printStorePath(path));
+    return info;
+}
+
+inline bool restrictEval(nix::EvalState & state)
+{
+#if NFM_NIX_AT_LEAST(2, 25)
+    return state.settings.restrictEval;
+#else
+    (void) state;
+    return nix::evalSettings.restrictEval;
 #endif
 }
 

@@ -78,6 +78,35 @@ void waitFor(Fetch & fetch, const Plan & plan)
     }
 }
 
+// Nix's addToStore serialises `dir`, hashes it and writes a copy. With the NAR hash and
+// size known, a local store can take `dir` itself: rename it into place under Nix's lock of
+// the path, reset its metadata and register it, as addToStore ends. False when the store
+// is not local or `dir` is on another filesystem (then addToStore copies it).
+bool moveIntoStore(Store & store, const StorePath & path, const std::string & dir, const Fetched & fetched)
+{
+    auto local = dynamic_cast<LocalStore *>(&store);
+    if (!local)
+        return false;
+    auto info = compat::fixedOutputPathInfo(store, path, Hash::parseSRI(std::string(fetched.nar_hash)),
+        fetched.nar_size);
+    auto realPath = store.toRealPath(path);
+    local->addTempRoot(path);
+    PathLocks outputLock({realPath});
+    if (local->isValidPath(path))
+        return true;
+    deletePath(realPath);
+    if (rename(dir.c_str(), realPath.c_str()) == -1) {
+        if (errno == EXDEV)
+            return false;
+        throw SysError("moving '%s' to '%s'", dir, realPath);
+    }
+    compat::canonicaliseMetadata(realPath);
+    local->optimisePath(realPath, NoRepair); // only with auto-optimise-store
+    local->registerValidPath(info);
+    outputLock.setDeletion(true);
+    return true;
+}
+
 void returnModel(EvalState & state, Value & v, const StorePath & path, const std::string & narHash,
     const std::string & commit)
 {
@@ -90,11 +119,33 @@ void returnModel(EvalState & state, Value & v, const StorePath & path, const std
     v.mkAttrs(attrs);
 }
 
+// A path that Rust printed in this store.
+StorePath storePathOf(const Store & store, const rust::String & path)
+{
+    auto printed = std::string_view(path.data(), path.size());
+    if (printed.size() > store.storeDir.size() + 1 && printed.substr(0, store.storeDir.size()) == store.storeDir)
+        return StorePath(printed.substr(store.storeDir.size() + 1));
+    return store.parseStorePath(printed);
+}
+
 void fetchModel(EvalState & state, compat::PrimOpPos pos, Value & arg, Value & v)
 {
     compat::forceAttrs(state, arg, pos);
     auto spec = compat::toJson(state, arg, pos);
     auto & store = *state.store;
+
+    // The common case first: a pinned model already in the store. (Restricted mode checks the
+    // URLs first, below; outside it, checkURI allows everything.)
+    if (!compat::restrictEval(state)) {
+        auto pinned = nfm::pinned(spec, store.storeDir);
+        if (!pinned.store_path.empty()) {
+            auto path = storePathOf(store, pinned.store_path);
+            if (store.isValidPath(path))
+                return returnModel(state, v, path, std::string(pinned.hash),
+                    std::string(nfm::commit_in_store(store.toRealPath(path), pinned.hash)));
+        }
+    }
+
     auto plan = nfm::plan(spec, store.storeDir);
 
     for (auto & url : plan.urls)
@@ -105,21 +156,21 @@ void fetchModel(EvalState & state, compat::PrimOpPos pos, Value & arg, Value & v
 
     std::optional<AutoCloseFD> lock;
     if (!plan.store_path.empty()) {
-        auto path = store.parseStorePath(std::string(plan.store_path));
+        auto path = storePathOf(store, plan.store_path);
         if (haveOrSubstitute(store, path))
             return returnModel(state, v, path, std::string(plan.hash),
-                std::string(nfm::commit_in_store(store.toRealPath(path))));
+                std::string(nfm::commit_in_store(store.toRealPath(path), plan.hash)));
         lock = lockFetch(plan);
         if (store.isValidPath(path))
             return returnModel(state, v, path, std::string(plan.hash),
-                std::string(nfm::commit_in_store(store.toRealPath(path))));
+                std::string(nfm::commit_in_store(store.toRealPath(path), plan.hash)));
     }
 
     auto fetch = nfm::start_fetch(spec, store.storeDir);
     waitFor(*fetch, plan);
     auto fetched = fetch->result();
-    auto path = store.parseStorePath(std::string(fetched.store_path));
-    if (!store.isValidPath(path)) {
+    auto path = storePathOf(store, fetched.store_path);
+    if (!store.isValidPath(path) && !moveIntoStore(store, path, std::string(fetched.dir), fetched)) {
         auto added = compat::addDirToStore(store, std::string(plan.name), std::string(fetched.dir));
         if (added != path)
             throw Error("fetchModel: the store added '%s' where '%s' was expected; please report this bug",

@@ -14,7 +14,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 use crate::error::Error;
-use crate::fetch::{fetch_into, CancelFlag, FetchOptions, Progress};
+use crate::fetch::{fetch_into_with_nar_hash, CancelFlag, FetchOptions, NarSummary, Progress};
 use crate::hash::Sha256Hash;
 use crate::hub::choose_endpoint;
 use crate::nar::{write_nar, NarError};
@@ -42,6 +42,14 @@ mod bridge {
         lock_path: String,
     }
 
+    /// The store path a spec pins, if it has a hash: all a cache hit needs.
+    struct Pinned {
+        /// The pinned NAR hash (SRI), empty when the spec has none.
+        hash: String,
+        /// Its store path, empty when the spec has no hash.
+        store_path: String,
+    }
+
     /// A finished, verified fetch, still in its temporary directory.
     #[derive(Clone)]
     struct Fetched {
@@ -50,6 +58,8 @@ mod bridge {
         commit: String,
         /// NAR hash of `dir` (SRI).
         nar_hash: String,
+        /// Size of the NAR serialisation of `dir`.
+        nar_size: u64,
         /// The store path `dir` gets when added (recursive, sha256).
         store_path: String,
         files: u64,
@@ -69,6 +79,10 @@ mod bridge {
 
         /// Parses and checks the spec (JSON as `builtins.toJSON` prints it) for a store at `store_dir`.
         fn plan(spec_json: &str, store_dir: &str) -> Result<Plan>;
+
+        /// The store path of the spec's hash, if it has one (no URLs, no lock: a cache hit
+        /// outside restricted mode needs only this).
+        fn pinned(spec_json: &str, store_dir: &str) -> Result<Pinned>;
 
         /// Starts fetching into a fresh temporary directory; returns at once.
         fn start_fetch(spec_json: &str, store_dir: &str) -> Result<Box<Fetch>>;
@@ -91,12 +105,13 @@ mod bridge {
         /// Creates the folder of `Plan::lock_path`.
         fn create_lock_dir() -> Result<()>;
 
-        /// The commit of a model already in the store (its one `snapshots/<commit>`).
-        fn commit_in_store(store_path: &str) -> Result<String>;
+        /// The commit of a model already in the store (its one `snapshots/<commit>`), whose
+        /// NAR hash is `nar_hash` (SRI).
+        fn commit_in_store(store_path: &str, nar_hash: &str) -> Result<String>;
     }
 }
 
-pub use bridge::{FetchProgress, Fetched, Plan};
+pub use bridge::{FetchProgress, Fetched, Pinned, Plan};
 
 fn core_version() -> &'static str {
     env!("CARGO_PKG_VERSION")
@@ -130,6 +145,20 @@ fn plan(spec_json: &str, store_dir: &str) -> Result<Plan, String> {
     })
 }
 
+fn pinned(spec_json: &str, store_dir: &str) -> Result<Pinned, String> {
+    let spec = FetchSpec::from_json(spec_json).map_err(message)?;
+    match &spec.hash {
+        None => Ok(Pinned {
+            hash: String::new(),
+            store_path: String::new(),
+        }),
+        Some(hash) => Ok(Pinned {
+            store_path: fixed_output_path(store_dir, &spec.name, hash).map_err(message)?,
+            hash: hash.to_sri(),
+        }),
+    }
+}
+
 fn endpoint(spec: &FetchSpec) -> String {
     choose_endpoint(&spec.network, std::env::var("HF_ENDPOINT").ok())
 }
@@ -158,7 +187,24 @@ fn create_lock_dir() -> Result<(), String> {
         .map_err(|e| format!("cannot create the lock directory {}: {e}", dir.display()))
 }
 
-fn commit_in_store(store_path: &str) -> Result<String, String> {
+/// The commit of each NAR hash read so far in this process: one NAR hash is one tree, so
+/// one commit, whatever the store path's name.
+static COMMITS: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+
+fn commit_in_store(store_path: &str, nar_hash: &str) -> Result<String, String> {
+    let mut commits = COMMITS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, commit)) = commits.iter().find(|(hash, _)| hash == nar_hash) {
+        return Ok(commit.clone());
+    }
+    let commit = read_commit(store_path)?;
+    if commits.len() >= 64 {
+        commits.remove(0);
+    }
+    commits.push((nar_hash.to_string(), commit.clone()));
+    Ok(commit)
+}
+
+fn read_commit(store_path: &str) -> Result<String, String> {
     let snapshots = Path::new(store_path).join("snapshots");
     let entries =
         std::fs::read_dir(&snapshots).map_err(|e| format!("{}: {e}", snapshots.display()))?;
@@ -289,8 +335,16 @@ fn fetch_and_hash(
     store_dir: &str,
 ) -> Result<Fetched, String> {
     std::fs::create_dir(root).map_err(|e| format!("{}: {e}", root.display()))?;
-    let outcome = fetch_into(spec, root, options).map_err(message)?;
-    let nar_hash = nar_hash_unless_cancelled(root, &options.cancel)?;
+    // The NAR hash is computed while the blobs download; a second pass only if the
+    // finished tree is not what that hash followed.
+    let (outcome, summary) = fetch_into_with_nar_hash(spec, root, options).map_err(message)?;
+    let NarSummary {
+        hash: nar_hash,
+        size: nar_size,
+    } = match summary {
+        Some(summary) => summary,
+        None => nar_hash_unless_cancelled(root, &options.cancel)?,
+    };
     if let Some(specified) = &spec.hash {
         if *specified != nar_hash {
             let hf = spec.huggingface();
@@ -310,20 +364,25 @@ fn fetch_and_hash(
         dir: root.to_string_lossy().into_owned(),
         commit: outcome.commit,
         nar_hash: nar_hash.to_sri(),
+        nar_size,
         store_path,
         files: outcome.files.len() as u64,
         bytes: outcome.bytes,
     })
 }
 
-/// `nar::nar_hash`, stopping early when the fetch is cancelled.
-fn nar_hash_unless_cancelled(root: &Path, cancel: &CancelFlag) -> Result<Sha256Hash, String> {
+/// `nar::nar_hash` and the NAR's size, stopping early when the fetch is cancelled.
+fn nar_hash_unless_cancelled(root: &Path, cancel: &CancelFlag) -> Result<NarSummary, String> {
     let mut hasher = CancellableHasher {
         sha256: Sha256::new(),
+        size: 0,
         cancel,
     };
     match write_nar(root, &mut hasher) {
-        Ok(()) => Ok(Sha256Hash(hasher.sha256.finalize().into())),
+        Ok(()) => Ok(NarSummary {
+            hash: Sha256Hash(hasher.sha256.finalize().into()),
+            size: hasher.size,
+        }),
         Err(NarError::Write(_)) if cancel.is_cancelled() => Err(message(Error::Interrupted)),
         Err(e) => Err(message(e)),
     }
@@ -331,6 +390,7 @@ fn nar_hash_unless_cancelled(root: &Path, cancel: &CancelFlag) -> Result<Sha256H
 
 struct CancellableHasher<'a> {
     sha256: Sha256,
+    size: u64,
     cancel: &'a CancelFlag,
 }
 
@@ -341,6 +401,7 @@ impl std::io::Write for CancellableHasher<'_> {
             return Err(std::io::Error::other("cancelled"));
         }
         self.sha256.update(bytes);
+        self.size += bytes.len() as u64;
         Ok(bytes.len())
     }
 
@@ -403,6 +464,30 @@ mod tests {
     }
 
     #[test]
+    fn pinned_is_the_plans_store_path() {
+        let plan = plan(SPEC, "/nix/store").unwrap();
+        let pin = pinned(SPEC, "/nix/store").unwrap();
+        assert_eq!((pin.hash, pin.store_path), (plan.hash, plan.store_path));
+        let unpinned = pinned(
+            r#"{"source":{"huggingface":{"repo":"org/name"}}}"#,
+            "/nix/store",
+        );
+        assert_eq!(unpinned.unwrap().store_path, "");
+    }
+
+    #[test]
+    fn commit_is_read_once_per_nar_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let hash = "sha256-commit-test-only";
+        std::fs::create_dir_all(dir.path().join("snapshots/abc")).unwrap();
+        let path = dir.path().to_str().unwrap();
+        assert_eq!(commit_in_store(path, hash).unwrap(), "abc");
+        std::fs::remove_dir_all(dir.path().join("snapshots")).unwrap();
+        assert_eq!(commit_in_store(path, hash).unwrap(), "abc");
+        assert!(commit_in_store(path, "sha256-other").is_err());
+    }
+
+    #[test]
     fn plan_without_hash_has_no_store_path() {
         let plan = plan(
             r#"{"source":{"huggingface":{"repo":"org/name"}}}"#,
@@ -433,7 +518,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("f"), "x").unwrap();
         let cancel = CancelFlag::default();
-        assert!(nar_hash_unless_cancelled(dir.path(), &cancel).is_ok());
+        let mut nar = Vec::new();
+        write_nar(dir.path(), &mut nar).unwrap();
+        assert_eq!(
+            nar_hash_unless_cancelled(dir.path(), &cancel).unwrap(),
+            NarSummary {
+                hash: crate::nar::nar_hash(dir.path()).unwrap(),
+                size: nar.len() as u64
+            }
+        );
         cancel.cancel();
         let e = nar_hash_unless_cancelled(dir.path(), &cancel).unwrap_err();
         assert_eq!(e, "interrupted");

@@ -61,6 +61,115 @@ pub fn write_nar<W: Write>(path: &Path, out: &mut W) -> Result<(), NarError> {
     writer.node(path)
 }
 
+/// The sha256 and size of a NAR written piece by piece, for a caller that knows the shape
+/// of a tree before its contents are all on disk (a fetch hashes its blobs while they
+/// download). The caller writes the tokens in NAR order; [`NarHasher::node`] serialises
+/// a part that is already on disk. The result equals [`nar_hash`] of the finished tree
+/// when the calls describe it exactly.
+pub struct NarHasher {
+    sha256: Sha256,
+    size: u64,
+}
+
+impl Default for NarHasher {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl NarHasher {
+    /// A NAR that has only its magic string so far.
+    pub fn new() -> Self {
+        let mut hasher = NarHasher {
+            sha256: Sha256::new(),
+            size: 0,
+        };
+        hasher.string(b"nix-archive-1");
+        hasher
+    }
+
+    /// `( type directory`: a directory node opens; its entries follow in name order.
+    pub fn start_directory(&mut self) {
+        self.string(b"(");
+        self.string(b"type");
+        self.string(b"directory");
+    }
+
+    /// `entry ( name <name> node`: the entry's node follows.
+    pub fn start_entry(&mut self, name: &[u8]) {
+        self.string(b"entry");
+        self.string(b"(");
+        self.string(b"name");
+        self.string(name);
+        self.string(b"node");
+    }
+
+    /// `)`: closes an entry or a node (a directory, or a file after its contents).
+    pub fn close(&mut self) {
+        self.string(b")");
+    }
+
+    /// `( type regular [executable ""] contents <size>`: the `size` bytes of the file follow
+    /// through [`NarHasher::contents`], then [`NarHasher::end_file`].
+    pub fn start_file(&mut self, size: u64, executable: bool) {
+        self.string(b"(");
+        self.string(b"type");
+        self.string(b"regular");
+        if executable {
+            self.string(b"executable");
+            self.string(b"");
+        }
+        self.string(b"contents");
+        self.raw(&size.to_le_bytes());
+    }
+
+    pub fn contents(&mut self, bytes: &[u8]) {
+        self.raw(bytes);
+    }
+
+    /// Pads the contents of a file of `size` bytes and closes its node.
+    pub fn end_file(&mut self, size: u64) {
+        self.raw(&[0u8; 8][..((8 - size % 8) % 8) as usize]);
+        self.close();
+    }
+
+    /// The node of `path`, read from disk, as [`write_nar`] writes it.
+    pub fn node(&mut self, path: &Path) -> Result<(), NarError> {
+        let mut writer = NarWriter {
+            out: self,
+            buffer: vec![0u8; CONTENTS_BUFFER_SIZE],
+        };
+        writer.node(path)
+    }
+
+    /// The sha256 of the NAR and its size in bytes.
+    pub fn finish(self) -> (Sha256Hash, u64) {
+        (Sha256Hash(self.sha256.finalize().into()), self.size)
+    }
+
+    fn string(&mut self, bytes: &[u8]) {
+        self.raw(&(bytes.len() as u64).to_le_bytes());
+        self.raw(bytes);
+        self.raw(&[0u8; 8][..((8 - bytes.len() % 8) % 8)]);
+    }
+
+    fn raw(&mut self, bytes: &[u8]) {
+        self.sha256.update(bytes);
+        self.size += bytes.len() as u64;
+    }
+}
+
+impl Write for NarHasher {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.raw(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// A `Write` that feeds a sha256 and never fails.
 struct HashingWriter(Sha256);
 
@@ -395,6 +504,48 @@ mod tests {
             expected.resize(expected.len().next_multiple_of(8), 0);
         }
         assert_eq!(nar, expected);
+    }
+
+    #[test]
+    fn piecewise_hasher_equals_nar_hash() {
+        let temp = tempfile::tempdir().unwrap();
+        let root = temp.path().join("tree");
+        fs::create_dir_all(root.join("blobs")).unwrap();
+        fs::create_dir_all(root.join("snapshots/c")).unwrap();
+        let files: [(&str, &[u8], u32); 3] = [
+            ("a", b"", 0o644),
+            ("b", b"123456789", 0o755),
+            ("c", b"12345678", 0o644),
+        ];
+        for (name, contents, mode) in files {
+            write_file(&root.join("blobs").join(name), contents, mode);
+        }
+        symlink("../../blobs/b", root.join("snapshots/c/f")).unwrap();
+        let mut hasher = NarHasher::new();
+        hasher.start_directory();
+        hasher.start_entry(b"blobs");
+        hasher.start_directory();
+        for (name, contents, mode) in files {
+            hasher.start_entry(name.as_bytes());
+            hasher.start_file(contents.len() as u64, mode & OWNER_EXECUTE_BIT != 0);
+            for chunk in contents.chunks(4) {
+                hasher.contents(chunk);
+            }
+            hasher.end_file(contents.len() as u64);
+            hasher.close();
+        }
+        hasher.close();
+        hasher.close();
+        hasher.start_entry(b"snapshots");
+        hasher.node(&root.join("snapshots")).unwrap();
+        hasher.close();
+        hasher.close();
+        let mut nar = Vec::new();
+        write_nar(&root, &mut nar).unwrap();
+        assert_eq!(
+            hasher.finish(),
+            (nar_hash(&root).unwrap(), nar.len() as u64)
+        );
     }
 
     #[test]

@@ -211,7 +211,10 @@ fn parse_source(source: &serde_json::Map<String, serde_json::Value>) -> Result<S
 }
 
 fn parse_hf_source(value: &serde_json::Value) -> Result<HfSource> {
-    let raw: RawHfSource = deserialize("source.huggingface.", &value.to_string())?;
+    let raw: RawHfSource = match RawHfSource::deserialize(value) {
+        Ok(raw) => raw,
+        Err(_) => deserialize("source.huggingface.", &value.to_string())?,
+    };
     let repo_type = match raw.repo_type.as_deref() {
         None => RepoType::Model,
         Some(text) => RepoType::parse(text).ok_or_else(|| {
@@ -233,8 +236,12 @@ fn parse_hf_source(value: &serde_json::Value) -> Result<HfSource> {
     })
 }
 
-/// Deserializes `text`, naming the path of the offending key (`prefix` + serde's path) in errors.
+/// Deserializes `text`, naming the path of the offending key (`prefix` + serde's path) in
+/// errors. The plain parse runs first: tracking paths costs, and only an error needs them.
 fn deserialize<T: DeserializeOwned>(prefix: &str, text: &str) -> Result<T> {
+    if let Ok(value) = serde_json::from_str(text) {
+        return Ok(value);
+    }
     let mut de = serde_json::Deserializer::from_str(text);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();

@@ -14,6 +14,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use url::Url;
 
+use super::nar_trail::BlobSlot;
 use super::segments::{hash_behind, plan_ranges, Frontier, BUFFER_SIZE};
 use super::verify::ContentHasher;
 use super::{CancelFlag, Progress};
@@ -40,6 +41,8 @@ pub struct Blob {
     pub size: u64,
     pub oid: Oid,
     pub dest: PathBuf,
+    /// Where the NAR hasher of the fetch follows this download, if one does.
+    pub nar_slot: Option<Arc<BlobSlot>>,
 }
 
 /// Downloads `blob` and moves it into place once its content is verified.
@@ -59,6 +62,9 @@ pub async fn download_blob(shared: Arc<Downloads>, blob: Blob) -> Result<()> {
     let file = Arc::new(file);
     let frontier = Arc::new(Frontier::new(plan_ranges(blob.size, shared.range_size)));
     let _abandon_on_exit = AbandonOnDrop(frontier.clone());
+    if let Some(slot) = &blob.nar_slot {
+        slot.publish(file.clone(), frontier.clone());
+    }
 
     let hashing = {
         let (file, frontier, cancel) = (file.clone(), frontier.clone(), shared.cancel.clone());

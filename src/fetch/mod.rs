@@ -2,10 +2,12 @@
 //! blobs in parallel with verification, and write the cache layout.
 
 mod download;
+mod nar_trail;
 mod progress;
 mod segments;
 mod verify;
 
+pub use nar_trail::NarSummary;
 pub use progress::{CancelFlag, Progress, Silent};
 
 use std::collections::BTreeMap;
@@ -17,6 +19,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use self::download::{download_blob, Blob, Downloads};
+use self::nar_trail::{BlobSlot, NarTrail, StopOnDrop};
 use crate::error::{Error, IoContext, Result};
 use crate::hub::{find_token, HubClient, RepoFile};
 use crate::layout;
@@ -55,6 +58,26 @@ pub struct FetchOutcome {
 /// folder of the Hub cache. On error `root` may hold partial content: the caller
 /// discards it (see [`layout::StagingDir`]).
 pub fn fetch_into(spec: &FetchSpec, root: &Path, options: &FetchOptions) -> Result<FetchOutcome> {
+    fetch(spec, root, options, false).map(|(outcome, _)| outcome)
+}
+
+/// [`fetch_into`], and the NAR hash of the fetched tree, computed while the blobs
+/// download: what [`crate::nar::nar_hash`] gives for `root` afterwards. `None` when
+/// the tree turned out other than planned (then hash `root` itself).
+pub fn fetch_into_with_nar_hash(
+    spec: &FetchSpec,
+    root: &Path,
+    options: &FetchOptions,
+) -> Result<(FetchOutcome, Option<NarSummary>)> {
+    fetch(spec, root, options, true)
+}
+
+fn fetch(
+    spec: &FetchSpec,
+    root: &Path,
+    options: &FetchOptions,
+    nar: bool,
+) -> Result<(FetchOutcome, Option<NarSummary>)> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -62,7 +85,7 @@ pub fn fetch_into(spec: &FetchSpec, root: &Path, options: &FetchOptions) -> Resu
         .map_err(|e| Error::io("(tokio runtime)", e))?;
     let result = runtime.block_on(async {
         tokio::select! {
-            result = fetch_hf(spec, spec.huggingface(), root, options) => result,
+            result = fetch_hf(spec, spec.huggingface(), root, options, nar) => result,
             _ = cancelled(&options.cancel) => Err(Error::Interrupted),
         }
     });
@@ -86,7 +109,8 @@ async fn fetch_hf(
     source: &HfSource,
     root: &Path,
     options: &FetchOptions,
-) -> Result<FetchOutcome> {
+    nar: bool,
+) -> Result<(FetchOutcome, Option<NarSummary>)> {
     let token = find_token(&spec.auth, &env)?;
     let hub = HubClient::new(&spec.network, env("HF_ENDPOINT"), token)?;
     let commit = hub.resolve_commit(&source.repo, &source.revision).await?;
@@ -96,8 +120,14 @@ async fn fetch_hf(
 
     let blobs_dir = root.join("blobs");
     std::fs::create_dir_all(&blobs_dir).at(&blobs_dir)?;
-    let blobs = unique_blobs(&selected, root);
+    let mut blobs = unique_blobs(&selected, root);
     let bytes = blobs.iter().map(|b| b.size).sum();
+    let trail = nar.then(|| Arc::new(NarTrail::new(blobs.iter_mut().map(follow).collect())));
+    let _stop_trail = trail.clone().map(StopOnDrop);
+    let trailing = trail.clone().map(|trail| {
+        let cancel = options.cancel.clone();
+        tokio::task::spawn_blocking(move || trail.hash_blobs(&cancel))
+    });
     options.progress.started(blobs.len(), bytes);
 
     let endpoint = hub.endpoint().to_string();
@@ -112,6 +142,10 @@ async fn fetch_hf(
         cancel: options.cancel.clone(),
     });
     download_all(shared, blobs, concurrency).await?;
+    let hashed = match trailing {
+        Some(trailing) => Some(trailing.await.map_err(|_| Error::Interrupted)??),
+        None => None,
+    };
 
     let links: Vec<(&str, &str)> = selected
         .iter()
@@ -119,13 +153,25 @@ async fn fetch_hf(
         .collect();
     layout::write_snapshot(root, &source.revision, &commit, &links)?;
     layout::write_tree_cache(root, &commit, &listing)?;
-    Ok(FetchOutcome {
+    let summary = match (trail, hashed) {
+        (Some(trail), Some(hashed)) => trail.finish(hashed, root)?,
+        _ => None,
+    };
+    let outcome = FetchOutcome {
         endpoint,
         revision: source.revision.clone(),
         commit,
         files: selected.into_iter().map(|f| f.path).collect(),
         bytes,
-    })
+    };
+    Ok((outcome, summary))
+}
+
+/// A slot through which the NAR hasher follows the download of `blob`.
+fn follow(blob: &mut Blob) -> (String, u64, Arc<BlobSlot>) {
+    let slot = Arc::new(BlobSlot::default());
+    blob.nar_slot = Some(slot.clone());
+    (blob.oid.etag().to_string(), blob.size, slot)
 }
 
 /// The files `files`/`exclude` keep, sorted by path; an empty selection is an error.
@@ -162,6 +208,7 @@ fn unique_blobs(files: &[RepoFile], root: &Path) -> Vec<Blob> {
             size: file.size,
             oid: file.oid.clone(),
             dest: layout::blob_path(root, file.oid.etag()),
+            nar_slot: None,
         })
         .collect()
 }
@@ -185,4 +232,93 @@ async fn download_all(shared: Arc<Downloads>, blobs: Vec<Blob>, concurrency: usi
         joined.map_err(|_| Error::Interrupted)??;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader};
+    use std::process::{Child, Command, Stdio};
+
+    /// tests/support/fake_hub.py serving `root`; stopped when dropped.
+    struct Hub(Child, String);
+
+    impl Hub {
+        fn start(root: &Path) -> Option<Hub> {
+            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/fake_hub.py");
+            let mut child = Command::new("python3")
+                .arg(script)
+                .arg("--root")
+                .arg(root)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .ok()?;
+            let mut line = String::new();
+            BufReader::new(child.stdout.take()?)
+                .read_line(&mut line)
+                .ok()?;
+            let ready: serde_json::Value = serde_json::from_str(&line).ok()?;
+            let endpoint = ready["endpoint"].as_str()?.to_string();
+            Some(Hub(child, endpoint))
+        }
+    }
+
+    impl Drop for Hub {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    #[test]
+    fn nar_hash_during_the_download_is_the_hash_of_the_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path().join("hub/models/org/model");
+        std::fs::create_dir_all(repo.join("nested/deeper")).unwrap();
+        std::fs::create_dir_all(repo.join("copy")).unwrap();
+        // Two ranges for the big file; a shared blob; an empty file; LFS and git blobs.
+        let big: Vec<u8> = (0..RANGE_SIZE as usize + 1_000_003)
+            .map(|i| (i * 31 % 253) as u8)
+            .collect();
+        let files: [(&str, &[u8]); 7] = [
+            ("config.json", b"{\"model_type\": \"bert\"}\n"),
+            ("copy/config.json", b"{\"model_type\": \"bert\"}\n"),
+            ("empty.txt", b""),
+            ("nested/deeper/notes.md", b"1234567"),
+            ("model.safetensors", &big),
+            ("small.bin", b"12345678"),
+            ("tokenizer.json", b"{}"),
+        ];
+        for (path, contents) in files {
+            std::fs::write(repo.join(path), contents).unwrap();
+        }
+        let Some(hub) = Hub::start(&dir.path().join("hub")) else {
+            println!("SKIP: python3 cannot run tests/support/fake_hub.py");
+            return;
+        };
+        for (revision, files) in [("main", "[]"), ("main", r#"["*.json", "empty.txt"]"#)] {
+            let spec = FetchSpec::from_json(&format!(
+                r#"{{"source":{{"huggingface":{{"repo":"org/model","revision":"{revision}","files":{files}}}}},
+                    "network":{{"endpoint":"{}"}}}}"#,
+                hub.1
+            ))
+            .unwrap();
+            let root = tempfile::tempdir().unwrap();
+            let (outcome, summary) =
+                fetch_into_with_nar_hash(&spec, root.path(), &FetchOptions::default()).unwrap();
+            assert!(root.path().join("refs/main").exists());
+            let mut nar = Vec::new();
+            crate::nar::write_nar(root.path(), &mut nar).unwrap();
+            assert_eq!(
+                summary,
+                Some(NarSummary {
+                    hash: crate::nar::nar_hash(root.path()).unwrap(),
+                    size: nar.len() as u64
+                }),
+                "files {:?}",
+                outcome.files
+            );
+        }
+    }
 }

@@ -96,16 +96,21 @@ impl Frontier {
     }
 
     /// Waits until more than `done` bytes form a written prefix; `None` if the
-    /// download was abandoned or cancelled.
+    /// fetch was cancelled, or the download ended (abandoned) without writing more.
     fn wait_beyond(&self, done: u64, cancel: &CancelFlag) -> Option<u64> {
         let mut guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
         loop {
-            if self.abandoned.load(Ordering::SeqCst) || cancel.is_cancelled() {
+            if cancel.is_cancelled() {
                 return None;
             }
+            // Written bytes stay valid once the download ends (the NAR hasher reads a
+            // finished blob after its download has let go of the frontier).
             let ready = self.contiguous();
             if ready > done {
                 return Some(ready);
+            }
+            if self.abandoned.load(Ordering::SeqCst) {
+                return None;
             }
             guard = self
                 .more
@@ -125,6 +130,19 @@ pub fn hash_behind(
     mut hasher: ContentHasher,
     cancel: &CancelFlag,
 ) -> Result<ContentHasher> {
+    read_behind(file, frontier, size, cancel, |bytes| hasher.update(bytes))?;
+    Ok(hasher)
+}
+
+/// Reads `file` in order as its ranges get written and passes the bytes to `sink`,
+/// until `size` bytes are read. Runs on a blocking thread.
+pub fn read_behind(
+    file: &File,
+    frontier: &Frontier,
+    size: u64,
+    cancel: &CancelFlag,
+    mut sink: impl FnMut(&[u8]),
+) -> Result<()> {
     let mut buffer = vec![0u8; BUFFER_SIZE];
     let mut done = 0u64;
     while done < size {
@@ -135,11 +153,11 @@ pub fn hash_behind(
             let want = ((ready - done) as usize).min(BUFFER_SIZE);
             file.read_exact_at(&mut buffer[..want], done)
                 .map_err(|e| Error::io("(download being verified)", e))?;
-            hasher.update(&buffer[..want]);
+            sink(&buffer[..want]);
             done += want as u64;
         }
     }
-    Ok(hasher)
+    Ok(())
 }
 
 #[cfg(test)]

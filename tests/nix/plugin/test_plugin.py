@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import stat
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -294,3 +297,53 @@ def test_two_evaluations_at_once_download_once(nix, hub_root, start_hub, make_mo
         assert proc.returncode == 0, stderr
     assert len({json.loads(out) for out, _ in results}) == 1
     assert hub.downloads("model.safetensors") == 2, "the second evaluation downloaded again"
+
+
+@pytest.mark.parametrize("tmpdir_on", ["the store's filesystem", "another filesystem"])
+def test_fetched_path_is_registered_as_nix_adds_paths(nix, hub_root, start_hub, make_model, tmp_path, tmpdir_on):
+    """On the store's filesystem the fetched folder is moved into the store and registered with
+    the NAR hash and size computed during the download; elsewhere Nix's addToStore copies it.
+    Either way Nix's own checks agree and the metadata is canonical."""
+    store_dev = os.stat("/nix/store").st_dev
+    if tmpdir_on == "the store's filesystem":
+        tmp = tmp_path / "tmp"
+        tmp.mkdir()
+        if os.stat(tmp).st_dev != store_dev:
+            pytest.skip(f"{tmp} is not on the store's filesystem")
+    else:
+        shm = Path("/dev/shm")
+        if not shm.is_dir() or os.stat(shm).st_dev == store_dev or not os.access(shm, os.W_OK):
+            pytest.skip("no writable /dev/shm on another filesystem than /nix/store")
+        tmp = Path(tempfile.mkdtemp(dir=shm, prefix="nfm-test-"))
+    try:
+        repo = make_model(hub_root, {"model.safetensors": 300_000, "nested/notes.txt": b"notes\n"})
+        hub = start_hub(hub_root)
+        model = eval_json(nix, fetch_expr(spec_for(hub, repo)), env={"TMPDIR": str(tmp)})
+        assert leftovers(tmp) == []
+    finally:
+        if tmpdir_on != "the store's filesystem":
+            shutil.rmtree(tmp, ignore_errors=True)
+    path = model["path"]
+    verified = nix.run("nix-store", "--verify-path", path)
+    assert verified.returncode == 0, verified.stderr
+    nix32 = nix.run("nix-hash", "--type", "sha256", "--to-base32", model["narHash"]).stdout.strip()
+    assert nix.run("nix-store", "-q", "--hash", path).stdout.strip() == f"sha256:{nix32}"
+    dumped = subprocess.run([str(nix.bin_dir / "nix-store"), "--dump", path], capture_output=True, check=True).stdout
+    assert int(nix.run("nix-store", "-q", "--size", path).stdout) == len(dumped)
+    for folder, dirs, files in os.walk(path):
+        for name in [".", *dirs, *files]:
+            st = os.lstat(os.path.join(folder, name))
+            if not stat.S_ISLNK(st.st_mode):
+                assert st.st_mtime == 1 and stat.S_IMODE(st.st_mode) in (0o444, 0o555), (folder, name)
+
+
+def test_cache_hits_of_two_models_in_one_evaluation_give_their_own_commits(nix, hub_root, start_hub, make_model):
+    """The commit of a cache hit is remembered per NAR hash within an evaluation."""
+    hub = start_hub(hub_root)
+    repos = [make_model(hub_root) for _ in range(2)]
+    firsts = [fetch_pinned(nix, hub, repo) for repo in repos]
+    hub.stop()
+    pinned = [fetch_expr(spec_for(hub, repo, hash=first["narHash"])) for repo, first in zip(repos, firsts)]
+    got = eval_json(nix, "[ " + " ".join(pinned * 2) + " ]")
+    assert [m["commit"] for m in got] == [f["commit"] for f in firsts] * 2
+    assert [m["path"] for m in got] == [f["path"] for f in firsts] * 2
