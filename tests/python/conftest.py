@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
-from hub_process import FakeHub  # noqa: E402
+from hub_process import FakeHub, hub_starter  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = REPO_ROOT / "tests" / "support" / "fixtures"
@@ -126,18 +126,14 @@ class HfClient:
 @pytest.fixture
 def start_fake_hub():
     """Factory: start_fake_hub(root=FIXTURES, repos={"model:org/name": path}, **options)."""
-    hubs: list[FakeHub] = []
+    with hub_starter() as start_hub:
 
-    def start(root: Path = FIXTURES, repos: dict | None = None, **options) -> FakeHub:
-        args = [f"--repo={spec}={path}" for spec, path in (repos or {}).items()]
-        args += [f"--{name.replace('_', '-')}={value}" for name, value in options.items()]
-        hub = FakeHub(root, args)
-        hubs.append(hub)
-        return hub
+        def start(root: Path = FIXTURES, repos: dict | None = None, **options) -> FakeHub:
+            args = [f"--repo={spec}={path}" for spec, path in (repos or {}).items()]
+            args += [f"--{name.replace('_', '-')}={value}" for name, value in options.items()]
+            return start_hub(root, args)
 
-    yield start
-    for hub in hubs:
-        hub.stop()
+        yield start
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import select
 import signal
@@ -76,3 +77,20 @@ class FakeHub:
         self.proc.stdout.close()
         self.proc.stderr.close()
         return self.proc.returncode
+
+
+@contextlib.contextmanager
+def hub_starter():
+    """Yields start(root, args=()) -> FakeHub; every hub it started is stopped on exit."""
+    hubs: list[FakeHub] = []
+
+    def start(root: Path, args: list[str] = ()) -> FakeHub:
+        hub = FakeHub(root, args)
+        hubs.append(hub)
+        return hub
+
+    try:
+        yield start
+    finally:
+        for hub in hubs:
+            hub.stop()

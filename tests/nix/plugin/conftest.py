@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "support"))
-from hub_process import FakeHub  # noqa: E402
+from hub_process import hub_starter  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 FIXTURES = REPO_ROOT / "tests" / "support" / "fixtures"
@@ -83,16 +83,8 @@ def hub_root(tmp_path) -> Path:
 
 @pytest.fixture
 def start_hub():
-    hubs: list[FakeHub] = []
-
-    def start(root: Path) -> FakeHub:
-        hub = FakeHub(root)
-        hubs.append(hub)
-        return hub
-
-    yield start
-    for hub in hubs:
-        hub.stop()
+    with hub_starter() as start:
+        yield start
 
 
 @pytest.fixture
