@@ -1,18 +1,48 @@
 // Every difference between the Nix versions the plugin builds against, in one place.
 // meson passes the version it read from pkg-config as NFM_NIX_MAJOR, NFM_NIX_MINOR and
-// NFM_NIX_VERSION. Built and tested: 2.8 (Debian 12) and 2.26 (2.25-2.27 share its API).
-// A version in between needs its own branches here (the first version of each change is
-// listed in the plugin issue); until someone builds and tests it, it is refused.
+// NFM_NIX_VERSION. Each section below names the first Nix version of its change.
+//
+// Built and tested (tests/nix/plugin): 2.8 (Debian 12) and 2.26.3.
+// Compile-checked only: 2.18 to 2.35, with scripts/check-compat.sh against the source tree of
+// the first and the last patch release of each (2.18.0 and 2.18.9, ..., 2.35.0 and 2.35.2).
+// Versions 2.9-2.17 are refused: nobody has compiled against them, although the sections
+// below name where they differ. From 2.31 Nix's headers need C++23 (pkg-config passes
+// -std=c++23; GCC 13 or newer, or clang with libc++).
 #pragma once
 
 #define NFM_NIX_AT_LEAST(major, minor) \
     (NFM_NIX_MAJOR > (major) || (NFM_NIX_MAJOR == (major) && NFM_NIX_MINOR >= (minor)))
 
-#if !(NFM_NIX_MAJOR == 2 && (NFM_NIX_MINOR == 8 || (NFM_NIX_MINOR >= 25 && NFM_NIX_MINOR <= 27)))
-#error "this Nix version is not supported yet: the plugin is built and tested with Nix 2.8 and 2.25-2.27; add the version's API differences to cpp/compat.hh"
+#if !(NFM_NIX_MAJOR == 2 && (NFM_NIX_MINOR == 8 || (NFM_NIX_MINOR >= 18 && NFM_NIX_MINOR <= 35)))
+#error "nix-fetch-model does not support the Nix version meson found (NFM_NIX_VERSION, printed as 'building for Nix ...'): supported are Nix 2.8 and 2.26 (built and tested) and 2.18-2.35 (compile-checked with scripts/check-compat.sh); to add a version, add its API differences to cpp/compat.hh and check it"
 #endif
 
-// Nix's own configuration headers must come first: HAVE_BOEHMGC changes EvalState's layout.
+// ---------------------------------------------------------------------------------------
+// Headers.
+// - Up to 2.24: one autoconf config.h, which every file includes first.
+// - 2.25-2.27: per-library config-*.hh, which Nix's own build force-includes (-include) and
+//   pkg-config does not mention; we include them first.
+// - 2.28: headers move to nix/<lib>/..., and each includes its own generated nix/<lib>/config.hh.
+// All of them define whether Nix uses the Boehm GC (HAVE_BOEHMGC, NIX_USE_BOEHMGC from 2.28),
+// which changes EvalState's layout: it must match the Nix the plugin loads into.
+// - 2.18: EvalSettings gets its own eval-settings.hh (2.8: in eval.hh).
+// - 2.19: checkInterrupt moves from util.hh to signals.hh.
+// - 2.20: canonicalisePathMetaData moves to posix-fs-canonicalise.hh; SourceAccessor and
+//   PosixSourceAccessor (2.20-2.22 addToStore) have their own headers.
+#if NFM_NIX_AT_LEAST(2, 28)
+#include "nix/expr/eval.hh"
+#include "nix/expr/eval-settings.hh"
+#include "nix/expr/primops.hh"
+#include "nix/expr/value-to-json.hh"
+#include "nix/store/globals.hh"
+#include "nix/store/local-store.hh"
+#include "nix/store/pathlocks.hh"
+#include "nix/store/posix-fs-canonicalise.hh"
+#include "nix/store/store-api.hh"
+#include "nix/util/logging.hh"
+#include "nix/util/signals.hh"
+#include "nix/util/source-accessor.hh"
+#else
 #if NFM_NIX_AT_LEAST(2, 25)
 #include "config-util.hh"
 #include "config-store.hh"
@@ -20,7 +50,6 @@
 #else
 #include "config.h"
 #endif
-
 #include "eval.hh"
 #include "globals.hh"
 #include "local-store.hh"
@@ -29,45 +58,57 @@
 #include "primops.hh"
 #include "store-api.hh"
 #include "value-to-json.hh"
-#if NFM_NIX_AT_LEAST(2, 25)
-#include "eval-settings.hh"
-#include "posix-fs-canonicalise.hh"
+#if NFM_NIX_AT_LEAST(2, 19)
 #include "signals.hh"
+#endif
+#if NFM_NIX_AT_LEAST(2, 18)
+#include "eval-settings.hh"
+#endif
+#if NFM_NIX_AT_LEAST(2, 20)
+#include "posix-fs-canonicalise.hh"
+#include "posix-source-accessor.hh"
 #include "source-accessor.hh"
 #endif
+#endif
 
+#include <optional>
 #include <sstream>
 #include <string>
 
 namespace nfm::compat {
 
-// The position a primop gets.
-#if NFM_NIX_AT_LEAST(2, 25)
+// ---------------------------------------------------------------------------------------
+// The position a primop gets: `const Pos &` up to 2.8, `const PosIdx` from 2.9.
+#if NFM_NIX_AT_LEAST(2, 9)
 using PrimOpPos = const nix::PosIdx;
 #else
 using PrimOpPos = const nix::Pos &;
 #endif
 
-// Named in the error when the argument is not an attribute set (2.13+).
+// ---------------------------------------------------------------------------------------
+// forceAttrs takes a string that names what is evaluated in its error: from 2.14 (and in
+// 2.13.0, but not in the later 2.13 patch releases).
 inline constexpr const char * argumentContext =
     "while evaluating the argument passed to builtins.fetchModel";
 
 inline void forceAttrs(nix::EvalState & state, nix::Value & v, PrimOpPos pos)
 {
-#if NFM_NIX_AT_LEAST(2, 25)
+#if NFM_NIX_AT_LEAST(2, 14)
     state.forceAttrs(v, pos, argumentContext);
 #else
     state.forceAttrs(v, pos);
 #endif
 }
 
-// The argument as `builtins.toJSON` prints it. Paths stay paths where Nix lets us say so
-// (2.26): in 2.8, Nix copies a path value (e.g. `auth.tokenFile = ./token`) to the
-// store, so a token file must be given as a string.
+// ---------------------------------------------------------------------------------------
+// The argument as `builtins.toJSON` prints it. printValueAsJSON collects a NixStringContext
+// (a PathSet up to 2.8) and, from 2.16, can leave path values as paths (copyToStore = false):
+// in 2.8, Nix copies a path value (e.g. `auth.tokenFile = ./token`) to the store, so a token
+// file must be given as a string there.
 inline std::string toJson(nix::EvalState & state, nix::Value & v, PrimOpPos pos)
 {
     std::ostringstream out;
-#if NFM_NIX_AT_LEAST(2, 25)
+#if NFM_NIX_AT_LEAST(2, 16)
     nix::NixStringContext context;
     nix::printValueAsJSON(state, true, v, pos, out, context, false);
 #else
@@ -77,57 +118,122 @@ inline std::string toJson(nix::EvalState & state, nix::Value & v, PrimOpPos pos)
     return out.str();
 }
 
+// ---------------------------------------------------------------------------------------
+// An evaluation error at the call's position, the message printed as is:
+// - 2.8: throw EvalError({.msg = hintfmt(message), .errPos = pos})
+// - 2.14-2.20: state.error(message).atPos(pos).debugThrow<EvalError>() (hintfmt of one
+//   string prints it uncoloured)
+// - 2.21: state.error<EvalError>("%s", Uncolored(message)).atPos(pos).debugThrow()
 [[noreturn]] inline void throwEvalError(nix::EvalState & state, PrimOpPos pos, const std::string & message)
 {
-#if NFM_NIX_AT_LEAST(2, 25)
+#if NFM_NIX_AT_LEAST(2, 21)
     state.error<nix::EvalError>("%s", nix::Uncolored(message)).atPos(pos).debugThrow();
+#elif NFM_NIX_AT_LEAST(2, 14)
+    state.error(message).atPos(pos).debugThrow<nix::EvalError>();
 #else
     (void) state;
     throw nix::EvalError({.msg = nix::hintfmt(message), .errPos = pos});
 #endif
 }
 
-inline bool pureEval(nix::EvalState & state)
+// ---------------------------------------------------------------------------------------
+// The evaluator's settings: the global nix::evalSettings up to 2.23, state.settings from 2.24.
+inline const nix::EvalSettings & evalSettings(nix::EvalState & state)
 {
-#if NFM_NIX_AT_LEAST(2, 25)
-    return state.settings.pureEval;
+#if NFM_NIX_AT_LEAST(2, 24)
+    return state.settings;
 #else
     (void) state;
-    return nix::evalSettings.pureEval;
+    return nix::evalSettings;
 #endif
 }
 
+inline bool pureEval(nix::EvalState & state) { return evalSettings(state).pureEval; }
+inline bool restrictEval(nix::EvalState & state) { return evalSettings(state).restrictEval; }
+
+// ---------------------------------------------------------------------------------------
 // `dir` added as a fixed-output path: NAR serialisation, sha256.
+// - up to 2.19: addToStore(name, Path, FileIngestionMethod::Recursive, htSHA256)
+// - 2.20-2.22: addToStore(name, SourceAccessor &, CanonPath, ContentAddressMethod, HashAlgorithm)
+// - 2.23: addToStore(name, SourcePath, ...), with getFSSourceAccessor()
+// - 2.24: FileIngestionMethod::Recursive is renamed NixArchive.
 inline nix::StorePath addDirToStore(nix::Store & store, const std::string & name, const std::string & dir)
 {
-#if NFM_NIX_AT_LEAST(2, 25)
+#if NFM_NIX_AT_LEAST(2, 24)
     return store.addToStore(name, nix::SourcePath(nix::getFSSourceAccessor(), nix::CanonPath(dir)),
         nix::ContentAddressMethod::Raw::NixArchive, nix::HashAlgorithm::SHA256);
+#elif NFM_NIX_AT_LEAST(2, 23)
+    return store.addToStore(name, nix::SourcePath(nix::getFSSourceAccessor(), nix::CanonPath(dir)),
+        nix::FileIngestionMethod::Recursive, nix::HashAlgorithm::SHA256);
+#elif NFM_NIX_AT_LEAST(2, 20)
+    nix::PosixSourceAccessor accessor;
+    return store.addToStore(name, accessor, nix::CanonPath(dir), nix::FileIngestionMethod::Recursive,
+        nix::HashAlgorithm::SHA256);
 #else
     return store.addToStore(name, dir, nix::FileIngestionMethod::Recursive, nix::htSHA256);
 #endif
 }
 
-// Resets the metadata of a path moved into the store (times, permissions, owner), as Nix
-// does after it writes one.
-inline void canonicaliseMetadata(const nix::Path & realPath)
+// ---------------------------------------------------------------------------------------
+// Resets the metadata of a path moved into the store (times, permissions, owner, ACLs), as
+// Nix does after it writes one. Its second argument: a uid (-1: none) in 2.8, an optional uid
+// range from 2.12 (defaulted from 2.23), and from 2.34 an options struct that also carries
+// the ACLs to leave alone (before, Nix read them from its global settings itself).
+inline void canonicaliseMetadata(nix::LocalStore & store, const std::string & realPath)
 {
-#if NFM_NIX_AT_LEAST(2, 25)
-    nix::canonicalisePathMetaData(realPath);
+#if NFM_NIX_AT_LEAST(2, 34)
+    nix::canonicalisePathMetaData(realPath, {NIX_WHEN_SUPPORT_ACLS(store.config->getLocalSettings().ignoredAcls)});
+#elif NFM_NIX_AT_LEAST(2, 18)
+    (void) store;
+    nix::canonicalisePathMetaData(realPath, std::nullopt);
 #else
+    (void) store;
     nix::canonicalisePathMetaData(realPath, -1);
 #endif
 }
 
+// ---------------------------------------------------------------------------------------
+// Where a store object is in the filesystem (not its store path with a chroot store):
+// Store::toRealPath up to 2.32; from 2.33 only a LocalFSStore has it (any other store's
+// objects are not in this filesystem, and its store path is what we can name), and from 2.34
+// it returns a std::filesystem::path.
+inline std::string realPath(nix::Store & store, const nix::StorePath & path)
+{
+#if NFM_NIX_AT_LEAST(2, 33)
+    if (auto local = dynamic_cast<nix::LocalFSStore *>(&store))
+#if NFM_NIX_AT_LEAST(2, 34)
+        return local->toRealPath(path).string();
+#else
+        return local->toRealPath(path);
+#endif
+    return store.printStorePath(path);
+#else
+    return store.toRealPath(path);
+#endif
+}
+
+// ---------------------------------------------------------------------------------------
 // What a store registers for `path`, a fixed-output path (recursive, sha256, no references)
-// whose NAR has hash `narHash` and `narSize` bytes.
+// whose NAR has hash `narHash` and `narSize` bytes:
+// - up to 2.15: ValidPathInfo(path, narHash), then `info.ca = FixedOutputHash{...}`
+// - 2.16: ValidPathInfo(store, name, FixedOutputInfo{...}, narHash) computes the path
+// - 2.24: FileIngestionMethod::Recursive is renamed NixArchive
+// - 2.32: that constructor becomes ValidPathInfo::makeFromCA(store, name, ..., narHash)
 inline nix::ValidPathInfo fixedOutputPathInfo(nix::Store & store, const nix::StorePath & path,
     const nix::Hash & narHash, uint64_t narSize)
 {
-#if NFM_NIX_AT_LEAST(2, 25)
-    nix::ValidPathInfo info{store, path.name(),
-        nix::FixedOutputInfo{.method = nix::FileIngestionMethod::NixArchive, .hash = narHash, .references = {}},
-        narHash};
+#if NFM_NIX_AT_LEAST(2, 16)
+#if NFM_NIX_AT_LEAST(2, 24)
+    constexpr auto nar = nix::FileIngestionMethod::NixArchive;
+#else
+    constexpr auto nar = nix::FileIngestionMethod::Recursive;
+#endif
+    nix::FixedOutputInfo ca{.method = nar, .hash = narHash, .references = {}};
+#if NFM_NIX_AT_LEAST(2, 32)
+    auto info = nix::ValidPathInfo::makeFromCA(store, path.name(), std::move(ca), narHash);
+#else
+    nix::ValidPathInfo info{store, path.name(), std::move(ca), narHash};
+#endif
 #else
     nix::ValidPathInfo info{path, narHash};
     info.ca = nix::FixedOutputHash{.method = nix::FileIngestionMethod::Recursive, .hash = narHash};
@@ -139,35 +245,48 @@ inline nix::ValidPathInfo fixedOutputPathInfo(nix::Store & store, const nix::Sto
     return info;
 }
 
-inline bool restrictEval(nix::EvalState & state)
+// ---------------------------------------------------------------------------------------
+// Strings. From 2.33, Value::mkString allocates through the evaluator's memory (state.mem).
+inline void mkString(nix::EvalState & state, nix::Value & v, const std::string & s)
 {
-#if NFM_NIX_AT_LEAST(2, 25)
-    return state.settings.restrictEval;
+#if NFM_NIX_AT_LEAST(2, 33)
+    v.mkString(s, state.mem);
 #else
     (void) state;
-    return nix::evalSettings.restrictEval;
+    v.mkString(s);
 #endif
 }
 
-// A string that depends on `path` (as "${path}/..." would).
-inline void mkStringInPath(nix::Value & v, nix::Store & store, const nix::StorePath & path, const std::string & s)
+// A string that depends on `path` (as "${path}/..." would): mkString takes a PathSet of
+// printed store paths up to 2.15, a NixStringContext of StorePaths from 2.16.
+inline void mkStringInPath(nix::EvalState & state, nix::Value & v, const nix::StorePath & path, const std::string & s)
 {
-#if NFM_NIX_AT_LEAST(2, 25)
-    (void) store;
+#if NFM_NIX_AT_LEAST(2, 33)
+    v.mkString(s, nix::NixStringContext{nix::NixStringContextElem::Opaque{.path = path}}, state.mem);
+#elif NFM_NIX_AT_LEAST(2, 16)
+    (void) state;
     v.mkString(s, nix::NixStringContext{nix::NixStringContextElem::Opaque{.path = path}});
 #else
-    v.mkString(s, nix::PathSet{store.printStorePath(path)});
+    v.mkString(s, nix::PathSet{state.store->printStorePath(path)});
 #endif
 }
 
+// ---------------------------------------------------------------------------------------
+// Registering the primop: RegisterPrimOp(RegisterPrimOp::Info) up to 2.16,
+// RegisterPrimOp(PrimOp) from 2.17, with the same field names until 2.34 renames `fun` to
+// `impl`. (2.33 makes `doc` a std::optional<std::string>; a const char * still converts.)
 using PrimOpFun = void (*)(nix::EvalState & state, PrimOpPos pos, nix::Value ** args, nix::Value & v);
 
 inline void registerPrimOp(const char * name, const char * doc, PrimOpFun fun)
 {
-    // 2.8: RegisterPrimOp::Info; 2.17+: PrimOp. Same field names up to 2.33.
+#if NFM_NIX_AT_LEAST(2, 34)
+    nix::RegisterPrimOp({.name = name, .args = {"args"}, .arity = 1, .doc = doc, .impl = fun});
+#else
     nix::RegisterPrimOp({.name = name, .args = {"args"}, .arity = 1, .doc = doc, .fun = fun});
+#endif
 }
 
+// ---------------------------------------------------------------------------------------
 // Nix 2.22+ calls `nix_plugin_entry` after loading a plugin; older ones only run its static
 // initialisers.
 #define NFM_HAS_PLUGIN_ENTRY NFM_NIX_AT_LEAST(2, 22)

@@ -89,7 +89,7 @@ bool moveIntoStore(Store & store, const StorePath & path, const std::string & di
         return false;
     auto info = compat::fixedOutputPathInfo(store, path, Hash::parseSRI(std::string(fetched.nar_hash)),
         fetched.nar_size);
-    auto realPath = store.toRealPath(path);
+    auto realPath = compat::realPath(store, path);
     local->addTempRoot(path);
     PathLocks outputLock({realPath});
     if (local->isValidPath(path))
@@ -100,7 +100,7 @@ bool moveIntoStore(Store & store, const StorePath & path, const std::string & di
             return false;
         throw SysError("moving '%s' to '%s'", dir, realPath);
     }
-    compat::canonicaliseMetadata(realPath);
+    compat::canonicaliseMetadata(*local, realPath);
     local->optimisePath(realPath, NoRepair); // only with auto-optimise-store
     local->registerValidPath(info);
     outputLock.setDeletion(true);
@@ -112,9 +112,9 @@ void returnModel(EvalState & state, Value & v, const StorePath & path, const std
 {
     auto attrs = state.buildBindings(4);
     state.allowAndSetStorePathString(path, attrs.alloc("outPath"));
-    attrs.alloc("narHash").mkString(narHash);
-    attrs.alloc("commit").mkString(commit);
-    compat::mkStringInPath(attrs.alloc("snapshot"), *state.store, path,
+    compat::mkString(state, attrs.alloc("narHash"), narHash);
+    compat::mkString(state, attrs.alloc("commit"), commit);
+    compat::mkStringInPath(state, attrs.alloc("snapshot"), path,
         state.store->printStorePath(path) + "/snapshots/" + commit);
     v.mkAttrs(attrs);
 }
@@ -142,7 +142,7 @@ void fetchModel(EvalState & state, compat::PrimOpPos pos, Value & arg, Value & v
             auto path = storePathOf(store, pinned.store_path);
             if (store.isValidPath(path))
                 return returnModel(state, v, path, std::string(pinned.hash),
-                    std::string(nfm::commit_in_store(store.toRealPath(path), pinned.hash)));
+                    std::string(nfm::commit_in_store(compat::realPath(store, path), pinned.hash)));
         }
     }
 
@@ -159,11 +159,11 @@ void fetchModel(EvalState & state, compat::PrimOpPos pos, Value & arg, Value & v
         auto path = storePathOf(store, plan.store_path);
         if (haveOrSubstitute(store, path))
             return returnModel(state, v, path, std::string(plan.hash),
-                std::string(nfm::commit_in_store(store.toRealPath(path), plan.hash)));
+                std::string(nfm::commit_in_store(compat::realPath(store, path), plan.hash)));
         lock = lockFetch(plan);
         if (store.isValidPath(path))
             return returnModel(state, v, path, std::string(plan.hash),
-                std::string(nfm::commit_in_store(store.toRealPath(path), plan.hash)));
+                std::string(nfm::commit_in_store(compat::realPath(store, path), plan.hash)));
     }
 
     auto fetch = nfm::start_fetch(spec, store.storeDir);
