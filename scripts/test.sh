@@ -5,7 +5,7 @@
 # 'N passed, N failed, N skipped' over all of them. Exit status 0 only if all pass.
 set -uo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$repo"
+cd "$repo" || exit 1
 
 bash scripts/setup.sh || { echo "test.sh: set-up failed" >&2; exit 1; }
 

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2154  # the derivation sets out, src, validatorCount, validator_*
 # Builder of a validation derivation: runs each validator over the model in $src, then makes
 # $out the model's folder again, by links (not copies), plus validation/ with the report.
 # Inputs: $src, $validatorCount, and for each i: validator_<i>_{name,command,onFailure,timeout,path}.

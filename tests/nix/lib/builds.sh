@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2154  # sourced by run.sh, which sets repo, work, here, nix_opts
 # Build tests: real nix-build of fixed-output and validation derivations against the fake Hub.
 # Sourced by run.sh. Models whose build must really run each time get a name with $nonce, so a
 # store path left by an earlier run cannot make a test pass.
@@ -26,8 +27,7 @@ start_hub() { # extra fake_hub.py arguments...; sets hub_endpoint and hub_pid
   python3 "$repo/tests/support/fake_hub.py" --root "$fixtures" "$@" >"$out.json" 2>"$out.err" &
   hub_pid=$!
   hub_pids+=("$hub_pid")
-  local i
-  for i in $(seq 100); do
+  for _ in $(seq 100); do
     [[ -s $out.json ]] && break
     sleep 0.1
   done

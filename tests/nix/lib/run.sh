@@ -11,7 +11,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../../.." && pwd)
 nix_bin=${1:-$(dirname "$(command -v nix-build)")}
 export PATH="$nix_bin:$PATH"
-cd "$repo"
+cd "$repo" || exit 1
 
 passed=0 failed=0
 pass() { echo "PASS: $1"; passed=$((passed + 1)); }
@@ -36,6 +36,7 @@ trap cleanup EXIT
 echo "== lib tests with $("$nix_bin/nix-build" --version) ($nix_bin)"
 # filter-syscalls: Nix 2.26 refuses to build without seccomp, which this machine's kernel
 # does not offer.
+# shellcheck disable=SC2034  # read by unit.sh and builds.sh
 nix_opts=(--option substituters "" --option filter-syscalls false)
 nix3() { "$nix_bin/nix" --extra-experimental-features nix-command "$@"; }
 

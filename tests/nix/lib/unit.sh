@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2154  # sourced by run.sh, which sets repo, work, here, nix_opts
 # Unit tests: tests/nix/lib/unit evaluated with --strict, and the text of fetchModel's errors.
 # Sourced by run.sh.
 
