@@ -201,6 +201,23 @@ def test_hash_mismatch_adds_nothing(nix, hub_root, start_hub, make_model, tmp_pa
     assert leftovers(tmp) == []
 
 
+def test_corrupted_download_of_a_pinned_model_names_the_file(nix, hub_root, start_hub, make_model, tmp_path):
+    """Wrong bytes from the CDN fail the fetch with the core's error naming the file, not a bare
+    hash mismatch, and nothing reaches the store."""
+    repo = make_model(hub_root, {"model.safetensors": 300_000})
+    hub = start_hub(hub_root)
+    good = fetch_pinned(nix, hub, repo)
+    nix.run("nix-store", "--delete", good["path"])
+    hub.add_fault(path="model.safetensors", kind="wrong-bytes", after_bytes=1000, times=10)
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    done = eval_json(nix, fetch_expr(spec_for(hub, repo, hash=good["narHash"])), env={"TMPDIR": str(tmp)}, check=False)
+    assert done.returncode != 0
+    assert "model.safetensors: sha256 mismatch" in done.stderr, done.stderr
+    assert not is_valid(nix, good["path"])
+    assert leftovers(tmp) == []
+
+
 def leftovers(tmp: Path) -> list[str]:
     """Fetch directories left in TMPDIR (lock files of pinned fetches may stay)."""
     return [p.name for p in tmp.iterdir() if p.name != "nix-fetch-model-locks"]
