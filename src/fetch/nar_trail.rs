@@ -16,9 +16,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
 
-use super::segments::{read_behind, Frontier};
+use super::segments::{read_behind, wait_until, Frontier};
 use super::CancelFlag;
 use crate::error::{Error, Result};
 use crate::hash::Sha256Hash;
@@ -47,20 +46,12 @@ impl BlobSlot {
     }
 
     fn wait(&self, stop: &AtomicBool, cancel: &CancelFlag) -> Option<(Arc<File>, Arc<Frontier>)> {
-        let mut opened = self.opened.lock().unwrap_or_else(|e| e.into_inner());
-        loop {
+        wait_until(&self.opened, &self.changed, |opened| {
             if let Some((file, frontier)) = opened.as_ref() {
-                return Some((file.clone(), frontier.clone()));
+                return Some(Some((file.clone(), frontier.clone())));
             }
-            if stop.load(Ordering::SeqCst) || cancel.is_cancelled() {
-                return None;
-            }
-            opened = self
-                .changed
-                .wait_timeout(opened, Duration::from_millis(100))
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
+            (stop.load(Ordering::SeqCst) || cancel.is_cancelled()).then_some(None)
+        })
     }
 }
 

@@ -98,26 +98,37 @@ impl Frontier {
     /// Waits until more than `done` bytes form a written prefix; `None` if the
     /// fetch was cancelled, or the download ended (abandoned) without writing more.
     fn wait_beyond(&self, done: u64, cancel: &CancelFlag) -> Option<u64> {
-        let mut guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-        loop {
+        wait_until(&self.lock, &self.more, |_| {
             if cancel.is_cancelled() {
-                return None;
+                return Some(None);
             }
             // Written bytes stay valid once the download ends (the NAR hasher reads a
             // finished blob after its download has let go of the frontier).
             let ready = self.contiguous();
             if ready > done {
-                return Some(ready);
+                return Some(Some(ready));
             }
-            if self.abandoned.load(Ordering::SeqCst) {
-                return None;
-            }
-            guard = self
-                .more
-                .wait_timeout(guard, Duration::from_millis(100))
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            self.abandoned.load(Ordering::SeqCst).then_some(None)
+        })
+    }
+}
+
+/// Waits on `changed` until `check` (run under `lock`, and at least every 100 ms so that
+/// flags set without notifying are seen) gives an answer.
+pub fn wait_until<G, T>(
+    lock: &Mutex<G>,
+    changed: &Condvar,
+    mut check: impl FnMut(&mut G) -> Option<T>,
+) -> T {
+    let mut guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        if let Some(answer) = check(&mut guard) {
+            return answer;
         }
+        guard = changed
+            .wait_timeout(guard, Duration::from_millis(100))
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
     }
 }
 
