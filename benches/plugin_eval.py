@@ -4,11 +4,16 @@
 1. Cache hits: one evaluation of 100 `builtins.fetchModel` calls whose store paths are valid,
    against one of 100 `builtins.fetchurl` calls whose paths are valid; and each builtin's own
    cost, its evaluation minus one that builds and forces the same 100 arguments without the
-   calls. Target: fetchModel no slower than fetchurl.
+   calls, in time and (with valgrind) in instructions. Target: fetchModel no slower than
+   fetchurl.
 2. End to end: `builtins.fetchModel` of a model from the fake Hub (download, NAR hash, store
    import) against the CLI's `fetch` of the same model into a folder. Target: under 30 % more.
+   Twice: at loopback speed, where the download is as fast as the CPU lets it be (on 2 cores
+   the fake Hub, the download and the hashes share them), and over an emulated link of
+   --link-mib-per-s (default 300 MiB/s, about 2.5 Gbit/s).
 
     python3 benches/plugin_eval.py [--versions 2.8,2.26] [--runs 5] [--model-mb 256]
+                                   [--link-mib-per-s 300]
 
 Prints a table per version; exits 1 if a version cannot run.
 """
@@ -49,9 +54,20 @@ def timed(*args, runs: int, env=None) -> float:
     return min(times)
 
 
-def start_hub(root: Path) -> tuple[subprocess.Popen, str]:
+def instructions(*args) -> int | None:
+    """Instructions `args` executes, counted by callgrind (the same from run to run, unlike
+    times); None without valgrind. Under valgrind the CPU has no SHA extensions: Nix and the
+    plugin both hash in software there."""
+    if shutil.which("valgrind") is None:
+        return None
+    done = run("valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *args)
+    collected = [line for line in done.stderr.splitlines() if "Collected :" in line]
+    return int(collected[-1].rsplit(":", 1)[1])
+
+
+def start_hub(root: Path, *args: str) -> tuple[subprocess.Popen, str]:
     hub = subprocess.Popen(
-        [sys.executable, str(REPO / "tests/support/fake_hub.py"), "--root", str(root)],
+        [sys.executable, str(REPO / "tests/support/fake_hub.py"), "--root", str(root), *args],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
     return hub, json.loads(hub.stdout.readline())["endpoint"]
@@ -127,6 +143,7 @@ def cache_hits(version: str, bin_dir: Path, plugin: Path, endpoint: str, repo: s
              "fetchurl": write("urls.nix", urls), "fetchurl arguments": write("url-args.nix", url_args)}
     times = {name: timed(bin_dir / "nix-instantiate", *opts, "--eval", path, runs=4 * runs)
              for name, path in exprs.items()}
+    counts = {name: instructions(bin_dir / "nix-instantiate", *opts, "--eval", path) for name, path in exprs.items()}
     model_cost = times["fetchModel"] - times["fetchModel arguments"]
     url_cost = times["fetchurl"] - times["fetchurl arguments"]
     print(f"  {CALLS} calls with valid paths, one evaluation each (best of {4 * runs}):")
@@ -136,13 +153,21 @@ def cache_hits(version: str, bin_dir: Path, plugin: Path, endpoint: str, repo: s
     print(f"    fetchurl's own cost        {url_cost * 1000 / CALLS:8.3f} ms a call")
     print(f"    ratio of the evaluations   {times['fetchModel'] / times['fetchurl']:8.2f}  (target <= 1)")
     print(f"    ratio of own costs         {model_cost / url_cost if url_cost > 0 else float('nan'):8.2f}")
+    if None in counts.values():
+        print("    instructions: SKIP, valgrind is not installed (apt-get install valgrind)")
+    else:
+        model_count = (counts["fetchModel"] - counts["fetchModel arguments"]) / CALLS
+        url_count = (counts["fetchurl"] - counts["fetchurl arguments"]) / CALLS
+        print(f"    instructions a call (callgrind, own cost):")
+        print(f"      fetchModel {model_count / 1000:6.1f}k  fetchurl {url_count / 1000:6.1f}k  "
+              f"ratio {model_count / url_count:5.2f}  (target <= 1)")
     added = [json.loads(line) for line in run(bin_dir / "nix-instantiate", *opts, "--eval", "--json", "--strict", "-E",
                                                 f"[ {models} {urls} ]").stdout.splitlines()][0]
     run(bin_dir / "nix-store", "--delete", *added, check=False)
 
 
 def end_to_end(version: str, bin_dir: Path, plugin: Path, endpoint: str, repo: str, size_mb: int,
-               work: Path, runs: int):
+               work: Path, runs: int, link: str):
     cli = REPO / "target" / "release" / "nix-fetch-model"
     spec_file = work / "spec.json"
     spec_file.write_text(json.dumps(spec(endpoint, repo)))
@@ -160,7 +185,7 @@ def end_to_end(version: str, bin_dir: Path, plugin: Path, endpoint: str, repo: s
         plugin_times.append(time.perf_counter() - start)
         run(bin_dir / "nix-store", "--delete", json.loads(done.stdout))
     cli_s, plugin_s = statistics.median(cli_times), statistics.median(plugin_times)
-    print(f"  end to end, {size_mb} MiB model, 5 files (median of {runs}):")
+    print(f"  end to end, {size_mb} MiB model, 5 files, {link} (median of {runs}):")
     print(f"    CLI fetch into a folder    {cli_s:8.2f} s  ({size_mb / cli_s:.0f} MiB/s)")
     print(f"    builtins.fetchModel        {plugin_s:8.2f} s  ({size_mb / plugin_s:.0f} MiB/s)")
     print(f"    store import adds          {(plugin_s / cli_s - 1) * 100:8.1f} %  (target < 30 %)")
@@ -171,12 +196,14 @@ def main() -> int:
     parser.add_argument("--versions", default="2.8,2.26")
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--model-mb", type=int, default=256)
+    parser.add_argument("--link-mib-per-s", type=float, default=300)
     args = parser.parse_args()
     run("cargo", "build", "--quiet", "--release", "--manifest-path", REPO / "Cargo.toml")
     status = 0
     with tempfile.TemporaryDirectory(prefix="nfm-bench-") as tmp:
         work = Path(tmp)
         hub, endpoint = start_hub(work / "hub")
+        linked_hub, linked_endpoint = start_hub(work / "hub", f"--link-mib-per-s={args.link_mib_per_s}")
         try:
             small = make_model(work / "hub", 0)
             big = make_model(work / "hub", args.model_mb)
@@ -191,10 +218,14 @@ def main() -> int:
                 version_work = work / version
                 version_work.mkdir()
                 cache_hits(version, NIX_BIN[version], plugin, endpoint, small, version_work, args.runs)
-                end_to_end(version, NIX_BIN[version], plugin, endpoint, big, args.model_mb, version_work, args.runs)
+                end_to_end(version, NIX_BIN[version], plugin, endpoint, big, args.model_mb, version_work,
+                           args.runs, "loopback speed")
+                end_to_end(version, NIX_BIN[version], plugin, linked_endpoint, big, args.model_mb, version_work,
+                           args.runs, f"{args.link_mib_per_s:.0f} MiB/s link")
         finally:
-            hub.terminate()
-            hub.wait()
+            for process in (hub, linked_hub):
+                process.terminate()
+                process.wait()
     return status
 
 

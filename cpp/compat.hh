@@ -74,6 +74,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <string_view>
 
 namespace nfm::compat {
 
@@ -116,6 +117,40 @@ inline std::string toJson(nix::EvalState & state, nix::Value & v, PrimOpPos pos)
     nix::printValueAsJSON(state, true, v, pos, out, context);
 #endif
     return out.str();
+}
+
+// ---------------------------------------------------------------------------------------
+// Reading a forced attrset without turning it into JSON:
+// - its bindings: the field `attrs` up to 2.21, the accessor attrs() from 2.22;
+// - an attribute's name: a Symbol that holds its string up to 2.8, an index into
+//   state.symbols from 2.9;
+// - a forced string's characters: v.string.s up to 2.18, v.string_view() from 2.19.
+inline auto bindingsOf(nix::Value & v)
+{
+#if NFM_NIX_AT_LEAST(2, 22)
+    return v.attrs();
+#else
+    return v.attrs;
+#endif
+}
+
+inline std::string_view attrName(nix::EvalState & state, const nix::Attr & attr)
+{
+#if NFM_NIX_AT_LEAST(2, 9)
+    return std::string_view(state.symbols[attr.name]);
+#else
+    (void) state;
+    return std::string_view(attr.name);
+#endif
+}
+
+inline std::string_view stringOf(const nix::Value & v)
+{
+#if NFM_NIX_AT_LEAST(2, 19)
+    return v.string_view();
+#else
+    return v.string.s;
+#endif
 }
 
 // ---------------------------------------------------------------------------------------

@@ -128,24 +128,66 @@ StorePath storePathOf(const Store & store, const rust::String & path)
     return store.parseStorePath(printed);
 }
 
+// The string value of attribute `key`, if it has one.
+std::optional<std::string_view> stringAttr(EvalState & state, compat::PrimOpPos pos, Value & attrs, std::string_view key)
+{
+    auto attr = compat::bindingsOf(attrs)->get(state.symbols.create(key));
+    if (!attr)
+        return std::nullopt;
+    state.forceValue(*attr->value, pos);
+    if (attr->value->type() != nString)
+        return std::nullopt;
+    return compat::stringOf(*attr->value);
+}
+
+rust::Str rustStr(std::string_view s) { return rust::Str(s.data(), s.size()); }
+
+struct InStore
+{
+    StorePath path;
+    std::string narHash;
+};
+
+// A pinned model already in the store, found from `hash` and `name` alone, as fetchurl finds a
+// pinned file from its `sha256` and `name`; the rest of the spec is checked when the model is
+// fetched. Anything else (restricted mode, which checks the URLs first; no `name`; an unknown
+// attribute; a value that is not a string) takes the full path, which reports what is wrong.
+std::optional<InStore> pinnedInStore(EvalState & state, compat::PrimOpPos pos, Value & arg)
+{
+    if (compat::restrictEval(state))
+        return std::nullopt;
+    for (auto & attr : *compat::bindingsOf(arg))
+        if (!nfm::is_spec_key(rustStr(compat::attrName(state, attr))))
+            return std::nullopt;
+    auto hash = stringAttr(state, pos, arg, "hash");
+    auto name = stringAttr(state, pos, arg, "name");
+    if (!hash || !name)
+        return std::nullopt;
+    auto & store = *state.store;
+    std::optional<Pinned> pinned;
+    try {
+        pinned = nfm::pinned(rustStr(*hash), rustStr(*name), store.storeDir);
+    } catch (std::exception &) { // a bad hash or name, or not UTF-8: the full path says which
+        return std::nullopt;
+    }
+    if (pinned->store_path.empty())
+        return std::nullopt;
+    auto path = storePathOf(store, pinned->store_path);
+    if (!store.isValidPath(path))
+        return std::nullopt;
+    return InStore{std::move(path), std::string(pinned->hash)};
+}
+
 void fetchModel(EvalState & state, compat::PrimOpPos pos, Value & arg, Value & v)
 {
     compat::forceAttrs(state, arg, pos);
-    auto spec = compat::toJson(state, arg, pos);
     auto & store = *state.store;
 
-    // The common case first: a pinned model already in the store. (Restricted mode checks the
-    // URLs first, below; outside it, checkURI allows everything.)
-    if (!compat::restrictEval(state)) {
-        auto pinned = nfm::pinned(spec, store.storeDir);
-        if (!pinned.store_path.empty()) {
-            auto path = storePathOf(store, pinned.store_path);
-            if (store.isValidPath(path))
-                return returnModel(state, v, path, std::string(pinned.hash),
-                    std::string(nfm::commit_in_store(compat::realPath(store, path), pinned.hash)));
-        }
-    }
+    if (auto hit = pinnedInStore(state, pos, arg))
+        return returnModel(state, v, hit->path, hit->narHash,
+            std::string(nfm::commit_in_store(compat::realPath(store, hit->path), hit->narHash)));
 
+    auto spec = compat::toJson(state, arg, pos);
     auto plan = nfm::plan(spec, store.storeDir);
 
     for (auto & url : plan.urls)

@@ -15,10 +15,10 @@ use sha2::{Digest, Sha256};
 
 use crate::error::Error;
 use crate::fetch::{fetch_into_with_nar_hash, CancelFlag, FetchOptions, NarSummary, Progress};
-use crate::hash::Sha256Hash;
+use crate::hash::{parse_sha256, Sha256Hash};
 use crate::hub::choose_endpoint;
 use crate::nar::{write_nar, NarError};
-use crate::spec::FetchSpec;
+use crate::spec::{FetchSpec, SPEC_KEYS};
 use crate::store_path::fixed_output_path;
 
 #[cxx::bridge(namespace = "nfm")]
@@ -43,6 +43,7 @@ mod bridge {
     }
 
     /// The store path a spec pins, if it has a hash: all a cache hit needs.
+    #[derive(Debug)]
     struct Pinned {
         /// The pinned NAR hash (SRI), empty when the spec has none.
         hash: String,
@@ -80,9 +81,12 @@ mod bridge {
         /// Parses and checks the spec (JSON as `builtins.toJSON` prints it) for a store at `store_dir`.
         fn plan(spec_json: &str, store_dir: &str) -> Result<Plan>;
 
-        /// The store path of the spec's hash, if it has one (no URLs, no lock: a cache hit
-        /// outside restricted mode needs only this).
-        fn pinned(spec_json: &str, store_dir: &str) -> Result<Pinned>;
+        /// The store path that a spec's `hash` and `name` pin (no URLs, no lock: a cache hit
+        /// outside restricted mode needs only this). Empty when `hash` is empty.
+        fn pinned(hash: &str, name: &str, store_dir: &str) -> Result<Pinned>;
+
+        /// Whether a spec may have a top-level attribute named `key`.
+        fn is_spec_key(key: &str) -> bool;
 
         /// Starts fetching into a fresh temporary directory; returns at once.
         fn start_fetch(spec_json: &str, store_dir: &str) -> Result<Box<Fetch>>;
@@ -145,18 +149,22 @@ fn plan(spec_json: &str, store_dir: &str) -> Result<Plan, String> {
     })
 }
 
-fn pinned(spec_json: &str, store_dir: &str) -> Result<Pinned, String> {
-    let spec = FetchSpec::from_json(spec_json).map_err(message)?;
-    match &spec.hash {
-        None => Ok(Pinned {
+fn pinned(hash: &str, name: &str, store_dir: &str) -> Result<Pinned, String> {
+    if hash.is_empty() {
+        return Ok(Pinned {
             hash: String::new(),
             store_path: String::new(),
-        }),
-        Some(hash) => Ok(Pinned {
-            store_path: fixed_output_path(store_dir, &spec.name, hash).map_err(message)?,
-            hash: hash.to_sri(),
-        }),
+        });
     }
+    let hash = parse_sha256(hash).map_err(|e| format!("hash: {e}"))?;
+    Ok(Pinned {
+        store_path: fixed_output_path(store_dir, name, &hash).map_err(|e| format!("name: {e}"))?,
+        hash: hash.to_sri(),
+    })
+}
+
+fn is_spec_key(key: &str) -> bool {
+    SPEC_KEYS.contains(&key)
 }
 
 fn endpoint(spec: &FetchSpec) -> String {
@@ -466,13 +474,19 @@ mod tests {
     #[test]
     fn pinned_is_the_plans_store_path() {
         let plan = plan(SPEC, "/nix/store").unwrap();
-        let pin = pinned(SPEC, "/nix/store").unwrap();
-        assert_eq!((pin.hash, pin.store_path), (plan.hash, plan.store_path));
-        let unpinned = pinned(
-            r#"{"source":{"huggingface":{"repo":"org/name"}}}"#,
-            "/nix/store",
-        );
-        assert_eq!(unpinned.unwrap().store_path, "");
+        for hash in [
+            "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=",
+            "sha256:0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73",
+            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        ] {
+            let pin = pinned(hash, "m", "/nix/store").unwrap();
+            assert_eq!((&pin.hash, &pin.store_path), (&plan.hash, &plan.store_path));
+        }
+        assert_eq!(pinned("", "m", "/nix/store").unwrap().store_path, "");
+        let bad_hash = pinned("sha256-short", "m", "/nix/store").unwrap_err();
+        assert!(bad_hash.starts_with("hash: "), "{bad_hash}");
+        let bad_name = pinned(&plan.hash, "has space", "/nix/store").unwrap_err();
+        assert!(bad_name.starts_with("name: "), "{bad_name}");
     }
 
     #[test]

@@ -90,7 +90,9 @@ impl Sha256Hash {
 
     /// The 64 lowercase base-16 digits.
     pub fn to_base16(&self) -> String {
-        hex::encode(self.0)
+        let mut digits = [0u8; 64];
+        hex::encode_to_slice(self.0, &mut digits).expect("64 hex digits for 32 bytes");
+        String::from_utf8(digits.to_vec()).expect("hex digits are ASCII")
     }
 }
 
@@ -209,10 +211,11 @@ fn nix32_len(byte_count: usize) -> usize {
 /// Encodes bytes in Nix's base-32: digit `n` (counting from the end of the
 /// string) holds bits `5n .. 5n+4` of the bytes read as a little-endian number.
 pub fn nix32_encode(bytes: &[u8]) -> String {
-    (0..nix32_len(bytes.len()))
+    let digits: Vec<u8> = (0..nix32_len(bytes.len()))
         .rev()
-        .map(|digit_index| NIX32_ALPHABET[nix32_digit_at(bytes, digit_index) as usize] as char)
-        .collect()
+        .map(|digit_index| NIX32_ALPHABET[nix32_digit_at(bytes, digit_index) as usize])
+        .collect();
+    String::from_utf8(digits).expect("the nix32 alphabet is ASCII")
 }
 
 fn nix32_digit_at(bytes: &[u8], digit_index: usize) -> u8 {

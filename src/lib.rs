@@ -13,6 +13,7 @@ pub mod hub;
 pub mod layout;
 pub mod nar;
 pub mod patterns;
+pub mod sha256_stream;
 pub mod spec;
 pub mod store_path;
 

@@ -9,6 +9,7 @@
 //! owner's execute bit is kept; times, owners and other mode bits are not.
 
 use crate::hash::Sha256Hash;
+use crate::sha256_stream::Sha256Stream;
 use sha2::{Digest, Sha256};
 use std::fs::{self, File, Metadata};
 use std::io::{self, Read, Write};
@@ -67,7 +68,7 @@ pub fn write_nar<W: Write>(path: &Path, out: &mut W) -> Result<(), NarError> {
 /// a part that is already on disk. The result equals [`nar_hash`] of the finished tree
 /// when the calls describe it exactly.
 pub struct NarHasher {
-    sha256: Sha256,
+    sha256: Sha256Stream,
     size: u64,
 }
 
@@ -81,7 +82,7 @@ impl NarHasher {
     /// A NAR that has only its magic string so far.
     pub fn new() -> Self {
         let mut hasher = NarHasher {
-            sha256: Sha256::new(),
+            sha256: Sha256Stream::new(),
             size: 0,
         };
         hasher.string(b"nix-archive-1");
@@ -127,6 +128,13 @@ impl NarHasher {
         self.raw(bytes);
     }
 
+    /// [`NarHasher::contents`] for bytes that `other` hashes too: the two run side by side
+    /// (see [`Sha256Stream::update_both`]).
+    pub fn contents_beside(&mut self, other: &mut Sha256Stream, bytes: &[u8]) {
+        Sha256Stream::update_both(&mut self.sha256, other, bytes);
+        self.size += bytes.len() as u64;
+    }
+
     /// Pads the contents of a file of `size` bytes and closes its node.
     pub fn end_file(&mut self, size: u64) {
         self.raw(&[0u8; 8][..((8 - size % 8) % 8) as usize]);
@@ -144,7 +152,7 @@ impl NarHasher {
 
     /// The sha256 of the NAR and its size in bytes.
     pub fn finish(self) -> (Sha256Hash, u64) {
-        (Sha256Hash(self.sha256.finalize().into()), self.size)
+        (Sha256Hash(self.sha256.finalize()), self.size)
     }
 
     fn string(&mut self, bytes: &[u8]) {

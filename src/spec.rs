@@ -29,6 +29,9 @@ pub const SOURCE_TYPES: &[&str] = &[
     "ollama",
 ];
 
+/// The top-level attributes of a spec: the fields of `RawSpec`.
+pub const SPEC_KEYS: &[&str] = &["name", "source", "hash", "network", "auth"];
+
 #[derive(Debug, Clone)]
 pub struct FetchSpec {
     /// Store path name; defaults to the Hub cache folder name (`models--org--name`).
@@ -314,6 +317,13 @@ mod tests {
             e.contains("network") && e.contains("speed") && e.contains("concurrency"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn spec_keys_are_the_accepted_top_level_keys() {
+        let e = spec(r#"{"sorce":{}}"#).unwrap_err().to_string();
+        let listed = e.split('`').skip(1).step_by(2).filter(|k| *k != "sorce");
+        assert_eq!(listed.collect::<Vec<_>>(), SPEC_KEYS, "{e}");
     }
 
     #[test]

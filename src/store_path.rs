@@ -55,13 +55,16 @@ pub fn fixed_output_path(
 ) -> Result<String, StorePathError> {
     validate_store_dir(store_dir)?;
     validate_name(name)?;
-    let fingerprint = format!(
-        "source:sha256:{}:{store_dir}:{name}",
-        nar_sha256.to_base16()
-    );
-    let digest = Sha256::digest(fingerprint.as_bytes());
+    let digest = Sha256::new()
+        .chain_update(b"source:sha256:")
+        .chain_update(nar_sha256.to_base16())
+        .chain_update(b":")
+        .chain_update(store_dir)
+        .chain_update(b":")
+        .chain_update(name)
+        .finalize();
     let hash_part = nix32_encode(&fold_digest(&digest));
-    Ok(format!("{store_dir}/{hash_part}-{name}"))
+    Ok([store_dir, "/", &hash_part, "-", name].concat())
 }
 
 /// Checks `name` against the rules every supported Nix version applies to

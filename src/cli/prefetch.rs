@@ -1,7 +1,7 @@
 //! `prefetch hf:org/name[@revision]`: fetch, hash, add to the store, and print
 //! what to pin.
 
-use nix_fetch_model::fetch::{fetch_into, CancelFlag, FetchOptions, FetchOutcome};
+use nix_fetch_model::fetch::{fetch_into_with_nar_hash, CancelFlag, FetchOptions, FetchOutcome};
 use nix_fetch_model::hub::RepoType;
 use nix_fetch_model::nar::nar_hash;
 use nix_fetch_model::spec::FetchSpec;
@@ -53,8 +53,11 @@ pub fn run(args: Args, quiet: bool, cancel: CancelFlag) -> Result<()> {
         progress: reporter(quiet),
         cancel,
     };
-    let outcome = fetch_into(&spec, &dir, &options)?;
-    let hash = nar_hash(&dir)?;
+    let (outcome, summary) = fetch_into_with_nar_hash(&spec, &dir, &options)?;
+    let hash = match summary {
+        Some(summary) => summary.hash,
+        None => nar_hash(&dir)?,
+    };
     let expected_path = fixed_output_path(&store::store_dir(), &spec.name, &hash)?;
     let added = if args.no_add {
         Err("--no-add was given".to_string())

@@ -1,6 +1,7 @@
 //! Downloading one blob: its byte ranges in parallel (bounded by a shared
 //! semaphore), each resumed with `Range` after a cut, verified by a hasher that
-//! reads right behind the writes, then renamed into `blobs/<etag>`.
+//! reads right behind the writes (its own, or the fetch's NAR hasher), then renamed
+//! into `blobs/<etag>`.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -10,11 +11,11 @@ use std::sync::Arc;
 use futures_util::StreamExt;
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_RANGE, RANGE};
 use reqwest::{Response, StatusCode};
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
+use tokio::sync::{oneshot, watch, OwnedSemaphorePermit, Semaphore};
+use tokio::task::{JoinHandle, JoinSet};
 use url::Url;
 
-use super::nar_trail::BlobSlot;
+use super::nar_trail::NarFollow;
 use super::segments::{hash_behind, plan_ranges, Frontier, BUFFER_SIZE};
 use super::verify::ContentHasher;
 use super::{CancelFlag, Progress};
@@ -28,7 +29,10 @@ pub struct Downloads {
     pub repo: RepoId,
     pub commit: String,
     /// One permit per request in flight.
-    pub requests: Semaphore,
+    pub requests: Arc<Semaphore>,
+    /// The blob (its index in NAR order) whose ranges are asked for next: ranges are asked
+    /// for in NAR order, so that the NAR hasher, which follows that order, keeps up.
+    pub turn: watch::Sender<usize>,
     /// Files larger than this are split into ranges of about this size.
     pub range_size: u64,
     pub progress: Arc<dyn Progress>,
@@ -37,16 +41,39 @@ pub struct Downloads {
 
 /// One blob to fetch: the first repo path that names it, its size and oid.
 pub struct Blob {
+    /// Its place in NAR order among the blobs of the fetch.
+    pub order: usize,
     pub path: String,
     pub size: u64,
     pub oid: Oid,
     pub dest: PathBuf,
-    /// Where the NAR hasher of the fetch follows this download, if one does.
-    pub nar_slot: Option<Arc<BlobSlot>>,
+    /// How the NAR hasher of the fetch follows this download and checks it, if one does.
+    pub nar: Option<NarFollow>,
+}
+
+/// Who checks the content of a blob.
+enum Verification {
+    /// The NAR hasher, which says when the blob is verified (and, if it is not, stops: the
+    /// fetch then reports the hasher's error).
+    ByNarHasher(oneshot::Receiver<()>),
+    /// A hasher of its own.
+    Own(JoinHandle<Result<ContentHasher>>),
+}
+
+impl Verification {
+    async fn outcome(self, blob: &Blob) -> Result<()> {
+        match self {
+            Verification::ByNarHasher(verified) => verified.await.map_err(|_| Error::Interrupted),
+            Verification::Own(hashing) => hashing
+                .await
+                .map_err(|_| Error::Interrupted)??
+                .check(&blob.oid, &blob.path),
+        }
+    }
 }
 
 /// Downloads `blob` and moves it into place once its content is verified.
-pub async fn download_blob(shared: Arc<Downloads>, blob: Blob) -> Result<()> {
+pub async fn download_blob(shared: Arc<Downloads>, mut blob: Blob) -> Result<()> {
     let url = shared
         .hub
         .file_url(&shared.repo, &shared.commit, &blob.path)?;
@@ -62,19 +89,33 @@ pub async fn download_blob(shared: Arc<Downloads>, blob: Blob) -> Result<()> {
     let file = Arc::new(file);
     let frontier = Arc::new(Frontier::new(plan_ranges(blob.size, shared.range_size)));
     let _abandon_on_exit = AbandonOnDrop(frontier.clone());
-    if let Some(slot) = &blob.nar_slot {
-        slot.publish(file.clone(), frontier.clone());
-    }
-
-    let hashing = {
-        let (file, frontier, cancel) = (file.clone(), frontier.clone(), shared.cancel.clone());
-        let hasher = ContentHasher::for_oid(&blob.oid, blob.size);
-        let size = blob.size;
-        tokio::task::spawn_blocking(move || hash_behind(&file, &frontier, size, hasher, &cancel))
+    let verification = match blob.nar.take() {
+        Some(follow) => {
+            follow.slot.publish(file.clone(), frontier.clone());
+            Verification::ByNarHasher(follow.verdict)
+        }
+        None => {
+            let (file, frontier, cancel) = (file.clone(), frontier.clone(), shared.cancel.clone());
+            let hasher = ContentHasher::for_oid(&blob.oid, blob.size);
+            let size = blob.size;
+            Verification::Own(tokio::task::spawn_blocking(move || {
+                hash_behind(&file, &frontier, size, hasher, &cancel)
+            }))
+        }
     };
 
     let mut ranges = JoinSet::new();
+    let mut turn = shared.turn.subscribe();
+    turn.wait_for(|next| *next == blob.order)
+        .await
+        .map_err(|_| Error::Interrupted)?;
     for index in 0..frontier.ranges().len() {
+        let permit = shared
+            .requests
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::Interrupted)?;
         let job = RangeJob {
             shared: shared.clone(),
             url: url.clone(),
@@ -84,13 +125,13 @@ pub async fn download_blob(shared: Arc<Downloads>, blob: Blob) -> Result<()> {
             size: blob.size,
             path: blob.path.clone(),
         };
-        ranges.spawn(job.run());
+        ranges.spawn(job.run(permit));
     }
+    shared.turn.send_modify(|next| *next += 1);
     while let Some(joined) = ranges.join_next().await {
         joined.map_err(|_| Error::Interrupted)??;
     }
-    let hasher = hashing.await.map_err(|_| Error::Interrupted)??;
-    hasher.check(&blob.oid, &blob.path)?;
+    verification.outcome(&blob).await?;
     std::fs::rename(&partial, &blob.dest).at(&blob.dest)?;
     shared.progress.file_done(&blob.path);
     Ok(())
@@ -116,13 +157,8 @@ struct RangeJob {
 }
 
 impl RangeJob {
-    async fn run(self) -> Result<()> {
-        let _permit = self
-            .shared
-            .requests
-            .acquire()
-            .await
-            .map_err(|_| Error::Interrupted)?;
+    /// Runs holding `_permit`, its place among the requests in flight.
+    async fn run(self, _permit: OwnedSemaphorePermit) -> Result<()> {
         let end = self.frontier.ranges()[self.index].end;
         let mut backoff = Backoff::new(self.shared.hub.http().retries);
         loop {

@@ -19,7 +19,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use self::download::{download_blob, Blob, Downloads};
-use self::nar_trail::{BlobSlot, NarTrail, StopOnDrop};
+use self::nar_trail::{NarFollow, NarTrail, StopOnDrop, TrailBlob};
 use crate::error::{Error, IoContext, Result};
 use crate::hub::{find_token, HubClient, RepoFile};
 use crate::layout;
@@ -136,12 +136,27 @@ async fn fetch_hf(
         hub,
         repo: source.repo.clone(),
         commit: commit.clone(),
-        requests: Semaphore::new(concurrency),
+        requests: Arc::new(Semaphore::new(concurrency)),
+        turn: tokio::sync::watch::Sender::new(0),
         range_size: RANGE_SIZE,
         progress: options.progress.clone(),
         cancel: options.cancel.clone(),
     });
-    download_all(shared, blobs, concurrency).await?;
+    if let Err(error) = download_all(shared, blobs, concurrency).await {
+        return Err(match (error, trailing) {
+            (Error::Interrupted, Some(trailing)) => {
+                // The NAR hasher stopped first: its error says why.
+                if let Some(trail) = &trail {
+                    trail.stop();
+                }
+                match trailing.await {
+                    Ok(Err(hasher_error)) => hasher_error,
+                    _ => Error::Interrupted,
+                }
+            }
+            (error, _) => error,
+        });
+    }
     let hashed = match trailing {
         Some(trailing) => Some(trailing.await.map_err(|_| Error::Interrupted)??),
         None => None,
@@ -167,11 +182,17 @@ async fn fetch_hf(
     Ok((outcome, summary))
 }
 
-/// A slot through which the NAR hasher follows the download of `blob`.
-fn follow(blob: &mut Blob) -> (String, u64, Arc<BlobSlot>) {
-    let slot = Arc::new(BlobSlot::default());
-    blob.nar_slot = Some(slot.clone());
-    (blob.oid.etag().to_string(), blob.size, slot)
+/// Sets the NAR hasher to follow (and check) the download of `blob`.
+fn follow(blob: &mut Blob) -> TrailBlob {
+    let follow = NarFollow::new();
+    let slot = follow.slot.clone();
+    blob.nar = Some(follow);
+    TrailBlob {
+        path: blob.path.clone(),
+        oid: blob.oid.clone(),
+        size: blob.size,
+        slot,
+    }
 }
 
 /// The files `files`/`exclude` keep, sorted by path; an empty selection is an error.
@@ -203,35 +224,39 @@ fn unique_blobs(files: &[RepoFile], root: &Path) -> Vec<Blob> {
     }
     by_etag
         .into_values()
-        .map(|file| Blob {
+        .enumerate()
+        .map(|(order, file)| Blob {
+            order,
             path: file.path.clone(),
             size: file.size,
             oid: file.oid.clone(),
             dest: layout::blob_path(root, file.oid.etag()),
-            nar_slot: None,
+            nar: None,
         })
         .collect()
 }
 
 /// Downloads every blob, at most `2 * concurrency` files open at once; the first
-/// error stops the others.
+/// error stops the others. Blobs open in the order given (NAR order): the NAR hasher, which
+/// checks them in that order, never waits for a blob that waits for a file to open.
 async fn download_all(shared: Arc<Downloads>, blobs: Vec<Blob>, concurrency: usize) -> Result<()> {
     let open_files = Arc::new(Semaphore::new(2 * concurrency));
     let mut tasks = JoinSet::new();
-    for blob in blobs {
-        let (shared, open_files) = (shared.clone(), open_files.clone());
-        tasks.spawn(async move {
-            let _permit = open_files
-                .acquire_owned()
-                .await
-                .map_err(|_| Error::Interrupted)?;
-            download_blob(shared, blob).await
-        });
+    let mut waiting = blobs.into_iter().peekable();
+    loop {
+        tokio::select! {
+            permit = open_files.clone().acquire_owned(), if waiting.peek().is_some() => {
+                let permit = permit.map_err(|_| Error::Interrupted)?;
+                let (shared, blob) = (shared.clone(), waiting.next().expect("peeked"));
+                tasks.spawn(async move {
+                    let _permit = permit;
+                    download_blob(shared, blob).await
+                });
+            }
+            Some(joined) = tasks.join_next() => joined.map_err(|_| Error::Interrupted)??,
+            else => return Ok(()),
+        }
     }
-    while let Some(joined) = tasks.join_next().await {
-        joined.map_err(|_| Error::Interrupted)??;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -4,7 +4,9 @@
 //! A repo folder's NAR starts with `blobs/`, whose entries are the blobs in etag order,
 //! the order the fetch plans them in. A hasher follows each blob's download (its
 //! [`Frontier`]) in that order, so it reads the bytes from the page cache right behind
-//! the writes. When the download and the layout are done, [`NarTrail::finish`] checks
+//! the writes. It also checks each blob against its Hub checksum in the same pass, the two
+//! hashes side by side (see [`crate::sha256_stream`]), and gives the download its verdict:
+//! each byte is read back once. When the download and the layout are done, [`NarTrail::finish`] checks
 //! that `blobs/` holds exactly what was hashed and serialises the rest of the tree
 //! (`refs/`, `snapshots/`, `trees/`: small) from disk. The result is what
 //! [`crate::nar::nar_hash`] gives for the finished tree.
@@ -17,10 +19,14 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
+use tokio::sync::oneshot;
+
 use super::segments::{read_behind, wait_until, Frontier};
+use super::verify::ContentHasher;
 use super::CancelFlag;
 use crate::error::{Error, Result};
 use crate::hash::Sha256Hash;
+use crate::hub::Oid;
 use crate::nar::NarHasher;
 
 /// The NAR hash of a fetched tree and the size of its NAR.
@@ -30,11 +36,33 @@ pub struct NarSummary {
     pub size: u64,
 }
 
-/// Where the hasher finds a blob once its download has started.
+/// Where the hasher finds a blob once its download has started, and gives its verdict.
 #[derive(Default)]
 pub struct BlobSlot {
     opened: Mutex<Option<(Arc<File>, Arc<Frontier>)>>,
     changed: Condvar,
+    verdict: Mutex<Option<oneshot::Sender<()>>>,
+}
+
+/// What a download followed by the hasher holds: the slot, and where the verdict on its
+/// content comes (none if the hasher stopped first: the fetch then reports the hasher's error).
+pub struct NarFollow {
+    pub slot: Arc<BlobSlot>,
+    pub verdict: oneshot::Receiver<()>,
+}
+
+impl NarFollow {
+    pub fn new() -> Self {
+        let (send, verdict) = oneshot::channel();
+        let slot = BlobSlot {
+            verdict: Mutex::new(Some(send)),
+            ..BlobSlot::default()
+        };
+        NarFollow {
+            slot: Arc::new(slot),
+            verdict,
+        }
+    }
 }
 
 impl BlobSlot {
@@ -53,13 +81,34 @@ impl BlobSlot {
             (stop.load(Ordering::SeqCst) || cancel.is_cancelled()).then_some(None)
         })
     }
+
+    /// Tells the download that its blob is what the Hub says.
+    fn verified(&self) {
+        if let Some(send) = self.take_sender() {
+            let _ = send.send(());
+        }
+    }
+
+    /// The hasher has stopped: the download stops waiting for a verdict.
+    fn abandon(&self) {
+        drop(self.take_sender());
+    }
+
+    fn take_sender(&self) -> Option<oneshot::Sender<()>> {
+        self.verdict
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+    }
 }
 
-/// One blob of the tree: its name in `blobs/`, its size, where its download is.
-struct TrailBlob {
-    etag: String,
-    size: u64,
-    slot: Arc<BlobSlot>,
+/// One blob of the tree: the repo path that names it, its oid and size, where its
+/// download is.
+pub struct TrailBlob {
+    pub path: String,
+    pub oid: Oid,
+    pub size: u64,
+    pub slot: Arc<BlobSlot>,
 }
 
 /// The hasher's plan: the blobs in NAR order.
@@ -69,13 +118,9 @@ pub struct NarTrail {
 }
 
 impl NarTrail {
-    /// `blobs`: (etag, size, slot) of every blob, in any order.
-    pub fn new(blobs: Vec<(String, u64, Arc<BlobSlot>)>) -> Self {
-        let mut blobs: Vec<TrailBlob> = blobs
-            .into_iter()
-            .map(|(etag, size, slot)| TrailBlob { etag, size, slot })
-            .collect();
-        blobs.sort_by(|a, b| a.etag.as_bytes().cmp(b.etag.as_bytes()));
+    /// `blobs`: every blob, in any order.
+    pub fn new(mut blobs: Vec<TrailBlob>) -> Self {
+        blobs.sort_by(|a, b| a.oid.etag().as_bytes().cmp(b.oid.etag().as_bytes()));
         NarTrail {
             blobs,
             stop: AtomicBool::new(false),
@@ -87,9 +132,18 @@ impl NarTrail {
         self.stop.store(true, Ordering::SeqCst);
     }
 
-    /// Hashes the NAR up to the end of `blobs/`, following the downloads; runs on a
-    /// blocking thread. `Err(Interrupted)` when the fetch stops first.
+    /// Hashes the NAR up to the end of `blobs/`, following the downloads, and checks each
+    /// blob; runs on a blocking thread. `Err(Interrupted)` when the fetch stops first; the
+    /// digest mismatch of a blob that is not what the Hub says.
     pub fn hash_blobs(&self, cancel: &CancelFlag) -> Result<NarHasher> {
+        let hashed = self.hash_and_check_blobs(cancel);
+        for blob in &self.blobs {
+            blob.slot.abandon();
+        }
+        hashed
+    }
+
+    fn hash_and_check_blobs(&self, cancel: &CancelFlag) -> Result<NarHasher> {
         let mut nar = NarHasher::new();
         nar.start_directory();
         nar.start_entry(b"blobs");
@@ -99,13 +153,18 @@ impl NarTrail {
                 .slot
                 .wait(&self.stop, cancel)
                 .ok_or(Error::Interrupted)?;
-            nar.start_entry(blob.etag.as_bytes());
+            nar.start_entry(blob.oid.etag().as_bytes());
             nar.start_file(blob.size, false);
+            let mut content = ContentHasher::for_oid(&blob.oid, blob.size);
             read_behind(&file, &frontier, blob.size, cancel, |bytes| {
-                nar.contents(bytes)
+                content.update_with_nar(&mut nar, bytes)
             })?;
             nar.end_file(blob.size);
             nar.close();
+            // A blob that is not what the Hub says ends the hash with that error; its download
+            // (and any other waiting) then learns that the hasher stopped.
+            content.check(&blob.oid, &blob.path)?;
+            blob.slot.verified();
         }
         nar.close();
         nar.close();
@@ -146,7 +205,7 @@ impl NarTrail {
         }
         Ok(found.len() == self.blobs.len()
             && self.blobs.iter().all(|blob| {
-                found.get(blob.etag.as_bytes()).is_some_and(|m| {
+                found.get(blob.oid.etag().as_bytes()).is_some_and(|m| {
                     m.file_type().is_file()
                         && m.len() == blob.size
                         && m.permissions().mode() & 0o100 == 0

@@ -1,14 +1,15 @@
 //! Content checks while bytes stream in: sha256 for LFS files, the git blob
 //! sha1 (`"blob {len}\0"` + bytes) for the others.
 
-use sha1::Sha1;
-use sha2::{Digest, Sha256};
+use sha1::{Digest, Sha1};
 
 use crate::error::Error;
 use crate::hub::Oid;
+use crate::nar::NarHasher;
+use crate::sha256_stream::Sha256Stream;
 
 pub enum ContentHasher {
-    Sha256(Sha256),
+    Sha256(Sha256Stream),
     GitSha1(Sha1),
 }
 
@@ -16,7 +17,7 @@ impl ContentHasher {
     /// A hasher for the content `oid` names, of `size` bytes.
     pub fn for_oid(oid: &Oid, size: u64) -> Self {
         match oid {
-            Oid::Sha256(_) => ContentHasher::Sha256(Sha256::new()),
+            Oid::Sha256(_) => ContentHasher::Sha256(Sha256Stream::new()),
             Oid::GitSha1(_) => {
                 let mut sha1 = Sha1::new();
                 sha1.update(format!("blob {size}\0").as_bytes());
@@ -29,6 +30,17 @@ impl ContentHasher {
         match self {
             ContentHasher::Sha256(h) => h.update(bytes),
             ContentHasher::GitSha1(h) => h.update(bytes),
+        }
+    }
+
+    /// Feeds `bytes` to this hasher and, as the contents of its current file, to `nar`.
+    pub fn update_with_nar(&mut self, nar: &mut NarHasher, bytes: &[u8]) {
+        match self {
+            ContentHasher::Sha256(h) => nar.contents_beside(h, bytes),
+            ContentHasher::GitSha1(h) => {
+                h.update(bytes);
+                nar.contents(bytes);
+            }
         }
     }
 

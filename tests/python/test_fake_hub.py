@@ -10,6 +10,8 @@ import os
 import signal
 import time
 import urllib.parse
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -261,6 +263,28 @@ def test_big_files_are_lfs_files(tmp_path, start_fake_hub, hf_client_for):
     assert entry["lfs"]["sha256"] == sha256
     assert os.readlink(path) == f"../../blobs/{sha256}"
     assert [e["path"] for e in hub.log() if e["origin"] == "cdn"] == [f"/repos/{sha256}"]
+
+
+def test_link_rate_limits_every_body_together(tmp_path, start_fake_hub):
+    # Two bodies of 2 MiB at once over a 16 MiB/s link: 4 MiB less the first slice, which
+    # leaves at once, take at least 0.23 s.
+    folder = tmp_path / "models" / "org" / "rated"
+    folder.mkdir(parents=True)
+    weights = os.urandom(2 * 1024 * 1024)
+    (folder / "model.safetensors").write_bytes(weights)
+    hub = start_fake_hub(root=tmp_path, link_mib_per_s=16)
+    url = f"{hub.endpoint}/org/rated/resolve/main/model.safetensors"
+
+    def fetch(_):
+        with urllib.request.urlopen(url) as response:
+            return response.read()
+
+    start = time.monotonic()
+    with ThreadPoolExecutor(2) as pool:
+        bodies = list(pool.map(fetch, range(2)))
+    elapsed = time.monotonic() - start
+    assert bodies == [weights, weights]
+    assert elapsed >= 0.2, f"4 MiB at 16 MiB/s took {elapsed:.3f} s"
 
 
 def test_real_model_from_site_packages_loads_with_transformers(start_fake_hub, hf_client_for):

@@ -571,6 +571,29 @@ fn wrong_bytes_fail_naming_the_file_and_leave_nothing() {
 }
 
 #[test]
+fn wrong_bytes_fail_a_prefetch_naming_the_file() {
+    // prefetch checks each blob in the same pass as the NAR hash: LFS and git blobs.
+    for (path, algorithm) in [
+        ("model.safetensors", "sha256 mismatch"),
+        ("config.json", "git blob sha1 mismatch"),
+    ] {
+        let hub = hub_with_model();
+        hub.add_fault(json!({"path": path, "kind": "wrong-bytes", "after_bytes": 0, "times": 100}));
+        let output = cli()
+            .args(["--quiet", "prefetch", "hf:org/model", "--no-add"])
+            .args(["--endpoint", &hub.endpoint])
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{path}");
+        let message = stderr(&output);
+        assert!(
+            message.contains(path) && message.contains(algorithm),
+            "{path}: {message}"
+        );
+    }
+}
+
+#[test]
 fn large_file_is_fetched_as_parallel_ranges() {
     let hub = FakeHub::start(&[]);
     let big = pseudo_random(40 << 20, 7);

@@ -4,9 +4,12 @@
 Run:
     python3 fake_hub.py --root DIR [--repo TYPE:ORG/NAME=PATH ...] [--host 127.0.0.1]
                         [--port 0] [--cdn-port 0] [--page-size 50] [--lfs-threshold BYTES]
+                        [--link-mib-per-s RATE]
 
 When ready it prints one JSON line, {"endpoint": URL, "cdn": URL, "pid": N}, and serves until
 SIGTERM or SIGINT (then it exits with status 0). Two origins: the Hub ("endpoint") and a CDN.
+With --link-mib-per-s, file bodies share a link of that many MiB/s, as a real network's would
+(for benchmarks: on loopback the network is as fast as the CPU).
 
 Repos live in ROOT/models/ORG/NAME, ROOT/datasets/ORG/NAME and ROOT/spaces/ORG/NAME, or where a
 --repo option says. A repo folder holds the files of `main`, or a `_hub.json`:
@@ -74,7 +77,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 LFS_EXTENSIONS = frozenset(
@@ -447,6 +450,28 @@ class RequestLog:
             self._entries.clear()
 
 
+class Link:
+    """A network link of `bytes_per_s` that every file body shares; None: loopback speed."""
+
+    SLICE = 256 * 1024
+
+    def __init__(self, bytes_per_s: float | None) -> None:
+        self.bytes_per_s = bytes_per_s
+        self._free_at = 0.0
+        self._lock = threading.Lock()
+
+    def wait_for_room(self, count: int) -> None:
+        """Waits until `count` more bytes fit in the link's rate."""
+        if self.bytes_per_s is None:
+            return
+        with self._lock:
+            now = time.monotonic()
+            start = max(now, self._free_at)
+            self._free_at = start + count / self.bytes_per_s
+        if start > now:
+            time.sleep(start - now)
+
+
 @dataclass
 class App:
     """What both origins share."""
@@ -454,6 +479,7 @@ class App:
     hub: Hub
     faults: FaultTable
     log: RequestLog
+    link: Link = field(default_factory=lambda: Link(None))
     endpoint: str = ""
     cdn: str = ""
 
@@ -622,8 +648,14 @@ class BaseHandler(http.server.BaseHTTPRequestHandler):
             self.send_range(f, start, length)
 
     def send_range(self, f, offset: int, count: int) -> None:
-        if count > 0:
-            self.bytes_sent += self.connection.sendfile(f, offset, count)
+        if self.app.link.bytes_per_s is None:
+            if count > 0:
+                self.bytes_sent += self.connection.sendfile(f, offset, count)
+            return
+        for begin in range(offset, offset + count, Link.SLICE):
+            size = min(Link.SLICE, offset + count - begin)
+            self.app.link.wait_for_room(size)
+            self.bytes_sent += self.connection.sendfile(f, begin, size)
 
 
 class HubHandler(BaseHandler):
@@ -884,9 +916,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--page-size", type=int, default=50, help="tree API entries per page")
     parser.add_argument("--lfs-threshold", type=int, default=DEFAULT_LFS_THRESHOLD,
                         help="files this big or bigger are LFS files")
+    parser.add_argument("--link-mib-per-s", type=float, default=None,
+                        help="file bodies share a link of this many MiB/s (default: no limit)")
     args = parser.parse_args(argv)
     if args.page_size < 1:
         parser.error("--page-size must be at least 1")
+    if args.link_mib_per_s is not None and args.link_mib_per_s <= 0:
+        parser.error("--link-mib-per-s must be positive")
     return args
 
 
@@ -895,7 +931,8 @@ def main(argv: list[str]) -> int:
     stop_signals = {signal.SIGTERM, signal.SIGINT}
     signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)  # threads inherit it; sigwait below gets them
     hub = Hub(os.path.abspath(args.root), dict(args.repo), args.page_size, args.lfs_threshold)
-    app = App(hub, FaultTable(), RequestLog())
+    rate = args.link_mib_per_s * (1 << 20) if args.link_mib_per_s else None
+    app = App(hub, FaultTable(), RequestLog(), Link(rate))
     servers = [Server(args.host, args.port, HubHandler, app), Server(args.host, args.cdn_port, CdnHandler, app)]
     app.endpoint, app.cdn = servers[0].url(), servers[1].url()
     hub.warm_up()

@@ -99,6 +99,27 @@ def test_cache_hit_needs_no_network(nix, hub_root, start_hub, make_model):
     assert again[0]["commit"] == first["commit"]
 
 
+def test_cache_hit_reads_name_and_hash_as_fetchurl_reads_name_and_sha256(nix, hub_root, start_hub, make_model):
+    repo = make_model(hub_root)
+    hub = start_hub(hub_root)
+    first = fetch_pinned(nix, hub, repo)
+    hub.stop()
+    name = Path(first["path"]).name.split("-", 1)[1]
+    # A pinned hash names its content, whatever the source says (here a repo never served), as
+    # fetchurl's pinned `sha256` does whatever its `url`: the rest is checked when it fetches.
+    moved = spec_for(hub, "other/never-served", hash=first["narHash"], name=name)
+    assert eval_json(nix, fetch_expr(moved)) == first
+    # What a cache hit still refuses, with the errors of a fetch.
+    for bad, needle in [
+        ({"hashh": first["narHash"]}, "hashh"),
+        ({"hash": "sha256-short"}, "hash:"),
+        ({"name": "has space"}, "name:"),
+    ]:
+        spec = spec_for(hub, repo, **{"hash": first["narHash"], "name": name, **bad})
+        done = eval_json(nix, call_expr(spec), check=False)
+        assert done.returncode != 0 and needle in done.stderr, (bad, done.stderr)
+
+
 def test_store_path_is_nix_fixed_output_path(nix, hub_root, start_hub, make_model):
     repo = make_model(hub_root)
     hub = start_hub(hub_root)
