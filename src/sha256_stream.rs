@@ -7,6 +7,7 @@
 //! `sha2`'s own compression function, which picks the CPU's SHA instructions when it has them.
 
 use sha2::digest::generic_array::GenericArray;
+use sha2::digest::typenum::U64;
 
 const BLOCK: usize = 64;
 
@@ -43,9 +44,7 @@ impl Sha256Stream {
     pub fn update(&mut self, bytes: &[u8]) {
         let rest = self.complete_pending(bytes);
         let (blocks, tail) = split_blocks(rest);
-        for block in blocks.chunks_exact(BLOCK) {
-            self.compress(block);
-        }
+        sha2::compress256(&mut self.state, as_blocks(blocks));
         self.keep(tail);
     }
 
@@ -117,6 +116,15 @@ impl Sha256Stream {
     fn compress(&mut self, block: &[u8]) {
         sha2::compress256(&mut self.state, &[*GenericArray::from_slice(block)]);
     }
+}
+
+/// Whole blocks as `sha2` takes them, without a copy: one call for many blocks is faster
+/// than a call a block when only one hash runs.
+fn as_blocks(bytes: &[u8]) -> &[GenericArray<u8, U64>] {
+    debug_assert_eq!(bytes.len() % BLOCK, 0);
+    // SAFETY: GenericArray<u8, U64> is a #[repr(transparent)] [u8; 64], alignment 1, and
+    // `bytes` holds exactly `len / 64` of them.
+    unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast(), bytes.len() / BLOCK) }
 }
 
 /// `bytes` as whole blocks and what is left.

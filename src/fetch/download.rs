@@ -30,9 +30,10 @@ pub struct Downloads {
     pub commit: String,
     /// One permit per request in flight.
     pub requests: Arc<Semaphore>,
-    /// The blob (its index in NAR order) whose ranges are asked for next: ranges are asked
-    /// for in NAR order, so that the NAR hasher, which follows that order, keeps up.
-    pub turn: watch::Sender<usize>,
+    /// With a NAR hasher, the blob (its index in NAR order) whose ranges are asked for next:
+    /// ranges are then asked for in NAR order, the order the hasher follows. Without one, the
+    /// ranges of every open blob share the requests, so their own hashers run side by side.
+    pub turn: Option<watch::Sender<usize>>,
     /// Files larger than this are split into ranges of about this size.
     pub range_size: u64,
     pub progress: Arc<dyn Progress>,
@@ -105,10 +106,12 @@ pub async fn download_blob(shared: Arc<Downloads>, mut blob: Blob) -> Result<()>
     };
 
     let mut ranges = JoinSet::new();
-    let mut turn = shared.turn.subscribe();
-    turn.wait_for(|next| *next == blob.order)
-        .await
-        .map_err(|_| Error::Interrupted)?;
+    if let Some(turn) = &shared.turn {
+        turn.subscribe()
+            .wait_for(|next| *next == blob.order)
+            .await
+            .map_err(|_| Error::Interrupted)?;
+    }
     for index in 0..frontier.ranges().len() {
         let permit = shared
             .requests
@@ -127,7 +130,9 @@ pub async fn download_blob(shared: Arc<Downloads>, mut blob: Blob) -> Result<()>
         };
         ranges.spawn(job.run(permit));
     }
-    shared.turn.send_modify(|next| *next += 1);
+    if let Some(turn) = &shared.turn {
+        turn.send_modify(|next| *next += 1);
+    }
     while let Some(joined) = ranges.join_next().await {
         joined.map_err(|_| Error::Interrupted)??;
     }

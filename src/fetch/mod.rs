@@ -137,7 +137,7 @@ async fn fetch_hf(
         repo: source.repo.clone(),
         commit: commit.clone(),
         requests: Arc::new(Semaphore::new(concurrency)),
-        turn: tokio::sync::watch::Sender::new(0),
+        turn: nar.then(|| tokio::sync::watch::Sender::new(0)),
         range_size: RANGE_SIZE,
         progress: options.progress.clone(),
         cancel: options.cancel.clone(),
