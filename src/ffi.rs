@@ -11,13 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
-
-use crate::error::Error;
 use crate::fetch::{fetch_into_with_nar_hash, CancelFlag, FetchOptions, NarSummary, Progress};
-use crate::hash::{parse_sha256, Sha256Hash};
+use crate::hash::parse_sha256;
 use crate::hub::choose_endpoint;
-use crate::nar::{write_nar, NarError};
 use crate::spec::{FetchSpec, SPEC_KEYS};
 use crate::store_path::fixed_output_path;
 
@@ -343,16 +339,13 @@ fn fetch_and_hash(
     store_dir: &str,
 ) -> Result<Fetched, String> {
     std::fs::create_dir(root).map_err(|e| format!("{}: {e}", root.display()))?;
-    // The NAR hash is computed while the blobs download; a second pass only if the
-    // finished tree is not what that hash followed.
-    let (outcome, summary) = fetch_into_with_nar_hash(spec, root, options).map_err(message)?;
-    let NarSummary {
-        hash: nar_hash,
-        size: nar_size,
-    } = match summary {
-        Some(summary) => summary,
-        None => nar_hash_unless_cancelled(root, &options.cancel)?,
-    };
+    let (
+        outcome,
+        NarSummary {
+            hash: nar_hash,
+            size: nar_size,
+        },
+    ) = fetch_into_with_nar_hash(spec, root, options).map_err(message)?;
     if let Some(specified) = &spec.hash {
         if *specified != nar_hash {
             let hf = spec.huggingface();
@@ -377,45 +370,6 @@ fn fetch_and_hash(
         files: outcome.files.len() as u64,
         bytes: outcome.bytes,
     })
-}
-
-/// `nar::nar_hash` and the NAR's size, stopping early when the fetch is cancelled.
-fn nar_hash_unless_cancelled(root: &Path, cancel: &CancelFlag) -> Result<NarSummary, String> {
-    let mut hasher = CancellableHasher {
-        sha256: Sha256::new(),
-        size: 0,
-        cancel,
-    };
-    match write_nar(root, &mut hasher) {
-        Ok(()) => Ok(NarSummary {
-            hash: Sha256Hash(hasher.sha256.finalize().into()),
-            size: hasher.size,
-        }),
-        Err(NarError::Write(_)) if cancel.is_cancelled() => Err(message(Error::Interrupted)),
-        Err(e) => Err(message(e)),
-    }
-}
-
-struct CancellableHasher<'a> {
-    sha256: Sha256,
-    size: u64,
-    cancel: &'a CancelFlag,
-}
-
-impl std::io::Write for CancellableHasher<'_> {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        if self.cancel.is_cancelled() {
-            // Not ErrorKind::Interrupted: `write_all` retries that one.
-            return Err(std::io::Error::other("cancelled"));
-        }
-        self.sha256.update(bytes);
-        self.size += bytes.len() as u64;
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 /// Counts what the fetch reports, for the C++ side to read on its own thread.
@@ -525,24 +479,5 @@ mod tests {
         assert!(fetch.result().is_err());
         drop(fetch);
         assert!(!dir.exists());
-    }
-
-    #[test]
-    fn cancelled_hash_stops() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("f"), "x").unwrap();
-        let cancel = CancelFlag::default();
-        let mut nar = Vec::new();
-        write_nar(dir.path(), &mut nar).unwrap();
-        assert_eq!(
-            nar_hash_unless_cancelled(dir.path(), &cancel).unwrap(),
-            NarSummary {
-                hash: crate::nar::nar_hash(dir.path()).unwrap(),
-                size: nar.len() as u64
-            }
-        );
-        cancel.cancel();
-        let e = nar_hash_unless_cancelled(dir.path(), &cancel).unwrap_err();
-        assert_eq!(e, "interrupted");
     }
 }

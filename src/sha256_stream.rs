@@ -44,7 +44,7 @@ impl Sha256Stream {
     pub fn update(&mut self, bytes: &[u8]) {
         let rest = self.complete_pending(bytes);
         let (blocks, tail) = split_blocks(rest);
-        sha2::compress256(&mut self.state, as_blocks(blocks));
+        self.compress(blocks);
         self.keep(tail);
     }
 
@@ -113,8 +113,9 @@ impl Sha256Stream {
         }
     }
 
-    fn compress(&mut self, block: &[u8]) {
-        sha2::compress256(&mut self.state, &[*GenericArray::from_slice(block)]);
+    /// Hashes whole blocks.
+    fn compress(&mut self, blocks: &[u8]) {
+        sha2::compress256(&mut self.state, as_blocks(blocks));
     }
 }
 

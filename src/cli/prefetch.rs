@@ -3,7 +3,6 @@
 
 use nix_fetch_model::fetch::{fetch_into_with_nar_hash, CancelFlag, FetchOptions, FetchOutcome};
 use nix_fetch_model::hub::RepoType;
-use nix_fetch_model::nar::nar_hash;
 use nix_fetch_model::spec::FetchSpec;
 use nix_fetch_model::store_path::fixed_output_path;
 use nix_fetch_model::{Error, Result};
@@ -54,10 +53,7 @@ pub fn run(args: Args, quiet: bool, cancel: CancelFlag) -> Result<()> {
         cancel,
     };
     let (outcome, summary) = fetch_into_with_nar_hash(&spec, &dir, &options)?;
-    let hash = match summary {
-        Some(summary) => summary.hash,
-        None => nar_hash(&dir)?,
-    };
+    let hash = summary.hash;
     let expected_path = fixed_output_path(&store::store_dir(), &spec.name, &hash)?;
     let added = if args.no_add {
         Err("--no-add was given".to_string())

@@ -62,14 +62,19 @@ pub fn fetch_into(spec: &FetchSpec, root: &Path, options: &FetchOptions) -> Resu
 }
 
 /// [`fetch_into`], and the NAR hash of the fetched tree, computed while the blobs
-/// download: what [`crate::nar::nar_hash`] gives for `root` afterwards. `None` when
-/// the tree turned out other than planned (then hash `root` itself).
+/// download: what [`crate::nar::nar_hash`] gives for `root` afterwards (read from disk if
+/// the tree turned out other than planned).
 pub fn fetch_into_with_nar_hash(
     spec: &FetchSpec,
     root: &Path,
     options: &FetchOptions,
-) -> Result<(FetchOutcome, Option<NarSummary>)> {
-    fetch(spec, root, options, true)
+) -> Result<(FetchOutcome, NarSummary)> {
+    let (outcome, followed) = fetch(spec, root, options, true)?;
+    let summary = match followed {
+        Some(summary) => summary,
+        None => nar_trail::nar_summary_from_disk(root, &options.cancel)?,
+    };
+    Ok((outcome, summary))
 }
 
 fn fetch(
@@ -331,7 +336,7 @@ mod tests {
             .unwrap();
             let root = tempfile::tempdir().unwrap();
             let (outcome, summary) =
-                fetch_into_with_nar_hash(&spec, root.path(), &FetchOptions::default()).unwrap();
+                fetch(&spec, root.path(), &FetchOptions::default(), true).unwrap();
             assert!(root.path().join("refs/main").exists());
             let mut nar = Vec::new();
             crate::nar::write_nar(root.path(), &mut nar).unwrap();

@@ -27,7 +27,8 @@ use super::CancelFlag;
 use crate::error::{Error, Result};
 use crate::hash::Sha256Hash;
 use crate::hub::Oid;
-use crate::nar::NarHasher;
+use crate::nar::{write_nar, NarError, NarHasher};
+use sha2::{Digest, Sha256};
 
 /// The NAR hash of a fetched tree and the size of its NAR.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,11 +215,75 @@ impl NarTrail {
     }
 }
 
+/// [`crate::nar::nar_hash`] of `root` and the NAR's size, read from disk (when the tree is not
+/// what the hasher followed); stops early when the fetch is cancelled.
+pub fn nar_summary_from_disk(root: &Path, cancel: &CancelFlag) -> Result<NarSummary> {
+    let mut hasher = CancellableHasher {
+        sha256: Sha256::new(),
+        size: 0,
+        cancel,
+    };
+    match write_nar(root, &mut hasher) {
+        Ok(()) => Ok(NarSummary {
+            hash: Sha256Hash(hasher.sha256.finalize().into()),
+            size: hasher.size,
+        }),
+        Err(NarError::Write(_)) if cancel.is_cancelled() => Err(Error::Interrupted),
+        Err(e) => Err(Error::from(e)),
+    }
+}
+
+struct CancellableHasher<'a> {
+    sha256: Sha256,
+    size: u64,
+    cancel: &'a CancelFlag,
+}
+
+impl std::io::Write for CancellableHasher<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if self.cancel.is_cancelled() {
+            // Not ErrorKind::Interrupted: `write_all` retries that one.
+            return Err(std::io::Error::other("cancelled"));
+        }
+        self.sha256.update(bytes);
+        self.size += bytes.len() as u64;
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Stops the hasher when the fetch ends, whichever way.
 pub struct StopOnDrop(pub Arc<NarTrail>);
 
 impl Drop for StopOnDrop {
     fn drop(&mut self) {
         self.0.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_from_disk_is_the_nar_hash_and_stops_when_cancelled() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f"), "x").unwrap();
+        let cancel = CancelFlag::default();
+        let mut nar = Vec::new();
+        write_nar(dir.path(), &mut nar).unwrap();
+        assert_eq!(
+            nar_summary_from_disk(dir.path(), &cancel).unwrap(),
+            NarSummary {
+                hash: crate::nar::nar_hash(dir.path()).unwrap(),
+                size: nar.len() as u64
+            }
+        );
+        cancel.cancel();
+        let e = nar_summary_from_disk(dir.path(), &cancel).unwrap_err();
+        assert!(matches!(e, Error::Interrupted), "{e}");
     }
 }
