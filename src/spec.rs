@@ -60,7 +60,9 @@ pub struct HfSource {
 pub struct Network {
     /// Hub endpoint; else `HF_ENDPOINT`, else https://huggingface.co.
     pub endpoint: Option<String>,
-    /// Requests in flight at once (files and byte ranges of large files).
+    /// Requests in flight at most (files and byte ranges of large files). A fetch that
+    /// computes the NAR hash starts with one and adds more while the link sets the pace
+    /// (`fetch::widening`).
     #[serde(default = "Network::default_concurrency")]
     pub concurrency: usize,
     /// Seconds to wait for a connection or for the next bytes of an answer.

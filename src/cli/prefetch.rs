@@ -27,7 +27,7 @@ pub struct Args {
     /// The Hub endpoint (default: $HF_ENDPOINT, else https://huggingface.co).
     #[arg(long)]
     endpoint: Option<String>,
-    /// Requests in flight at once.
+    /// Requests in flight at most (it starts with one and adds more while the link sets the pace)
     #[arg(long)]
     concurrency: Option<usize>,
     /// Do not add the result to the Nix store.

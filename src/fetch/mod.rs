@@ -6,6 +6,7 @@ mod nar_trail;
 mod progress;
 mod segments;
 mod verify;
+mod widening;
 
 pub use nar_trail::NarSummary;
 pub use progress::{CancelFlag, Progress, Silent};
@@ -137,11 +138,19 @@ async fn fetch_hf(
 
     let endpoint = hub.endpoint().to_string();
     let concurrency = spec.network.concurrency;
+    let requests = Arc::new(Semaphore::new(match trail {
+        Some(_) => widening::FIRST_WIDTH,
+        None => concurrency,
+    }));
+    let _widening = trail.as_ref().map(|trail| {
+        let widen = widening::widen(requests.clone(), concurrency, trail.waits());
+        AbortOnDrop(tokio::spawn(widen))
+    });
     let shared = Arc::new(Downloads {
         hub,
         repo: source.repo.clone(),
         commit: commit.clone(),
-        requests: Arc::new(Semaphore::new(concurrency)),
+        requests,
         turn: nar.then(|| tokio::sync::watch::Sender::new(0)),
         range_size: RANGE_SIZE,
         progress: options.progress.clone(),
@@ -185,6 +194,14 @@ async fn fetch_hf(
         bytes,
     };
     Ok((outcome, summary))
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Sets the NAR hasher to follow (and check) the download of `blob`.

@@ -23,6 +23,7 @@ use tokio::sync::oneshot;
 
 use super::segments::{read_behind, wait_until, Frontier};
 use super::verify::ContentHasher;
+use super::widening::WaitClock;
 use super::CancelFlag;
 use crate::error::{Error, Result};
 use crate::hash::Sha256Hash;
@@ -116,6 +117,7 @@ pub struct TrailBlob {
 pub struct NarTrail {
     blobs: Vec<TrailBlob>,
     stop: AtomicBool,
+    waits: Arc<WaitClock>,
 }
 
 impl NarTrail {
@@ -125,7 +127,13 @@ impl NarTrail {
         NarTrail {
             blobs,
             stop: AtomicBool::new(false),
+            waits: Arc::default(),
         }
+    }
+
+    /// The time the hasher has spent waiting for bytes.
+    pub fn waits(&self) -> Arc<WaitClock> {
+        self.waits.clone()
     }
 
     /// The fetch ended early: the hasher stops waiting for blobs.
@@ -150,14 +158,15 @@ impl NarTrail {
         nar.start_entry(b"blobs");
         nar.start_directory();
         for blob in &self.blobs {
-            let (file, frontier) = blob
-                .slot
-                .wait(&self.stop, cancel)
+            let (file, frontier) = self
+                .waits
+                .time(|| blob.slot.wait(&self.stop, cancel))
                 .ok_or(Error::Interrupted)?;
             nar.start_entry(blob.oid.etag().as_bytes());
             nar.start_file(blob.size, false);
             let mut content = ContentHasher::for_oid(&blob.oid, blob.size);
-            read_behind(&file, &frontier, blob.size, cancel, |bytes| {
+            let waits = Some(&*self.waits);
+            read_behind(&file, &frontier, blob.size, cancel, waits, |bytes| {
                 content.update_with_nar(&mut nar, bytes)
             })?;
             nar.end_file(blob.size);

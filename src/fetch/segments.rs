@@ -10,6 +10,7 @@ use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
 use super::verify::ContentHasher;
+use super::widening::WaitClock;
 use super::CancelFlag;
 use crate::error::{Error, Result};
 
@@ -141,25 +142,32 @@ pub fn hash_behind(
     mut hasher: ContentHasher,
     cancel: &CancelFlag,
 ) -> Result<ContentHasher> {
-    read_behind(file, frontier, size, cancel, |bytes| hasher.update(bytes))?;
+    read_behind(file, frontier, size, cancel, None, |bytes| {
+        hasher.update(bytes)
+    })?;
     Ok(hasher)
 }
 
 /// Reads `file` in order as its ranges get written and passes the bytes to `sink`,
-/// until `size` bytes are read. Runs on a blocking thread.
+/// until `size` bytes are read; `waits` counts the time spent waiting for bytes. Runs on a
+/// blocking thread.
 pub fn read_behind(
     file: &File,
     frontier: &Frontier,
     size: u64,
     cancel: &CancelFlag,
+    waits: Option<&WaitClock>,
     mut sink: impl FnMut(&[u8]),
 ) -> Result<()> {
     let mut buffer = vec![0u8; BUFFER_SIZE];
     let mut done = 0u64;
     while done < size {
-        let ready = frontier
-            .wait_beyond(done, cancel)
-            .ok_or(Error::Interrupted)?;
+        let wait = || frontier.wait_beyond(done, cancel);
+        let ready = match waits {
+            Some(clock) => clock.time(wait),
+            None => wait(),
+        }
+        .ok_or(Error::Interrupted)?;
         while done < ready {
             let want = ((ready - done) as usize).min(BUFFER_SIZE);
             file.read_exact_at(&mut buffer[..want], done)

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import FIXTURES, HfCallError
+from hub_process import FakeHub
 
 LFS_SUFFIXES = {".safetensors", ".bin"}  # the LFS files of the fixtures, all LFS by extension
 TINY = FIXTURES / "models" / "fake-org" / "tiny-model"
@@ -265,14 +266,14 @@ def test_big_files_are_lfs_files(tmp_path, start_fake_hub, hf_client_for):
     assert [e["path"] for e in hub.log() if e["origin"] == "cdn"] == [f"/repos/{sha256}"]
 
 
-def test_link_rate_limits_every_body_together(tmp_path, start_fake_hub):
-    # Two bodies of 2 MiB at once over a 16 MiB/s link: 4 MiB less the first slice, which
-    # leaves at once, take at least 0.23 s.
+def two_bodies_at_once(tmp_path, start_fake_hub, **rate) -> tuple[FakeHub, float]:
+    """Serves 2 MiB of weights with the fake Hub's `rate` options and downloads them twice at
+    once: the hub, and the seconds that took."""
     folder = tmp_path / "models" / "org" / "rated"
     folder.mkdir(parents=True)
     weights = os.urandom(2 * 1024 * 1024)
     (folder / "model.safetensors").write_bytes(weights)
-    hub = start_fake_hub(root=tmp_path, link_mib_per_s=16)
+    hub = start_fake_hub(root=tmp_path, **rate)
     url = f"{hub.endpoint}/org/rated/resolve/main/model.safetensors"
 
     def fetch(_):
@@ -284,7 +285,26 @@ def test_link_rate_limits_every_body_together(tmp_path, start_fake_hub):
         bodies = list(pool.map(fetch, range(2)))
     elapsed = time.monotonic() - start
     assert bodies == [weights, weights]
+    return hub, elapsed
+
+
+def test_link_rate_limits_every_body_together(tmp_path, start_fake_hub):
+    # Two bodies of 2 MiB at once over a 16 MiB/s link: 4 MiB less the first slice, which
+    # leaves at once, take at least 0.23 s.
+    _, elapsed = two_bodies_at_once(tmp_path, start_fake_hub, link_mib_per_s=16)
     assert elapsed >= 0.2, f"4 MiB at 16 MiB/s took {elapsed:.3f} s"
+
+
+def test_connection_rate_limits_each_body_alone(tmp_path, start_fake_hub):
+    # Two bodies of 2 MiB at once, each at 16 MiB/s: each takes at least 0.1 s (2 MiB less the
+    # first slice), and they run side by side, as the log's times show.
+    hub, _ = two_bodies_at_once(tmp_path, start_fake_hub, connection_mib_per_s=16)
+    sent = [e for e in hub.log() if e["bytes_sent"] == 2 * 1024 * 1024]
+    assert len(sent) == 2, sent
+    for entry in sent:
+        assert entry["ended"] - entry["started"] >= 0.1, entry
+    first, second = sorted(sent, key=lambda e: e["started"])
+    assert second["started"] < first["ended"], "the bodies went one after the other"
 
 
 def test_real_model_from_site_packages_loads_with_transformers(start_fake_hub, hf_client_for):
@@ -585,8 +605,11 @@ def test_faults_and_log_can_be_listed_and_cleared(fake_hub):
     assert fake_hub.admin("GET", "faults") == [fault]
     fake_hub.clear_faults()
     assert fake_hub.admin("GET", "faults") == []
+    before = time.monotonic()
     request(f"{fake_hub.endpoint}/api/models/fake-org/tiny-model?x=1")
+    after = time.monotonic()
     [entry] = fake_hub.log()
+    assert before <= entry["started"] <= entry["ended"] <= after, entry
     assert entry == {
         "origin": "hub",
         "method": "GET",
@@ -596,6 +619,8 @@ def test_faults_and_log_can_be_listed_and_cleared(fake_hub):
         "auth": False,
         "status": 200,
         "bytes_sent": entry["bytes_sent"],
+        "started": entry["started"],
+        "ended": entry["ended"],
     }
     fake_hub.clear_log()
     assert fake_hub.log() == []

@@ -621,6 +621,48 @@ fn large_file_is_fetched_as_parallel_ranges() {
 }
 
 #[test]
+fn prefetch_starts_with_one_request_and_widens_while_the_link_sets_the_pace() {
+    // Each connection gets 8 MiB/s, so one request leaves the NAR hasher waiting: every 25 ms
+    // the fetch doubles its requests, up to network.concurrency. Before the first 25 ms, only
+    // one request may start (10 ms leaves room for a slow start of the first).
+    let hub = FakeHub::start(&["--connection-mib-per-s", "8"]);
+    let weights: Vec<Vec<u8>> = (0..6).map(|i| pseudo_random(2 << 20, 40 + i)).collect();
+    let names: Vec<String> = (0..6).map(|i| format!("model-{i}.safetensors")).collect();
+    let files: Vec<(&str, &[u8])> = names
+        .iter()
+        .zip(&weights)
+        .map(|(name, bytes)| (name.as_str(), bytes.as_slice()))
+        .collect();
+    hub.repo("models/org/sharded", &files);
+    let output = cli()
+        .args(["--quiet", "prefetch", "hf:org/sharded", "--no-add"])
+        .args(["--endpoint", &hub.endpoint])
+        .output()
+        .unwrap();
+    assert_ok(&output);
+
+    let bodies: Vec<(f64, f64)> = hub
+        .log()
+        .into_iter()
+        .filter(|r| r["origin"] == "cdn" && r["bytes_sent"].as_u64() == Some(2 << 20))
+        .map(|r| (r["started"].as_f64().unwrap(), r["ended"].as_f64().unwrap()))
+        .collect();
+    assert_eq!(bodies.len(), 6, "{bodies:?}");
+    let first = bodies.iter().map(|b| b.0).fold(f64::INFINITY, f64::min);
+    let early = bodies.iter().filter(|b| b.0 < first + 0.01).count();
+    assert_eq!(early, 1, "more than one request at the start: {bodies:?}");
+    let most_at_once = bodies
+        .iter()
+        .map(|(at, _)| bodies.iter().filter(|b| b.0 <= *at && *at < b.1).count())
+        .max()
+        .unwrap();
+    assert!(
+        most_at_once >= 4,
+        "at most {most_at_once} requests at once: {bodies:?}"
+    );
+}
+
+#[test]
 fn slow_body_times_out_with_a_clear_error() {
     let hub = hub_with_model();
     hub.add_fault(json!({"path": "model.safetensors", "kind": "slow", "delay": 30, "times": 100, "on": "cdn"}));

@@ -4,12 +4,13 @@
 Run:
     python3 fake_hub.py --root DIR [--repo TYPE:ORG/NAME=PATH ...] [--host 127.0.0.1]
                         [--port 0] [--cdn-port 0] [--page-size 50] [--lfs-threshold BYTES]
-                        [--link-mib-per-s RATE]
+                        [--link-mib-per-s RATE] [--connection-mib-per-s RATE]
 
 When ready it prints one JSON line, {"endpoint": URL, "cdn": URL, "pid": N}, and serves until
 SIGTERM or SIGINT (then it exits with status 0). Two origins: the Hub ("endpoint") and a CDN.
 With --link-mib-per-s, file bodies share a link of that many MiB/s, as a real network's would
-(for benchmarks: on loopback the network is as fast as the CPU).
+(for benchmarks: on loopback the network is as fast as the CPU). With --connection-mib-per-s,
+each file body goes at most that fast, as a CDN that limits each connection serves it.
 
 Repos live in ROOT/models/ORG/NAME, ROOT/datasets/ORG/NAME and ROOT/spaces/ORG/NAME, or where a
 --repo option says. A repo folder holds the files of `main`, or a `_hub.json`:
@@ -55,7 +56,8 @@ Admin API on the Hub origin (not logged):
       slow         spread the body over `delay` seconds in total (20 slices)
     Offsets count from the first byte of the response body (so from the Range start).
     The log is a list of {"origin", "method", "path", "query", "range", "auth", "status",
-    "bytes_sent"}.
+    "bytes_sent", "started", "ended"}, the last two from the system's monotonic clock (Python's
+    time.monotonic()), in seconds.
 """
 
 from __future__ import annotations
@@ -451,7 +453,8 @@ class RequestLog:
 
 
 class Link:
-    """A network link of `bytes_per_s` that every file body shares; None: loopback speed."""
+    """A rate of `bytes_per_s` that bodies keep to: a link every body shares, or one body's
+    connection; None: loopback speed."""
 
     SLICE = 256 * 1024
 
@@ -480,6 +483,7 @@ class App:
     faults: FaultTable
     log: RequestLog
     link: Link = field(default_factory=lambda: Link(None))
+    connection_bytes_per_s: float | None = None
     endpoint: str = ""
     cdn: str = ""
 
@@ -554,6 +558,8 @@ class BaseHandler(http.server.BaseHTTPRequestHandler):
     def dispatch(self) -> None:
         url = urlsplit(self.path)
         self.status, self.bytes_sent = 0, 0
+        self.started = time.monotonic()
+        self.body_link = Link(self.app.connection_bytes_per_s)
         self.request_body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         try:
             self.route(url.path, [unquote(s) for s in url.path.split("/")[1:]], dict(parse_qsl(url.query)))
@@ -572,6 +578,8 @@ class BaseHandler(http.server.BaseHTTPRequestHandler):
                     "auth": "Authorization" in self.headers,
                     "status": self.status,
                     "bytes_sent": self.bytes_sent,
+                    "started": self.started,
+                    "ended": time.monotonic(),
                 })
 
     def route(self, raw_path: str, segments: list[str], query: dict) -> None:
@@ -648,13 +656,15 @@ class BaseHandler(http.server.BaseHTTPRequestHandler):
             self.send_range(f, start, length)
 
     def send_range(self, f, offset: int, count: int) -> None:
-        if self.app.link.bytes_per_s is None:
+        links = [link for link in (self.app.link, self.body_link) if link.bytes_per_s is not None]
+        if not links:
             if count > 0:
                 self.bytes_sent += self.connection.sendfile(f, offset, count)
             return
         for begin in range(offset, offset + count, Link.SLICE):
             size = min(Link.SLICE, offset + count - begin)
-            self.app.link.wait_for_room(size)
+            for link in links:
+                link.wait_for_room(size)
             self.bytes_sent += self.connection.sendfile(f, begin, size)
 
 
@@ -918,11 +928,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="files this big or bigger are LFS files")
     parser.add_argument("--link-mib-per-s", type=float, default=None,
                         help="file bodies share a link of this many MiB/s (default: no limit)")
+    parser.add_argument("--connection-mib-per-s", type=float, default=None,
+                        help="each file body goes at most this many MiB/s (default: no limit)")
     args = parser.parse_args(argv)
     if args.page_size < 1:
         parser.error("--page-size must be at least 1")
-    if args.link_mib_per_s is not None and args.link_mib_per_s <= 0:
-        parser.error("--link-mib-per-s must be positive")
+    for option in ("link_mib_per_s", "connection_mib_per_s"):
+        if getattr(args, option) is not None and getattr(args, option) <= 0:
+            parser.error(f"--{option.replace('_', '-')} must be positive")
     return args
 
 
@@ -931,8 +944,9 @@ def main(argv: list[str]) -> int:
     stop_signals = {signal.SIGTERM, signal.SIGINT}
     signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)  # threads inherit it; sigwait below gets them
     hub = Hub(os.path.abspath(args.root), dict(args.repo), args.page_size, args.lfs_threshold)
-    rate = args.link_mib_per_s * (1 << 20) if args.link_mib_per_s else None
-    app = App(hub, FaultTable(), RequestLog(), Link(rate))
+    link_rate = args.link_mib_per_s * (1 << 20) if args.link_mib_per_s else None
+    connection_rate = args.connection_mib_per_s * (1 << 20) if args.connection_mib_per_s else None
+    app = App(hub, FaultTable(), RequestLog(), Link(link_rate), connection_rate)
     servers = [Server(args.host, args.port, HubHandler, app), Server(args.host, args.cdn_port, CdnHandler, app)]
     app.endpoint, app.cdn = servers[0].url(), servers[1].url()
     hub.warm_up()
