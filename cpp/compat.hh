@@ -292,17 +292,20 @@ inline void mkString(nix::EvalState & state, nix::Value & v, const std::string &
 #endif
 }
 
-// A string that depends on `path` (as "${path}/..." would): mkString takes a PathSet of
-// printed store paths up to 2.15, a NixStringContext of StorePaths from 2.16.
-inline void mkStringInPath(nix::EvalState & state, nix::Value & v, const nix::StorePath & path, const std::string & s)
+// A string that depends on `path`, printed `printed` (as "${path}/..." would): mkString takes a
+// PathSet of printed store paths up to 2.15, a NixStringContext of StorePaths from 2.16.
+inline void mkStringInPath(nix::EvalState & state, nix::Value & v, const nix::StorePath & path,
+    const std::string & printed, const std::string & s)
 {
 #if NFM_NIX_AT_LEAST(2, 33)
+    (void) printed;
     v.mkString(s, nix::NixStringContext{nix::NixStringContextElem::Opaque{.path = path}}, state.mem);
 #elif NFM_NIX_AT_LEAST(2, 16)
-    (void) state;
+    (void) state, (void) printed;
     v.mkString(s, nix::NixStringContext{nix::NixStringContextElem::Opaque{.path = path}});
 #else
-    v.mkString(s, nix::PathSet{state.store->printStorePath(path)});
+    (void) state, (void) path;
+    v.mkString(s, nix::PathSet{printed});
 #endif
 }
 

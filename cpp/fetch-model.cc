@@ -107,31 +107,46 @@ bool moveIntoStore(Store & store, const StorePath & path, const std::string & di
     return true;
 }
 
-void returnModel(EvalState & state, Value & v, const StorePath & path, const std::string & narHash,
-    const std::string & commit)
+// A store path with the text Rust printed it as in this store.
+struct PrintedPath
 {
-    auto attrs = state.buildBindings(4);
-    state.allowAndSetStorePathString(path, attrs.alloc("outPath"));
-    compat::mkString(state, attrs.alloc("narHash"), narHash);
-    compat::mkString(state, attrs.alloc("commit"), commit);
-    compat::mkStringInPath(state, attrs.alloc("snapshot"), path,
-        state.store->printStorePath(path) + "/snapshots/" + commit);
-    v.mkAttrs(attrs);
-}
+    StorePath path;
+    std::string printed;
+};
 
-// A path that Rust printed in this store.
-StorePath storePathOf(const Store & store, const rust::String & path)
+PrintedPath storePathOf(const Store & store, const rust::String & path)
 {
     auto printed = std::string_view(path.data(), path.size());
     if (printed.size() > store.storeDir.size() + 1 && printed.substr(0, store.storeDir.size()) == store.storeDir)
-        return StorePath(printed.substr(store.storeDir.size() + 1));
-    return store.parseStorePath(printed);
+        return {StorePath(printed.substr(store.storeDir.size() + 1)), std::string(printed)};
+    auto parsed = store.parseStorePath(printed);
+    return {parsed, store.printStorePath(parsed)};
 }
 
-// The string value of attribute `key`, if it has one.
-std::optional<std::string_view> stringAttr(EvalState & state, compat::PrimOpPos pos, Value & attrs, std::string_view key)
+// The commit of a model in the store, remembered from an earlier call if there was one.
+std::string commitOf(Store & store, const StorePath & path, const rust::String & narHash)
 {
-    auto attr = compat::bindingsOf(attrs)->get(state.symbols.create(key));
+    auto remembered = nfm::remembered_commit(narHash);
+    if (!remembered.empty())
+        return std::string(remembered);
+    return std::string(nfm::commit_in_store(compat::realPath(store, path), narHash));
+}
+
+void returnModel(EvalState & state, Value & v, const PrintedPath & model, const rust::String & narHash,
+    const std::string & commit)
+{
+    auto attrs = state.buildBindings(4);
+    state.allowAndSetStorePathString(model.path, attrs.alloc("outPath"));
+    compat::mkString(state, attrs.alloc("narHash"), std::string(narHash));
+    compat::mkString(state, attrs.alloc("commit"), commit);
+    compat::mkStringInPath(state, attrs.alloc("snapshot"), model.path, model.printed,
+        model.printed + "/snapshots/" + commit);
+    v.mkAttrs(attrs);
+}
+
+// The string of `attr`'s value, if it is one.
+std::optional<std::string_view> stringValue(EvalState & state, compat::PrimOpPos pos, const Attr * attr)
+{
     if (!attr)
         return std::nullopt;
     state.forceValue(*attr->value, pos);
@@ -144,8 +159,8 @@ rust::Str rustStr(std::string_view s) { return rust::Str(s.data(), s.size()); }
 
 struct InStore
 {
-    StorePath path;
-    std::string narHash;
+    PrintedPath model;
+    rust::String narHash;
 };
 
 // A pinned model already in the store, found from `hash` and `name` alone, as fetchurl finds a
@@ -156,11 +171,19 @@ std::optional<InStore> pinnedInStore(EvalState & state, compat::PrimOpPos pos, V
 {
     if (compat::restrictEval(state))
         return std::nullopt;
-    for (auto & attr : *compat::bindingsOf(arg))
-        if (!nfm::is_spec_key(rustStr(compat::attrName(state, attr))))
+    const Attr * hashAttr = nullptr;
+    const Attr * nameAttr = nullptr;
+    for (auto & attr : *compat::bindingsOf(arg)) {
+        auto key = compat::attrName(state, attr);
+        if (!nfm::is_spec_key(rustStr(key)))
             return std::nullopt;
-    auto hash = stringAttr(state, pos, arg, "hash");
-    auto name = stringAttr(state, pos, arg, "name");
+        if (key == "hash")
+            hashAttr = &attr;
+        else if (key == "name")
+            nameAttr = &attr;
+    }
+    auto hash = stringValue(state, pos, hashAttr);
+    auto name = stringValue(state, pos, nameAttr);
     if (!hash || !name)
         return std::nullopt;
     auto & store = *state.store;
@@ -172,10 +195,10 @@ std::optional<InStore> pinnedInStore(EvalState & state, compat::PrimOpPos pos, V
     }
     if (pinned->store_path.empty())
         return std::nullopt;
-    auto path = storePathOf(store, pinned->store_path);
-    if (!store.isValidPath(path))
+    auto model = storePathOf(store, pinned->store_path);
+    if (!store.isValidPath(model.path))
         return std::nullopt;
-    return InStore{std::move(path), std::string(pinned->hash)};
+    return InStore{std::move(model), std::move(pinned->hash)};
 }
 
 void fetchModel(EvalState & state, compat::PrimOpPos pos, Value & arg, Value & v)
@@ -184,8 +207,7 @@ void fetchModel(EvalState & state, compat::PrimOpPos pos, Value & arg, Value & v
     auto & store = *state.store;
 
     if (auto hit = pinnedInStore(state, pos, arg))
-        return returnModel(state, v, hit->path, hit->narHash,
-            std::string(nfm::commit_in_store(compat::realPath(store, hit->path), hit->narHash)));
+        return returnModel(state, v, hit->model, hit->narHash, commitOf(store, hit->model.path, hit->narHash));
 
     auto spec = compat::toJson(state, arg, pos);
     auto plan = nfm::plan(spec, store.storeDir);
@@ -198,30 +220,29 @@ void fetchModel(EvalState & state, compat::PrimOpPos pos, Value & arg, Value & v
 
     std::optional<AutoCloseFD> lock;
     if (!plan.store_path.empty()) {
-        auto path = storePathOf(store, plan.store_path);
-        if (haveOrSubstitute(store, path))
-            return returnModel(state, v, path, std::string(plan.hash),
-                std::string(nfm::commit_in_store(compat::realPath(store, path), plan.hash)));
+        auto model = storePathOf(store, plan.store_path);
+        if (haveOrSubstitute(store, model.path))
+            return returnModel(state, v, model, plan.hash, commitOf(store, model.path, plan.hash));
         lock = lockFetch(plan);
-        if (store.isValidPath(path))
-            return returnModel(state, v, path, std::string(plan.hash),
-                std::string(nfm::commit_in_store(compat::realPath(store, path), plan.hash)));
+        if (store.isValidPath(model.path))
+            return returnModel(state, v, model, plan.hash, commitOf(store, model.path, plan.hash));
     }
 
     auto fetch = nfm::start_fetch(spec, store.storeDir);
     waitFor(*fetch, plan);
     auto fetched = fetch->result();
-    auto path = storePathOf(store, fetched.store_path);
+    auto model = storePathOf(store, fetched.store_path);
+    auto & path = model.path;
     if (!store.isValidPath(path) && !moveIntoStore(store, path, std::string(fetched.dir), fetched)) {
         auto added = compat::addDirToStore(store, std::string(plan.name), std::string(fetched.dir));
         if (added != path)
             throw Error("fetchModel: the store added '%s' where '%s' was expected; please report this bug",
-                store.printStorePath(added), store.printStorePath(path));
+                store.printStorePath(added), model.printed);
     }
     if (plan.hash.empty())
         warn("fetchModel: model '%s' has no 'hash'; to pin it, add hash = \"%s\";",
             std::string(plan.repo), std::string(fetched.nar_hash));
-    returnModel(state, v, path, std::string(fetched.nar_hash), std::string(fetched.commit));
+    returnModel(state, v, model, fetched.nar_hash, std::string(fetched.commit));
 }
 
 void primFetchModel(EvalState & state, compat::PrimOpPos pos, Value ** args, Value & v)

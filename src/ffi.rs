@@ -108,6 +108,9 @@ mod bridge {
         /// The commit of a model already in the store (its one `snapshots/<commit>`), whose
         /// NAR hash is `nar_hash` (SRI).
         fn commit_in_store(store_path: &str, nar_hash: &str) -> Result<String>;
+
+        /// The commit [`commit_in_store`] last gave for `nar_hash`; empty if none.
+        fn remembered_commit(nar_hash: &str) -> String;
     }
 }
 
@@ -196,16 +199,26 @@ fn create_lock_dir() -> Result<(), String> {
 static COMMITS: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
 
 fn commit_in_store(store_path: &str, nar_hash: &str) -> Result<String, String> {
-    let mut commits = COMMITS.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((_, commit)) = commits.iter().find(|(hash, _)| hash == nar_hash) {
-        return Ok(commit.clone());
+    let remembered = remembered_commit(nar_hash);
+    if !remembered.is_empty() {
+        return Ok(remembered);
     }
     let commit = read_commit(store_path)?;
+    let mut commits = COMMITS.lock().unwrap_or_else(|e| e.into_inner());
     if commits.len() >= 64 {
         commits.remove(0);
     }
     commits.push((nar_hash.to_string(), commit.clone()));
     Ok(commit)
+}
+
+fn remembered_commit(nar_hash: &str) -> String {
+    let commits = COMMITS.lock().unwrap_or_else(|e| e.into_inner());
+    commits
+        .iter()
+        .find(|(hash, _)| hash == nar_hash)
+        .map(|(_, commit)| commit.clone())
+        .unwrap_or_default()
 }
 
 fn read_commit(store_path: &str) -> Result<String, String> {
@@ -449,9 +462,11 @@ mod tests {
         let hash = "sha256-commit-test-only";
         std::fs::create_dir_all(dir.path().join("snapshots/abc")).unwrap();
         let path = dir.path().to_str().unwrap();
+        assert_eq!(remembered_commit(hash), "");
         assert_eq!(commit_in_store(path, hash).unwrap(), "abc");
         std::fs::remove_dir_all(dir.path().join("snapshots")).unwrap();
         assert_eq!(commit_in_store(path, hash).unwrap(), "abc");
+        assert_eq!(remembered_commit(hash), "abc");
         assert!(commit_in_store(path, "sha256-other").is_err());
     }
 
