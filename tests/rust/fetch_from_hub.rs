@@ -579,11 +579,7 @@ fn wrong_bytes_fail_a_prefetch_naming_the_file() {
     ] {
         let hub = hub_with_model();
         hub.add_fault(json!({"path": path, "kind": "wrong-bytes", "after_bytes": 0, "times": 100}));
-        let output = cli()
-            .args(["--quiet", "prefetch", "hf:org/model", "--no-add"])
-            .args(["--endpoint", &hub.endpoint])
-            .output()
-            .unwrap();
+        let output = prefetch(&hub, "hf:org/model", &["--no-add"]);
         assert!(!output.status.success(), "{path}");
         let message = stderr(&output);
         assert!(
@@ -634,11 +630,7 @@ fn prefetch_starts_with_one_request_and_widens_while_the_link_sets_the_pace() {
         .map(|(name, bytes)| (name.as_str(), bytes.as_slice()))
         .collect();
     hub.repo("models/org/sharded", &files);
-    let output = cli()
-        .args(["--quiet", "prefetch", "hf:org/sharded", "--no-add"])
-        .args(["--endpoint", &hub.endpoint])
-        .output()
-        .unwrap();
+    let output = prefetch(&hub, "hf:org/sharded", &["--no-add"]);
     assert_ok(&output);
 
     let bodies: Vec<(f64, f64)> = hub
@@ -754,19 +746,7 @@ fn send_signal(pid: u32, signal: &str) {
 #[test]
 fn prefetch_prints_what_to_pin_and_adds_to_the_store() {
     let hub = hub_with_model();
-    let output = cli()
-        .args([
-            "--quiet",
-            "prefetch",
-            "hf:org/model",
-            "--json",
-            "--exclude",
-            "*.md",
-            "--endpoint",
-            &hub.endpoint,
-        ])
-        .output()
-        .unwrap();
+    let output = prefetch(&hub, "hf:org/model", &["--json", "--exclude", "*.md"]);
     assert_ok(&output);
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report["repo"], "org/model");
@@ -799,18 +779,7 @@ fn prefetch_prints_what_to_pin_and_adds_to_the_store() {
         _ => eprintln!("SKIP store checks: nix-store is not installed"),
     }
 
-    let output = cli()
-        .args([
-            "--quiet",
-            "prefetch",
-            "hf:org/model",
-            "--nix",
-            "--no-add",
-            "--endpoint",
-            &hub.endpoint,
-        ])
-        .output()
-        .unwrap();
+    let output = prefetch(&hub, "hf:org/model", &["--nix", "--no-add"]);
     assert_ok(&output);
     let text = String::from_utf8(output.stdout).unwrap();
     assert!(
@@ -921,19 +890,18 @@ fn fetch_checks_the_spec_hash_and_keeps_nothing_on_a_mismatch() {
 #[test]
 fn prefetch_names_the_store_path() {
     let hub = hub_with_model();
-    let output = cli()
-        .args([
-            "--quiet",
-            "prefetch",
-            "hf:org/model",
+    let output = prefetch(
+        &hub,
+        "hf:org/model",
+        &[
             "--json",
             "--no-add",
             "--name",
             "my-model",
-        ])
-        .args(["--endpoint", &hub.endpoint, "--include", "*.json"])
-        .output()
-        .unwrap();
+            "--include",
+            "*.json",
+        ],
+    );
     assert_ok(&output);
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert!(

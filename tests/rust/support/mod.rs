@@ -196,6 +196,21 @@ pub fn fetch(spec: &Value, out: &Path, envs: &[(&str, &str)]) -> Output {
     command.output().unwrap()
 }
 
+/// Runs `nix-fetch-model prefetch` of `reference` (`hf:org/name`) from `hub`, with `args`.
+pub fn prefetch(hub: &FakeHub, reference: &str, args: &[&str]) -> Output {
+    cli()
+        .args([
+            "--quiet",
+            "prefetch",
+            reference,
+            "--endpoint",
+            &hub.endpoint,
+        ])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 pub fn hf_spec(endpoint: &str, repo: &str, extra: Value) -> Value {
     let mut source = serde_json::json!({ "repo": repo });
     let mut spec =
