@@ -59,8 +59,6 @@ mod bridge {
         nar_size: u64,
         /// The store path `dir` gets when added (recursive, sha256).
         store_path: String,
-        files: u64,
-        bytes: u64,
     }
 
     struct FetchProgress {
@@ -70,9 +68,6 @@ mod bridge {
 
     extern "Rust" {
         type Fetch;
-
-        /// The version of this crate.
-        fn core_version() -> &'static str;
 
         /// Parses and checks the spec (JSON as `builtins.toJSON` prints it) for a store at `store_dir`.
         fn plan(spec_json: &str, store_dir: &str) -> Result<Plan>;
@@ -115,10 +110,6 @@ mod bridge {
 }
 
 pub use bridge::{FetchProgress, Fetched, Pinned, Plan};
-
-fn core_version() -> &'static str {
-    env!("CARGO_PKG_VERSION")
-}
 
 fn plan(spec_json: &str, store_dir: &str) -> Result<Plan, String> {
     let spec = FetchSpec::from_json(spec_json).map_err(message)?;
@@ -380,8 +371,6 @@ fn fetch_and_hash(
         nar_hash: nar_hash.to_sri(),
         nar_size,
         store_path,
-        files: outcome.files.len() as u64,
-        bytes: outcome.bytes,
     })
 }
 

@@ -10,7 +10,6 @@
 
 use crate::hash::Sha256Hash;
 use crate::sha256_stream::Sha256Stream;
-use sha2::{Digest, Sha256};
 use std::fs::{self, File, Metadata};
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -46,10 +45,9 @@ pub enum NarError {
 /// The sha256 of the NAR serialisation of `path`, as `nix-hash --type sha256 PATH`
 /// computes it. Symlinks are not followed, including `path` itself.
 pub fn nar_hash(path: &Path) -> Result<Sha256Hash, NarError> {
-    let mut hasher = HashingWriter(Sha256::new());
-    write_nar(path, &mut hasher)?;
-    let digest = hasher.0.finalize();
-    Ok(Sha256Hash(digest.into()))
+    let mut hasher = NarHasher::new();
+    hasher.node(path)?;
+    Ok(hasher.finish().0)
 }
 
 /// Writes the NAR serialisation of `path` to `out`, as `nix-store --dump PATH` does.
@@ -59,6 +57,16 @@ pub fn write_nar<W: Write>(path: &Path, out: &mut W) -> Result<(), NarError> {
         buffer: vec![0u8; CONTENTS_BUFFER_SIZE],
     };
     writer.string(b"nix-archive-1")?;
+    writer.node(path)
+}
+
+/// Writes the NAR serialisation of `path` without the magic string that starts a NAR: the
+/// node, as it appears inside one.
+pub fn write_node<W: Write>(path: &Path, out: &mut W) -> Result<(), NarError> {
+    let mut writer = NarWriter {
+        out,
+        buffer: vec![0u8; CONTENTS_BUFFER_SIZE],
+    };
     writer.node(path)
 }
 
@@ -143,11 +151,7 @@ impl NarHasher {
 
     /// The node of `path`, read from disk, as [`write_nar`] writes it.
     pub fn node(&mut self, path: &Path) -> Result<(), NarError> {
-        let mut writer = NarWriter {
-            out: self,
-            buffer: vec![0u8; CONTENTS_BUFFER_SIZE],
-        };
-        writer.node(path)
+        write_node(path, self)
     }
 
     /// The sha256 of the NAR and its size in bytes.
@@ -170,20 +174,6 @@ impl NarHasher {
 impl Write for NarHasher {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
         self.raw(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// A `Write` that feeds a sha256 and never fails.
-struct HashingWriter(Sha256);
-
-impl Write for HashingWriter {
-    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        self.0.update(bytes);
         Ok(bytes.len())
     }
 
@@ -300,7 +290,7 @@ impl<W: Write> NarWriter<'_, W> {
 }
 
 /// The names in a directory, sorted by their bytes as Nix sorts them.
-fn sorted_entry_names(dir: &Path) -> Result<Vec<std::ffi::OsString>, NarError> {
+pub(crate) fn sorted_entry_names(dir: &Path) -> Result<Vec<std::ffi::OsString>, NarError> {
     let mut names = Vec::new();
     for entry in fs::read_dir(dir).map_err(|source| read_error(dir, source))? {
         let entry = entry.map_err(|source| read_error(dir, source))?;
@@ -335,6 +325,7 @@ fn read_error(path: &Path, source: io::Error) -> NarError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sha2::{Digest, Sha256};
     use std::os::unix::fs::symlink;
     use std::process::Command;
 

@@ -5,9 +5,10 @@ use std::io::Read;
 use std::path::Path;
 
 use nix_fetch_model::error::IoContext;
-use nix_fetch_model::fetch::{fetch_into, CancelFlag, FetchOptions};
+use nix_fetch_model::fetch::{
+    fetch_into, fetch_into_with_nar_hash, CancelFlag, FetchOptions, FetchOutcome,
+};
 use nix_fetch_model::layout::StagingDir;
-use nix_fetch_model::nar::nar_hash;
 use nix_fetch_model::spec::FetchSpec;
 use nix_fetch_model::{Error, Result};
 
@@ -30,8 +31,7 @@ pub fn run(
         fetch_into(&spec, out, &options)?
     } else {
         let staging = StagingDir::next_to(out)?;
-        let outcome = fetch_into(&spec, staging.path(), &options)?;
-        check_hash(&spec, staging.path())?;
+        let outcome = fetch_checking_hash(&spec, staging.path(), &options)?;
         staging.finish(out)?;
         outcome
     };
@@ -50,19 +50,24 @@ pub fn run(
     Ok(())
 }
 
-/// With a `hash` in the spec, the output must have it (in builder mode, `--direct`, Nix checks it).
-fn check_hash(spec: &FetchSpec, dir: &Path) -> Result<()> {
+/// Fetches into `dir`; with a `hash` in the spec, the output must have it (in builder mode,
+/// `--direct`, Nix checks it). The hash is computed while the blobs download.
+fn fetch_checking_hash(
+    spec: &FetchSpec,
+    dir: &Path,
+    options: &FetchOptions,
+) -> Result<FetchOutcome> {
     let Some(specified) = &spec.hash else {
-        return Ok(());
+        return fetch_into(spec, dir, options);
     };
-    let got = nar_hash(dir)?;
-    if &got == specified {
-        return Ok(());
+    let (outcome, got) = fetch_into_with_nar_hash(spec, dir, options)?;
+    if &got.hash == specified {
+        return Ok(outcome);
     }
     Err(Error::HashMismatch {
         name: spec.name.clone(),
         specified: specified.to_sri(),
-        got: got.to_sri(),
+        got: got.hash.to_sri(),
     })
 }
 

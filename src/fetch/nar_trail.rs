@@ -28,8 +28,7 @@ use super::CancelFlag;
 use crate::error::{Error, Result};
 use crate::hash::Sha256Hash;
 use crate::hub::Oid;
-use crate::nar::{write_nar, NarError, NarHasher};
-use sha2::{Digest, Sha256};
+use crate::nar::{sorted_entry_names, write_node, NarError, NarHasher};
 
 /// The NAR hash of a fetched tree and the size of its NAR.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,9 +120,11 @@ pub struct NarTrail {
 }
 
 impl NarTrail {
-    /// `blobs`: every blob, in any order.
-    pub fn new(mut blobs: Vec<TrailBlob>) -> Self {
-        blobs.sort_by(|a, b| a.oid.etag().as_bytes().cmp(b.oid.etag().as_bytes()));
+    /// `blobs`: every blob, in NAR order (by etag), the order the downloads take turns in.
+    pub fn new(blobs: Vec<TrailBlob>) -> Self {
+        debug_assert!(blobs
+            .windows(2)
+            .all(|pair| pair[0].oid.etag() < pair[1].oid.etag()));
         NarTrail {
             blobs,
             stop: AtomicBool::new(false),
@@ -184,11 +185,7 @@ impl NarTrail {
     /// Completes `nar` (from [`NarTrail::hash_blobs`]) with the rest of the finished tree
     /// at `root`. `None` when the tree is not what was hashed (then hash it whole).
     pub fn finish(&self, mut nar: NarHasher, root: &Path) -> Result<Option<NarSummary>> {
-        let mut names = Vec::new();
-        for entry in std::fs::read_dir(root).map_err(|e| Error::io(root, e))? {
-            names.push(entry.map_err(|e| Error::io(root, e))?.file_name());
-        }
-        names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+        let names = sorted_entry_names(root)?;
         if names.first().map(|n| n.as_bytes()) != Some(b"blobs")
             || !self.blobs_are_as_hashed(root)?
         {
@@ -227,36 +224,34 @@ impl NarTrail {
 /// [`crate::nar::nar_hash`] of `root` and the NAR's size, read from disk (when the tree is not
 /// what the hasher followed); stops early when the fetch is cancelled.
 pub fn nar_summary_from_disk(root: &Path, cancel: &CancelFlag) -> Result<NarSummary> {
-    let mut hasher = CancellableHasher {
-        sha256: Sha256::new(),
-        size: 0,
+    let mut nar = NarHasher::new();
+    let mut hasher = Cancellable {
+        nar: &mut nar,
         cancel,
     };
-    match write_nar(root, &mut hasher) {
-        Ok(()) => Ok(NarSummary {
-            hash: Sha256Hash(hasher.sha256.finalize().into()),
-            size: hasher.size,
-        }),
+    match write_node(root, &mut hasher) {
+        Ok(()) => {
+            let (hash, size) = nar.finish();
+            Ok(NarSummary { hash, size })
+        }
         Err(NarError::Write(_)) if cancel.is_cancelled() => Err(Error::Interrupted),
         Err(e) => Err(Error::from(e)),
     }
 }
 
-struct CancellableHasher<'a> {
-    sha256: Sha256,
-    size: u64,
+/// A NAR hasher that refuses more bytes once the fetch is cancelled.
+struct Cancellable<'a> {
+    nar: &'a mut NarHasher,
     cancel: &'a CancelFlag,
 }
 
-impl std::io::Write for CancellableHasher<'_> {
+impl std::io::Write for Cancellable<'_> {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
         if self.cancel.is_cancelled() {
             // Not ErrorKind::Interrupted: `write_all` retries that one.
             return Err(std::io::Error::other("cancelled"));
         }
-        self.sha256.update(bytes);
-        self.size += bytes.len() as u64;
-        Ok(bytes.len())
+        self.nar.write(bytes)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
@@ -279,6 +274,7 @@ mod tests {
 
     #[test]
     fn hash_from_disk_is_the_nar_hash_and_stops_when_cancelled() {
+        use crate::nar::write_nar;
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("f"), "x").unwrap();
         let cancel = CancelFlag::default();
