@@ -10,7 +10,7 @@
       pkgsFor = system: import nixpkgs { inherit system; overlays = [ self.overlays.default ]; };
 
       base = import ./lib { };
-      systemOf = pkgs: pkgs.stdenv.hostPlatform.system or pkgs.system;
+      inherit (import ./lib/util.nix) systemOf;
       # The library's functions that take pkgs get this flake's CLI when pkgs lacks it.
       withCli = pkgs: pkgs // {
         nix-fetch-model = pkgs.nix-fetch-model or self.packages.${systemOf pkgs}.nix-fetch-model;

@@ -58,11 +58,7 @@ let
   validators = validation.resolve (args.validation or [ ]);
   model =
     if validators == [ ] then fetched
-    else validation.mkValidationDerivation pkgs {
-      model = fetched;
-      inherit validators;
-      name = "${name}-validated";
-    };
+    else validation.mkValidationDerivation pkgs { model = fetched; inherit validators; };
 
   hfCacheName = args.integration.hfCacheName or (adapter.hfCacheName config);
 

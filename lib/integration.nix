@@ -1,6 +1,6 @@
 # Making fetched models visible to huggingface_hub, transformers and friends, offline.
 let
-  inherit (builtins) attrNames concatStringsSep filter isAttrs isList length listToAttrs;
+  inherit (builtins) attrNames concatStringsSep isAttrs isList listToAttrs;
   util = import ./util.nix;
 
   # { "<models--org--name>" = model; } from a list of fetchModel results, or an attrset as is.
@@ -11,8 +11,7 @@ let
         list = util.toList models;
         nameOf = m: m.hfCacheName or (throw
           "mkHfCache: ${m.name or "a model"} has no hfCacheName; give integration.hfCacheName to fetchModel, or pass an attrset { \"models--org--name\" = model; }");
-        names = map nameOf list;
-        duplicates = filter (n: length (filter (m: m == n) names) > 1) names;
+        duplicates = util.duplicates (map nameOf list);
       in
       if duplicates != [ ] then
         throw "mkHfCache: two models would both be ${builtins.head duplicates} in the cache; keep one of them"
@@ -24,7 +23,7 @@ let
     in
     derivation {
       name = "hf-hub-cache";
-      system = pkgs.stdenv.hostPlatform.system or pkgs.system;
+      system = util.systemOf pkgs;
       builder = "${pkgs.bash}/bin/bash";
       args = [ "-c" ''
         set -e

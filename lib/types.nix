@@ -52,7 +52,9 @@ let
       util.optional hashRequired
         "hash is missing: without the plugin the model is a fixed-output derivation, which needs one; set hash = \"\" and build to be told the hash (got: sha256-...), or run nix-fetch-model prefetch"
     else if h == "" then [ ]
-    else util.optional (!hash.isValidHash h) (hash.parseHash h).error;
+    else
+      let parsed = hash.parseHash h;
+      in util.optional (parsed.error != null) parsed.error;
 
   networkProblems = network:
     let

@@ -2,39 +2,34 @@
 # depend on nixpkgs' lib (it has to evaluate where nixpkgs cannot be fetched).
 let
   inherit (builtins)
+    attrNames
     concatStringsSep
     filter
     foldl'
     isList
-    isString
     length
-    split
     stringLength
     substring
     ;
 in
 rec {
   hasPrefix = prefix: s: substring 0 (stringLength prefix) s == prefix;
-  hasSuffix = suffix: s:
-    let
-      n = stringLength s;
-      m = stringLength suffix;
-    in
-    n >= m && substring (n - m) m s == suffix;
 
-  splitString = sep: s: filter isString (split (escapeRegex sep) s);
-  escapeRegex = s:
-    concatStringsSep "" (map (c: if builtins.elem c regexSpecials then "\\${c}" else c) (chars s));
-  regexSpecials = [ "." "[" "]" "(" ")" "{" "}" "*" "+" "?" "^" "$" "|" "\\" ];
   chars = s: builtins.genList (i: substring i 1 s) (stringLength s);
 
-  concatMap = f: list: builtins.concatLists (map f list);
   optional = cond: x: if cond then [ x ] else [ ];
-  optionals = cond: xs: if cond then xs else [ ];
   optionalString = cond: s: if cond then s else "";
   unique = foldl' (acc: x: if builtins.elem x acc then acc else acc ++ [ x ]) [ ];
   toList = x: if isList x then x else [ x ];
-  last = list: builtins.elemAt list (length list - 1);
+
+  # The elements that occur more than once, each time they occur.
+  duplicates = xs: filter (x: length (filter (y: y == x) xs) > 1) xs;
+
+  # The attrset without its null attributes: { a = 1; b = null; } -> { a = 1; }.
+  withoutNulls = a: removeAttrs a (filter (n: a.${n} == null) (attrNames a));
+
+  # The system a pkgs builds for, in nixpkgs old and new.
+  systemOf = pkgs: pkgs.stdenv.hostPlatform.system or pkgs.system;
 
   # "a", "b" and "c"
   quoteList = xs: concatStringsSep ", " (map (x: "'${x}'") xs);

@@ -2,31 +2,18 @@
 # adapter. An adapter is
 #   { type; supported; validateConfig = cfg: [ problem ]; defaultName = cfg: name;
 #     hfCacheName = cfg: name or null; impureEnvVars = cfg: [ var ]; commit = cfg: sha or null;
-#     extractMeta = cfg: attrs; buildInputs = pkgs: [ drv ];
-#     mkFetchDerivation = pkgs: { name; spec; hash; impureEnvVars; }: drv; }
+#     extractMeta = cfg: attrs; mkFetchDerivation = pkgs: { name; spec; hash; impureEnvVars; }: drv; }
 let
-  inherit (builtins) attrNames head length listToAttrs;
-  fixedOutput = import ./fixed-output.nix;
-
-  fetchedByCore = adapter: adapter // {
-    buildInputs = pkgs: [ pkgs.nix-fetch-model ];
-    mkFetchDerivation = fixedOutput;
-  };
-
-  notFetched = adapter: adapter // {
-    buildInputs = pkgs: [ ];
-    mkFetchDerivation = pkgs: args:
-      throw "fetchModel: source.${adapter.type} is not fetched by nix-fetch-model yet; only huggingface is supported for now";
-  };
+  inherit (builtins) attrNames head;
 
   adapters = {
-    huggingface = fetchedByCore (import ./huggingface.nix);
-    mlflow = notFetched (import ./mlflow.nix);
-    s3 = notFetched (import ./s3.nix);
-    git-lfs = notFetched (import ./git-lfs.nix);
-    git-xet = notFetched (import ./git-xet.nix);
-    url = notFetched (import ./url.nix);
-    ollama = notFetched (import ./ollama.nix);
+    huggingface = import ./huggingface.nix;
+    mlflow = import ./mlflow.nix;
+    s3 = import ./s3.nix;
+    git-lfs = import ./git-lfs.nix;
+    git-xet = import ./git-xet.nix;
+    url = import ./url.nix;
+    ollama = import ./ollama.nix;
   };
 
   # The order users read in messages.

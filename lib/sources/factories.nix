@@ -4,12 +4,18 @@
 #   source = (mkS3 { bucket = "models"; region = "eu-west-1"; }) "llama/8b/";
 let
   inherit (builtins) isString match removeAttrs;
+  inherit (import ../util.nix) withoutNulls;
 
   hfRepo = repoType: repo: extra: { huggingface = { inherit repo; } // extra // (if repoType == "model" then { } else { inherit repoType; }); };
   # A name, or { name; revision; files; exclude; }.
   inOrg = repoType: org: nameOrAttrs:
     if isString nameOrAttrs then hfRepo repoType "${org}/${nameOrAttrs}" { }
     else hfRepo repoType "${org}/${nameOrAttrs.name}" (removeAttrs nameOrAttrs [ "name" ]);
+
+  # git-lfs and git-xet take the same attributes.
+  mkGit = type: { url }: { rev, files ? null }: {
+    ${type} = { inherit url rev; } // withoutNulls { inherit files; };
+  };
 in
 {
   huggingface = {
@@ -21,25 +27,15 @@ in
   };
 
   mkMlflow = { trackingUri }: { modelName, version ? null, stage ? null, artifactPath ? null }: {
-    mlflow = { inherit trackingUri modelName; }
-      // (if version != null then { inherit version; } else { })
-      // (if stage != null then { inherit stage; } else { })
-      // (if artifactPath != null then { inherit artifactPath; } else { });
+    mlflow = { inherit trackingUri modelName; } // withoutNulls { inherit version stage artifactPath; };
   };
 
   mkS3 = { bucket, region ? null, endpoint ? null }: prefix: {
-    s3 = { inherit bucket prefix; }
-      // (if region != null then { inherit region; } else { })
-      // (if endpoint != null then { inherit endpoint; } else { });
+    s3 = { inherit bucket prefix; } // withoutNulls { inherit region endpoint; };
   };
 
-  mkGitLfs = { url }: { rev, files ? null }: {
-    git-lfs = { inherit url rev; } // (if files != null then { inherit files; } else { });
-  };
-
-  mkGitXet = { url }: { rev, files ? null }: {
-    git-xet = { inherit url rev; } // (if files != null then { inherit files; } else { });
-  };
+  mkGitLfs = mkGit "git-lfs";
+  mkGitXet = mkGit "git-xet";
 
   mkHttp = { baseUrl }: path: { url.url = "${baseUrl}/${path}"; };
 

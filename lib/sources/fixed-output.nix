@@ -3,13 +3,14 @@
 pkgs:
 { name, spec, hash, impureEnvVars }:
 let
+  util = import ../util.nix;
   cli = pkgs.nix-fetch-model or (throw ''
     fetchModel: pkgs has no nix-fetch-model (the fetcher's builder). Apply the overlay
     nix-fetch-model.overlays.default to your nixpkgs, or use the flake's lib, which adds it.'');
 in
 derivation {
   inherit name impureEnvVars;
-  system = pkgs.stdenv.hostPlatform.system or pkgs.system;
+  system = util.systemOf pkgs;
   builder = "${pkgs.bash}/bin/bash";
   args = [ "-c" ''exec "$nixFetchModel" fetch --spec "$fetchSpecPath" --out "$out" --direct'' ];
   nixFetchModel = "${cli}/bin/nix-fetch-model";

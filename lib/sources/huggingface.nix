@@ -10,6 +10,7 @@ let
   urlPrefix = { model = ""; dataset = "datasets/"; space = "spaces/"; };
 
   repoTypeOf = cfg: cfg.repoType or "model";
+  revisionOf = cfg: cfg.revision or "main";
 
   # The core's repo id rule (src/hub/repo.rs): 'name' or 'org/name', each part 1-96 of
   # [A-Za-z0-9._-], not starting or ending with '-' or '.', and no '--' or '..' anywhere.
@@ -21,14 +22,14 @@ let
   revisionProblem = revision:
     if !isString revision || revision == "" then "is not a non-empty string"
     else if match "(/.*|.*/|.*//.*|.*\\\\.*)" revision != null then "has an empty segment or a backslash"
-    else if builtins.any (s: s == "." || s == "..") (util.splitString "/" revision) then "has a '.' or '..' segment"
+    else if builtins.any (s: s == "." || s == "..") (filter isString (builtins.split "/" revision)) then "has a '.' or '..' segment"
     else null;
 
   validateConfig = cfg:
     let
       at = "source.huggingface";
       repo = cfg.repo or null;
-      revision = cfg.revision or "main";
+      revision = revisionOf cfg;
       repoType = repoTypeOf cfg;
       revisionError = revisionProblem revision;
     in
@@ -49,7 +50,6 @@ let
   cacheFolderName = cfg:
     "${plural.${repoTypeOf cfg}}--${builtins.replaceStrings [ "/" ] [ "--" ] cfg.repo}";
 
-  revisionOf = cfg: cfg.revision or "main";
   isCommit = revision: match "[0-9a-f]{40}" revision != null;
 in
 {
@@ -66,6 +66,8 @@ in
 
   # The commit when the revision pins one; otherwise only the fetch knows it.
   commit = cfg: if isCommit (revisionOf cfg) then revisionOf cfg else null;
+
+  mkFetchDerivation = import ./fixed-output.nix;
 
   extractMeta = cfg: {
     repoId = cfg.repo;

@@ -21,4 +21,6 @@ in
   impureEnvVars = cfg: [ ];
   commit = cfg: null;
   extractMeta = cfg: { description = "${describe cfg} (${type})"; };
+  mkFetchDerivation = pkgs: args:
+    throw "fetchModel: source.${type} is not fetched by nix-fetch-model yet; only huggingface is supported for now";
 }

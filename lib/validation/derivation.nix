@@ -5,6 +5,7 @@ pkgs:
 { model, validators, name ? "${model.name or "model"}-validated" }:
 let
   inherit (builtins) concatStringsSep genList isString length listToAttrs;
+  util = import ../util.nix;
   vs = map (import ./validators.nix).mkValidator validators;
   # A runtime input is a package, or the name of a pkgs attribute ("python3").
   resolve = input: if isString input && builtins.substring 0 1 input != "/" then pkgs.${input} else input;
@@ -16,15 +17,14 @@ let
     { name = "validator_${toString i}_timeout"; value = toString v.timeout; }
     { name = "validator_${toString i}_path"; value = binPath v.runtimeInputs; }
   ];
-  names = map (v: v.name) vs;
-  duplicates = builtins.filter (n: length (builtins.filter (m: m == n) names) > 1) names;
+  duplicates = util.duplicates (map (v: v.name) vs);
 in
 if duplicates != [ ] then
   throw "mkValidationDerivation: two validators are named ${builtins.head duplicates}; give them different names or use mergeValidators"
 else
 derivation ({
   inherit name;
-  system = pkgs.stdenv.hostPlatform.system or pkgs.system;
+  system = util.systemOf pkgs;
   builder = "${pkgs.bash}/bin/bash";
   args = [ ./run-validators.sh ];
   src = model;

@@ -38,10 +38,10 @@ start_hub() { # extra fake_hub.py arguments...; sets hub_endpoint and hub_pid
 stop_hub() { kill "$hub_pid"; wait "$hub_pid" 2>/dev/null; }
 
 # nix-build of model.nix; prints the out path, errors to $work/build.err.
-build() { # expr [endpoint]
+build() { # expr [endpoint [more nix-build arguments...]]
   nix-build "${nix_opts[@]}" --no-out-link "$here/model.nix" \
     --argstr hostTools "$work/tools" --argstr cli "$work/cli" \
-    --argstr endpoint "${2-$hub_endpoint}" --arg expr "$1" 2>"$work/build.err"
+    --argstr endpoint "${2-$hub_endpoint}" --arg expr "$1" "${@:3}" 2>"$work/build.err"
 }
 
 prefetch_json() { # hf:repo -> the CLI's prefetch JSON (no store add)
@@ -227,9 +227,8 @@ test_builtin_stand_in() {
   printf '{"name":"%s","source":{"huggingface":{"repo":"fake-org/tiny-model"}},"network":{"endpoint":"%s"}}' "$tiny_name" "$hub_endpoint" >"$spec_json"
   "$work/cli/bin/nix-fetch-model" fetch --spec "$spec_json" --out "$dir" --quiet 2>"$work/fetch.err" || { fail "builtin stand-in: CLI fetch" "$(cat "$work/fetch.err")"; return; }
   local stand_in="spec: { outPath = builtins.path { path = \"$dir\"; name = spec.name; recursive = true; sha256 = spec.hash; }; narHash = spec.hash; commit = \"stand-in\"; }"
-  if out=$(nix-build "${nix_opts[@]}" --no-out-link "$here/model.nix" --argstr hostTools "$work/tools" --argstr cli "$work/cli" \
-    --argstr endpoint "$hub_endpoint" --arg builtinFetchModel "$stand_in" \
-    --arg expr "{ fetch, lib, ... }: fetch { name = \"$tiny_name\"; source.huggingface.repo = \"fake-org/tiny-model\"; hash = \"$tiny_hash\"; validation = [ (lib.validation.noPickleFiles // { onFailure = \"warn\"; }) ]; }" 2>"$work/build.err"); then
+  if out=$(build "{ fetch, lib, ... }: fetch { name = \"$tiny_name\"; source.huggingface.repo = \"fake-org/tiny-model\"; hash = \"$tiny_hash\"; validation = [ (lib.validation.noPickleFiles // { onFailure = \"warn\"; }) ]; }" \
+    "$hub_endpoint" --arg builtinFetchModel "$stand_in"); then
     expected=$(readlink "$out/blobs")
     [[ $expected == "$tiny_out/blobs" ]] && pass "builtin branch (stand-in): same store path as the FOD, and a derivation builds over it" \
       || fail "builtin branch: validated output links to $expected, the FOD is $tiny_out"
