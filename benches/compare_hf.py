@@ -24,7 +24,8 @@ import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-FAKE_HUB = REPO_ROOT / "tests" / "support" / "fake_hub.py"
+sys.path.insert(0, str(REPO_ROOT / "tests" / "support"))
+from hub_process import hub_starter  # noqa: E402
 REPO_ID = "bench/synthetic"
 MIB = 1 << 20
 
@@ -48,12 +49,6 @@ def make_repo(root: Path, big_files: int, big_mib: int, small_files: int) -> int
         total += len(data)
     os.sync()
     return total
-
-
-def start_hub(root: Path) -> tuple[subprocess.Popen, str]:
-    hub = subprocess.Popen([sys.executable, str(FAKE_HUB), "--root", str(root)], stdout=subprocess.PIPE, text=True)
-    endpoint = json.loads(hub.stdout.readline())["endpoint"]
-    return hub, endpoint
 
 
 def run_measured(argv: list[str], env: dict[str, str]) -> tuple[float, int]:
@@ -102,30 +97,27 @@ def main() -> None:
         raise SystemExit(f"{args.cli} is missing: run `cargo build --release` first")
 
     work = Path(tempfile.mkdtemp(prefix="nfm-bench-", dir=args.workdir))
-    hub = None
     try:
-        size = make_repo(work / "root", args.big_files, args.big_mib, args.small_files)
-        print(f"repo: {args.big_files} x {args.big_mib} MiB + {args.small_files} small files = {size / MIB:.0f} MiB")
-        hub, endpoint = start_hub(work / "root")
-        rows = []
-        runners = [("nix-fetch-model", lambda: ours(args.cli, endpoint, work)),
-                   ("huggingface_hub", lambda: theirs(endpoint, work))]
-        for round_ in range(1, args.rounds + 1):
-            for name, run in runners if round_ % 2 else runners[::-1]:
-                seconds, rss_kib = run()
-                rows.append((name, seconds, rss_kib))
-                print(f"round {round_}  {name:16} {seconds:7.2f} s  {size / MIB / seconds:8.0f} MiB/s  "
-                      f"peak RSS {rss_kib / 1024:6.1f} MiB", flush=True)
-        best = {name: min(s for n, s, _ in rows if n == name) for name in ("nix-fetch-model", "huggingface_hub")}
-        peak = max(r for n, _, r in rows if n == "nix-fetch-model")
-        print(f"best: nix-fetch-model {size / MIB / best['nix-fetch-model']:.0f} MiB/s, "
-              f"huggingface_hub {size / MIB / best['huggingface_hub']:.0f} MiB/s, "
-              f"ratio {best['huggingface_hub'] / best['nix-fetch-model']:.2f}x; "
-              f"our peak RSS {peak / 1024:.1f} MiB")
+        with hub_starter() as start_hub:
+            size = make_repo(work / "root", args.big_files, args.big_mib, args.small_files)
+            print(f"repo: {args.big_files} x {args.big_mib} MiB + {args.small_files} small files = {size / MIB:.0f} MiB")
+            endpoint = start_hub(work / "root").endpoint
+            rows = []
+            runners = [("nix-fetch-model", lambda: ours(args.cli, endpoint, work)),
+                       ("huggingface_hub", lambda: theirs(endpoint, work))]
+            for round_ in range(1, args.rounds + 1):
+                for name, run in runners if round_ % 2 else runners[::-1]:
+                    seconds, rss_kib = run()
+                    rows.append((name, seconds, rss_kib))
+                    print(f"round {round_}  {name:16} {seconds:7.2f} s  {size / MIB / seconds:8.0f} MiB/s  "
+                          f"peak RSS {rss_kib / 1024:6.1f} MiB", flush=True)
+            best = {name: min(s for n, s, _ in rows if n == name) for name in ("nix-fetch-model", "huggingface_hub")}
+            peak = max(r for n, _, r in rows if n == "nix-fetch-model")
+            print(f"best: nix-fetch-model {size / MIB / best['nix-fetch-model']:.0f} MiB/s, "
+                  f"huggingface_hub {size / MIB / best['huggingface_hub']:.0f} MiB/s, "
+                  f"ratio {best['huggingface_hub'] / best['nix-fetch-model']:.2f}x; "
+                  f"our peak RSS {peak / 1024:.1f} MiB")
     finally:
-        if hub:
-            hub.terminate()
-            hub.wait()
         shutil.rmtree(work, ignore_errors=True)
 
 

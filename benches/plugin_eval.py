@@ -35,6 +35,8 @@ import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests/support"))
+from hub_process import hub_starter  # noqa: E402
 NIX_BIN = {"2.8": Path("/usr/bin"), "2.26": Path("/opt/nix-2.26/bin")}
 CALLS = 100
 
@@ -69,14 +71,6 @@ def instructions(*args) -> int | None:
     return int(collected[-1].rsplit(":", 1)[1])
 
 
-def start_hub(root: Path, *args: str) -> tuple[subprocess.Popen, str]:
-    hub = subprocess.Popen(
-        [sys.executable, str(REPO / "tests/support/fake_hub.py"), "--root", str(root), *args],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )
-    return hub, json.loads(hub.stdout.readline())["endpoint"]
-
-
 def make_model(root: Path, size_mb: int) -> str:
     """A model of `size_mb` MiB of random weights in 4 LFS files plus a config."""
     repo = f"bench/m-{uuid.uuid4().hex[:8]}"
@@ -105,14 +99,13 @@ def nix_call(spec_value: dict) -> str:
     return f"(builtins.fetchModel {to_nix(spec_value)})"
 
 
-def cache_hits(version: str, bin_dir: Path, plugin: Path, endpoint: str, repo: str, work: Path, runs: int):
+def cache_hits(bin_dir: Path, plugin: Path, endpoint: str, repo: str, work: Path, runs: int):
     opts = ["--option", "plugin-files", plugin, "--option", "substituters", ""]
-    first = run(bin_dir / "nix-instantiate", *opts, "--eval", "--json", "-E",
-                nix_call(spec(endpoint, repo)) + ".narHash")
-    nar_hash = json.loads(first.stdout)
+    first = run(bin_dir / "nix-instantiate", *opts, "--eval", "--json", "--strict", "-E",
+                f"let m = {nix_call(spec(endpoint, repo))}; in [ m.narHash m.outPath ]")
+    nar_hash, model = json.loads(first.stdout)
+    model = Path(model)
     # 100 valid model paths: the model under 100 names.
-    model = Path(json.loads(run(bin_dir / "nix-instantiate", *opts, "--eval", "--json", "-E",
-                                nix_call(spec(endpoint, repo)) + ".outPath").stdout))
     copies = work / "models"
     copies.mkdir()
     for i in range(CALLS):
@@ -172,19 +165,19 @@ def cache_hits(version: str, bin_dir: Path, plugin: Path, endpoint: str, repo: s
     else:
         model_count = (counts["fetchModel"] - counts["fetchModel arguments"]) / CALLS
         url_count = (counts["fetchurl"] - counts["fetchurl arguments"]) / CALLS
-        print(f"    instructions a call (callgrind, own cost):")
+        print("    instructions a call (callgrind, own cost):")
         print(f"      fetchModel {model_count / 1000:6.1f}k  fetchurl {url_count / 1000:6.1f}k  "
               f"ratio {model_count / url_count:5.2f}  (target <= 1)")
         model_parse = (counts["fetchModel arguments, parsed"] - counts["nothing"]) / CALLS
         url_parse = (counts["fetchurl arguments, parsed"] - counts["nothing"]) / CALLS
-        print(f"    instructions to parse one argument (callgrind):")
+        print("    instructions to parse one argument (callgrind):")
         print(f"      fetchModel {model_parse / 1000:6.1f}k  fetchurl {url_parse / 1000:6.1f}k")
-    added = [json.loads(line) for line in run(bin_dir / "nix-instantiate", *opts, "--eval", "--json", "--strict", "-E",
-                                                f"[ {models} {urls} ]").stdout.splitlines()][0]
+    added = json.loads(run(bin_dir / "nix-instantiate", *opts, "--eval", "--json", "--strict", "-E",
+                           f"[ {models} {urls} ]").stdout)
     run(bin_dir / "nix-store", "--delete", *added, check=False)
 
 
-def end_to_end(version: str, bin_dir: Path, plugin: Path, endpoint: str, repo: str, size_mb: int,
+def end_to_end(bin_dir: Path, plugin: Path, endpoint: str, repo: str, size_mb: int,
                work: Path, runs: int, link: str):
     cli = REPO / "target" / "release" / "nix-fetch-model"
     spec_file = work / "spec.json"
@@ -221,10 +214,10 @@ def main() -> int:
     status = 0
     with tempfile.TemporaryDirectory(prefix="nfm-bench-") as tmp:
         work = Path(tmp)
-        hub, endpoint = start_hub(work / "hub")
-        linked_hub, linked_endpoint = start_hub(work / "hub", f"--link-mib-per-s={args.link_mib_per_s}")
-        capped_hub, capped_endpoint = start_hub(work / "hub", f"--connection-mib-per-s={args.connection_mib_per_s}")
-        try:
+        with hub_starter() as start_hub:
+            endpoint = start_hub(work / "hub").endpoint
+            linked_endpoint = start_hub(work / "hub", [f"--link-mib-per-s={args.link_mib_per_s}"]).endpoint
+            capped_endpoint = start_hub(work / "hub", [f"--connection-mib-per-s={args.connection_mib_per_s}"]).endpoint
             small = make_model(work / "hub", 0)
             big = make_model(work / "hub", args.model_mb)
             for version in args.versions.split(","):
@@ -234,20 +227,15 @@ def main() -> int:
                     status = 1
                     continue
                 plugin = Path(built.stdout.strip().splitlines()[-1])
-                print(f"Nix {version} ({run(NIX_BIN[version] / 'nix-instantiate', '--version').stdout.strip()})")
+                bin_dir = NIX_BIN[version]
+                print(f"Nix {version} ({run(bin_dir / 'nix-instantiate', '--version').stdout.strip()})")
                 version_work = work / version
                 version_work.mkdir()
-                cache_hits(version, NIX_BIN[version], plugin, endpoint, small, version_work, args.runs)
-                end_to_end(version, NIX_BIN[version], plugin, endpoint, big, args.model_mb, version_work,
-                           args.runs, "loopback speed")
-                end_to_end(version, NIX_BIN[version], plugin, linked_endpoint, big, args.model_mb, version_work,
-                           args.runs, f"{args.link_mib_per_s:.0f} MiB/s link")
-                end_to_end(version, NIX_BIN[version], plugin, capped_endpoint, big, args.model_mb, version_work,
-                           args.runs, f"{args.connection_mib_per_s:.0f} MiB/s a connection")
-        finally:
-            for process in (hub, linked_hub, capped_hub):
-                process.terminate()
-                process.wait()
+                cache_hits(bin_dir, plugin, endpoint, small, version_work, args.runs)
+                for at, setting in [(endpoint, "loopback speed"),
+                                    (linked_endpoint, f"{args.link_mib_per_s:.0f} MiB/s link"),
+                                    (capped_endpoint, f"{args.connection_mib_per_s:.0f} MiB/s a connection")]:
+                    end_to_end(bin_dir, plugin, at, big, args.model_mb, version_work, args.runs, setting)
     return status
 
 

@@ -63,18 +63,13 @@ void waitFor(Fetch & fetch, const Plan & plan)
         fmt("fetching model '%s' at '%s' from %s", std::string(plan.repo), std::string(plan.revision),
             std::string(plan.endpoint)),
         {url});
-    try {
-        while (!fetch.wait(pollInterval.count())) {
-            checkInterrupt();
-            auto progress = fetch.progress();
-            act.progress(progress.done_bytes, progress.total_bytes);
-            for (auto & notice : fetch.take_notices())
-                printInfo("fetchModel: %s", std::string(notice));
-        }
-    } catch (...) {
-        fetch.cancel();
-        while (!fetch.wait(pollInterval.count())) { }
-        throw;
+    // On an interrupt the exception drops the fetch, which stops it and removes its directory.
+    while (!fetch.wait(pollInterval.count())) {
+        checkInterrupt();
+        auto progress = fetch.progress();
+        act.progress(progress.done_bytes, progress.total_bytes);
+        for (auto & notice : fetch.take_notices())
+            printInfo("fetchModel: %s", std::string(notice));
     }
 }
 
@@ -114,13 +109,11 @@ struct PrintedPath
     std::string printed;
 };
 
+// `path`: printed by Rust in `store`'s directory, which C++ gave it.
 PrintedPath storePathOf(const Store & store, const rust::String & path)
 {
     auto printed = std::string_view(path.data(), path.size());
-    if (printed.size() > store.storeDir.size() + 1 && printed.substr(0, store.storeDir.size()) == store.storeDir)
-        return {StorePath(printed.substr(store.storeDir.size() + 1)), std::string(printed)};
-    auto parsed = store.parseStorePath(printed);
-    return {parsed, store.printStorePath(parsed)};
+    return {StorePath(printed.substr(store.storeDir.size() + 1)), std::string(printed)};
 }
 
 // The commit of a model in the store, remembered from an earlier call if there was one.
@@ -136,7 +129,8 @@ void returnModel(EvalState & state, Value & v, const PrintedPath & model, const 
     const std::string & commit)
 {
     auto attrs = state.buildBindings(4);
-    state.allowAndSetStorePathString(model.path, attrs.alloc("outPath"));
+    state.allowPath(model.path);
+    compat::mkStringInPath(state, attrs.alloc("outPath"), model.path, model.printed, model.printed);
     compat::mkString(state, attrs.alloc("narHash"), std::string(narHash));
     compat::mkString(state, attrs.alloc("commit"), commit);
     compat::mkStringInPath(state, attrs.alloc("snapshot"), model.path, model.printed,

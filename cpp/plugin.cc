@@ -14,7 +14,7 @@ bool builtForRunningNix()
     std::fprintf(stderr,
         "warning: nix-fetch-model: this plugin was built for Nix %s but is loaded into Nix %s; "
         "builtins.fetchModel is not available. Rebuild the plugin against Nix %s "
-        "(meson setup with that Nix's pkg-config files, see docs/plugin.md).\n",
+        "(meson setup with that Nix's pkg-config files, see 'Building' in the README).\n",
         NFM_NIX_VERSION, nix::nixVersion.c_str(), nix::nixVersion.c_str());
     return false;
 }

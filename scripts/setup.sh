@@ -14,7 +14,6 @@ if ! need_cmd cargo; then
 fi
 
 packages=()
-need_cmd nix-store || packages+=(nix-bin)
 need_cmd curl || packages+=(curl)
 need_cmd python3 || packages+=(python3 python3-venv)
 if ((${#packages[@]})); then

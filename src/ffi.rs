@@ -85,9 +85,6 @@ mod bridge {
         /// Waits up to `timeout_ms` for the fetch to end; true when it has ended.
         fn wait(self: &mut Fetch, timeout_ms: u32) -> bool;
 
-        /// Asks the fetch to stop; it ends within a fraction of a second.
-        fn cancel(self: &Fetch);
-
         fn progress(self: &Fetch) -> FetchProgress;
 
         /// Messages for the user (retries, server waits) since the last call.
@@ -295,10 +292,6 @@ impl Fetch {
             let _ = thread.join();
         }
         true
-    }
-
-    fn cancel(&self) {
-        self.cancel.cancel();
     }
 
     fn progress(&self) -> FetchProgress {
