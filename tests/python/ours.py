@@ -48,7 +48,13 @@ def tree(root: Path) -> dict[str, str]:
     return entries
 
 
+def repo_files(folder: Path) -> dict[str, Path]:
+    """Repo path -> file, for the files a fixture folder serves (all but its own _hub.json), sorted."""
+    files = {p.relative_to(folder).as_posix(): p for p in sorted(folder.rglob("*")) if p.is_file()}
+    files.pop("_hub.json", None)
+    return files
+
+
 def fixture_files(folder: Path) -> dict[str, bytes]:
     """The files a fixture revision folder holds, by repo path."""
-    return {str(p.relative_to(folder)): p.read_bytes()
-            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != "_hub.json"}
+    return {rel: p.read_bytes() for rel, p in repo_files(folder).items()}

