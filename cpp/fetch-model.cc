@@ -16,19 +16,20 @@ namespace {
 
 constexpr auto pollInterval = std::chrono::milliseconds(100);
 
-// Serialises fetches of one store path across processes; released when the fd closes.
-AutoCloseFD lockFetch(const Plan & plan)
+// Serialises fetches of one store path across processes and users; released when dropped.
+rust::Box<FetchLock> lockFetch(const Plan & plan)
 {
-    nfm::create_lock_dir();
-    auto fd = openLockFile(std::string(plan.lock_path), true);
-    if (!lockFile(fd.get(), ltWrite, false)) {
+    auto lock = nfm::fetch_lock(plan.store_path);
+    if (auto why = lock->warning(); !why.empty())
+        warn("fetchModel: %s", std::string(why));
+    if (!lock->try_acquire()) {
         printInfo("waiting for another fetch of model '%s'", std::string(plan.repo));
-        while (!lockFile(fd.get(), ltWrite, false)) {
+        while (!lock->try_acquire()) {
             checkInterrupt();
             std::this_thread::sleep_for(pollInterval);
         }
     }
-    return fd;
+    return lock;
 }
 
 // `nix-instantiate --eval` sets read-only mode, in which Nix refuses to substitute although it
@@ -212,7 +213,7 @@ void fetchModel(EvalState & state, compat::PrimOpPos pos, Value & arg, Value & v
         compat::throwEvalError(state, pos,
             "in pure evaluation mode, 'builtins.fetchModel' requires a 'hash' argument");
 
-    std::optional<AutoCloseFD> lock;
+    std::optional<rust::Box<FetchLock>> lock;
     if (!plan.store_path.empty()) {
         auto model = storePathOf(store, plan.store_path);
         if (haveOrSubstitute(store, model.path))

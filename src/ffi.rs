@@ -17,6 +17,10 @@ use crate::hub::choose_endpoint;
 use crate::spec::{FetchSpec, SPEC_KEYS};
 use crate::store_path::fixed_output_path;
 
+mod locks;
+
+use locks::FetchLock;
+
 #[cxx::bridge(namespace = "nfm")]
 mod bridge {
     /// What a spec asks for, known without any network use.
@@ -34,8 +38,6 @@ mod bridge {
         hash: String,
         /// The store path of the pinned hash, empty when the spec has none.
         store_path: String,
-        /// A lock file that serialises fetches of `store_path`, empty when the spec has none.
-        lock_path: String,
     }
 
     /// The store path a spec pins, if it has a hash: all a cache hit needs.
@@ -68,6 +70,7 @@ mod bridge {
 
     extern "Rust" {
         type Fetch;
+        type FetchLock;
 
         /// Parses and checks the spec (JSON as `builtins.toJSON` prints it) for a store at `store_dir`.
         fn plan(spec_json: &str, store_dir: &str) -> Result<Plan>;
@@ -94,8 +97,14 @@ mod bridge {
         /// its NAR hash differs from the spec's `hash`.
         fn result(self: &mut Fetch) -> Result<Fetched>;
 
-        /// Creates the folder of `Plan::lock_path`.
-        fn create_lock_dir() -> Result<()>;
+        /// The lock that serialises fetches of `store_path` across processes and users.
+        fn fetch_lock(store_path: &str) -> Box<FetchLock>;
+
+        /// Takes the lock without waiting; true when it is held (or when there is none).
+        fn try_acquire(self: &mut FetchLock) -> bool;
+
+        /// Why the fetch is not locked (for a warning); empty when it is.
+        fn warning(self: &FetchLock) -> String;
 
         /// The commit of a model already in the store (its one `snapshots/<commit>`), whose
         /// NAR hash is `nar_hash` (SRI).
@@ -116,12 +125,11 @@ fn plan(spec_json: &str, store_dir: &str) -> Result<Plan, String> {
         format!("{endpoint}/api/{}/{}", hf.repo.kind.plural(), hf.repo.id),
         format!("{endpoint}/{}{}", hf.repo.kind.url_prefix(), hf.repo.id),
     ];
-    let (hash, store_path, lock_path) = match &spec.hash {
+    let (hash, store_path) = match &spec.hash {
         None => Default::default(),
         Some(hash) => {
             let store_path = fixed_output_path(store_dir, &spec.name, hash).map_err(message)?;
-            let lock_path = lock_path_for(&store_path);
-            (hash.to_sri(), store_path, lock_path)
+            (hash.to_sri(), store_path)
         }
     };
     Ok(Plan {
@@ -132,7 +140,6 @@ fn plan(spec_json: &str, store_dir: &str) -> Result<Plan, String> {
         urls,
         hash,
         store_path,
-        lock_path,
     })
 }
 
@@ -158,28 +165,14 @@ fn endpoint(spec: &FetchSpec) -> String {
     choose_endpoint(&spec.network, std::env::var("HF_ENDPOINT").ok())
 }
 
-/// `$TMPDIR/nix-fetch-model-locks/<store path base name>.lock`. Not `<store path>.lock`:
-/// Nix itself locks that one while it adds the path.
-fn lock_path_for(store_path: &str) -> String {
+/// The lock of `store_path`, by its base name: not `<store path>.lock`, which Nix itself locks
+/// while it adds the path (and its garbage collector removes).
+fn fetch_lock(store_path: &str) -> Box<FetchLock> {
     let base = Path::new(store_path)
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    lock_dir()
-        .join(format!("{base}.lock"))
-        .to_string_lossy()
-        .into_owned()
-}
-
-fn lock_dir() -> std::path::PathBuf {
-    std::env::temp_dir().join("nix-fetch-model-locks")
-}
-
-/// Creates the folder of the lock files (only needed on a cache miss).
-fn create_lock_dir() -> Result<(), String> {
-    let dir = lock_dir();
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| format!("cannot create the lock directory {}: {e}", dir.display()))
+    Box::new(FetchLock::for_store_path(&base))
 }
 
 /// The commit of each NAR hash read so far in this process: one NAR hash is one tree, so
@@ -415,9 +408,6 @@ mod tests {
             ]
         );
         assert!(plan.store_path.starts_with("/nix/store/") && plan.store_path.ends_with("-m"));
-        assert!(plan
-            .lock_path
-            .ends_with(&format!("{}.lock", &plan.store_path["/nix/store/".len()..])));
     }
 
     #[test]

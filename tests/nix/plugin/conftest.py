@@ -3,6 +3,7 @@
     nix        a Nix (2.8 from Debian, 2.26 from ../shared/nix) with the plugin built for it;
                the tests run once per version and skip, saying why, where one is missing
     start_hub  start_hub(root) -> a running tests/support/fake_hub.py serving `root`
+    daemon     a nix-daemon of that Nix version with two non-root users (multiuser.py)
     hub_root   a fresh hub root holding the fixture repos
     make_model make_model(hub_root, files) -> the id of a new model with unique content
 """
@@ -21,6 +22,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "support"))
 from hub_process import hub_starter  # noqa: E402
+from multiuser import Daemon  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 FIXTURES = REPO_ROOT / "tests" / "support" / "fixtures"
@@ -38,7 +40,11 @@ class Nix:
         self.plugin = plugin
 
     def options(self, substituters: str = "", **settings: str) -> list[str]:
-        args = ["--option", "plugin-files", str(self.plugin), "--option", "substituters", substituters]
+        return self.options_for(self.plugin, substituters, **settings)
+
+    def options_for(self, plugin: Path, substituters: str = "", **settings: str) -> list[str]:
+        """The options that load `plugin`, with substituters off unless given, and `settings`."""
+        args = ["--option", "plugin-files", str(plugin), "--option", "substituters", substituters]
         for name, value in settings.items():
             args += ["--option", name.replace("_", "-"), value]
         return args
@@ -83,6 +89,16 @@ def nix(request) -> Nix:
             pytest.skip(f"no Nix {version} headers: {message}")
         pytest.fail(f"building the plugin for Nix {version} failed:\n{built.stderr}")
     return Nix(version, bin_dir, Path(built.stdout.strip().splitlines()[-1]))
+
+
+@pytest.fixture(scope="session")
+def daemon(nix):
+    """Users reaching the store through a nix-daemon, as on every NixOS machine."""
+    if os.geteuid() != 0:
+        pytest.skip("starting a nix-daemon and creating users needs root")
+    running = Daemon(nix)
+    yield running
+    running.stop()
 
 
 @pytest.fixture

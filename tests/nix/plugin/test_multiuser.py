@@ -1,0 +1,128 @@
+"""builtins.fetchModel on a multi-user Nix (every NixOS machine): non-root users whose store is
+reached through a nix-daemon, one after the other, at once, and next to root on the local store.
+
+    .venv/bin/pytest tests/nix/plugin/test_multiuser.py      (as root: it starts the daemon)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+from calls import fetch_expr, fetch_pinned, is_valid, spec_for
+
+ALICE, BOB = "nfm-alice", "nfm-bob"
+
+
+@pytest.fixture
+def shared_tmp():
+    """A fresh folder like /tmp (world-writable, sticky), the TMPDIR every user of a test shares."""
+    folder = Path(tempfile.mkdtemp(prefix="nfm-shared-tmp-", dir="/tmp"))
+    folder.chmod(0o1777)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def eval_as(daemon, user: str, expr: str, tmp: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    return daemon.run(user, "nix-instantiate", "--eval", "--strict", "--json", "-E", expr,
+                      env={"TMPDIR": str(tmp), **(env or {})})
+
+
+def unique(name: str) -> str:
+    return f"{name}-{uuid.uuid4().hex[:8]}"
+
+
+def pinned_hash(nix, hub, repo: str) -> str:
+    """The model's hash, learned by root under another name (so the users' fetches miss)."""
+    return fetch_pinned(nix, hub, repo, name=unique("probe"))["narHash"]
+
+
+def root_has_fetched(nix, hub, repo: str, tmp: Path) -> None:
+    """A pinned fetch by root, as on a machine where root has used the plugin: it makes the lock
+    folder that all users share."""
+    expr = fetch_expr(spec_for(hub, repo, hash=pinned_hash(nix, hub, repo), name=unique("root")))
+    done = nix.run("nix-instantiate", *nix.options(), "--eval", "--strict", "--json", "-E", expr,
+                   env={"TMPDIR": str(tmp)})
+    assert done.returncode == 0, done.stderr
+
+
+def test_users_fetch_one_after_the_other(nix, daemon, hub_root, start_hub, make_model, shared_tmp):
+    """The first user's lock folder must not lock the others out (it did: mode 755, owned by
+    the first user)."""
+    repo = make_model(hub_root, {"model.safetensors": 300_000})
+    hub = start_hub(hub_root)
+    nar_hash = pinned_hash(nix, hub, repo)
+    for user in (ALICE, BOB, ALICE):
+        done = eval_as(daemon, user, fetch_expr(spec_for(hub, repo, hash=nar_hash, name=unique(user))), shared_tmp)
+        assert done.returncode == 0, f"{user}: {done.stderr}"
+        model = json.loads(done.stdout)
+        assert is_valid(nix, model["path"]), user
+        assert model["narHash"] == nar_hash
+
+
+def test_users_at_once_download_once(nix, daemon, hub_root, start_hub, make_model, shared_tmp):
+    repo = make_model(hub_root, {"model.safetensors": 500_000})
+    hub = start_hub(hub_root)
+    nar_hash = pinned_hash(nix, hub, repo)
+    root_has_fetched(nix, hub, make_model(hub_root), shared_tmp)
+    downloads = hub.downloads("model.safetensors")
+    hub.add_fault(path="model.safetensors", kind="slow", delay=2, times=10)
+    expr = fetch_expr(spec_for(hub, repo, hash=nar_hash, name=unique("shared")))
+    procs = [daemon.popen(user, "nix-instantiate", "--eval", "--strict", "--json", "-E", expr,
+                          env={"TMPDIR": str(shared_tmp)}) for user in (ALICE, BOB)]
+    results = [proc.communicate(timeout=120) for proc in procs]
+    for proc, (_, stderr) in zip(procs, results):
+        assert proc.returncode == 0, stderr
+    assert len({json.loads(out)["path"] for out, _ in results}) == 1
+    assert hub.downloads("model.safetensors") == downloads + 1, "both users downloaded the model"
+
+
+def test_user_next_to_root_download_once(nix, daemon, hub_root, start_hub, make_model, shared_tmp):
+    """Root on the local store and a user through the daemon, at once, on the same model."""
+    repo = make_model(hub_root, {"model.safetensors": 500_000})
+    hub = start_hub(hub_root)
+    nar_hash = pinned_hash(nix, hub, repo)
+    root_has_fetched(nix, hub, make_model(hub_root), shared_tmp)
+    downloads = hub.downloads("model.safetensors")
+    hub.add_fault(path="model.safetensors", kind="slow", delay=2, times=10)
+    expr = fetch_expr(spec_for(hub, repo, hash=nar_hash, name=unique("next-to-root")))
+    root = subprocess.Popen(
+        nix.command("nix-instantiate", *nix.options(), "--eval", "--strict", "--json", "-E", expr),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=nix.env({"TMPDIR": str(shared_tmp)}),
+    )
+    user = daemon.popen(ALICE, "nix-instantiate", "--eval", "--strict", "--json", "-E", expr,
+                        env={"TMPDIR": str(shared_tmp)})
+    results = [proc.communicate(timeout=120) for proc in (root, user)]
+    for proc, (_, stderr) in zip((root, user), results):
+        assert proc.returncode == 0, stderr
+    assert len({json.loads(out)["path"] for out, _ in results}) == 1
+    assert hub.downloads("model.safetensors") == downloads + 1, "root and the user both downloaded"
+
+
+def test_lock_folders_planted_by_another_user_are_not_followed(
+    nix, daemon, hub_root, start_hub, make_model, shared_tmp
+):
+    """Another user made the shared lock folder and put a link where Bob's own would be: Bob's
+    fetch neither uses nor follows them, and still succeeds."""
+    repo = make_model(hub_root)
+    hub = start_hub(hub_root)
+    nar_hash = pinned_hash(nix, hub, repo)
+    bob_uid = int(subprocess.run(["id", "-u", BOB], capture_output=True, text=True).stdout)
+    target = shared_tmp / "alice-target"
+    plant = (
+        f"mkdir -m 1777 {shared_tmp}/nix-fetch-model-locks && mkdir -m 777 {target}"
+        f" && ln -s {target} {shared_tmp}/nix-fetch-model-locks-{bob_uid}"
+    )
+    planted = subprocess.run(["runuser", "-u", ALICE, "--", "sh", "-c", plant], capture_output=True, text=True)
+    assert planted.returncode == 0, planted.stderr
+    done = eval_as(daemon, BOB, fetch_expr(spec_for(hub, repo, hash=nar_hash, name=unique("bob"))), shared_tmp)
+    assert done.returncode == 0, done.stderr
+    assert "lock" in done.stderr, "a warning should say the fetch is not locked, and why"
+    assert os.listdir(target) == [] and os.listdir(shared_tmp / "nix-fetch-model-locks") == []
+    assert is_valid(nix, json.loads(done.stdout)["path"])
