@@ -210,6 +210,28 @@ inline nix::StorePath addDirToStore(nix::Store & store, const std::string & name
 }
 
 // ---------------------------------------------------------------------------------------
+// A NAR read from `nar` added as a fixed-output path (recursive, sha256); the store hashes it
+// as it unpacks it:
+// - up to 2.19: addToStoreFromDump(Source &, name, FileIngestionMethod, HashType, ...)
+// - 2.20: the method is a ContentAddressMethod and the hash a HashAlgorithm
+// - 2.21: a FileSerialisationMethod (how the dump is serialised) comes before the method
+// - 2.24: FileSerialisationMethod::Recursive and FileIngestionMethod::Recursive are renamed NixArchive
+inline nix::StorePath addNarToStore(nix::Store & store, const std::string & name, nix::Source & nar)
+{
+#if NFM_NIX_AT_LEAST(2, 24)
+    return store.addToStoreFromDump(nar, name, nix::FileSerialisationMethod::NixArchive,
+        nix::ContentAddressMethod::Raw::NixArchive, nix::HashAlgorithm::SHA256);
+#elif NFM_NIX_AT_LEAST(2, 21)
+    return store.addToStoreFromDump(nar, name, nix::FileSerialisationMethod::Recursive,
+        nix::FileIngestionMethod::Recursive, nix::HashAlgorithm::SHA256);
+#elif NFM_NIX_AT_LEAST(2, 20)
+    return store.addToStoreFromDump(nar, name, nix::FileIngestionMethod::Recursive, nix::HashAlgorithm::SHA256);
+#else
+    return store.addToStoreFromDump(nar, name, nix::FileIngestionMethod::Recursive, nix::htSHA256);
+#endif
+}
+
+// ---------------------------------------------------------------------------------------
 // Resets the metadata of a path moved into the store (times, permissions, owner, ACLs), as
 // Nix does after it writes one. Its second argument: a uid (-1: none) in 2.8, an optional uid
 // range from 2.12 (defaulted from 2.23), and from 2.34 an options struct that also carries

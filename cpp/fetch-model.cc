@@ -56,22 +56,79 @@ bool haveOrSubstitute(Store & store, const StorePath & path)
     }
 }
 
-// Runs the fetch to its end, showing progress; Ctrl-C cancels it and waits for it to clean up.
-void waitFor(Fetch & fetch, const Plan & plan)
+// A running fetch in Nix's progress display, and its notices (retries, waits) as warnings.
+class FetchReport
 {
-    auto url = std::string(plan.endpoint) + "/" + std::string(plan.repo);
-    Activity act(*logger, lvlInfo, actFileTransfer,
-        fmt("fetching model '%s' at '%s' from %s", std::string(plan.repo), std::string(plan.revision),
-            std::string(plan.endpoint)),
-        {url});
-    // On an interrupt the exception drops the fetch, which stops it and removes its directory.
-    while (!fetch.wait(pollInterval.count())) {
+    Fetch & fetch;
+    Activity act;
+    std::chrono::steady_clock::time_point shown;
+
+public:
+    FetchReport(Fetch & fetch, const Plan & plan)
+        : fetch(fetch)
+        , act(*logger, lvlInfo, actFileTransfer,
+              fmt("fetching model '%s' at '%s' from %s", std::string(plan.repo), std::string(plan.revision),
+                  std::string(plan.endpoint)),
+              {std::string(plan.endpoint) + "/" + std::string(plan.repo)})
+    {
+    }
+
+    // Checks for Ctrl-C (whose exception drops the fetch, which stops it and removes its
+    // directory) and shows the progress, at most once a poll interval.
+    void poll()
+    {
         checkInterrupt();
+        auto now = std::chrono::steady_clock::now();
+        if (now - shown < pollInterval)
+            return;
+        shown = now;
         auto progress = fetch.progress();
         act.progress(progress.done_bytes, progress.total_bytes);
         for (auto & notice : fetch.take_notices())
-            printInfo("fetchModel: %s", std::string(notice));
+            warn("fetchModel: %s", std::string(notice));
     }
+};
+
+// Runs the fetch to its end.
+void waitFor(Fetch & fetch, FetchReport & report)
+{
+    while (!fetch.wait(pollInterval.count()))
+        report.poll();
+}
+
+// The NAR of a fetch, read while it downloads. Reads wait here, on Nix's thread, a poll
+// interval at a time, so that Ctrl-C still stops the fetch at once.
+struct NarOfFetch : Source
+{
+    Fetch & fetch;
+    FetchReport & report;
+
+    NarOfFetch(Fetch & fetch, FetchReport & report) : fetch(fetch), report(report) {}
+
+    size_t read(char * data, size_t len) override
+    {
+        while (true) {
+            auto chunk = fetch.read_nar(rust::Slice<uint8_t>(reinterpret_cast<uint8_t *>(data), len),
+                pollInterval.count());
+            if (chunk.bytes > 0)
+                return chunk.bytes;
+            if (chunk.end)
+                throw EndOfFile("end of the model's NAR");
+            report.poll();
+        }
+    }
+};
+
+// A store that is not local (Nix's daemon) takes the NAR as a stream while the blobs
+// download: its bytes reach the store in one pass, and the daemon hashes them as it unpacks
+// them. The stream starts once a failure can no longer leave anything in the store, and a
+// failure ends it short, so the daemon adds nothing (src/fetch/nar_stream.rs).
+StorePath streamIntoStore(Store & store, Fetch & fetch, FetchReport & report, const Plan & plan)
+{
+    while (!fetch.nar_ready(pollInterval.count()))
+        report.poll();
+    NarOfFetch nar(fetch, report);
+    return compat::addNarToStore(store, std::string(plan.name), nar);
 }
 
 // Nix's addToStore serialises `dir`, hashes it and writes a copy. With the NAR hash and
@@ -223,17 +280,22 @@ void fetchModel(EvalState & state, compat::PrimOpPos pos, Value & arg, Value & v
             return returnModel(state, v, model, plan.hash, commitOf(store, model.path, plan.hash));
     }
 
-    auto fetch = nfm::start_fetch(spec, store.storeDir);
-    waitFor(*fetch, plan);
+    bool local = dynamic_cast<LocalStore *>(&store);
+    auto fetch = nfm::start_fetch(spec, store.storeDir, !local);
+    FetchReport report(*fetch, plan);
+    std::optional<StorePath> added;
+    if (local)
+        waitFor(*fetch, report);
+    else
+        added = streamIntoStore(store, *fetch, report, plan);
     auto fetched = fetch->result();
     auto model = storePathOf(store, fetched.store_path);
     auto & path = model.path;
-    if (!store.isValidPath(path) && !moveIntoStore(store, path, std::string(fetched.dir), fetched)) {
-        auto added = compat::addDirToStore(store, std::string(plan.name), std::string(fetched.dir));
-        if (added != path)
-            throw Error("fetchModel: the store added '%s' where '%s' was expected; please report this bug",
-                store.printStorePath(added), model.printed);
-    }
+    if (!added && !store.isValidPath(path) && !moveIntoStore(store, path, std::string(fetched.dir), fetched))
+        added = compat::addDirToStore(store, std::string(plan.name), std::string(fetched.dir));
+    if (added && *added != path)
+        throw Error("fetchModel: the store added '%s' where '%s' was expected; please report this bug",
+            store.printStorePath(*added), model.printed);
     if (plan.hash.empty())
         warn("fetchModel: model '%s' has no 'hash'; to pin it, add hash = \"%s\";",
             std::string(plan.repo), std::string(fetched.nar_hash));

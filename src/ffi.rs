@@ -5,20 +5,17 @@
 //! so that Nix's interrupt state and logger are only touched from Nix's thread.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::Duration;
+use std::sync::Mutex;
 
-use crate::fetch::{fetch_into_with_nar_hash, CancelFlag, FetchOptions, NarSummary, Progress};
 use crate::hash::parse_sha256;
 use crate::hub::choose_endpoint;
 use crate::spec::{FetchSpec, SPEC_KEYS};
 use crate::store_path::fixed_output_path;
 
+mod fetch;
 mod locks;
 
+use fetch::{start_fetch, Fetch};
 use locks::FetchLock;
 
 #[cxx::bridge(namespace = "nfm")]
@@ -68,6 +65,12 @@ mod bridge {
         total_bytes: u64,
     }
 
+    /// What a read of the NAR stream gave: `bytes` bytes, or none yet, or its end.
+    struct NarChunk {
+        bytes: usize,
+        end: bool,
+    }
+
     extern "Rust" {
         type Fetch;
         type FetchLock;
@@ -82,8 +85,10 @@ mod bridge {
         /// Whether a spec may have a top-level attribute named `key`.
         fn is_spec_key(key: &str) -> bool;
 
-        /// Starts fetching into a fresh temporary directory; returns at once.
-        fn start_fetch(spec_json: &str, store_dir: &str) -> Result<Box<Fetch>>;
+        /// Starts fetching into a fresh temporary directory; returns at once. With `stream_nar`,
+        /// the NAR is also offered as a stream while it downloads ([`Fetch::read_nar`]), for a
+        /// store that is not local.
+        fn start_fetch(spec_json: &str, store_dir: &str, stream_nar: bool) -> Result<Box<Fetch>>;
 
         /// Waits up to `timeout_ms` for the fetch to end; true when it has ended.
         fn wait(self: &mut Fetch, timeout_ms: u32) -> bool;
@@ -96,6 +101,15 @@ mod bridge {
         /// The result of an ended fetch; an error if it failed, was cancelled or
         /// its NAR hash differs from the spec's `hash`.
         fn result(self: &mut Fetch) -> Result<Fetched>;
+
+        /// Waits up to `timeout_ms` until the store may start reading the NAR stream: the
+        /// whole NAR is there and checked, or enough of it that a failure later leaves nothing
+        /// in the store. An error when the fetch failed first.
+        fn nar_ready(self: &Fetch, timeout_ms: u32) -> Result<bool>;
+
+        /// Copies the next bytes of the NAR stream into `buffer`, waiting up to `timeout_ms`.
+        /// An error when the fetch failed: the store must then not take what it read.
+        fn read_nar(self: &Fetch, buffer: &mut [u8], timeout_ms: u32) -> Result<NarChunk>;
 
         /// The lock that serialises fetches of `store_path` across processes and users.
         fn fetch_lock(store_path: &str) -> Box<FetchLock>;
@@ -115,7 +129,7 @@ mod bridge {
     }
 }
 
-pub use bridge::{FetchProgress, Fetched, Pinned, Plan};
+pub use bridge::{FetchProgress, Fetched, NarChunk, Pinned, Plan};
 
 fn plan(spec_json: &str, store_dir: &str) -> Result<Plan, String> {
     let spec = FetchSpec::from_json(spec_json).map_err(message)?;
@@ -219,170 +233,6 @@ fn read_commit(store_path: &str) -> Result<String, String> {
     }
 }
 
-/// A fetch running on its own thread, into a temporary directory it owns.
-pub struct Fetch {
-    cancel: CancelFlag,
-    counters: Arc<Counters>,
-    ended: Receiver<Result<Fetched, String>>,
-    outcome: Option<Result<Fetched, String>>,
-    thread: Option<JoinHandle<()>>,
-    // Declared last: removed after the thread has ended (see `Drop`).
-    _dir: tempfile::TempDir,
-}
-
-fn start_fetch(spec_json: &str, store_dir: &str) -> Result<Box<Fetch>, String> {
-    let spec = FetchSpec::from_json(spec_json).map_err(message)?;
-    let dir = tempfile::Builder::new()
-        .prefix("nix-fetch-model-")
-        .tempdir()
-        .map_err(|e| {
-            format!(
-                "cannot create a temporary directory in {}: {e} (set TMPDIR to a writable directory)",
-                std::env::temp_dir().display()
-            )
-        })?;
-    // The store path is named `spec.name`: so is the directory added to the store.
-    let root = dir.path().join(&spec.name);
-    let cancel = CancelFlag::default();
-    let counters = Arc::new(Counters::default());
-    let options = FetchOptions {
-        progress: counters.clone(),
-        cancel: cancel.clone(),
-    };
-    let store_dir = store_dir.to_string();
-    let (send, ended) = mpsc::channel();
-    let thread = std::thread::Builder::new()
-        .name("nix-fetch-model".into())
-        .spawn(move || {
-            let _ = send.send(fetch_and_hash(&spec, &root, &options, &store_dir));
-        })
-        .map_err(|e| format!("cannot start the fetch thread: {e}"))?;
-    Ok(Box::new(Fetch {
-        cancel,
-        counters,
-        ended,
-        outcome: None,
-        thread: Some(thread),
-        _dir: dir,
-    }))
-}
-
-impl Fetch {
-    fn wait(&mut self, timeout_ms: u32) -> bool {
-        if self.outcome.is_none() {
-            match self
-                .ended
-                .recv_timeout(Duration::from_millis(timeout_ms.into()))
-            {
-                Ok(outcome) => self.outcome = Some(outcome),
-                Err(RecvTimeoutError::Timeout) => return false,
-                Err(RecvTimeoutError::Disconnected) => {
-                    self.outcome = Some(Err("the fetch thread ended without a result".into()))
-                }
-            }
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-        true
-    }
-
-    fn progress(&self) -> FetchProgress {
-        FetchProgress {
-            done_bytes: self.counters.done.load(Ordering::Relaxed),
-            total_bytes: self.counters.total.load(Ordering::Relaxed),
-        }
-    }
-
-    fn take_notices(&self) -> Vec<String> {
-        std::mem::take(
-            &mut *self
-                .counters
-                .notices
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()),
-        )
-    }
-
-    fn result(&mut self) -> Result<Fetched, String> {
-        while !self.wait(1000) {}
-        self.outcome
-            .clone()
-            .unwrap_or_else(|| Err("the fetch has no result".into()))
-    }
-}
-
-impl Drop for Fetch {
-    /// Stops the thread before its directory goes: nothing is left behind.
-    fn drop(&mut self) {
-        if self.thread.is_some() {
-            self.cancel.cancel();
-            while !self.wait(1000) {}
-        }
-    }
-}
-
-fn fetch_and_hash(
-    spec: &FetchSpec,
-    root: &Path,
-    options: &FetchOptions,
-    store_dir: &str,
-) -> Result<Fetched, String> {
-    std::fs::create_dir(root).map_err(|e| format!("{}: {e}", root.display()))?;
-    let (
-        outcome,
-        NarSummary {
-            hash: nar_hash,
-            size: nar_size,
-        },
-    ) = fetch_into_with_nar_hash(spec, root, options).map_err(message)?;
-    if let Some(specified) = &spec.hash {
-        if *specified != nar_hash {
-            let hf = spec.huggingface();
-            return Err(format!(
-                "hash mismatch in model {} at {} (commit {}) fetched from {}:\n  specified: {}\n  got:       {}",
-                hf.repo.id,
-                hf.revision,
-                outcome.commit,
-                outcome.endpoint,
-                specified.to_sri(),
-                nar_hash.to_sri()
-            ));
-        }
-    }
-    let store_path = fixed_output_path(store_dir, &spec.name, &nar_hash).map_err(message)?;
-    Ok(Fetched {
-        dir: root.to_string_lossy().into_owned(),
-        commit: outcome.commit,
-        nar_hash: nar_hash.to_sri(),
-        nar_size,
-        store_path,
-    })
-}
-
-/// Counts what the fetch reports, for the C++ side to read on its own thread.
-#[derive(Default)]
-struct Counters {
-    total: AtomicU64,
-    done: AtomicU64,
-    notices: Mutex<Vec<String>>,
-}
-
-impl Progress for Counters {
-    fn started(&self, _files: usize, bytes: u64) {
-        self.total.store(bytes, Ordering::Relaxed);
-    }
-
-    fn advanced(&self, bytes: u64) {
-        self.done.fetch_add(bytes, Ordering::Relaxed);
-    }
-
-    fn notice(&self, message: &str) {
-        let mut notices = self.notices.lock().unwrap_or_else(|e| e.into_inner());
-        notices.push(message.to_string());
-    }
-}
-
 fn message(error: impl std::fmt::Display) -> String {
     error.to_string()
 }
@@ -451,20 +301,5 @@ mod tests {
         .unwrap();
         assert_eq!((plan.hash.as_str(), plan.store_path.as_str()), ("", ""));
         assert_eq!(plan.name, "models--org--name");
-    }
-
-    #[test]
-    fn failed_fetch_leaves_no_directory() {
-        // Port 9 (discard) refuses connections: the fetch fails fast.
-        let mut fetch = start_fetch(
-            r#"{"source":{"huggingface":{"repo":"org/name"}},
-               "network":{"endpoint":"http://127.0.0.1:9","retries":0,"timeout":2}}"#,
-            "/nix/store",
-        )
-        .unwrap();
-        let dir: PathBuf = fetch._dir.path().to_path_buf();
-        assert!(fetch.result().is_err());
-        drop(fetch);
-        assert!(!dir.exists());
     }
 }

@@ -78,6 +78,13 @@ pub fn write_node<W: Write>(path: &Path, out: &mut W) -> Result<(), NarError> {
 pub struct NarHasher {
     sha256: Sha256Stream,
     size: u64,
+    copy: Option<Box<dyn NarCopy>>,
+}
+
+/// Where a [`NarHasher`] also writes the bytes of the NAR it hashes, in order (a store that
+/// takes a NAR as a stream).
+pub trait NarCopy: Send {
+    fn copy(&mut self, bytes: &[u8]);
 }
 
 impl Default for NarHasher {
@@ -89,9 +96,15 @@ impl Default for NarHasher {
 impl NarHasher {
     /// A NAR that has only its magic string so far.
     pub fn new() -> Self {
+        Self::copying_to(None)
+    }
+
+    /// [`NarHasher::new`], and every byte of the NAR goes to `copy` too.
+    pub fn copying_to(copy: Option<Box<dyn NarCopy>>) -> Self {
         let mut hasher = NarHasher {
             sha256: Sha256Stream::new(),
             size: 0,
+            copy,
         };
         hasher.string(b"nix-archive-1");
         hasher
@@ -141,6 +154,9 @@ impl NarHasher {
     pub fn contents_beside(&mut self, other: &mut Sha256Stream, bytes: &[u8]) {
         Sha256Stream::update_both(&mut self.sha256, other, bytes);
         self.size += bytes.len() as u64;
+        if let Some(copy) = &mut self.copy {
+            copy.copy(bytes);
+        }
     }
 
     /// Pads the contents of a file of `size` bytes and closes its node.
@@ -168,6 +184,9 @@ impl NarHasher {
     fn raw(&mut self, bytes: &[u8]) {
         self.sha256.update(bytes);
         self.size += bytes.len() as u64;
+        if let Some(copy) = &mut self.copy {
+            copy.copy(bytes);
+        }
     }
 }
 

@@ -25,6 +25,7 @@ pub fn run(
     let options = FetchOptions {
         progress: reporter(quiet),
         cancel,
+        ..FetchOptions::default()
     };
     let outcome = if direct {
         std::fs::create_dir_all(out).at(out)?;

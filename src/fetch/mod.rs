@@ -2,12 +2,14 @@
 //! blobs in parallel with verification, and write the cache layout.
 
 mod download;
+mod nar_stream;
 mod nar_trail;
 mod progress;
 mod segments;
 mod verify;
 mod widening;
 
+pub use nar_stream::{NarStream, Read as NarRead};
 pub use nar_trail::NarSummary;
 pub use progress::{CancelFlag, Progress, Silent};
 
@@ -33,6 +35,10 @@ const RANGE_SIZE: u64 = 16 << 20;
 pub struct FetchOptions {
     pub progress: Arc<dyn Progress>,
     pub cancel: CancelFlag,
+    /// With [`fetch_into_with_nar_hash`], the NAR goes here too, as it is hashed, for a store
+    /// that takes it as a stream; the blobs on disk are emptied once streamed. The caller
+    /// commits or fails the stream once it has checked the hash.
+    pub nar_stream: Option<Arc<NarStream>>,
 }
 
 impl Default for FetchOptions {
@@ -40,6 +46,7 @@ impl Default for FetchOptions {
         FetchOptions {
             progress: Arc::new(Silent),
             cancel: CancelFlag::default(),
+            nar_stream: None,
         }
     }
 }
@@ -71,9 +78,15 @@ pub fn fetch_into_with_nar_hash(
     options: &FetchOptions,
 ) -> Result<(FetchOutcome, NarSummary)> {
     let (outcome, followed) = fetch(spec, root, options, true)?;
-    let summary = match followed {
-        Some(summary) => summary,
-        None => nar_trail::nar_summary_from_disk(root, &options.cancel)?,
+    let summary = match (followed, &options.nar_stream) {
+        (Some(summary), _) => summary,
+        (None, None) => nar_trail::nar_summary_from_disk(root, &options.cancel)?,
+        (None, Some(_)) => {
+            return Err(Error::Protocol {
+                url: outcome.endpoint,
+                problem: "the fetched tree is not the one streamed to the store; please report this bug".into(),
+            })
+        }
     };
     Ok((outcome, summary))
 }
@@ -128,7 +141,10 @@ async fn fetch_hf(
     std::fs::create_dir_all(&blobs_dir).at(&blobs_dir)?;
     let mut blobs = unique_blobs(&selected, root);
     let bytes = blobs.iter().map(|b| b.size).sum();
-    let trail = nar.then(|| Arc::new(NarTrail::new(blobs.iter_mut().map(follow).collect())));
+    let trail = nar.then(|| {
+        let blobs = blobs.iter_mut().map(follow).collect();
+        Arc::new(NarTrail::new(blobs, options.nar_stream.clone()))
+    });
     let _stop_trail = trail.clone().map(StopOnDrop);
     let trailing = trail.clone().map(|trail| {
         let cancel = options.cancel.clone();

@@ -21,6 +21,7 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use tokio::sync::oneshot;
 
+use super::nar_stream::NarStream;
 use super::segments::{read_behind, wait_until, Frontier};
 use super::verify::ContentHasher;
 use super::widening::WaitClock;
@@ -117,11 +118,14 @@ pub struct NarTrail {
     blobs: Vec<TrailBlob>,
     stop: AtomicBool,
     waits: Arc<WaitClock>,
+    /// Where the NAR goes as it is hashed, if a store takes it as a stream. The blobs on disk
+    /// are then emptied once they are in the stream: nothing reads them again.
+    stream: Option<Arc<NarStream>>,
 }
 
 impl NarTrail {
     /// `blobs`: every blob, in NAR order (by etag), the order the downloads take turns in.
-    pub fn new(blobs: Vec<TrailBlob>) -> Self {
+    pub fn new(blobs: Vec<TrailBlob>, stream: Option<Arc<NarStream>>) -> Self {
         debug_assert!(blobs
             .windows(2)
             .all(|pair| pair[0].oid.etag() < pair[1].oid.etag()));
@@ -129,6 +133,7 @@ impl NarTrail {
             blobs,
             stop: AtomicBool::new(false),
             waits: Arc::default(),
+            stream,
         }
     }
 
@@ -154,7 +159,8 @@ impl NarTrail {
     }
 
     fn hash_and_check_blobs(&self, cancel: &CancelFlag) -> Result<NarHasher> {
-        let mut nar = NarHasher::new();
+        let copy = self.stream.as_ref().map(|stream| stream.writer(cancel.clone()));
+        let mut nar = NarHasher::copying_to(copy);
         nar.start_directory();
         nar.start_entry(b"blobs");
         nar.start_directory();
@@ -175,6 +181,11 @@ impl NarTrail {
             // A blob that is not what the Hub says ends the hash with that error; its download
             // (and any other waiting) then learns that the hasher stopped.
             content.check(&blob.oid, &blob.path)?;
+            if self.stream.is_some() {
+                // Its bytes are in the stream: drop them from the page cache before they are
+                // ever written back to disk.
+                file.set_len(0).map_err(|e| Error::io("(a streamed blob)", e))?;
+            }
             blob.slot.verified();
         }
         nar.close();
@@ -201,7 +212,8 @@ impl NarTrail {
         Ok(Some(NarSummary { hash, size }))
     }
 
-    /// `blobs/` holds exactly the hashed blobs: regular, not executable, of their sizes.
+    /// `blobs/` holds exactly the hashed blobs: regular, not executable, of their sizes (empty
+    /// once streamed).
     fn blobs_are_as_hashed(&self, root: &Path) -> Result<bool> {
         let dir = root.join("blobs");
         let mut found = BTreeMap::new();
@@ -214,7 +226,7 @@ impl NarTrail {
             && self.blobs.iter().all(|blob| {
                 found.get(blob.oid.etag().as_bytes()).is_some_and(|m| {
                     m.file_type().is_file()
-                        && m.len() == blob.size
+                        && m.len() == if self.stream.is_some() { 0 } else { blob.size }
                         && m.permissions().mode() & 0o100 == 0
                 })
             }))
