@@ -70,7 +70,7 @@ pub enum Error {
     )]
     Unreachable { url: String, cause: String },
 
-    #[error("{url} answered HTTP {status}{detail} after {retries} retries")]
+    #[error("{url} answered HTTP {status}{detail}{}", after_retries(*retries))]
     Http {
         url: String,
         status: u16,
@@ -136,6 +136,13 @@ pub enum Error {
 
     #[error(transparent)]
     StorePath(#[from] crate::store_path::StorePathError),
+}
+
+fn after_retries(retries: u32) -> String {
+    match retries {
+        0 => String::new(),
+        n => format!(" after {n} retries"),
+    }
 }
 
 impl Error {

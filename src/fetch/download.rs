@@ -113,12 +113,16 @@ pub async fn download_blob(shared: Arc<Downloads>, mut blob: Blob) -> Result<()>
             .map_err(|_| Error::Interrupted)?;
     }
     for index in 0..frontier.ranges().len() {
-        let permit = shared
-            .requests
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| Error::Interrupted)?;
+        // A range that failed for good fails the blob now: the ranges still queued are not
+        // asked for, and those in flight are aborted when `ranges` drops.
+        let permit = loop {
+            tokio::select! {
+                permit = shared.requests.clone().acquire_owned() => {
+                    break permit.map_err(|_| Error::Interrupted)?;
+                }
+                Some(joined) = ranges.join_next() => joined.map_err(|_| Error::Interrupted)??,
+            }
+        };
         let job = RangeJob {
             shared: shared.clone(),
             url: url.clone(),

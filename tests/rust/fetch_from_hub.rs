@@ -920,3 +920,35 @@ fn prefetch_names_the_store_path() {
         ["1_Pooling/config.json", "config.json", "copy/config.json"]
     );
 }
+
+/// The CDN's file bodies (GETs) from the log.
+fn cdn_bodies(hub: &FakeHub) -> Vec<serde_json::Value> {
+    hub.log()
+        .into_iter()
+        .filter(|r| r["origin"] == "cdn" && r["method"] == "GET")
+        .collect()
+}
+
+#[test]
+fn a_range_that_fails_for_good_stops_its_file_at_once() {
+    // Six ranges queued behind one request: the first answers 403, and the fetch ends there
+    // instead of downloading the five others first.
+    let hub = FakeHub::start(&[]);
+    let big = vec![7u8; (5 << 24) + 1];
+    hub.repo("models/org/big", &[("model.safetensors", &big)]);
+    hub.add_fault(
+        json!({"path": "model.safetensors", "kind": "status", "status": 403, "on": "cdn"}),
+    );
+    let (dir, out) = out_dir();
+    let spec = hf_spec(
+        &hub.endpoint,
+        "org/big",
+        json!({"network": {"concurrency": 1}}),
+    );
+    let output = fetch(&spec, &out, &[]);
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("HTTP 403"), "{}", stderr(&output));
+    let requests = cdn_bodies(&hub);
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
