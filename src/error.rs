@@ -70,6 +70,18 @@ pub enum Error {
     )]
     Unreachable { url: String, cause: String },
 
+    #[error(
+        "the download of {url} kept breaking off: {tries} tries, the last one after {received} \
+         bytes ({cause}). The server, or a proxy or firewall between, keeps cutting the \
+         connection: try again later or from another network, or raise network.retries"
+    )]
+    KeptCutting {
+        url: String,
+        tries: u32,
+        received: u64,
+        cause: String,
+    },
+
     #[error("{url} answered HTTP {status}{detail}{}", after_retries(*retries))]
     Http {
         url: String,

@@ -22,6 +22,7 @@ use tokio::task::JoinSet;
 use self::download::{download_blob, Blob, Downloads};
 use self::nar_trail::{NarFollow, NarTrail, StopOnDrop, TrailBlob};
 use crate::error::{Error, IoContext, Result};
+use crate::http::ClientSetup;
 use crate::hub::{find_token, HubClient, RepoFile};
 use crate::layout;
 use crate::patterns::PathFilter;
@@ -117,8 +118,12 @@ async fn fetch_hf(
     options: &FetchOptions,
     nar: bool,
 ) -> Result<(FetchOutcome, Option<NarSummary>)> {
-    let token = find_token(&spec.auth, &env)?;
-    let hub = HubClient::new(&spec.network, env("HF_ENDPOINT"), token)?;
+    let progress = options.progress.clone();
+    let setup = ClientSetup {
+        token: find_token(&spec.auth, &env)?,
+        notify: Arc::new(move |notice: &str| progress.notice(notice)),
+    };
+    let hub = HubClient::new(&spec.network, env("HF_ENDPOINT"), setup)?;
     let commit = hub.resolve_commit(&source.repo, &source.revision).await?;
     let listing = hub.list_files(&source.repo, &commit).await?;
     layout::check_listing(listing.iter().map(|f| f.path.as_str()))?;

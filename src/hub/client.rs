@@ -8,9 +8,9 @@ use serde::Deserialize;
 use url::Url;
 
 use super::errors::{Asked, ErrorContext};
-use super::{RepoId, Token, DEFAULT_ENDPOINT};
+use super::{RepoId, DEFAULT_ENDPOINT};
 use crate::error::{Error, Result};
-use crate::http::Http;
+use crate::http::{ClientSetup, Http};
 use crate::spec::Network;
 
 /// Characters kept as they are in a URL path segment (RFC 3986 unreserved).
@@ -72,7 +72,7 @@ impl HubClient {
     pub fn new(
         network: &Network,
         env_endpoint: Option<String>,
-        token: Option<Token>,
+        setup: ClientSetup,
     ) -> Result<Self> {
         let endpoint = choose_endpoint(network, env_endpoint);
         let url = Url::parse(&endpoint)
@@ -84,7 +84,7 @@ impl HubClient {
                 ))
             })?;
         Ok(HubClient {
-            http: Http::new(network, &url, token)?,
+            http: Http::new(network, &url, setup)?,
             endpoint,
         })
     }
@@ -277,7 +277,7 @@ mod tests {
             endpoint: endpoint.map(String::from),
             ..Network::default()
         };
-        HubClient::new(&network, env.map(String::from), None)
+        HubClient::new(&network, env.map(String::from), ClientSetup::default())
     }
 
     #[test]

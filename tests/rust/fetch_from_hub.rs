@@ -952,3 +952,82 @@ fn a_range_that_fails_for_good_stops_its_file_at_once() {
     assert_eq!(requests.len(), 1, "{requests:?}");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
+
+#[test]
+fn a_server_that_keeps_cutting_after_a_few_bytes_is_given_up_on() {
+    // Each answer brings 1000 bytes and breaks: bytes, but no real progress. The range's
+    // retries run out (3 here) instead of being refilled by every 1000 bytes.
+    let hub = hub_with_model();
+    hub.add_fault(json!({"path": "model.safetensors", "kind": "cut", "after_bytes": 1000, "times": 40, "on": "cdn"}));
+    let (dir, out) = out_dir();
+    let output = fetch(&hf_spec(&hub.endpoint, "org/model", json!({})), &out, &[]);
+    assert!(
+        !output.status.success(),
+        "the fetch went on until the cuts stopped"
+    );
+    let message = stderr(&output);
+    assert!(
+        message.contains("keeps cutting the connection")
+            && message.contains("4 tries")
+            && message.contains("network.retries"),
+        "{message}"
+    );
+    assert_eq!(cdn_bodies(&hub).len(), 4, "one try and 3 retries");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn retries_and_waits_are_shown_as_warnings() {
+    let hub = hub_with_model();
+    hub.add_fault(json!({"path": "config.json", "kind": "status", "status": 429, "retry_after": 1, "times": 1}));
+    hub.add_fault(
+        json!({"path": "model.safetensors", "kind": "cut", "after_bytes": 100, "on": "cdn"}),
+    );
+    let (_d, out) = out_dir();
+    let output = fetch(&hf_spec(&hub.endpoint, "org/model", json!({})), &out, &[]);
+    assert_ok(&output);
+    let warnings: Vec<&str> = std::str::from_utf8(&output.stderr)
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("warning: "))
+        .collect();
+    assert!(
+        warnings.iter().any(|w| w.contains("config.json")
+            && w.contains("HTTP 429")
+            && w.contains("retrying in 1.0 s")),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings.iter().any(|w| w.contains("model.safetensors")
+            && w.contains("after 100 bytes")
+            && w.contains("; retrying in ")),
+        "{warnings:?}"
+    );
+
+    // An endpoint that is down, then up: each wait is shown before "cannot reach" or success.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let (_e, out) = out_dir();
+    let output = fetch(
+        &hf_spec(&endpoint, "org/model", json!({"network": {"retries": 2}})),
+        &out,
+        &[],
+    );
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    let waits: Vec<&str> = message
+        .lines()
+        .filter(|l| l.starts_with("warning: ") && l.contains(&endpoint))
+        .collect();
+    assert_eq!(waits.len(), 2, "{message}");
+    assert!(
+        waits[0].contains("connection failed")
+            && waits[0].contains("retrying in 250 ms (retry 1 of 2)"),
+        "{message}"
+    );
+    assert!(
+        waits[1].contains("retrying in 500 ms (retry 2 of 2)"),
+        "{message}"
+    );
+}
