@@ -90,6 +90,35 @@ pub enum Error {
         retries: u32,
     },
 
+    #[error(
+        "the file listing of repo {repo} loops: its next page, {url}, was read already. The \
+         server's pagination (its Link: rel=\"next\" header) is broken: try again later, or \
+         tell the operator of network.endpoint"
+    )]
+    ListingLoops { repo: String, url: String },
+
+    #[error(
+        "the file listing of repo {repo} on {endpoint} sends its next page to another host, \
+         {url}: refusing it (a Hub lists a repo on its own host, and the token goes nowhere \
+         else). Check network.endpoint / HF_ENDPOINT"
+    )]
+    ListingLeavesHost {
+        repo: String,
+        endpoint: String,
+        url: String,
+    },
+
+    #[error(
+        "the file listing of repo {repo} stops short: its next page, {url}, answered HTTP \
+         {status}{detail}. The server's pagination is broken: try again later"
+    )]
+    ListingPageFailed {
+        repo: String,
+        url: String,
+        status: u16,
+        detail: String,
+    },
+
     #[error("{url}: unexpected answer: {problem}")]
     Protocol { url: String, problem: String },
 

@@ -1,6 +1,8 @@
 //! The Hub APIs the fetch needs: revision -> commit, the recursive file tree
 //! (paginated), and the `resolve` URL of a file at a commit.
 
+use std::collections::HashSet;
+
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use reqwest::header::LINK;
 use reqwest::Response;
@@ -120,26 +122,48 @@ impl HubClient {
         }
     }
 
-    /// Every file of the repo at `commit`, following `Link: rel="next"` pages.
+    /// Every file of the repo at `commit`, following `Link: rel="next"` pages on the endpoint's
+    /// host, each page once.
     pub async fn list_files(&self, repo: &RepoId, commit: &str) -> Result<Vec<RepoFile>> {
-        let mut url = self.url(&format!(
+        let first = self.url(&format!(
             "/api/{}/{}/tree/{}?recursive=true",
             repo.kind.plural(),
             repo.id,
             commit
         ))?;
+        let mut url = first.clone();
+        let mut read = HashSet::new();
         let mut files = Vec::new();
         loop {
-            let response = self.checked(repo, self.http.get(&url).await?, Asked::Tree(commit))?;
+            let response = self.http.get(&url).await?;
+            let response = if url == first {
+                self.checked(repo, response, Asked::Tree(commit))?
+            } else {
+                next_page_checked(repo, response)?
+            };
             let next = next_page(&url, &response);
             let entries: Vec<TreeEntry> = read_json(&url, response).await?;
             for entry in entries.into_iter().filter(|e| e.kind == "file") {
                 files.push(entry.into_repo_file(&url)?);
             }
-            match next {
-                Some(next) => url = next,
+            read.insert(url);
+            url = match next {
                 None => break,
-            }
+                Some(next) if read.contains(&next) => {
+                    return Err(Error::ListingLoops {
+                        repo: repo.id.clone(),
+                        url: next.to_string(),
+                    })
+                }
+                Some(next) if next.origin() != first.origin() => {
+                    return Err(Error::ListingLeavesHost {
+                        repo: repo.id.clone(),
+                        endpoint: self.endpoint.clone(),
+                        url: next.to_string(),
+                    })
+                }
+                Some(next) => next,
+            };
         }
         Ok(files)
     }
@@ -242,6 +266,20 @@ pub fn is_hex(text: &str, len: usize) -> bool {
         && text
             .bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// A next page of a listing that does not answer is the server's pagination at fault, not the
+/// repo: its error names the page.
+fn next_page_checked(repo: &RepoId, response: Response) -> Result<Response> {
+    if response.status().is_success() {
+        return Ok(response);
+    }
+    Err(Error::ListingPageFailed {
+        repo: repo.id.clone(),
+        url: response.url().to_string(),
+        status: response.status().as_u16(),
+        detail: crate::http::error_detail(response.headers()),
+    })
 }
 
 /// The `rel="next"` target of a `Link` header, resolved against the current URL.

@@ -140,6 +140,25 @@ def test_list_repo_tree_follows_pagination(start_fake_hub, hf_client_for):
     assert all("cursor=" in page["query"] for page in pages[1:])
 
 
+def test_tree_next_link_is_sent_on_the_last_page(tmp_path, start_fake_hub):
+    repo = tmp_path / "models" / "org" / "loop"
+    repo.mkdir(parents=True)
+    for name in ("a.txt", "b.txt", "c.txt"):
+        (repo / name).write_text(name)
+    (repo / "_hub.json").write_text(json.dumps({"tree_next_link": "?recursive=true"}))
+    hub = start_fake_hub(root=tmp_path, page_size=2)
+    first = f"{hub.endpoint}/api/models/org/loop/tree/main?recursive=true"
+
+    _, headers, body = request(first)
+    assert [e["path"] for e in json.loads(body)] == ["a.txt", "b.txt"]
+    last = headers["Link"].split(">")[0].lstrip("<")
+    _, headers, body = request(last)
+
+    assert [e["path"] for e in json.loads(body)] == ["c.txt"]
+    assert headers["Link"] == '<?recursive=true>; rel="next"'
+    assert urllib.parse.urljoin(last, "?recursive=true") == first
+
+
 def test_list_repo_tree_of_a_folder(hf):
     entries = hf.list_repo_tree("fake-org/tiny-model", path_in_repo="nested")
 

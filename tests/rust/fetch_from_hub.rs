@@ -1031,3 +1031,55 @@ fn retries_and_waits_are_shown_as_warnings() {
         "{message}"
     );
 }
+
+#[test]
+fn listing_pages_that_loop_or_leave_the_host_are_refused() {
+    let hub = FakeHub::start(&["--page-size", "2"]);
+    let files: &[(&str, &[u8])] = &[("a.txt", b"a"), ("b.txt", b"b"), ("c.txt", b"c")];
+    let elsewhere = format!("{}/api/models/org/away/tree/main?recursive=true", hub.cdn);
+    let gone = "/api/models/org/no-such-repo/tree/main?recursive=true";
+    let first_page_of_loop = format!("{}/api/models/org/loop/tree/", hub.endpoint);
+    // (repo, the last page's next link, the problem, the URL the message names)
+    let cases = [
+        (
+            "org/loop",
+            "?recursive=true",
+            "was read already",
+            first_page_of_loop,
+        ),
+        ("org/away", &elsewhere, "another host", elsewhere.clone()),
+        (
+            "org/gone",
+            gone,
+            "answered HTTP 404",
+            format!("{}{gone}", hub.endpoint),
+        ),
+    ];
+    for (repo, link, _, _) in &cases {
+        hub.repo_with(
+            &format!("models/{repo}"),
+            json!({"tree_next_link": link}),
+            &[("main", files)],
+        );
+    }
+    for (repo, _, problem, url) in &cases {
+        hub.clear_log();
+        let (dir, out) = out_dir();
+        let spec = hf_spec(&hub.endpoint, repo, json!({}));
+        let (mut command, _spec) = fetch_command(&spec, &out, &[]);
+        let output = output_within(&mut command, Duration::from_secs(60));
+        assert!(!output.status.success(), "{repo}");
+        let message = stderr(&output);
+        assert!(
+            message.contains(&format!("listing of repo {repo}"))
+                && message.contains(problem)
+                && message.contains(url.as_str()),
+            "{repo}: {message}"
+        );
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        assert!(
+            hub.log().iter().all(|r| r["origin"] == "hub"),
+            "{repo}: another host was asked"
+        );
+    }
+}

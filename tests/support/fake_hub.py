@@ -16,10 +16,14 @@ Repos live in ROOT/models/ORG/NAME, ROOT/datasets/ORG/NAME and ROOT/spaces/ORG/N
 --repo option says. A repo folder holds the files of `main`, or a `_hub.json`:
     {"private": bool, "gated": bool, "tokens": ["hf_..."],
      "revisions": {"main": "rev-main", "v1.0": "rev-v1", "refs/pr/1": "rev-pr1"},
-     "extra_tree_entries": [{"type": "file", "path": "../evil", ...}]}
+     "extra_tree_entries": [{"type": "file", "path": "../evil", ...}],
+     "tree_next_link": "?recursive=true"}
 where each revision names the subfolder holding its files ("revisions" defaults to the repo
 folder itself, "tokens" to ["hf_fake_token"]; "extra_tree_entries" are appended as they are to
-the root's tree listing, to play a hostile Hub). Regular files are listed sorted and recursively;
+the root's tree listing, and "tree_next_link" is sent as it is as the `Link: <...>; rel="next"`
+of the last page of every tree listing, to play a hostile or broken Hub: a relative link back
+to the first page makes the pagination loop, an absolute one sends it to another host). Regular
+files are listed sorted and recursively;
 symlinks, `__pycache__` folders and `*.pyc` files are skipped.
 
 Files: git blob oid = sha1(b"blob <size>\\0" + bytes). A file is LFS if its extension is in
@@ -246,6 +250,7 @@ class Repo:
     tokens: tuple[str, ...]
     revisions: dict[str, str]  # revision name -> folder of its files
     extra_tree_entries: tuple[dict, ...] = ()  # listed as they are, to test hostile listings
+    tree_next_link: str | None = None  # the next-page link of the last page, to test broken ones
 
     @classmethod
     def load(cls, repo_type: str, repo_id: str, folder: str) -> Repo:
@@ -270,6 +275,7 @@ class Repo:
             tokens=tuple(settings.get("tokens", [DEFAULT_TOKEN])),
             revisions=revisions,
             extra_tree_entries=tuple(settings.get("extra_tree_entries", [])),
+            tree_next_link=settings.get("tree_next_link"),
         )
 
     @property
@@ -813,6 +819,8 @@ class HubHandler(BaseHandler):
         if end < len(entries):
             params = dict(query, cursor=base64.urlsafe_b64encode(str(end).encode()).decode())
             headers["Link"] = f'<{self.app.endpoint}{raw_path}?{urlencode(params)}>; rel="next"'
+        elif repo.tree_next_link is not None:
+            headers["Link"] = f'<{repo.tree_next_link}>; rel="next"'
         self.respond_json(entries[start:end], headers=headers)
 
     @staticmethod

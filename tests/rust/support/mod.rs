@@ -181,8 +181,13 @@ pub fn cli() -> Command {
     command
 }
 
-/// Runs `nix-fetch-model fetch` of `spec` into `out`.
-pub fn fetch(spec: &Value, out: &Path, envs: &[(&str, &str)]) -> Output {
+/// `nix-fetch-model fetch` of `spec` into `out`, with `envs`; the spec's file lives as long
+/// as the returned folder.
+pub fn fetch_command(
+    spec: &Value,
+    out: &Path,
+    envs: &[(&str, &str)],
+) -> (Command, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let spec_file = dir.path().join("spec.json");
     std::fs::write(&spec_file, spec.to_string()).unwrap();
@@ -193,7 +198,34 @@ pub fn fetch(spec: &Value, out: &Path, envs: &[(&str, &str)]) -> Output {
         .arg("--out")
         .arg(out);
     command.envs(envs.iter().copied());
+    (command, dir)
+}
+
+/// Runs `nix-fetch-model fetch` of `spec` into `out`.
+pub fn fetch(spec: &Value, out: &Path, envs: &[(&str, &str)]) -> Output {
+    let (mut command, _spec_dir) = fetch_command(spec, out, envs);
     command.output().unwrap()
+}
+
+/// Runs `command`, failing the test if it has not ended after `limit` (a guard against a
+/// fetch that never ends, far beyond the time it takes).
+#[track_caller]
+pub fn output_within(command: &mut Command, limit: std::time::Duration) -> Output {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let output = child.wait_with_output().unwrap();
+            panic!("still running after {limit:?}: {}", stderr(&output));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
 }
 
 /// Runs `nix-fetch-model prefetch` of `reference` (`hf:org/name`) from `hub`, with `args`.
