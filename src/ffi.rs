@@ -234,14 +234,14 @@ pub struct Fetch {
     outcome: Option<Result<Fetched, String>>,
     thread: Option<JoinHandle<()>>,
     // Declared last: removed after the thread has ended (see `Drop`).
-    _dir: tempfile::TempDir,
+    _dir: crate::layout::OwnedTempDir,
 }
 
 fn start_fetch(spec_json: &str, store_dir: &str) -> Result<Box<Fetch>, String> {
     let spec = FetchSpec::from_json(spec_json).map_err(message)?;
-    let dir = tempfile::Builder::new()
-        .prefix("nix-fetch-model-")
-        .tempdir()
+    let temp = std::env::temp_dir();
+    crate::layout::remove_leftovers(&temp, crate::layout::FETCH_TEMP_PREFIX);
+    let dir = crate::layout::OwnedTempDir::new_in(&temp, crate::layout::FETCH_TEMP_PREFIX)
         .map_err(|e| {
             format!(
                 "cannot create a temporary directory in {}: {e} (set TMPDIR to a writable directory)",

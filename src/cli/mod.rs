@@ -8,10 +8,14 @@ mod store;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use nix_fetch_model::fetch::CancelFlag;
 use nix_fetch_model::Error;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
 
 #[derive(Parser)]
 #[command(
@@ -62,7 +66,7 @@ enum HashFormat {
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     let cancel = CancelFlag::default();
-    install_interrupt_handler(cancel.clone());
+    let stopped_by = stop_on_signals(cancel.clone());
     let result = match cli.command {
         Command::Prefetch(args) => prefetch::run(args, cli.quiet, cancel),
         Command::Fetch { spec, out, direct } => fetch::run(&spec, &out, direct, cli.quiet, cancel),
@@ -71,8 +75,12 @@ pub fn run() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Error::Interrupted) => {
-            eprintln!("error: interrupted");
-            ExitCode::from(130)
+            let signal = match stopped_by.load(Ordering::SeqCst) {
+                0 => SIGINT,
+                signal => signal,
+            };
+            eprintln!("error: interrupted by {}", signal_name(signal));
+            ExitCode::from(128 + signal as u8)
         }
         Err(error) => {
             eprintln!("error: {error}");
@@ -81,14 +89,33 @@ pub fn run() -> ExitCode {
     }
 }
 
-/// The first Ctrl-C stops the fetch cleanly; a second one exits at once.
-fn install_interrupt_handler(cancel: CancelFlag) {
-    let _ = ctrlc::set_handler(move || {
-        if cancel.is_cancelled() {
-            std::process::exit(130);
+/// The first SIGINT (Ctrl-C), SIGTERM (`timeout`, systemd) or SIGHUP (a closed terminal) stops
+/// the fetch cleanly, its folders removed, and the command exits with 128 + that signal, as a
+/// shell reports it; a second one exits at once. Answers the first signal, 0 until one came.
+fn stop_on_signals(cancel: CancelFlag) -> Arc<AtomicI32> {
+    let first = Arc::new(AtomicI32::new(0));
+    let Ok(mut signals) = Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
+        return first;
+    };
+    let seen = first.clone();
+    std::thread::spawn(move || {
+        for signal in signals.forever() {
+            if cancel.is_cancelled() {
+                std::process::exit(128 + signal);
+            }
+            seen.store(signal, Ordering::SeqCst);
+            cancel.cancel();
         }
-        cancel.cancel();
     });
+    first
+}
+
+fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        SIGTERM => "SIGTERM",
+        SIGHUP => "SIGHUP",
+        _ => "SIGINT",
+    }
 }
 
 fn print_hash(dir: &std::path::Path, format: HashFormat) -> nix_fetch_model::Result<()> {

@@ -1,18 +1,20 @@
 //! A folder that becomes the output only when the fetch succeeded: it is created
 //! beside the output and renamed onto it at the end, and removed on failure or
-//! interruption, so no half-written output is ever left at the output path.
+//! interruption, so no half-written output is ever left at the output path. The folders of
+//! fetches that were killed are removed by the next fetch to the same output.
 
 use std::path::{Path, PathBuf};
 
+use super::leftovers::{remove_leftovers, OwnedTempDir};
 use crate::error::{Error, IoContext, Result};
 
 pub struct StagingDir {
-    path: PathBuf,
-    finished: bool,
+    dir: OwnedTempDir,
 }
 
 impl StagingDir {
-    /// Creates `.<name>.partial-<pid>-<n>` next to `out`. `out` must not exist.
+    /// Creates `.<name>.partial-<pid>-<random>` next to `out`, after removing those of earlier
+    /// fetches that died. `out` must not exist.
     pub fn next_to(out: &Path) -> Result<Self> {
         if out.symlink_metadata().is_ok() {
             return Err(Error::io(
@@ -34,38 +36,20 @@ impl StagingDir {
             _ => PathBuf::from("."),
         };
         std::fs::create_dir_all(&parent).at(&parent)?;
-        let prefix = format!(
-            ".{}.partial-{}-",
-            name.to_string_lossy(),
-            std::process::id()
-        );
-        let dir = tempfile::Builder::new()
-            .prefix(&prefix)
-            .tempdir_in(&parent)
+        let prefix = format!(".{}.partial-", name.to_string_lossy());
+        remove_leftovers(&parent, &prefix);
+        let dir = OwnedTempDir::new_in(&parent, &format!("{prefix}{}-", std::process::id()))
             .at(&parent)?;
-        Ok(StagingDir {
-            path: dir.keep(),
-            finished: false,
-        })
+        Ok(StagingDir { dir })
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
+        self.dir.path()
     }
 
     /// Moves the staged tree onto `out`.
-    pub fn finish(mut self, out: &Path) -> Result<()> {
-        std::fs::rename(&self.path, out).at(out)?;
-        self.finished = true;
-        Ok(())
-    }
-}
-
-impl Drop for StagingDir {
-    fn drop(&mut self) {
-        if !self.finished {
-            let _ = std::fs::remove_dir_all(&self.path);
-        }
+    pub fn finish(self, out: &Path) -> Result<()> {
+        self.dir.rename_to(out).at(out)
     }
 }
 
@@ -93,6 +77,20 @@ mod tests {
             std::fs::create_dir_all(staging.path().join("blobs")).unwrap();
         }
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn leftovers_of_dead_fetches_to_the_same_output_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("model");
+        let dead = dir.path().join(".model.partial-1-abcdef");
+        let other = dir.path().join(".model2.partial-1-abcdef");
+        std::fs::create_dir_all(dead.join("blobs")).unwrap();
+        std::fs::create_dir_all(&other).unwrap();
+        let staging = StagingDir::next_to(&out).unwrap();
+        assert!(!dead.exists());
+        assert!(other.exists());
+        drop(staging);
     }
 
     #[test]

@@ -579,6 +579,25 @@ def test_slow_fault_spreads_the_body_over_the_delay(fake_hub):
     assert body == (TINY / "config.json").read_bytes()
 
 
+def test_hold_fault_keeps_the_body_until_released(fake_hub):
+    fake_hub.add_fault(path="model.safetensors", kind="hold", after_bytes=10, on="cdn")
+    data = (TINY / "model.safetensors").read_bytes()
+    url = f"{fake_hub.cdn}/repos/{expected_etag(TINY / 'model.safetensors')}"
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    conn.request("GET", parts.path)
+    response = conn.getresponse()
+
+    assert response.read(10) == data[:10]
+    while fake_hub.admin("GET", "held") != {"held": 1}:
+        time.sleep(0.01)
+    fake_hub.admin("POST", "release")
+
+    assert response.read() == data[10:]
+    conn.close()
+    assert fake_hub.admin("GET", "held") == {"held": 0}
+
+
 def test_huggingface_hub_retries_a_cut_download(fake_hub, hf):
     fake_hub.add_fault(path="model.safetensors", kind="cut", after_bytes=100, on="cdn")
 

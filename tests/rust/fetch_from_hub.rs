@@ -1083,3 +1083,143 @@ fn listing_pages_that_loop_or_leave_the_host_are_refused() {
         );
     }
 }
+
+/// Names in `dir`, sorted.
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// A fetch of org/model into `out` whose download of model.safetensors the hub holds.
+fn held_fetch(hub: &FakeHub, out: &Path) -> (std::process::Child, tempfile::TempDir) {
+    hub.add_fault(
+        json!({"path": "model.safetensors", "kind": "hold", "after_bytes": 1000, "on": "cdn"}),
+    );
+    let spec = hf_spec(&hub.endpoint, "org/model", json!({}));
+    let (mut command, spec_dir) = fetch_command(&spec, out, &[]);
+    let child = command.stderr(Stdio::piped()).spawn().unwrap();
+    hub.wait_until_held(1);
+    (child, spec_dir)
+}
+
+#[test]
+fn sigterm_and_sighup_stop_a_fetch_and_leave_nothing() {
+    let hub = hub_with_model();
+    for (signal, status) in [("TERM", 143), ("HUP", 129)] {
+        let (dir, out) = out_dir();
+        let (child, _spec) = held_fetch(&hub, &out);
+        send_signal(child.id(), signal);
+        let output = child.wait_with_output().unwrap();
+        hub.release();
+        assert_eq!(output.status.code(), Some(status), "SIG{signal}");
+        assert!(
+            stderr(&output).contains(&format!("interrupted by SIG{signal}")),
+            "{}",
+            stderr(&output)
+        );
+        assert!(
+            names_in(dir.path()).is_empty(),
+            "SIG{signal} left {:?}",
+            names_in(dir.path())
+        );
+    }
+}
+
+#[test]
+fn the_next_fetch_removes_what_a_killed_one_left_and_nothing_else() {
+    let hub = hub_with_model();
+    let (dir, out) = out_dir();
+    for other in [".other.partial-1-abcdef", "model-notes"] {
+        std::fs::create_dir(dir.path().join(other)).unwrap();
+    }
+    let (mut child, _spec) = held_fetch(&hub, &out);
+    send_signal(child.id(), "KILL");
+    child.wait().unwrap();
+    hub.release();
+    let left = names_in(dir.path());
+    assert!(
+        left.iter().any(|n| n.starts_with(".model.partial-")),
+        "kill -9 left nothing to clean: {left:?}"
+    );
+    assert_ok(&fetch(
+        &hf_spec(&hub.endpoint, "org/model", json!({})),
+        &out,
+        &[],
+    ));
+    assert_eq!(
+        names_in(dir.path()),
+        [".other.partial-1-abcdef", "model", "model-notes"]
+    );
+}
+
+#[test]
+fn a_fetch_keeps_the_folder_of_a_live_fetch_to_the_same_output() {
+    let hub = hub_with_model();
+    let (dir, out) = out_dir();
+    let (first, _spec) = held_fetch(&hub, &out);
+    let staging_of_first = names_in(dir.path());
+    assert_eq!(staging_of_first.len(), 1, "{staging_of_first:?}");
+    assert_ok(&fetch(
+        &hf_spec(&hub.endpoint, "org/model", json!({})),
+        &out,
+        &[],
+    ));
+    let mut expected = vec!["model".to_string(), staging_of_first[0].clone()];
+    expected.sort();
+    assert_eq!(
+        names_in(dir.path()),
+        expected,
+        "the live fetch's folder was removed"
+    );
+    hub.release();
+    let output = first.wait_with_output().unwrap();
+    assert!(!output.status.success(), "the output was replaced");
+    assert_eq!(names_in(dir.path()), ["model"]);
+}
+
+#[test]
+fn the_next_prefetch_removes_the_temporary_folder_of_a_killed_one() {
+    let hub = hub_with_model();
+    let temp = tempfile::tempdir().unwrap();
+    std::fs::create_dir(temp.path().join("nix-fetch-model-locks")).unwrap();
+    hub.add_fault(json!({"path": "model.safetensors", "kind": "hold", "on": "cdn"}));
+    let mut first = cli()
+        .env("TMPDIR", temp.path())
+        .args([
+            "--quiet",
+            "prefetch",
+            "hf:org/model",
+            "--no-add",
+            "--endpoint",
+            &hub.endpoint,
+        ])
+        .spawn()
+        .unwrap();
+    hub.wait_until_held(1);
+    send_signal(first.id(), "KILL");
+    first.wait().unwrap();
+    hub.release();
+    let left = names_in(temp.path());
+    assert!(
+        left.iter().any(|n| n.starts_with("nix-fetch-model-fetch-")),
+        "kill -9 left nothing to clean: {left:?}"
+    );
+    let output = cli()
+        .env("TMPDIR", temp.path())
+        .args([
+            "--quiet",
+            "prefetch",
+            "hf:org/model",
+            "--no-add",
+            "--endpoint",
+            &hub.endpoint,
+        ])
+        .output()
+        .unwrap();
+    assert_ok(&output);
+    assert_eq!(names_in(temp.path()), ["nix-fetch-model-locks"]);
+}

@@ -47,8 +47,10 @@ CDN origin:
                                carrying Authorization, as S3 does for a presigned URL.
 
 Admin API on the Hub origin (not logged):
-    GET /_admin/health; GET|DELETE /_admin/log; GET|POST|DELETE /_admin/faults
-    A fault (POST JSON) is {"path": glob, "kind": "status"|"cut"|"wrong-bytes"|"slow",
+    GET /_admin/health; GET|DELETE /_admin/log; GET|POST|DELETE /_admin/faults;
+    GET /_admin/held ({"held": N}: bodies a "hold" fault holds now); POST /_admin/release
+    (every body held so far goes on).
+    A fault (POST JSON) is {"path": glob, "kind": "status"|"cut"|"wrong-bytes"|"slow"|"hold",
     "on": "resolve"|"cdn"|"any"|"api" (default "any"), "times": N (default 1),
     "status": 429|500|503 (default 503), "retry_after": s, "ratelimit": bool,
     "after_bytes": N (default 0), "delay": s}.
@@ -58,6 +60,9 @@ Admin API on the Hub origin (not logged):
       cut          send the headers and `after_bytes` bytes of the body, then close the connection
       wrong-bytes  flip (xor 0xff) the body byte at offset `after_bytes`
       slow         spread the body over `delay` seconds in total (20 slices)
+      hold         send the headers and `after_bytes` bytes of the body, then wait for
+                   POST /_admin/release before the rest (a download caught in the middle, for
+                   as long as a test needs, without timing)
     Offsets count from the first byte of the response body (so from the Range start).
     The log is a list of {"origin", "method", "path", "query", "range", "auth", "status",
     "bytes_sent", "started", "ended"}, the last two from the system's monotonic clock (Python's
@@ -361,9 +366,9 @@ class Hub:
 # ---------------------------------------------------------------------------------------------
 # Faults and request log
 
-FAULT_KINDS = ("status", "cut", "wrong-bytes", "slow")
+FAULT_KINDS = ("status", "cut", "wrong-bytes", "slow", "hold")
 FAULT_TARGETS = ("resolve", "cdn", "any", "api")
-BODY_FAULT_KINDS = ("cut", "wrong-bytes", "slow")
+BODY_FAULT_KINDS = ("cut", "wrong-bytes", "slow", "hold")
 
 
 @dataclass
@@ -481,6 +486,31 @@ class Link:
             time.sleep(start - now)
 
 
+class Holds:
+    """Bodies that "hold" faults keep waiting until the next release."""
+
+    def __init__(self) -> None:
+        self._released = 0  # releases so far
+        self._held = 0
+        self._changed = threading.Condition()
+
+    def hold(self) -> None:
+        with self._changed:
+            release = self._released
+            self._held += 1
+            self._changed.wait_for(lambda: self._released != release)
+            self._held -= 1
+
+    def held(self) -> int:
+        with self._changed:
+            return self._held
+
+    def release(self) -> None:
+        with self._changed:
+            self._released += 1
+            self._changed.notify_all()
+
+
 @dataclass
 class App:
     """What both origins share."""
@@ -492,6 +522,7 @@ class App:
     connection_bytes_per_s: float | None = None
     endpoint: str = ""
     cdn: str = ""
+    holds: Holds = field(default_factory=Holds)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -653,6 +684,12 @@ class BaseHandler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(bytes([f.read(1)[0] ^ 0xFF]))
             self.bytes_sent += 1
             self.send_range(f, start + offset + 1, length - offset - 1)
+        elif fault.kind == "hold":
+            sent = min(fault.after_bytes, length)
+            self.send_range(f, start, sent)
+            self.wfile.flush()
+            self.app.holds.hold()
+            self.send_range(f, start + sent, length - sent)
         elif fault.kind == "slow":
             for i in range(SLOW_SLICES):
                 time.sleep(fault.delay / SLOW_SLICES)
@@ -698,6 +735,11 @@ class HubHandler(BaseHandler):
             self.respond_json(app.log.entries())
         elif action == ("DELETE", "log"):
             app.log.clear()
+            self.respond_json({"ok": True})
+        elif action == ("GET", "held"):
+            self.respond_json({"held": app.holds.held()})
+        elif action == ("POST", "release"):
+            app.holds.release()
             self.respond_json({"ok": True})
         elif action == ("GET", "faults"):
             self.respond_json(app.faults.list())

@@ -94,6 +94,34 @@ impl FakeHub {
         .unwrap()
     }
 
+    /// Waits until `count` bodies are held by "hold" faults (a guard fails the test after a
+    /// minute, far beyond the time it takes).
+    #[track_caller]
+    pub fn wait_until_held(&self, count: u64) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let held: Value = serde_json::from_str(&admin(
+                "GET",
+                &format!("{}/_admin/held", self.endpoint),
+                None,
+            ))
+            .unwrap();
+            if held["held"] == count {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{count} bodies never held: {held}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Lets every held body go on.
+    pub fn release(&self) {
+        admin("POST", &format!("{}/_admin/release", self.endpoint), None);
+    }
+
     pub fn clear_log(&self) {
         admin("DELETE", &format!("{}/_admin/log", self.endpoint), None);
     }
