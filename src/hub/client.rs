@@ -24,6 +24,9 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
 /// As `SEGMENT`, keeping the `/` between the segments of a file path.
 const FILE_PATH: &AsciiSet = &SEGMENT.remove(b'/');
 
+/// The largest size a file can have (`off_t`): a listing that says more is wrong.
+const MAX_FILE_SIZE: u64 = i64::MAX as u64;
+
 /// A file of a repo at a commit, as the tree API lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RepoFile {
@@ -249,6 +252,16 @@ impl TreeEntry {
             return Err(Error::Protocol {
                 url: url.to_string(),
                 problem: format!("file {:?} has a malformed oid {:?}", self.path, oid.etag()),
+            });
+        }
+        if size > MAX_FILE_SIZE {
+            return Err(Error::Protocol {
+                url: url.to_string(),
+                problem: format!(
+                    "file {:?} is listed with {size} bytes, more than a file can hold: the \
+                     server's listing is wrong",
+                    self.path
+                ),
             });
         }
         Ok(RepoFile {

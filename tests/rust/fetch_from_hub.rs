@@ -1223,3 +1223,31 @@ fn the_next_prefetch_removes_the_temporary_folder_of_a_killed_one() {
     assert_ok(&output);
     assert_eq!(names_in(temp.path()), ["nix-fetch-model-locks"]);
 }
+
+/// Fetches `repo` from `hub` into a fresh folder: the failure's message, and whether the
+/// folder holds nothing after.
+fn failed_fetch(hub: &FakeHub, repo: &str, envs: &[(&str, &str)]) -> (String, bool) {
+    let (dir, out) = out_dir();
+    let output = fetch(&hf_spec(&hub.endpoint, repo, json!({})), &out, envs);
+    assert!(!output.status.success(), "{repo} was fetched");
+    (stderr(&output), names_in(dir.path()).is_empty())
+}
+
+#[test]
+fn a_listed_size_no_file_can_have_is_named() {
+    let hub = FakeHub::start(&[]);
+    let huge = json!({"type": "file", "path": "huge.bin", "oid": git_blob_sha1(b"x"), "size": 1,
+        "lfs": {"oid": sha256_hex(b"x"), "size": u64::MAX, "pointerSize": 130}});
+    hub.repo_with(
+        "models/org/huge",
+        json!({"extra_tree_entries": [huge]}),
+        &[("main", &[("config.json", CONFIG)])],
+    );
+    let (message, nothing_left) = failed_fetch(&hub, "org/huge", &[]);
+    assert!(
+        message.contains("\"huge.bin\" is listed with 18446744073709551615 bytes")
+            && message.contains("more than a file can hold"),
+        "{message}"
+    );
+    assert!(nothing_left);
+}
