@@ -119,6 +119,12 @@ pub enum Error {
         detail: String,
     },
 
+    #[error(
+        "{url} redirected to {location}, which is not an http(s) URL: refusing to follow it \
+         (a Hub and its CDN redirect only to http(s)). Check network.endpoint / HF_ENDPOINT"
+    )]
+    BadRedirect { url: String, location: String },
+
     #[error("{url}: unexpected answer: {problem}")]
     Protocol { url: String, problem: String },
 

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-use reqwest::header::LINK;
+use reqwest::header::{LINK, LOCATION};
 use reqwest::Response;
 use serde::Deserialize;
 use url::Url;
@@ -187,6 +187,7 @@ impl HubClient {
         if response.status().is_success() {
             return Ok(response);
         }
+        refuse_redirect(&response)?;
         let context = ErrorContext {
             repo,
             endpoint: &self.endpoint,
@@ -287,11 +288,27 @@ fn next_page_checked(repo: &RepoId, response: Response) -> Result<Response> {
     if response.status().is_success() {
         return Ok(response);
     }
+    refuse_redirect(&response)?;
     Err(Error::ListingPageFailed {
         repo: repo.id.clone(),
         url: response.url().to_string(),
         status: response.status().as_u16(),
         detail: crate::http::error_detail(response.headers()),
+    })
+}
+
+/// A redirect that reaches here is one the client does not follow: to a URL that is not
+/// http(s) (`file://`...), or to nowhere.
+fn refuse_redirect(response: &Response) -> Result<()> {
+    if !response.status().is_redirection() {
+        return Ok(());
+    }
+    let location = response.headers().get(LOCATION);
+    Err(Error::BadRedirect {
+        url: response.url().to_string(),
+        location: location.map_or("nowhere (no Location header)".into(), |l| {
+            String::from_utf8_lossy(l.as_bytes()).into_owned()
+        }),
     })
 }
 

@@ -537,6 +537,18 @@ def test_faults_only_hit_their_origin(fake_hub):
     assert (redirect, failed, served) == (302, 503, 200)
 
 
+@pytest.mark.parametrize("on, url", [("resolve", "{hub}/fake-org/tiny-model/resolve/main/config.json"),
+                                     ("api", "{hub}/api/models/fake-org/tiny-model/revision/main")])
+def test_redirect_fault_sends_the_location_given(fake_hub, on, url):
+    path = "config.json" if on == "resolve" else "/api/models/*/revision/*"
+    fake_hub.add_fault(path=path, kind="redirect", location="file:///etc/passwd", on=on)
+
+    status, headers, _ = request(url.format(hub=fake_hub.endpoint))
+
+    assert (status, headers["Location"]) == (302, "file:///etc/passwd")
+    assert request(url.format(hub=fake_hub.endpoint))[0] == 200
+
+
 def test_api_status_fault(fake_hub):
     fake_hub.add_fault(path="/api/models/*/tree/*", kind="status", status=500, on="api")
     url = f"{fake_hub.endpoint}/api/models/fake-org/tiny-model/tree/main"
@@ -619,7 +631,8 @@ def test_huggingface_hub_waits_out_a_rate_limit(fake_hub, hf):
 
 
 def test_bad_faults_are_refused(fake_hub):
-    for fault in ({"path": "x", "kind": "explode"}, {"path": "x", "kind": "cut", "on": "api"}, {"path": "x", "oops": 1}):
+    for fault in ({"path": "x", "kind": "explode"}, {"path": "x", "kind": "cut", "on": "api"}, {"path": "x", "oops": 1},
+                  {"path": "x", "kind": "redirect"}, {"path": "x", "kind": "status", "location": "http://x"}):
         status, _, body = request(f"{fake_hub.endpoint}/_admin/faults", "POST", body=json.dumps(fault).encode())
         assert status == 400, body
 

@@ -1251,3 +1251,16 @@ fn a_listed_size_no_file_can_have_is_named() {
     );
     assert!(nothing_left);
 }
+
+#[test]
+fn a_redirect_to_a_file_url_is_named() {
+    let hub = hub_with_model();
+    hub.add_fault(json!({"path": "config.json", "kind": "redirect", "location": "file:///etc/passwd", "on": "resolve"}));
+    let (message, nothing_left) = failed_fetch(&hub, "org/model", &[]);
+    assert!(
+        message.contains("/config.json redirected to file:///etc/passwd")
+            && message.contains("not an http(s) URL"),
+        "{message}"
+    );
+    assert!(nothing_left);
+}

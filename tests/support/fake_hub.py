@@ -50,13 +50,16 @@ Admin API on the Hub origin (not logged):
     GET /_admin/health; GET|DELETE /_admin/log; GET|POST|DELETE /_admin/faults;
     GET /_admin/held ({"held": N}: bodies a "hold" fault holds now); POST /_admin/release
     (every body held so far goes on).
-    A fault (POST JSON) is {"path": glob, "kind": "status"|"cut"|"wrong-bytes"|"slow"|"hold",
+    A fault (POST JSON) is {"path": glob,
+    "kind": "status"|"redirect"|"cut"|"wrong-bytes"|"slow"|"hold",
     "on": "resolve"|"cdn"|"any"|"api" (default "any"), "times": N (default 1),
     "status": 429|500|503 (default 503), "retry_after": s, "ratelimit": bool,
-    "after_bytes": N (default 0), "delay": s}.
+    "after_bytes": N (default 0), "delay": s, "location": URL}.
     Faults hit GET requests for file bodies (resolve and CDN), matched by repo file path; with
-    "on": "api" a status fault matches the URL path of a GET /api/ request instead. Kinds:
+    "on": "api" a status or redirect fault matches the URL path of a GET /api/ request instead.
+    Kinds:
       status       answer `status` (+ Retry-After, + `RateLimit: "api";r=0;t=<retry_after>`)
+      redirect     answer 302 with `Location: <location>` (any URL, e.g. file:///etc/passwd)
       cut          send the headers and `after_bytes` bytes of the body, then close the connection
       wrong-bytes  flip (xor 0xff) the body byte at offset `after_bytes`
       slow         spread the body over `delay` seconds in total (20 slices)
@@ -366,7 +369,8 @@ class Hub:
 # ---------------------------------------------------------------------------------------------
 # Faults and request log
 
-FAULT_KINDS = ("status", "cut", "wrong-bytes", "slow", "hold")
+FAULT_KINDS = ("status", "redirect", "cut", "wrong-bytes", "slow", "hold")
+ANSWER_FAULT_KINDS = ("status", "redirect")
 FAULT_TARGETS = ("resolve", "cdn", "any", "api")
 BODY_FAULT_KINDS = ("cut", "wrong-bytes", "slow", "hold")
 
@@ -383,6 +387,7 @@ class Fault:
     ratelimit: bool = False
     after_bytes: int = 0
     delay: float = 0.0
+    location: str | None = None
 
     @classmethod
     def from_json(cls, fault_id: int, data: dict) -> Fault:
@@ -398,8 +403,10 @@ class Fault:
             raise ValueError(f"kind must be one of {FAULT_KINDS}")
         if fault.on not in FAULT_TARGETS:
             raise ValueError(f"on must be one of {FAULT_TARGETS}")
-        if fault.on == "api" and fault.kind != "status":
-            raise ValueError('only "status" faults can target "api"')
+        if fault.on == "api" and fault.kind not in ANSWER_FAULT_KINDS:
+            raise ValueError(f'only {ANSWER_FAULT_KINDS} faults can target "api"')
+        if (fault.kind == "redirect") != (fault.location is not None):
+            raise ValueError('a "redirect" fault, and only it, has a "location"')
         if fault.times < 1 or fault.after_bytes < 0 or fault.delay < 0:
             raise ValueError("times must be >= 1, after_bytes and delay >= 0")
         return fault
@@ -644,7 +651,9 @@ class BaseHandler(http.server.BaseHTTPRequestHandler):
 
     @staticmethod
     def fault_error(fault: Fault) -> HubError:
-        """The error a "status" fault answers with."""
+        """The answer of a "status" or "redirect" fault."""
+        if fault.kind == "redirect":
+            return HubError(302, f"fake-hub: injected fault #{fault.id}", headers={"Location": fault.location})
         headers = {}
         if fault.retry_after is not None:
             headers["Retry-After"] = str(fault.retry_after)
@@ -805,7 +814,7 @@ class HubHandler(BaseHandler):
     # -- API
 
     def route_api(self, raw_path: str, segments: list[str], query: dict) -> None:
-        fault = self.app.faults.take("api", [raw_path, unquote(raw_path)], ("status",))
+        fault = self.app.faults.take("api", [raw_path, unquote(raw_path)], ANSWER_FAULT_KINDS)
         if fault:
             raise self.fault_error(fault)
         if len(segments) < 3 or segments[0] not in REPO_TYPE_BY_PLURAL:
@@ -885,7 +894,7 @@ class HubHandler(BaseHandler):
         repo = self.find_repo(repo_type, segments[0], segments[1])
         rev, rest = self.split_revision(repo, segments[3:], 1)
         path = "/".join(rest)
-        fault = self.app.faults.take("resolve", [path], ("status",)) if self.command == "GET" else None
+        fault = self.app.faults.take("resolve", [path], ANSWER_FAULT_KINDS) if self.command == "GET" else None
         if fault:
             raise self.fault_error(fault)
         self.check_gate(repo)
@@ -926,7 +935,7 @@ class CdnHandler(BaseHandler):
         if blob is None:
             raise S3Error(404, "The specified key does not exist.", "NoSuchKey")
         abspath, paths = blob
-        fault = self.app.faults.take("cdn", paths, ("status",)) if self.command == "GET" else None
+        fault = self.app.faults.take("cdn", paths, ANSWER_FAULT_KINDS) if self.command == "GET" else None
         if fault:
             raise self.fault_error(fault)
         self.serve_file(abspath, {"ETag": f'"{segments[1]}"'}, "cdn", paths)
