@@ -53,6 +53,12 @@ pub enum Error {
     },
 
     #[error(
+        "the token in {place} holds a character an HTTP header cannot carry (a line break or \
+         another control character inside it): it must be the token alone, on one line"
+    )]
+    UnsendableToken { place: String },
+
+    #[error(
         "{endpoint} refused the token (HTTP 401): check HF_TOKEN / auth.tokenFile, \
          or unset it for a public repo"
     )]

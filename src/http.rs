@@ -117,7 +117,7 @@ impl Http {
             .as_ref()
             .filter(|_| url.origin() == self.token_origin)
         {
-            request = request.header(AUTHORIZATION, token.bearer());
+            request = request.header(AUTHORIZATION, token.header());
         }
         let response = request
             .send()

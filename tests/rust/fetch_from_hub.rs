@@ -1264,3 +1264,46 @@ fn a_redirect_to_a_file_url_is_named() {
     );
     assert!(nothing_left);
 }
+
+#[test]
+fn a_token_a_header_cannot_carry_is_named_not_printed() {
+    let hub = FakeHub::start(&[]);
+    hub.repo_with(
+        "models/org/private",
+        json!({"private": true}),
+        &[("main", &[("config.json", CONFIG)])],
+    );
+    let secret = "hf_fake\r\nX-Injected: token";
+    let (message, nothing_left) = failed_fetch(&hub, "org/private", &[("HF_TOKEN", secret)]);
+    assert!(
+        message.contains("the token in the variable HF_TOKEN")
+            && message.contains("a character an HTTP header cannot carry"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("hf_fake") && !message.contains("cannot reach"),
+        "{message}"
+    );
+    assert!(nothing_left);
+    assert!(hub.log().is_empty(), "a request was sent");
+
+    let token_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(token_file.path(), format!("{secret}\n")).unwrap();
+    let (dir, out) = out_dir();
+    let spec = hf_spec(
+        &hub.endpoint,
+        "org/private",
+        json!({"auth": {"tokenFile": token_file.path()}}),
+    );
+    let output = fetch(&spec, &out, &[]);
+    let message = stderr(&output);
+    assert!(
+        message.contains(&format!(
+            "the token in the file {}",
+            token_file.path().display()
+        )) && message.contains("a character an HTTP header cannot carry"),
+        "{message}"
+    );
+    assert!(!message.contains("hf_fake"), "{message}");
+    assert!(names_in(dir.path()).is_empty());
+}
