@@ -178,6 +178,12 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    #[error(
+        "{out} appeared while this fetch ran, probably made by another fetch into the same \
+         output: it is left as it is, and this fetch's copy is dropped"
+    )]
+    OutputAppeared { out: PathBuf },
+
     #[error("interrupted")]
     Interrupted,
 

@@ -47,9 +47,17 @@ impl StagingDir {
         self.dir.path()
     }
 
-    /// Moves the staged tree onto `out`.
+    /// Moves the staged tree onto `out`, which must still not exist.
     pub fn finish(self, out: &Path) -> Result<()> {
-        self.dir.rename_to(out).at(out)
+        self.dir.rename_to(out).map_err(|error| {
+            let appeared = [libc::ENOTEMPTY, libc::EEXIST, libc::ENOTDIR, libc::EISDIR];
+            match error.raw_os_error() {
+                Some(code) if appeared.contains(&code) => Error::OutputAppeared {
+                    out: out.to_path_buf(),
+                },
+                _ => Error::io(out, error),
+            }
+        })
     }
 }
 
@@ -91,6 +99,18 @@ mod tests {
         assert!(!dead.exists());
         assert!(other.exists());
         drop(staging);
+    }
+
+    #[test]
+    fn an_output_that_appeared_meanwhile_is_kept_and_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("model");
+        let staging = StagingDir::next_to(&out).unwrap();
+        std::fs::create_dir_all(out.join("blobs")).unwrap();
+        let err = staging.finish(&out).unwrap_err().to_string();
+        assert!(err.contains("appeared while this fetch ran"), "{err}");
+        assert!(out.join("blobs").exists());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]

@@ -1307,3 +1307,25 @@ fn a_token_a_header_cannot_carry_is_named_not_printed() {
     assert!(!message.contains("hf_fake"), "{message}");
     assert!(names_in(dir.path()).is_empty());
 }
+
+#[test]
+fn two_fetches_into_one_output_say_so() {
+    let hub = hub_with_model();
+    let (dir, out) = out_dir();
+    let (first, _spec) = held_fetch(&hub, &out);
+    assert_ok(&fetch(
+        &hf_spec(&hub.endpoint, "org/model", json!({})),
+        &out,
+        &[],
+    ));
+    hub.release();
+    let output = first.wait_with_output().unwrap();
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(
+        message.contains(&format!("{} appeared while this fetch ran", out.display()))
+            && message.contains("another fetch into the same output"),
+        "{message}"
+    );
+    assert_eq!(names_in(dir.path()), ["model"]);
+}
