@@ -1,7 +1,9 @@
 //! The errors a fetch can end with. Each message says what happened, to what,
 //! and what the user can do next.
 
-use std::path::PathBuf;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -172,6 +174,9 @@ pub enum Error {
         exclude: Vec<String>,
     },
 
+    #[error("{path}: {problem}")]
+    NameTooLong { path: String, problem: String },
+
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -205,11 +210,62 @@ fn after_retries(retries: u32) -> String {
 }
 
 impl Error {
+    /// An I/O error on `path`; a name or path too long for the system says which and the limit.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io {
-            path: path.into(),
-            source,
+        let path = path.into();
+        if source.raw_os_error() == Some(libc::ENAMETOOLONG) {
+            if let Some(error) = name_too_long(&path) {
+                return error;
+            }
         }
+        Error::Io { path, source }
+    }
+}
+
+/// The most bytes a file name (NAME_MAX) and a path (PATH_MAX, less its NUL) can have on Linux.
+pub const NAME_MAX: usize = 255;
+pub const PATH_MAX: usize = 4095;
+
+/// The error for `path` if a name in it, or the whole, is longer than the system allows.
+pub fn name_too_long(path: &Path) -> Option<Error> {
+    let long_name = path
+        .components()
+        .map(|c| c.as_os_str())
+        .find(|name| name.len() > NAME_MAX);
+    if let Some(name) = long_name {
+        let shown: PathBuf = path
+            .components()
+            .map(|c| match c.as_os_str() {
+                long if long.len() > NAME_MAX => abbreviated(long).into(),
+                short => short.to_os_string(),
+            })
+            .collect();
+        return Some(Error::NameTooLong {
+            path: shown.display().to_string(),
+            problem: format!(
+                "a name in it is {} bytes long, more than the {NAME_MAX} bytes a file name can \
+                 have",
+                name.len()
+            ),
+        });
+    }
+    let length = path.as_os_str().len();
+    (length > PATH_MAX).then(|| Error::NameTooLong {
+        path: abbreviated(path.as_os_str()),
+        problem: format!(
+            "the path is {length} bytes long, more than the {PATH_MAX} bytes a path can have"
+        ),
+    })
+}
+
+/// The first 40 bytes of `name`, and "..." when it is longer.
+fn abbreviated(name: &OsStr) -> String {
+    let bytes = name.as_bytes();
+    let head = String::from_utf8_lossy(&bytes[..bytes.len().min(40)]).into_owned();
+    if bytes.len() > 40 {
+        head + "..."
+    } else {
+        head
     }
 }
 

@@ -6,7 +6,11 @@
 use std::path::{Path, PathBuf};
 
 use super::leftovers::{remove_leftovers, OwnedTempDir};
-use crate::error::{Error, IoContext, Result};
+use crate::error::{name_too_long, Error, IoContext, Result, NAME_MAX};
+
+/// What of the output's name goes into the staging folder's name: enough to tell it, and room
+/// for `.`, `.partial-<pid>-` and 6 random characters within a file name's length.
+const STAGING_NAME_PART: usize = NAME_MAX - 32;
 
 pub struct StagingDir {
     dir: OwnedTempDir,
@@ -36,7 +40,13 @@ impl StagingDir {
             _ => PathBuf::from("."),
         };
         std::fs::create_dir_all(&parent).at(&parent)?;
-        let prefix = format!(".{}.partial-", name.to_string_lossy());
+        if let Some(error) = name_too_long(out) {
+            return Err(error);
+        }
+        let prefix = format!(
+            ".{}.partial-",
+            cut_to(&name.to_string_lossy(), STAGING_NAME_PART)
+        );
         remove_leftovers(&parent, &prefix);
         let dir = OwnedTempDir::new_in(&parent, &format!("{prefix}{}-", std::process::id()))
             .at(&parent)?;
@@ -59,6 +69,15 @@ impl StagingDir {
             }
         })
     }
+}
+
+/// The longest start of `text` of at most `bytes` bytes.
+fn cut_to(text: &str, bytes: usize) -> &str {
+    let mut end = text.len().min(bytes);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 #[cfg(test)]
@@ -111,6 +130,20 @@ mod tests {
         assert!(err.contains("appeared while this fetch ran"), "{err}");
         assert!(out.join("blobs").exists());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn long_output_names_fit_in_the_staging_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("é".repeat(NAME_MAX / 2));
+        let staging = StagingDir::next_to(&out).unwrap();
+        staging.finish(&out).unwrap();
+        assert!(out.is_dir());
+        let err = StagingDir::next_to(&dir.path().join("x".repeat(NAME_MAX + 1)))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("256 bytes long"), "{err}");
     }
 
     #[test]

@@ -1329,3 +1329,44 @@ fn two_fetches_into_one_output_say_so() {
     );
     assert_eq!(names_in(dir.path()), ["model"]);
 }
+
+#[test]
+fn names_longer_than_a_file_name_can_be_are_named() {
+    let hub = hub_with_model();
+    let spec = hf_spec(&hub.endpoint, "org/model", json!({}));
+
+    let (dir, _) = out_dir();
+    let long = "a".repeat(300);
+    let output = fetch(&spec, &dir.path().join(&long), &[]);
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(
+        message.contains("is 300 bytes long") && message.contains("255"),
+        "{message}"
+    );
+    assert!(
+        !message.contains(&long),
+        "the whole name is printed: {message}"
+    );
+    assert!(names_in(dir.path()).is_empty());
+
+    // A name that fits, whose staging folder's name would not.
+    let fits = "b".repeat(250);
+    assert_ok(&fetch(&spec, &dir.path().join(&fits), &[]));
+    assert_eq!(names_in(dir.path()), [fits]);
+
+    let long_path = format!("{}.txt", "c".repeat(300));
+    let listed = json!({"type": "file", "path": long_path, "oid": git_blob_sha1(b"x"), "size": 1});
+    hub.repo_with(
+        "models/org/long-name",
+        json!({"extra_tree_entries": [listed]}),
+        &[("main", &[("config.json", CONFIG)])],
+    );
+    let (message, nothing_left) = failed_fetch(&hub, "org/long-name", &[]);
+    assert!(
+        message.contains("refusing unsafe path")
+            && message.contains("longer than the 255 bytes a file name can have"),
+        "{message}"
+    );
+    assert!(nothing_left);
+}
