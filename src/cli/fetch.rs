@@ -37,7 +37,7 @@ pub fn run(
     };
     if !quiet {
         let hf = spec.huggingface();
-        eprintln!(
+        super::eprint_line(&format!(
             "fetched {} at {} ({}): {} files, {} bytes, into {}",
             hf.repo,
             outcome.revision,
@@ -45,7 +45,7 @@ pub fn run(
             outcome.files.len(),
             outcome.bytes,
             out.display()
-        );
+        ));
     }
     Ok(())
 }

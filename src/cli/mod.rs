@@ -6,6 +6,7 @@ mod progress;
 mod reference;
 mod store;
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -74,16 +75,17 @@ pub fn run() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(error) if is_closed_stdout(&error) => end_by_sigpipe(),
         Err(Error::Interrupted) => {
             let signal = match stopped_by.load(Ordering::SeqCst) {
                 0 => SIGINT,
                 signal => signal,
             };
-            eprintln!("error: interrupted by {}", signal_name(signal));
+            eprint_line(&format!("error: interrupted by {}", signal_name(signal)));
             ExitCode::from(128 + signal as u8)
         }
         Err(error) => {
-            eprintln!("error: {error}");
+            eprint_line(&format!("error: {error}"));
             ExitCode::FAILURE
         }
     }
@@ -118,6 +120,36 @@ fn signal_name(signal: i32) -> &'static str {
     }
 }
 
+/// Prints `text` and a newline on stdout, without panicking when nobody reads any more.
+pub fn print_line(text: &str) -> nix_fetch_model::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{text}")
+        .and_then(|()| stdout.flush())
+        .map_err(|e| Error::io(STDOUT, e))
+}
+
+const STDOUT: &str = "(standard output)";
+
+/// Prints `text` and a newline on stderr; a closed stderr is no reason to fail.
+pub fn eprint_line(text: &str) {
+    let _ = writeln!(std::io::stderr(), "{text}");
+}
+
+fn is_closed_stdout(error: &Error) -> bool {
+    matches!(error, Error::Io { path, source }
+        if path.as_os_str() == STDOUT && source.kind() == std::io::ErrorKind::BrokenPipe)
+}
+
+/// Ends as other Unix tools do when their reader went away (`... | head`): killed by SIGPIPE,
+/// which Rust programs ignore by default, so quietly.
+fn end_by_sigpipe() -> ExitCode {
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        libc::raise(libc::SIGPIPE);
+    }
+    ExitCode::from(128 + libc::SIGPIPE as u8)
+}
+
 fn print_hash(dir: &std::path::Path, format: HashFormat) -> nix_fetch_model::Result<()> {
     let hash = nix_fetch_model::nar::nar_hash(dir)?;
     let text = match format {
@@ -125,6 +157,5 @@ fn print_hash(dir: &std::path::Path, format: HashFormat) -> nix_fetch_model::Res
         HashFormat::Nix32 => hash.to_nix32(),
         HashFormat::Base16 => hash.to_base16(),
     };
-    println!("{text}");
-    Ok(())
+    print_line(&text)
 }

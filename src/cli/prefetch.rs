@@ -74,7 +74,7 @@ pub fn run(args: Args, quiet: bool, cancel: CancelFlag) -> Result<()> {
     }
     if let Err(reason) = &added {
         if !quiet && !args.no_add {
-            eprintln!("note: not added to the Nix store: {reason}");
+            super::eprint_line(&format!("note: not added to the Nix store: {reason}"));
         }
     }
     let report = Report {
@@ -92,8 +92,7 @@ pub fn run(args: Args, quiet: bool, cancel: CancelFlag) -> Result<()> {
     } else {
         report.text()
     };
-    println!("{text}");
-    Ok(())
+    super::print_line(&text)
 }
 
 /// The spec as the Nix library would pass it.

@@ -1,7 +1,7 @@
 //! Progress bars on a terminal (bytes, speed, ETA); warnings (retries, waits) always, as
 //! `warning: ...` lines on stderr, above the bars when there are bars.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -25,8 +25,7 @@ struct WarningsOnly;
 
 impl Progress for WarningsOnly {
     fn notice(&self, message: &str) {
-        // A closed stderr is no reason to stop a fetch.
-        let _ = writeln!(std::io::stderr(), "{}", warning(message));
+        super::eprint_line(&warning(message));
     }
 }
 

@@ -1370,3 +1370,47 @@ fn names_longer_than_a_file_name_can_be_are_named() {
     );
     assert!(nothing_left);
 }
+
+const SIGPIPE: i32 = 13;
+
+#[test]
+fn a_closed_stdout_ends_the_command_quietly_as_other_tools() {
+    use std::os::unix::process::ExitStatusExt;
+    let hub = hub_with_model();
+    let (_d, out) = out_dir();
+    assert_ok(&fetch(
+        &hf_spec(&hub.endpoint, "org/model", json!({})),
+        &out,
+        &[],
+    ));
+    let temp = tempfile::tempdir().unwrap();
+    let mut prefetch = cli();
+    prefetch.env("TMPDIR", temp.path()).args([
+        "prefetch",
+        "hf:org/model",
+        "--json",
+        "--no-add",
+        "--endpoint",
+        &hub.endpoint,
+    ]);
+    let mut hash = cli();
+    hash.arg("hash").arg(&out);
+    for mut command in [prefetch, hash] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let output = command
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        assert_eq!(
+            output.status.signal(),
+            Some(SIGPIPE),
+            "{:?}: {}",
+            output.status,
+            stderr(&output)
+        );
+        assert!(stderr(&output).is_empty(), "{}", stderr(&output));
+    }
+    assert!(names_in(temp.path()).is_empty());
+}
