@@ -362,6 +362,25 @@ def test_ready_line_and_health(fake_hub):
     assert fake_hub.admin("GET", "health") == {"ok": True}
 
 
+def test_tls_serves_both_origins_over_https(tmp_path, start_fake_hub):
+    import ssl
+
+    from test_ca import make_test_ca
+
+    certs = make_test_ca(tmp_path / "ca")
+    hub = start_fake_hub(tls_cert=certs["server"], tls_key=str(tmp_path / "ca" / "server.key"))
+    trusting = ssl.create_default_context(cafile=certs["ca"])
+    url = f"{hub.endpoint}/fake-org/tiny-model/resolve/main/model.safetensors"
+
+    assert hub.endpoint.startswith("https://127.0.0.1:") and hub.cdn.startswith("https://127.0.0.1:")
+    with urllib.request.urlopen(url, context=trusting) as response:
+        assert response.read() == (TINY / "model.safetensors").read_bytes()
+    assert [e["origin"] for e in hub.log()] == ["hub", "cdn"]
+    with pytest.raises(urllib.error.URLError) as refused:
+        urllib.request.urlopen(url, context=ssl.create_default_context())
+    assert isinstance(refused.value.reason, ssl.SSLCertVerificationError)
+
+
 def test_resolve_serves_regular_files_with_hub_headers(fake_hub):
     url = f"{fake_hub.endpoint}/fake-org/tiny-model/resolve/main/config.json"
     status, headers, body = request(url)

@@ -5,12 +5,15 @@ Run:
     python3 fake_hub.py --root DIR [--repo TYPE:ORG/NAME=PATH ...] [--host 127.0.0.1]
                         [--port 0] [--cdn-port 0] [--page-size 50] [--lfs-threshold BYTES]
                         [--link-mib-per-s RATE] [--connection-mib-per-s RATE]
+                        [--tls-cert PEM --tls-key PEM]
 
 When ready it prints one JSON line, {"endpoint": URL, "cdn": URL, "pid": N}, and serves until
 SIGTERM or SIGINT (then it exits with status 0). Two origins: the Hub ("endpoint") and a CDN.
 With --link-mib-per-s, file bodies share a link of that many MiB/s, as a real network's would
 (for benchmarks: on loopback the network is as fast as the CPU). With --connection-mib-per-s,
-each file body goes at most that fast, as a CDN that limits each connection serves it.
+each file body goes at most that fast, as a CDN that limits each connection serves it. With
+--tls-cert and --tls-key (a certificate for the host, e.g. from test_ca.py beside this file),
+both origins speak HTTPS, and their URLs start with https://.
 
 Repos live in ROOT/models/ORG/NAME, ROOT/datasets/ORG/NAME and ROOT/spaces/ORG/NAME, or where a
 --repo option says. A repo folder holds the files of `main`, or a `_hub.json`:
@@ -86,6 +89,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import stat
 import sys
 import threading
@@ -584,6 +588,8 @@ class BaseHandler(http.server.BaseHTTPRequestHandler):
     origin = ""
 
     def setup(self) -> None:
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.do_handshake()  # here, in the request's thread, not in accept()
         super().setup()
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
@@ -949,13 +955,20 @@ class Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
 
-    def __init__(self, host: str, port: int, handler: type, app: App) -> None:
+    def __init__(self, host: str, port: int, handler: type, app: App, tls: ssl.SSLContext | None) -> None:
         super().__init__((host, port), handler)
         self.app = app
+        self.scheme = "https" if tls else "http"
+        if tls:
+            self.socket = tls.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
 
     def url(self) -> str:
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{self.scheme}://{host}:{port}"
+
+    def handle_error(self, request, client_address) -> None:
+        if not isinstance(sys.exc_info()[1], (ssl.SSLError, ConnectionError)):
+            super().handle_error(request, client_address)  # a client refusing the certificate is no news
 
 
 def parse_repo_option(value: str) -> tuple[tuple[str, str], str]:
@@ -989,7 +1002,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="file bodies share a link of this many MiB/s (default: no limit)")
     parser.add_argument("--connection-mib-per-s", type=float, default=None,
                         help="each file body goes at most this many MiB/s (default: no limit)")
+    parser.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM), with --tls-key")
+    parser.add_argument("--tls-key", help="the key of --tls-cert (PEM)")
     args = parser.parse_args(argv)
+    if (args.tls_cert is None) != (args.tls_key is None):
+        parser.error("--tls-cert and --tls-key go together")
     if args.page_size < 1:
         parser.error("--page-size must be at least 1")
     for option in ("link_mib_per_s", "connection_mib_per_s"):
@@ -1006,7 +1023,14 @@ def main(argv: list[str]) -> int:
     link_rate = args.link_mib_per_s * (1 << 20) if args.link_mib_per_s else None
     connection_rate = args.connection_mib_per_s * (1 << 20) if args.connection_mib_per_s else None
     app = App(hub, FaultTable(), RequestLog(), Link(link_rate), connection_rate)
-    servers = [Server(args.host, args.port, HubHandler, app), Server(args.host, args.cdn_port, CdnHandler, app)]
+    tls = None
+    if args.tls_cert:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(args.tls_cert, args.tls_key)
+    servers = [
+        Server(args.host, args.port, HubHandler, app, tls),
+        Server(args.host, args.cdn_port, CdnHandler, app, tls),
+    ]
     app.endpoint, app.cdn = servers[0].url(), servers[1].url()
     hub.warm_up()
     for server in servers:
