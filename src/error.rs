@@ -90,6 +90,27 @@ pub enum Error {
         cause: String,
     },
 
+    #[error(
+        "the TLS certificate of {origin} is refused: {problem}. If a proxy or mirror between \
+         uses its own certificate authority, give its root certificate in a PEM file named by \
+         NIX_SSL_CERT_FILE or SSL_CERT_FILE (with the Nix plugin: Nix's ssl-cert-file \
+         setting), which add to the roots built in"
+    )]
+    Certificate { origin: String, problem: String },
+
+    #[error(
+        "{named_by} names {path}, which {problem}: it should be a PEM file of root \
+         certificates"
+    )]
+    CaBundle {
+        path: String,
+        named_by: String,
+        problem: String,
+    },
+
+    #[error("cannot set up the HTTP client: {0}")]
+    HttpClient(String),
+
     #[error("{url} answered HTTP {status}{detail}{}", after_retries(*retries))]
     Http {
         url: String,

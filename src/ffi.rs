@@ -255,6 +255,7 @@ fn start_fetch(spec_json: &str, store_dir: &str) -> Result<Box<Fetch>, String> {
     let options = FetchOptions {
         progress: counters.clone(),
         cancel: cancel.clone(),
+        ca_file: None,
     };
     let store_dir = store_dir.to_string();
     let (send, ended) = mpsc::channel();

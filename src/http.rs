@@ -26,6 +26,8 @@ pub type Notify = Arc<dyn Fn(&str) + Send + Sync>;
 /// What the client needs besides the spec's `network` settings.
 pub struct ClientSetup {
     pub token: Option<Token>,
+    /// Root certificates trusted besides the built-in ones ([`crate::tls::extra_roots`]).
+    pub extra_roots: Vec<reqwest::Certificate>,
     pub notify: Notify,
 }
 
@@ -33,6 +35,7 @@ impl Default for ClientSetup {
     fn default() -> Self {
         ClientSetup {
             token: None,
+            extra_roots: Vec::new(),
             notify: Arc::new(|_| {}),
         }
     }
@@ -63,15 +66,16 @@ pub enum Failure {
 
 impl Http {
     pub fn new(network: &Network, endpoint: &Url, setup: ClientSetup) -> Result<Self> {
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(network.timeout())
             .read_timeout(network.timeout())
-            .pool_max_idle_per_host(network.concurrency.max(8))
+            .pool_max_idle_per_host(network.concurrency.max(8));
+        for root in setup.extra_roots {
+            builder = builder.add_root_certificate(root);
+        }
+        let client = builder
             .build()
-            .map_err(|e| Error::Unreachable {
-                url: endpoint.to_string(),
-                cause: e.to_string(),
-            })?;
+            .map_err(|e| Error::HttpClient(describe(&e)))?;
         Ok(Http {
             client,
             token: setup.token,
@@ -90,14 +94,15 @@ impl Http {
         Backoff::new(self.retries, self.notify.clone())
     }
 
-    /// Sends one GET (or HEAD), without retrying. The token goes only to the
-    /// endpoint's origin; reqwest drops it when a redirect leaves that origin.
+    /// Sends one GET (or HEAD), without retrying: the answer, or why this try failed, or
+    /// (the outer error) why no try can succeed (the server's certificate is refused). The
+    /// token goes only to the endpoint's origin; reqwest drops it when a redirect leaves it.
     pub async fn send_once(
         &self,
         url: &Url,
         head: bool,
         headers: HeaderMap,
-    ) -> Result<Response, Failure> {
+    ) -> Result<Result<Response, Failure>> {
         let method = if head {
             reqwest::Method::HEAD
         } else {
@@ -119,21 +124,29 @@ impl Http {
         {
             request = request.header(AUTHORIZATION, token.header());
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| Failure::Transport(describe(&e)))?;
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(error) => {
+                if let Some(problem) = crate::tls::certificate_problem(&error) {
+                    return Err(Error::Certificate {
+                        origin: url.origin().ascii_serialization(),
+                        problem,
+                    });
+                }
+                return Ok(Err(Failure::Transport(describe(&error))));
+            }
+        };
         let status = response.status();
         if is_retryable(status) {
             let wait = requested_wait(response.headers());
             let detail = error_detail(response.headers());
-            return Err(Failure::Status {
+            return Ok(Err(Failure::Status {
                 status,
                 wait,
                 detail,
-            });
+            }));
         }
-        Ok(response)
+        Ok(Ok(response))
     }
 
     /// GET with retries. Answers with any response that is not worth retrying
@@ -141,7 +154,7 @@ impl Http {
     pub async fn get(&self, url: &Url) -> Result<Response> {
         let mut backoff = self.backoff();
         loop {
-            match self.send_once(url, false, HeaderMap::new()).await {
+            match self.send_once(url, false, HeaderMap::new()).await? {
                 Ok(response) => return Ok(response),
                 Err(failure) => backoff.wait_or_fail(url, url.as_str(), failure).await?,
             }

@@ -55,6 +55,7 @@ pub fn run(args: Args, quiet: bool, cancel: CancelFlag) -> Result<()> {
     let options = FetchOptions {
         progress: reporter(quiet),
         cancel,
+        ca_file: None,
     };
     let (outcome, summary) = fetch_into_with_nar_hash(&spec, &dir, &options)?;
     let hash = summary.hash;

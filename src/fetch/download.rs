@@ -180,7 +180,7 @@ impl RangeJob {
                 .hub
                 .http()
                 .send_once(&self.url, false, self.range_header(start, range.end))
-                .await
+                .await?
             {
                 Ok(response) => {
                     let response = self.accept(response, start)?;

@@ -12,7 +12,7 @@ pub use nar_trail::NarSummary;
 pub use progress::{CancelFlag, Progress, Silent};
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,11 +22,12 @@ use tokio::task::JoinSet;
 use self::download::{download_blob, Blob, Downloads};
 use self::nar_trail::{NarFollow, NarTrail, StopOnDrop, TrailBlob};
 use crate::error::{Error, IoContext, Result};
-use crate::http::ClientSetup;
+use crate::http::{ClientSetup, Notify};
 use crate::hub::{find_token, HubClient, RepoFile};
 use crate::layout;
 use crate::patterns::PathFilter;
 use crate::spec::{FetchSpec, HfSource};
+use crate::tls;
 
 /// Files larger than this are downloaded as parallel ranges of this size.
 const RANGE_SIZE: u64 = 16 << 20;
@@ -34,6 +35,9 @@ const RANGE_SIZE: u64 = 16 << 20;
 pub struct FetchOptions {
     pub progress: Arc<dyn Progress>,
     pub cancel: CancelFlag,
+    /// A file of PEM root certificates to trust besides the built-in ones and those of
+    /// NIX_SSL_CERT_FILE/SSL_CERT_FILE (the plugin gives Nix's `ssl-cert-file`).
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for FetchOptions {
@@ -41,6 +45,7 @@ impl Default for FetchOptions {
         FetchOptions {
             progress: Arc::new(Silent),
             cancel: CancelFlag::default(),
+            ca_file: None,
         }
     }
 }
@@ -119,9 +124,11 @@ async fn fetch_hf(
     nar: bool,
 ) -> Result<(FetchOutcome, Option<NarSummary>)> {
     let progress = options.progress.clone();
+    let notify: Notify = Arc::new(move |notice: &str| progress.notice(notice));
     let setup = ClientSetup {
         token: find_token(&spec.auth, &env)?,
-        notify: Arc::new(move |notice: &str| progress.notice(notice)),
+        extra_roots: tls::extra_roots(options.ca_file.as_deref(), &env, &notify)?,
+        notify,
     };
     let hub = HubClient::new(&spec.network, env("HF_ENDPOINT"), setup)?;
     let commit = hub.resolve_commit(&source.repo, &source.revision).await?;

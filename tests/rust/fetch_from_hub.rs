@@ -1414,3 +1414,170 @@ fn a_closed_stdout_ends_the_command_quietly_as_other_tools() {
     }
     assert!(names_in(temp.path()).is_empty());
 }
+
+/// Fetches org/model from `hub` with `envs`: the output.
+fn fetch_model(hub: &FakeHub, envs: &[(&str, &str)]) -> std::process::Output {
+    let (_dir, out) = out_dir();
+    fetch(&hf_spec(&hub.endpoint, "org/model", json!({})), &out, envs)
+}
+
+fn with_model(hub: FakeHub) -> FakeHub {
+    hub.repo(
+        "models/org/model",
+        &[("config.json", CONFIG), ("model.safetensors", &weights())],
+    );
+    hub
+}
+
+#[test]
+fn an_https_hub_is_trusted_through_nix_ssl_cert_file_or_ssl_cert_file() {
+    let ca = TestCa::make();
+    let hub = with_model(FakeHub::start_tls(&ca, "server"));
+    let (ca_pem, other_ca) = (ca.file("ca.pem"), ca.file("other-ca.pem"));
+
+    let refused = fetch_model(&hub, &[]);
+    assert!(!refused.status.success());
+    let message = stderr(&refused);
+    assert!(
+        message.contains(&format!(
+            "the TLS certificate of {} is refused",
+            hub.endpoint
+        )) && message.contains("unknown issuer")
+            && message.contains("NIX_SSL_CERT_FILE or SSL_CERT_FILE")
+            && message.contains("ssl-cert-file"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("retrying"),
+        "a refused certificate is retried: {message}"
+    );
+
+    assert_ok(&fetch_model(&hub, &[("NIX_SSL_CERT_FILE", &ca_pem)]));
+    assert_ok(&fetch_model(&hub, &[("SSL_CERT_FILE", &ca_pem)]));
+    let nix_first = fetch_model(
+        &hub,
+        &[("NIX_SSL_CERT_FILE", &other_ca), ("SSL_CERT_FILE", &ca_pem)],
+    );
+    assert!(
+        stderr(&nix_first).contains("unknown issuer"),
+        "SSL_CERT_FILE was used although NIX_SSL_CERT_FILE is set: {}",
+        stderr(&nix_first)
+    );
+
+    let wrong_host = with_model(FakeHub::start_tls(&ca, "wrong-host"));
+    let refused = fetch_model(&wrong_host, &[("NIX_SSL_CERT_FILE", &ca_pem)]);
+    assert!(
+        stderr(&refused).contains("wrong host"),
+        "{}",
+        stderr(&refused)
+    );
+}
+
+#[test]
+fn a_bundle_named_by_a_variable_must_be_usable() {
+    let hub = hub_with_model();
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "").unwrap();
+    let missing = dir.path().join("missing.pem");
+    for (variable, file, problem) in [
+        ("NIX_SSL_CERT_FILE", &missing, "does not exist"),
+        ("SSL_CERT_FILE", &empty, "holds no PEM certificate"),
+    ] {
+        let output = fetch_model(&hub, &[(variable, file.to_str().unwrap())]);
+        assert!(!output.status.success());
+        let message = stderr(&output);
+        assert!(
+            message.contains(&format!(
+                "{variable} names {}, which {problem}",
+                file.display()
+            )),
+            "{message}"
+        );
+    }
+    // In a Nix build, the sandbox may hide the file: a warning, and the fetch goes on.
+    let output = fetch_model(
+        &hub,
+        &[
+            ("NIX_SSL_CERT_FILE", missing.to_str().unwrap()),
+            ("NIX_BUILD_TOP", dir.path().to_str().unwrap()),
+        ],
+    );
+    assert_ok(&output);
+    assert!(
+        stderr(&output).contains("warning: NIX_SSL_CERT_FILE names"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn fetch_options_ca_file_is_trusted_besides_the_built_in_roots() {
+    use nix_fetch_model::fetch::{fetch_into, FetchOptions};
+    use nix_fetch_model::spec::FetchSpec;
+    let ca = TestCa::make();
+    let hub = with_model(FakeHub::start_tls(&ca, "server"));
+    let spec =
+        FetchSpec::from_json(&hf_spec(&hub.endpoint, "org/model", json!({})).to_string()).unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let refused = fetch_into(&spec, root.path(), &FetchOptions::default()).unwrap_err();
+    assert!(
+        matches!(refused, nix_fetch_model::Error::Certificate { .. }),
+        "{refused}"
+    );
+    let root = tempfile::tempdir().unwrap();
+    let options = FetchOptions {
+        ca_file: Some(ca.file("ca.pem").into()),
+        ..FetchOptions::default()
+    };
+    let outcome = fetch_into(&spec, root.path(), &options).unwrap();
+    assert_eq!(outcome.files, ["config.json", "model.safetensors"]);
+}
+
+#[test]
+fn proxies_carry_the_requests_and_no_proxy_bypasses_them() {
+    let Some(proxy) = Tinyproxy::start() else {
+        println!("SKIP: tinyproxy is not installed (scripts/setup.sh installs tinyproxy-bin)");
+        return;
+    };
+    let hub = hub_with_model();
+    let hub_host = hub.endpoint.trim_start_matches("http://").to_string();
+    for variable in ["http_proxy", "HTTP_PROXY", "all_proxy"] {
+        let before = proxy.requests().len();
+        assert_ok(&fetch_model(&hub, &[(variable, &proxy.url)]));
+        let requests = proxy.requests()[before..].to_vec();
+        assert!(
+            requests
+                .iter()
+                .any(|r| r.starts_with(&format!("GET http://{hub_host}/api/")))
+                && requests.iter().any(|r| r.contains("/resolve/")),
+            "{variable}: {requests:?}"
+        );
+    }
+    let before = proxy.requests().len();
+    assert_ok(&fetch_model(
+        &hub,
+        &[("http_proxy", &proxy.url), ("no_proxy", "127.0.0.1")],
+    ));
+    assert_eq!(proxy.requests().len(), before, "no_proxy was not honoured");
+
+    let ca = TestCa::make();
+    let tls_hub = with_model(FakeHub::start_tls(&ca, "server"));
+    let ca_pem = ca.file("ca.pem");
+    for variable in ["https_proxy", "HTTPS_PROXY"] {
+        let before = proxy.requests().len();
+        assert_ok(&fetch_model(
+            &tls_hub,
+            &[(variable, &proxy.url), ("NIX_SSL_CERT_FILE", &ca_pem)],
+        ));
+        let tunnels = proxy.requests()[before..].to_vec();
+        let hub_port = tls_hub.endpoint.rsplit(':').next().unwrap();
+        let cdn_port = tls_hub.cdn.rsplit(':').next().unwrap();
+        for port in [hub_port, cdn_port] {
+            assert!(
+                tunnels.contains(&format!("CONNECT 127.0.0.1:{port}")),
+                "{variable}: {tunnels:?}"
+            );
+        }
+    }
+}

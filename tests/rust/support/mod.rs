@@ -25,7 +25,40 @@ pub struct FakeHub {
     pub root: tempfile::TempDir,
 }
 
+/// A certificate authority made for the test (tests/support/test_ca.py).
+pub struct TestCa {
+    pub dir: tempfile::TempDir,
+}
+
+impl TestCa {
+    pub fn make() -> TestCa {
+        let dir = tempfile::tempdir().unwrap();
+        let status = Command::new("python3")
+            .arg(project_dir().join("tests/support/test_ca.py"))
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .status()
+            .expect("python3 runs test_ca.py");
+        assert!(status.success(), "test_ca.py (openssl) failed");
+        TestCa { dir }
+    }
+
+    /// `ca`, `other-ca`, `server`, `wrong-host`: the certificate; with `.key`, its key.
+    pub fn file(&self, name: &str) -> String {
+        self.dir.path().join(name).to_string_lossy().into_owned()
+    }
+}
+
 impl FakeHub {
+    /// A fake Hub speaking HTTPS with the certificate `name` of `ca` (`server`, `wrong-host`).
+    pub fn start_tls(ca: &TestCa, name: &str) -> FakeHub {
+        let (cert, key) = (
+            ca.file(&format!("{name}.pem")),
+            ca.file(&format!("{name}.key")),
+        );
+        FakeHub::start(&["--tls-cert", &cert, "--tls-key", &key])
+    }
+
     /// Starts a fake Hub serving an empty root; add repos with [`FakeHub::repo`].
     pub fn start(extra_args: &[&str]) -> FakeHub {
         let root = tempfile::tempdir().unwrap();
@@ -154,7 +187,8 @@ fn write_files(dir: &Path, files: Files) {
 
 fn admin(method: &str, url: &str, body: Option<Value>) -> String {
     let mut command = Command::new("curl");
-    command.args(["-sS", "--fail", "-X", method, url]);
+    // The admin API of a TLS hub (--tls-cert) is not what a test checks: no verification.
+    command.args(["-sS", "--fail", "--insecure", "-X", method, url]);
     if let Some(body) = body {
         command.args([
             "-H",
@@ -187,7 +221,8 @@ pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
-/// The CLI with a clean environment: no token, no HF_* from the host.
+/// The CLI with a clean environment: no token, no HF_* from the host, no proxy, no TLS roots
+/// besides the built-in ones, not in a Nix build.
 pub fn cli() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_nix-fetch-model"));
     for var in [
@@ -198,9 +233,14 @@ pub fn cli() -> Command {
         "HTTP_PROXY",
         "HTTPS_PROXY",
         "ALL_PROXY",
+        "NO_PROXY",
         "http_proxy",
         "https_proxy",
         "all_proxy",
+        "no_proxy",
+        "NIX_SSL_CERT_FILE",
+        "SSL_CERT_FILE",
+        "NIX_BUILD_TOP",
     ] {
         command.env_remove(var);
     }
@@ -373,5 +413,76 @@ fn walk(root: &Path, dir: &Path, entries: &mut Vec<(String, String)>) {
                 format!("file {}", sha256_hex(&std::fs::read(&path).unwrap())),
             ));
         }
+    }
+}
+
+/// Debian's tinyproxy on a free loopback port, logging each request; stopped when dropped.
+pub struct Tinyproxy {
+    child: Child,
+    pub url: String,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Tinyproxy {
+    /// None when tinyproxy is not installed (scripts/setup.sh installs it).
+    pub fn start() -> Option<Tinyproxy> {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let (config, log) = (dir.path().join("tinyproxy.conf"), dir.path().join("log"));
+        std::fs::write(
+            &config,
+            format!(
+                "Port {port}\nListen 127.0.0.1\nTimeout 60\nLogFile \"{}\"\nLogLevel Info\n\
+                 MaxClients 50\nAllow 127.0.0.1\n",
+                log.display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("tinyproxy")
+            .arg("-d")
+            .arg("-c")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let proxy = Tinyproxy {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            log,
+            _dir: dir,
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "tinyproxy never listened"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Some(proxy)
+    }
+
+    /// The requests the proxy received so far: "GET http://..." or "CONNECT host:port".
+    pub fn requests(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| line.split_once("): ").map(|(_, r)| r))
+            .filter(|request| request.starts_with("GET ") || request.starts_with("CONNECT "))
+            .map(|request| request.trim_end_matches(" HTTP/1.1").to_string())
+            .collect()
+    }
+}
+
+impl Drop for Tinyproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
