@@ -13,10 +13,12 @@ let
   validation = import ./validation;
   integration = import ./integration.nix;
 
-  # What proxies a fetcher honours, as nixpkgs' lib.fetchers.proxyImpureEnvVars.
-  proxyImpureEnvVars = [
+  # The proxies a fetcher honours, as nixpkgs' lib.fetchers.proxyImpureEnvVars, and the TLS
+  # roots it trusts besides the built-in ones.
+  networkImpureEnvVars = [
     "http_proxy" "https_proxy" "ftp_proxy" "all_proxy" "no_proxy"
     "HTTP_PROXY" "HTTPS_PROXY" "FTP_PROXY" "ALL_PROXY" "NO_PROXY"
+    "NIX_SSL_CERT_FILE" "SSL_CERT_FILE"
   ];
 
   describe = args:
@@ -42,7 +44,7 @@ let
 
   impureEnvVars = util.unique (adapter.impureEnvVars config
     ++ util.optional (args ? auth.tokenEnvVar) args.auth.tokenEnvVar
-    ++ proxyImpureEnvVars);
+    ++ networkImpureEnvVars);
 
   raw =
     if useBuiltin then builtinFetchModel spec

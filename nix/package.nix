@@ -1,5 +1,6 @@
 # The nix-fetch-model CLI: the fixed-output derivation's builder, and `prefetch`.
-# TLS roots are built in (rustls with webpki roots), so fetches need no cacert.
+# TLS roots are built in (rustls with webpki roots), so fetches need no cacert; NIX_SSL_CERT_FILE
+# (else SSL_CERT_FILE) adds roots, as does the sandbox's /etc/ssl/certs/ca-certificates.crt in a build.
 { lib, rustPlatform }:
 rustPlatform.buildRustPackage {
   pname = "nix-fetch-model";

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Everything the build and the tests need on a fresh Debian 12 machine with a Rust toolchain:
-# Debian's packages (Nix 2.8, curl), what the Nix plugin builds with (scripts/setup-nix.sh: meson,
+# Debian's packages (Nix 2.8, curl, openssl for the tests' CA, tinyproxy-bin for the proxy tests:
+# the binary alone, no service), what the Nix plugin builds with (scripts/setup-nix.sh: meson,
 # Nix 2.8's headers, Nix 2.26 from ../shared/nix), and the Python test venv.
 # Idempotent: what is there already is skipped.
 set -euo pipefail
@@ -16,6 +17,8 @@ fi
 packages=()
 need_cmd curl || packages+=(curl)
 need_cmd python3 || packages+=(python3 python3-venv)
+need_cmd openssl || packages+=(openssl)
+need_cmd tinyproxy || packages+=(tinyproxy-bin)
 if ((${#packages[@]})); then
   echo "setup.sh: installing ${packages[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -1,7 +1,9 @@
 //! The errors a fetch can end with. Each message says what happened, to what,
 //! and what the user can do next.
 
-use std::path::PathBuf;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -53,6 +55,12 @@ pub enum Error {
     },
 
     #[error(
+        "the token in {place} holds a character an HTTP header cannot carry (a line break or \
+         another control character inside it): it must be the token alone, on one line"
+    )]
+    UnsendableToken { place: String },
+
+    #[error(
         "{endpoint} refused the token (HTTP 401): check HF_TOKEN / auth.tokenFile, \
          or unset it for a public repo"
     )]
@@ -70,13 +78,81 @@ pub enum Error {
     )]
     Unreachable { url: String, cause: String },
 
-    #[error("{url} answered HTTP {status}{detail} after {retries} retries")]
+    #[error(
+        "the download of {url} kept breaking off: {tries} tries, the last one after {received} \
+         bytes ({cause}). The server, or a proxy or firewall between, keeps cutting the \
+         connection: try again later or from another network, or raise network.retries"
+    )]
+    KeptCutting {
+        url: String,
+        tries: u32,
+        received: u64,
+        cause: String,
+    },
+
+    #[error(
+        "the TLS certificate of {origin} is refused: {problem}. If a proxy or mirror between \
+         uses its own certificate authority, give its root certificate in a PEM file named by \
+         NIX_SSL_CERT_FILE or SSL_CERT_FILE (with the Nix plugin: Nix's ssl-cert-file \
+         setting), which add to the roots built in"
+    )]
+    Certificate { origin: String, problem: String },
+
+    #[error(
+        "{named_by} names {path}, which {problem}: it should be a PEM file of root \
+         certificates"
+    )]
+    CaBundle {
+        path: String,
+        named_by: String,
+        problem: String,
+    },
+
+    #[error("cannot set up the HTTP client: {0}")]
+    HttpClient(String),
+
+    #[error("{url} answered HTTP {status}{detail}{}", after_retries(*retries))]
     Http {
         url: String,
         status: u16,
         detail: String,
         retries: u32,
     },
+
+    #[error(
+        "the file listing of repo {repo} loops: its next page, {url}, was read already. The \
+         server's pagination (its Link: rel=\"next\" header) is broken: try again later, or \
+         tell the operator of network.endpoint"
+    )]
+    ListingLoops { repo: String, url: String },
+
+    #[error(
+        "the file listing of repo {repo} on {endpoint} sends its next page to another host, \
+         {url}: refusing it (a Hub lists a repo on its own host, and the token goes nowhere \
+         else). Check network.endpoint / HF_ENDPOINT"
+    )]
+    ListingLeavesHost {
+        repo: String,
+        endpoint: String,
+        url: String,
+    },
+
+    #[error(
+        "the file listing of repo {repo} stops short: its next page, {url}, answered HTTP \
+         {status}{detail}. The server's pagination is broken: try again later"
+    )]
+    ListingPageFailed {
+        repo: String,
+        url: String,
+        status: u16,
+        detail: String,
+    },
+
+    #[error(
+        "{url} redirected to {location}, which is not an http(s) URL: refusing to follow it \
+         (a Hub and its CDN redirect only to http(s)). Check network.endpoint / HF_ENDPOINT"
+    )]
+    BadRedirect { url: String, location: String },
 
     #[error("{url}: unexpected answer: {problem}")]
     Protocol { url: String, problem: String },
@@ -119,11 +195,20 @@ pub enum Error {
         exclude: Vec<String>,
     },
 
+    #[error("{path}: {problem}")]
+    NameTooLong { path: String, problem: String },
+
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
         source: std::io::Error,
     },
+
+    #[error(
+        "{out} appeared while this fetch ran, probably made by another fetch into the same \
+         output: it is left as it is, and this fetch's copy is dropped"
+    )]
+    OutputAppeared { out: PathBuf },
 
     #[error("interrupted")]
     Interrupted,
@@ -138,12 +223,70 @@ pub enum Error {
     StorePath(#[from] crate::store_path::StorePathError),
 }
 
+fn after_retries(retries: u32) -> String {
+    match retries {
+        0 => String::new(),
+        n => format!(" after {n} retries"),
+    }
+}
+
 impl Error {
+    /// An I/O error on `path`; a name or path too long for the system says which and the limit.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io {
-            path: path.into(),
-            source,
+        let path = path.into();
+        if source.raw_os_error() == Some(libc::ENAMETOOLONG) {
+            if let Some(error) = name_too_long(&path) {
+                return error;
+            }
         }
+        Error::Io { path, source }
+    }
+}
+
+/// The most bytes a file name (NAME_MAX) and a path (PATH_MAX, less its NUL) can have on Linux.
+pub const NAME_MAX: usize = 255;
+pub const PATH_MAX: usize = 4095;
+
+/// The error for `path` if a name in it, or the whole, is longer than the system allows.
+pub fn name_too_long(path: &Path) -> Option<Error> {
+    let long_name = path
+        .components()
+        .map(|c| c.as_os_str())
+        .find(|name| name.len() > NAME_MAX);
+    if let Some(name) = long_name {
+        let shown: PathBuf = path
+            .components()
+            .map(|c| match c.as_os_str() {
+                long if long.len() > NAME_MAX => abbreviated(long).into(),
+                short => short.to_os_string(),
+            })
+            .collect();
+        return Some(Error::NameTooLong {
+            path: shown.display().to_string(),
+            problem: format!(
+                "a name in it is {} bytes long, more than the {NAME_MAX} bytes a file name can \
+                 have",
+                name.len()
+            ),
+        });
+    }
+    let length = path.as_os_str().len();
+    (length > PATH_MAX).then(|| Error::NameTooLong {
+        path: abbreviated(path.as_os_str()),
+        problem: format!(
+            "the path is {length} bytes long, more than the {PATH_MAX} bytes a path can have"
+        ),
+    })
+}
+
+/// The first 40 bytes of `name`, and "..." when it is longer.
+fn abbreviated(name: &OsStr) -> String {
+    let bytes = name.as_bytes();
+    let head = String::from_utf8_lossy(&bytes[..bytes.len().min(40)]).into_owned();
+    if bytes.len() > 40 {
+        head + "..."
+    } else {
+        head
     }
 }
 

@@ -1,7 +1,8 @@
 //! One HTTP client for the Hub API and the downloads: timeouts, the token sent
 //! to the endpoint's origin only, and retries with exponential backoff that honour
-//! `Retry-After` and the Hub's `RateLimit` header.
+//! `Retry-After` and the Hub's `RateLimit` header, each retry told to the user.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, ACCEPT_ENCODING, AUTHORIZATION, USER_AGENT};
@@ -15,13 +16,38 @@ use crate::spec::Network;
 /// The longest wait between two tries, whatever the server asks for.
 const MAX_BACKOFF: Duration = Duration::from_secs(120);
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+/// However much progress its tries make, one request gets at most this many times
+/// `network.retries + 1` tries.
+const MAX_TRIES_FACTOR: u32 = 4;
+
+/// Receives what the user should see: each retry and why (the fetch's `Progress::notice`).
+pub type Notify = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// What the client needs besides the spec's `network` settings.
+pub struct ClientSetup {
+    pub token: Option<Token>,
+    /// Root certificates trusted besides the built-in ones ([`crate::tls::extra_roots`]).
+    pub extra_roots: Vec<reqwest::Certificate>,
+    pub notify: Notify,
+}
+
+impl Default for ClientSetup {
+    fn default() -> Self {
+        ClientSetup {
+            token: None,
+            extra_roots: Vec::new(),
+            notify: Arc::new(|_| {}),
+        }
+    }
+}
 
 pub struct Http {
     client: reqwest::Client,
     token: Option<Token>,
     /// Origin (scheme, host, port) the token may be sent to.
     token_origin: url::Origin,
-    pub retries: u32,
+    retries: u32,
+    notify: Notify,
 }
 
 /// Why one try failed, and whether another may succeed.
@@ -32,26 +58,30 @@ pub enum Failure {
         wait: Option<Duration>,
         detail: String,
     },
-    /// The connection failed, timed out or was cut.
+    /// The connection failed or timed out before an answer came.
     Transport(String),
+    /// The answer's body broke off after `received` bytes (resumable).
+    Cut { received: u64, cause: String },
 }
 
 impl Http {
-    pub fn new(network: &Network, endpoint: &Url, token: Option<Token>) -> Result<Self> {
-        let client = reqwest::Client::builder()
+    pub fn new(network: &Network, endpoint: &Url, setup: ClientSetup) -> Result<Self> {
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(network.timeout())
             .read_timeout(network.timeout())
-            .pool_max_idle_per_host(network.concurrency.max(8))
+            .pool_max_idle_per_host(network.concurrency.max(8));
+        for root in setup.extra_roots {
+            builder = builder.add_root_certificate(root);
+        }
+        let client = builder
             .build()
-            .map_err(|e| Error::Unreachable {
-                url: endpoint.to_string(),
-                cause: e.to_string(),
-            })?;
+            .map_err(|e| Error::HttpClient(describe(&e)))?;
         Ok(Http {
             client,
-            token,
+            token: setup.token,
             token_origin: endpoint.origin(),
             retries: network.retries,
+            notify: setup.notify,
         })
     }
 
@@ -59,14 +89,20 @@ impl Http {
         self.token.is_some()
     }
 
-    /// Sends one GET (or HEAD), without retrying. The token goes only to the
-    /// endpoint's origin; reqwest drops it when a redirect leaves that origin.
+    /// The retry count and notices of one request.
+    pub fn backoff(&self) -> Backoff {
+        Backoff::new(self.retries, self.notify.clone())
+    }
+
+    /// Sends one GET (or HEAD), without retrying: the answer, or why this try failed, or
+    /// (the outer error) why no try can succeed (the server's certificate is refused). The
+    /// token goes only to the endpoint's origin; reqwest drops it when a redirect leaves it.
     pub async fn send_once(
         &self,
         url: &Url,
         head: bool,
         headers: HeaderMap,
-    ) -> Result<Response, Failure> {
+    ) -> Result<Result<Response, Failure>> {
         let method = if head {
             reqwest::Method::HEAD
         } else {
@@ -86,73 +122,134 @@ impl Http {
             .as_ref()
             .filter(|_| url.origin() == self.token_origin)
         {
-            request = request.header(AUTHORIZATION, token.bearer());
+            request = request.header(AUTHORIZATION, token.header());
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| Failure::Transport(describe(&e)))?;
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(error) => {
+                if let Some(problem) = crate::tls::certificate_problem(&error) {
+                    return Err(Error::Certificate {
+                        origin: url.origin().ascii_serialization(),
+                        problem,
+                    });
+                }
+                return Ok(Err(Failure::Transport(describe(&error))));
+            }
+        };
         let status = response.status();
         if is_retryable(status) {
             let wait = requested_wait(response.headers());
             let detail = error_detail(response.headers());
-            return Err(Failure::Status {
+            return Ok(Err(Failure::Status {
                 status,
                 wait,
                 detail,
-            });
+            }));
         }
-        Ok(response)
+        Ok(Ok(response))
     }
 
     /// GET with retries. Answers with any response that is not worth retrying
     /// (the caller maps 4xx to errors) or the error of the last try.
     pub async fn get(&self, url: &Url) -> Result<Response> {
-        let mut backoff = Backoff::new(self.retries);
+        let mut backoff = self.backoff();
         loop {
-            match self.send_once(url, false, HeaderMap::new()).await {
+            match self.send_once(url, false, HeaderMap::new()).await? {
                 Ok(response) => return Ok(response),
-                Err(failure) => backoff.wait_or_fail(url, failure).await?,
+                Err(failure) => backoff.wait_or_fail(url, url.as_str(), failure).await?,
             }
         }
     }
 }
 
-/// Counts tries and sleeps between them.
+/// Counts the failed tries of one request, says why each is retried and sleeps before it.
 pub struct Backoff {
-    attempt: u32,
+    /// Failures since the start, or since the last real progress.
+    failures: u32,
+    /// Failures in all: the tries so far, less the one going on.
+    failed_tries: u32,
     retries: u32,
+    notify: Notify,
 }
 
 impl Backoff {
-    pub fn new(retries: u32) -> Self {
+    pub fn new(retries: u32, notify: Notify) -> Self {
         Backoff {
-            attempt: 0,
+            failures: 0,
+            failed_tries: 0,
             retries,
+            notify,
         }
     }
 
-    /// Progress was made since the last failure: the next failure starts a fresh count.
-    pub fn reset(&mut self) {
-        self.attempt = 0;
+    /// The last try made real progress: the next failures have `retries` retries again,
+    /// within the cap of `MAX_TRIES_FACTOR * (retries + 1)` tries in all.
+    pub fn refill(&mut self) {
+        self.failures = 0;
     }
 
-    /// Sleeps before the next try, or turns the failure into the final error
-    /// when the retries are used up.
-    pub async fn wait_or_fail(&mut self, url: &Url, failure: Failure) -> Result<()> {
-        if self.attempt >= self.retries {
-            return Err(final_error(url, failure, self.retries));
-        }
-        let asked = match &failure {
-            Failure::Status { wait, .. } => *wait,
-            Failure::Transport(_) => None,
-        };
-        let delay = asked
-            .unwrap_or_else(|| exponential(self.attempt))
-            .min(MAX_BACKOFF);
-        self.attempt += 1;
+    /// Tells the user that `what` (at `url`) failed and when it is tried again, then sleeps;
+    /// or turns the failure into the final error when the retries are used up.
+    pub async fn wait_or_fail(&mut self, url: &Url, what: &str, failure: Failure) -> Result<()> {
+        let delay = self.next_delay(url, &failure)?;
+        (self.notify)(&retry_notice(
+            what,
+            &failure,
+            delay,
+            self.failures,
+            self.retries,
+        ));
         tokio::time::sleep(delay).await;
         Ok(())
+    }
+
+    /// Counts one more failure: the wait before the next try, or the final error.
+    fn next_delay(&mut self, url: &Url, failure: &Failure) -> Result<Duration> {
+        self.failed_tries += 1;
+        let capped = self.failed_tries >= MAX_TRIES_FACTOR.saturating_mul(self.retries + 1);
+        if self.failures >= self.retries || capped {
+            return Err(final_error(url, failure, self.failed_tries));
+        }
+        let asked = match failure {
+            Failure::Status { wait, .. } => *wait,
+            Failure::Transport(_) | Failure::Cut { .. } => None,
+        };
+        let delay = asked
+            .unwrap_or_else(|| exponential(self.failures))
+            .min(MAX_BACKOFF);
+        self.failures += 1;
+        Ok(delay)
+    }
+}
+
+/// The one wording of a retry, as Nix words its own: `<what>: <why>; retrying in 2.3 s`
+/// (the CLI adds "warning: ", the plugin hands it to Nix's `warn`).
+pub fn retry_notice(
+    what: &str,
+    failure: &Failure,
+    delay: Duration,
+    retry: u32,
+    retries: u32,
+) -> String {
+    let why = match failure {
+        Failure::Status { status, detail, .. } => format!("HTTP {status}{detail}"),
+        Failure::Transport(cause) => cause.clone(),
+        Failure::Cut { received, cause } => {
+            format!("the connection broke after {received} bytes of the answer ({cause})")
+        }
+    };
+    format!(
+        "{what}: {why}; retrying in {} (retry {retry} of {retries})",
+        seconds(delay)
+    )
+}
+
+/// `250 ms`, `2.3 s`.
+fn seconds(delay: Duration) -> String {
+    if delay < Duration::from_secs(1) {
+        format!("{} ms", delay.as_millis())
+    } else {
+        format!("{:.1} s", delay.as_secs_f64())
     }
 }
 
@@ -162,8 +259,10 @@ fn exponential(attempt: u32) -> Duration {
         .min(Duration::from_secs(20))
 }
 
-fn final_error(url: &Url, failure: Failure, retries: u32) -> Error {
+/// The error that ends a request after `failed_tries` tries.
+fn final_error(url: &Url, failure: &Failure, failed_tries: u32) -> Error {
     let endpoint = url.origin().ascii_serialization();
+    let retries = failed_tries - 1;
     match failure {
         Failure::Status {
             status: StatusCode::TOO_MANY_REQUESTS,
@@ -172,12 +271,18 @@ fn final_error(url: &Url, failure: Failure, retries: u32) -> Error {
         Failure::Status { status, detail, .. } => Error::Http {
             url: url.to_string(),
             status: status.as_u16(),
-            detail,
+            detail: detail.clone(),
             retries,
         },
         Failure::Transport(cause) => Error::Unreachable {
             url: url.to_string(),
-            cause,
+            cause: cause.clone(),
+        },
+        Failure::Cut { received, cause } => Error::KeptCutting {
+            url: url.to_string(),
+            tries: failed_tries,
+            received: *received,
+            cause: cause.clone(),
         },
     }
 }
@@ -209,6 +314,18 @@ pub fn error_detail(headers: &HeaderMap) -> String {
         .and_then(|v| v.to_str().ok())
         .map(|m| format!(": {m}"))
         .unwrap_or_default()
+}
+
+/// Why a body broke off: its deepest cause ("end of file before message length reached").
+pub fn describe_cut(error: &reqwest::Error) -> String {
+    if error.is_timeout() {
+        return "timed out waiting for more bytes".into();
+    }
+    let mut cause: &dyn std::error::Error = error;
+    while let Some(deeper) = cause.source() {
+        cause = deeper;
+    }
+    cause.to_string()
 }
 
 /// A transport error with its causes, without the URL (which the caller names).
@@ -244,6 +361,58 @@ mod tests {
         assert_eq!(requested_wait(&headers), Some(Duration::from_secs(7)));
         headers.insert("retry-after", HeaderValue::from_static("2"));
         assert_eq!(requested_wait(&headers), Some(Duration::from_secs(2)));
+    }
+
+    fn url() -> Url {
+        Url::parse("http://hub.test/f").unwrap()
+    }
+
+    fn cut() -> Failure {
+        Failure::Cut {
+            received: 1000,
+            cause: "closed".into(),
+        }
+    }
+
+    #[test]
+    fn retries_run_out_and_name_the_tries() {
+        let mut backoff = Backoff::new(2, Arc::new(|_| {}));
+        assert!(backoff.next_delay(&url(), &cut()).is_ok());
+        assert!(backoff.next_delay(&url(), &cut()).is_ok());
+        let error = backoff.next_delay(&url(), &cut()).unwrap_err().to_string();
+        assert!(
+            error.contains("3 tries") && error.contains("after 1000 bytes"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn real_progress_refills_the_retries_up_to_a_cap() {
+        let mut backoff = Backoff::new(1, Arc::new(|_| {}));
+        let mut tries = 1;
+        while backoff.next_delay(&url(), &cut()).is_ok() {
+            backoff.refill();
+            tries += 1;
+        }
+        assert_eq!(tries, MAX_TRIES_FACTOR * 2);
+    }
+
+    #[test]
+    fn retry_notices_say_what_why_and_when() {
+        let status = Failure::Status {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            wait: Some(Duration::from_secs(2)),
+            detail: ": slow down".into(),
+        };
+        assert_eq!(
+            retry_notice("http://h/x", &status, Duration::from_millis(2300), 1, 5),
+            "http://h/x: HTTP 429 Too Many Requests: slow down; retrying in 2.3 s (retry 1 of 5)"
+        );
+        assert_eq!(
+            retry_notice("a.bin", &cut(), Duration::from_millis(250), 2, 5),
+            "a.bin: the connection broke after 1000 bytes of the answer (closed); \
+             retrying in 250 ms (retry 2 of 5)"
+        );
     }
 
     #[test]

@@ -16,5 +16,6 @@ pub mod patterns;
 pub mod sha256_stream;
 pub mod spec;
 pub mod store_path;
+pub mod tls;
 
 pub use error::{Error, Result};

@@ -2,7 +2,7 @@
 //! and a plain fetch that checks the spec's `hash` when it has one.
 
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use nix_fetch_model::error::IoContext;
 use nix_fetch_model::fetch::{
@@ -14,6 +14,10 @@ use nix_fetch_model::{Error, Result};
 
 use super::progress::reporter;
 
+/// Where Nix puts its `ssl-cert-file` in the sandbox of a fixed-output build: the builder (a Nix
+/// build, or `--direct`) trusts it too, when it exists, as nixpkgs' fetchers do.
+const SANDBOX_CA_FILE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
 pub fn run(
     spec_path: &Path,
     out: &Path,
@@ -22,9 +26,13 @@ pub fn run(
     cancel: CancelFlag,
 ) -> Result<()> {
     let spec = FetchSpec::from_json(&read_spec(spec_path)?)?;
+    let builder = direct || std::env::var_os("NIX_BUILD_TOP").is_some();
     let options = FetchOptions {
         progress: reporter(quiet),
         cancel,
+        ca_file: builder
+            .then(|| PathBuf::from(SANDBOX_CA_FILE))
+            .filter(|file| file.exists()),
         ..FetchOptions::default()
     };
     let outcome = if direct {
@@ -38,7 +46,7 @@ pub fn run(
     };
     if !quiet {
         let hf = spec.huggingface();
-        eprintln!(
+        super::eprint_line(&format!(
             "fetched {} at {} ({}): {} files, {} bytes, into {}",
             hf.repo,
             outcome.revision,
@@ -46,7 +54,7 @@ pub fn run(
             outcome.files.len(),
             outcome.bytes,
             out.display()
-        );
+        ));
     }
     Ok(())
 }

@@ -6,12 +6,17 @@ mod progress;
 mod reference;
 mod store;
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use nix_fetch_model::fetch::CancelFlag;
 use nix_fetch_model::Error;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
 
 #[derive(Parser)]
 #[command(
@@ -62,7 +67,7 @@ enum HashFormat {
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     let cancel = CancelFlag::default();
-    install_interrupt_handler(cancel.clone());
+    let stopped_by = stop_on_signals(cancel.clone());
     let result = match cli.command {
         Command::Prefetch(args) => prefetch::run(args, cli.quiet, cancel),
         Command::Fetch { spec, out, direct } => fetch::run(&spec, &out, direct, cli.quiet, cancel),
@@ -70,25 +75,79 @@ pub fn run() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(error) if is_closed_stdout(&error) => end_by_sigpipe(),
         Err(Error::Interrupted) => {
-            eprintln!("error: interrupted");
-            ExitCode::from(130)
+            let signal = match stopped_by.load(Ordering::SeqCst) {
+                0 => SIGINT,
+                signal => signal,
+            };
+            eprint_line(&format!("error: interrupted by {}", signal_name(signal)));
+            ExitCode::from(128 + signal as u8)
         }
         Err(error) => {
-            eprintln!("error: {error}");
+            eprint_line(&format!("error: {error}"));
             ExitCode::FAILURE
         }
     }
 }
 
-/// The first Ctrl-C stops the fetch cleanly; a second one exits at once.
-fn install_interrupt_handler(cancel: CancelFlag) {
-    let _ = ctrlc::set_handler(move || {
-        if cancel.is_cancelled() {
-            std::process::exit(130);
+/// The first SIGINT (Ctrl-C), SIGTERM (`timeout`, systemd) or SIGHUP (a closed terminal) stops
+/// the fetch cleanly, its folders removed, and the command exits with 128 + that signal, as a
+/// shell reports it; a second one exits at once. Answers the first signal, 0 until one came.
+fn stop_on_signals(cancel: CancelFlag) -> Arc<AtomicI32> {
+    let first = Arc::new(AtomicI32::new(0));
+    let Ok(mut signals) = Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
+        return first;
+    };
+    let seen = first.clone();
+    std::thread::spawn(move || {
+        for signal in signals.forever() {
+            if cancel.is_cancelled() {
+                std::process::exit(128 + signal);
+            }
+            seen.store(signal, Ordering::SeqCst);
+            cancel.cancel();
         }
-        cancel.cancel();
     });
+    first
+}
+
+fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        SIGTERM => "SIGTERM",
+        SIGHUP => "SIGHUP",
+        _ => "SIGINT",
+    }
+}
+
+/// Prints `text` and a newline on stdout, without panicking when nobody reads any more.
+pub fn print_line(text: &str) -> nix_fetch_model::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{text}")
+        .and_then(|()| stdout.flush())
+        .map_err(|e| Error::io(STDOUT, e))
+}
+
+const STDOUT: &str = "(standard output)";
+
+/// Prints `text` and a newline on stderr; a closed stderr is no reason to fail.
+pub fn eprint_line(text: &str) {
+    let _ = writeln!(std::io::stderr(), "{text}");
+}
+
+fn is_closed_stdout(error: &Error) -> bool {
+    matches!(error, Error::Io { path, source }
+        if path.as_os_str() == STDOUT && source.kind() == std::io::ErrorKind::BrokenPipe)
+}
+
+/// Ends as other Unix tools do when their reader went away (`... | head`): killed by SIGPIPE,
+/// which Rust programs ignore by default, so quietly.
+fn end_by_sigpipe() -> ExitCode {
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        libc::raise(libc::SIGPIPE);
+    }
+    ExitCode::from(128 + libc::SIGPIPE as u8)
 }
 
 fn print_hash(dir: &std::path::Path, format: HashFormat) -> nix_fetch_model::Result<()> {
@@ -98,6 +157,5 @@ fn print_hash(dir: &std::path::Path, format: HashFormat) -> nix_fetch_model::Res
         HashFormat::Nix32 => hash.to_nix32(),
         HashFormat::Base16 => hash.to_base16(),
     };
-    println!("{text}");
-    Ok(())
+    print_line(&text)
 }

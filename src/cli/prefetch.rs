@@ -1,8 +1,10 @@
 //! `prefetch hf:org/name[@revision]`: fetch, hash, add to the store, and print
 //! what to pin.
 
+use nix_fetch_model::error::IoContext;
 use nix_fetch_model::fetch::{fetch_into_with_nar_hash, CancelFlag, FetchOptions, FetchOutcome};
 use nix_fetch_model::hub::RepoType;
+use nix_fetch_model::layout::{remove_leftovers, OwnedTempDir, FETCH_TEMP_PREFIX};
 use nix_fetch_model::spec::FetchSpec;
 use nix_fetch_model::store_path::fixed_output_path;
 use nix_fetch_model::{Error, Result};
@@ -44,7 +46,9 @@ pub struct Args {
 pub fn run(args: Args, quiet: bool, cancel: CancelFlag) -> Result<()> {
     let spec_json = spec_json(&args)?;
     let spec = FetchSpec::from_json(&spec_json.to_string())?;
-    let temp = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    let temp_dir = std::env::temp_dir();
+    remove_leftovers(&temp_dir, FETCH_TEMP_PREFIX);
+    let temp = OwnedTempDir::new_in(&temp_dir, FETCH_TEMP_PREFIX).at(&temp_dir)?;
     let dir = temp.path().join(&spec.name);
     std::fs::create_dir(&dir).map_err(|e| Error::io(&dir, e))?;
 
@@ -71,7 +75,7 @@ pub fn run(args: Args, quiet: bool, cancel: CancelFlag) -> Result<()> {
     }
     if let Err(reason) = &added {
         if !quiet && !args.no_add {
-            eprintln!("note: not added to the Nix store: {reason}");
+            super::eprint_line(&format!("note: not added to the Nix store: {reason}"));
         }
     }
     let report = Report {
@@ -89,8 +93,7 @@ pub fn run(args: Args, quiet: bool, cancel: CancelFlag) -> Result<()> {
     } else {
         report.text()
     };
-    println!("{text}");
-    Ok(())
+    super::print_line(&text)
 }
 
 /// The spec as the Nix library would pass it.

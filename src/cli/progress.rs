@@ -1,18 +1,32 @@
-//! Progress bars on a terminal (bytes, speed, ETA); nothing otherwise.
+//! Progress bars on a terminal (bytes, speed, ETA); warnings (retries, waits) always, as
+//! `warning: ...` lines on stderr, above the bars when there are bars.
 
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use nix_fetch_model::fetch::{Progress, Silent};
+use nix_fetch_model::fetch::Progress;
 
-/// Bars when stderr is a terminal and not `--quiet`; else silence.
+/// Bars when stderr is a terminal and not `--quiet`; else only the warnings.
 pub fn reporter(quiet: bool) -> Arc<dyn Progress> {
     if quiet || !std::io::stderr().is_terminal() {
-        return Arc::new(Silent);
+        return Arc::new(WarningsOnly);
     }
     Arc::new(Bar::new())
+}
+
+fn warning(message: &str) -> String {
+    format!("warning: {message}")
+}
+
+/// Prints the notices as lines on stderr, nothing else.
+struct WarningsOnly;
+
+impl Progress for WarningsOnly {
+    fn notice(&self, message: &str) {
+        super::eprint_line(&warning(message));
+    }
 }
 
 struct Bar {
@@ -56,7 +70,7 @@ impl Progress for Bar {
     }
 
     fn notice(&self, message: &str) {
-        self.bar.println(message);
+        self.bar.println(warning(message));
     }
 
     fn finished(&self) {

@@ -16,11 +16,11 @@ use tokio::task::{JoinHandle, JoinSet};
 use url::Url;
 
 use super::nar_trail::NarFollow;
-use super::segments::{hash_behind, plan_ranges, Frontier, BUFFER_SIZE};
+use super::segments::{hash_behind, plan_ranges, Frontier, Range, BUFFER_SIZE};
 use super::verify::ContentHasher;
 use super::{CancelFlag, Progress};
 use crate::error::{Error, IoContext, Result};
-use crate::http::{Backoff, Failure};
+use crate::http::Failure;
 use crate::hub::{HubClient, Oid, RepoId};
 
 /// What every download of one fetch shares.
@@ -113,12 +113,16 @@ pub async fn download_blob(shared: Arc<Downloads>, mut blob: Blob) -> Result<()>
             .map_err(|_| Error::Interrupted)?;
     }
     for index in 0..frontier.ranges().len() {
-        let permit = shared
-            .requests
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| Error::Interrupted)?;
+        // A range that failed for good fails the blob now: the ranges still queued are not
+        // asked for, and those in flight are aborted when `ranges` drops.
+        let permit = loop {
+            tokio::select! {
+                permit = shared.requests.clone().acquire_owned() => {
+                    break permit.map_err(|_| Error::Interrupted)?;
+                }
+                Some(joined) = ranges.join_next() => joined.map_err(|_| Error::Interrupted)??,
+            }
+        };
         let job = RangeJob {
             shared: shared.clone(),
             url: url.clone(),
@@ -164,41 +168,44 @@ struct RangeJob {
 impl RangeJob {
     /// Runs holding `_permit`, its place among the requests in flight.
     async fn run(self, _permit: OwnedSemaphorePermit) -> Result<()> {
-        let end = self.frontier.ranges()[self.index].end;
-        let mut backoff = Backoff::new(self.shared.hub.http().retries);
+        let range = self.frontier.ranges()[self.index];
+        let mut backoff = self.shared.hub.http().backoff();
         loop {
             let start = self.frontier.position(self.index);
-            if start >= end {
+            if start >= range.end {
                 return Ok(());
             }
             let failure = match self
                 .shared
                 .hub
                 .http()
-                .send_once(&self.url, false, self.range_header(start, end))
-                .await
+                .send_once(&self.url, false, self.range_header(start, range.end))
+                .await?
             {
                 Ok(response) => {
                     let response = self.accept(response, start)?;
-                    match self.stream(response, start, end).await? {
+                    match self.stream(response, start, range.end).await? {
                         None => return Ok(()),
-                        Some((failure, progressed)) => {
-                            if progressed {
-                                backoff.reset();
-                            }
-                            failure
-                        }
+                        Some(failure) => failure,
                     }
                 }
                 Err(failure) => failure,
             };
-            self.shared.progress.notice(&format!(
-                "{}: {}, retrying",
-                self.path,
-                describe(&failure)
-            ));
-            backoff.wait_or_fail(&self.url, failure).await?;
+            if self.frontier.position(self.index) - start >= real_progress(range.len()) {
+                backoff.refill();
+            }
+            backoff
+                .wait_or_fail(&self.url, &self.what(range), failure)
+                .await?;
         }
+    }
+
+    /// The file, and the range when it is not the whole file: what a retry notice names.
+    fn what(&self, range: Range) -> String {
+        if range.len() == self.size {
+            return self.path.clone();
+        }
+        format!("{} (bytes {}-{})", self.path, range.start, range.end - 1)
     }
 
     fn range_header(&self, start: u64, end: u64) -> HeaderMap {
@@ -262,17 +269,12 @@ impl RangeJob {
     }
 
     /// Writes the body at its offsets. `Ok(None)`: the range is complete.
-    /// `Ok(Some(failure, progressed))`: the connection broke; the range resumes where it stopped.
-    async fn stream(
-        &self,
-        response: Response,
-        start: u64,
-        end: u64,
-    ) -> Result<Option<(Failure, bool)>> {
+    /// `Ok(Some(failure))`: the connection broke; the range resumes where it stopped.
+    async fn stream(&self, response: Response, start: u64, end: u64) -> Result<Option<Failure>> {
         let mut body = response.bytes_stream();
         let mut buffer: Vec<u8> = Vec::with_capacity(BUFFER_SIZE);
         let mut position = start;
-        let mut outcome = None;
+        let mut broken = None;
         while let Some(chunk) = body.next().await {
             if self.shared.cancel.is_cancelled() {
                 return Err(Error::Interrupted);
@@ -280,7 +282,7 @@ impl RangeJob {
             let chunk = match chunk {
                 Ok(chunk) => chunk,
                 Err(e) => {
-                    outcome = Some(Failure::Transport(crate::http::describe(&e)));
+                    broken = Some(crate::http::describe_cut(&e));
                     break;
                 }
             };
@@ -297,17 +299,13 @@ impl RangeJob {
             }
         }
         position = self.flush(&mut buffer, position)?;
-        let progressed = position > start;
         if position == end {
             return Ok(None);
         }
-        let failure = outcome.unwrap_or_else(|| {
-            Failure::Transport(format!(
-                "connection closed after {} of {} bytes",
-                position, end
-            ))
-        });
-        Ok(Some((failure, progressed)))
+        Ok(Some(Failure::Cut {
+            received: position - start,
+            cause: broken.unwrap_or_else(|| "the server closed it".into()),
+        }))
     }
 
     fn flush(&self, buffer: &mut Vec<u8>, position: u64) -> Result<u64> {
@@ -325,11 +323,10 @@ impl RangeJob {
     }
 }
 
-fn describe(failure: &Failure) -> String {
-    match failure {
-        Failure::Status { status, .. } => format!("HTTP {status}"),
-        Failure::Transport(cause) => cause.clone(),
-    }
+/// A failed try that brought this many bytes of a range of `len` bytes was real progress, which
+/// refills the range's retries: 1 MiB, or an eighth of a smaller range.
+fn real_progress(len: u64) -> u64 {
+    (len / 8).clamp(1, 1 << 20)
 }
 
 /// `Content-Range: bytes <first>-<last>/<total>` as (first, total).

@@ -14,7 +14,7 @@ pub use nar_trail::NarSummary;
 pub use progress::{CancelFlag, Progress, Silent};
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,10 +24,12 @@ use tokio::task::JoinSet;
 use self::download::{download_blob, Blob, Downloads};
 use self::nar_trail::{NarFollow, NarTrail, StopOnDrop, TrailBlob};
 use crate::error::{Error, IoContext, Result};
+use crate::http::{ClientSetup, Notify};
 use crate::hub::{find_token, HubClient, RepoFile};
 use crate::layout;
 use crate::patterns::PathFilter;
 use crate::spec::{FetchSpec, HfSource};
+use crate::tls;
 
 /// Files larger than this are downloaded as parallel ranges of this size.
 const RANGE_SIZE: u64 = 16 << 20;
@@ -39,6 +41,9 @@ pub struct FetchOptions {
     /// that takes it as a stream; the blobs on disk are emptied once streamed. The caller
     /// commits or fails the stream once it has checked the hash.
     pub nar_stream: Option<Arc<NarStream>>,
+    /// A file of PEM root certificates to trust besides the built-in ones and those of
+    /// NIX_SSL_CERT_FILE/SSL_CERT_FILE (the plugin gives Nix's `ssl-cert-file`).
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for FetchOptions {
@@ -47,6 +52,7 @@ impl Default for FetchOptions {
             progress: Arc::new(Silent),
             cancel: CancelFlag::default(),
             nar_stream: None,
+            ca_file: None,
         }
     }
 }
@@ -78,16 +84,17 @@ pub fn fetch_into_with_nar_hash(
     options: &FetchOptions,
 ) -> Result<(FetchOutcome, NarSummary)> {
     let (outcome, followed) = fetch(spec, root, options, true)?;
-    let summary = match (followed, &options.nar_stream) {
-        (Some(summary), _) => summary,
-        (None, None) => nar_trail::nar_summary_from_disk(root, &options.cancel)?,
-        (None, Some(_)) => {
-            return Err(Error::Protocol {
+    let summary =
+        match (followed, &options.nar_stream) {
+            (Some(summary), _) => summary,
+            (None, None) => nar_trail::nar_summary_from_disk(root, &options.cancel)?,
+            (None, Some(_)) => return Err(Error::Protocol {
                 url: outcome.endpoint,
-                problem: "the fetched tree is not the one streamed to the store; please report this bug".into(),
-            })
-        }
-    };
+                problem:
+                    "the fetched tree is not the one streamed to the store; please report this bug"
+                        .into(),
+            }),
+        };
     Ok((outcome, summary))
 }
 
@@ -130,8 +137,14 @@ async fn fetch_hf(
     options: &FetchOptions,
     nar: bool,
 ) -> Result<(FetchOutcome, Option<NarSummary>)> {
-    let token = find_token(&spec.auth, &env)?;
-    let hub = HubClient::new(&spec.network, env("HF_ENDPOINT"), token)?;
+    let progress = options.progress.clone();
+    let notify: Notify = Arc::new(move |notice: &str| progress.notice(notice));
+    let setup = ClientSetup {
+        token: find_token(&spec.auth, &env)?,
+        extra_roots: tls::extra_roots(options.ca_file.as_deref(), &env, &notify)?,
+        notify,
+    };
+    let hub = HubClient::new(&spec.network, env("HF_ENDPOINT"), setup)?;
     let commit = hub.resolve_commit(&source.repo, &source.revision).await?;
     let listing = hub.list_files(&source.repo, &commit).await?;
     layout::check_listing(listing.iter().map(|f| f.path.as_str()))?;

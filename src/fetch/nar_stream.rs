@@ -154,7 +154,11 @@ impl NarStream {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn wait<'a>(&self, state: std::sync::MutexGuard<'a, State>, at_most: Duration) -> std::sync::MutexGuard<'a, State> {
+    fn wait<'a>(
+        &self,
+        state: std::sync::MutexGuard<'a, State>,
+        at_most: Duration,
+    ) -> std::sync::MutexGuard<'a, State> {
         self.changed
             .wait_timeout(state, at_most.min(Duration::from_millis(100)))
             .unwrap_or_else(|e| e.into_inner())
@@ -203,7 +207,10 @@ impl NarCopy for Writer {
             }
             if state.filling.len() == CHUNK {
                 // A full chunk goes out only now that more bytes follow it.
-                while state.queued >= HOLD_BACK && state.end == End::Open && !self.cancel.is_cancelled() {
+                while state.queued >= HOLD_BACK
+                    && state.end == End::Open
+                    && !self.cancel.is_cancelled()
+                {
                     state = stream.wait(state, Duration::from_millis(100));
                 }
                 if self.cancel.is_cancelled() {
@@ -255,7 +262,9 @@ mod tests {
     #[test]
     fn a_large_stream_flows_once_held_back_bytes_are_buffered_but_its_end_waits_for_the_commit() {
         let stream = NarStream::new();
-        let bytes: Vec<u8> = (0..HOLD_BACK + 3 * CHUNK + 5).map(|i| (i % 251) as u8).collect();
+        let bytes: Vec<u8> = (0..HOLD_BACK + 3 * CHUNK + 5)
+            .map(|i| (i % 251) as u8)
+            .collect();
         let writer = {
             let (stream, bytes) = (stream.clone(), bytes.clone());
             std::thread::spawn(move || {
@@ -277,7 +286,10 @@ mod tests {
         writer.join().unwrap();
         // All written, nothing committed: the last bytes are still held back.
         assert!(got.len() < bytes.len());
-        assert_eq!(stream.read(&mut buffer, Duration::from_millis(50)), Ok(Read::Waiting));
+        assert_eq!(
+            stream.read(&mut buffer, Duration::from_millis(50)),
+            Ok(Read::Waiting)
+        );
         stream.commit();
         got.extend(read_all(&stream).unwrap());
         assert_eq!(got, bytes);
@@ -305,7 +317,11 @@ mod tests {
             let cancel = CancelFlag::default();
             let writer = {
                 let (stream, cancel) = (stream.clone(), cancel.clone());
-                std::thread::spawn(move || stream.writer(cancel).copy(&vec![1u8; HOLD_BACK + 4 * CHUNK]))
+                std::thread::spawn(move || {
+                    stream
+                        .writer(cancel)
+                        .copy(&vec![1u8; HOLD_BACK + 4 * CHUNK])
+                })
             };
             assert_eq!(stream.wait_released(Duration::from_secs(5)), Ok(true));
             if by_cancel {

@@ -159,7 +159,10 @@ impl NarTrail {
     }
 
     fn hash_and_check_blobs(&self, cancel: &CancelFlag) -> Result<NarHasher> {
-        let copy = self.stream.as_ref().map(|stream| stream.writer(cancel.clone()));
+        let copy = self
+            .stream
+            .as_ref()
+            .map(|stream| stream.writer(cancel.clone()));
         let mut nar = NarHasher::copying_to(copy);
         nar.start_directory();
         nar.start_entry(b"blobs");
@@ -184,7 +187,8 @@ impl NarTrail {
             if self.stream.is_some() {
                 // Its bytes are in the stream: drop them from the page cache before they are
                 // ever written back to disk.
-                file.set_len(0).map_err(|e| Error::io("(a streamed blob)", e))?;
+                file.set_len(0)
+                    .map_err(|e| Error::io("(a streamed blob)", e))?;
             }
             blob.slot.verified();
         }

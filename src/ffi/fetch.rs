@@ -12,7 +12,10 @@ use std::time::Duration;
 
 use super::bridge::{FetchProgress, Fetched, NarChunk};
 use super::message;
-use crate::fetch::{fetch_into_with_nar_hash, CancelFlag, FetchOptions, NarRead, NarStream, NarSummary, Progress};
+use crate::fetch::{
+    fetch_into_with_nar_hash, CancelFlag, FetchOptions, NarRead, NarStream, NarSummary, Progress,
+};
+use crate::layout::{remove_leftovers, OwnedTempDir, FETCH_TEMP_PREFIX};
 use crate::spec::FetchSpec;
 use crate::store_path::fixed_output_path;
 
@@ -24,22 +27,25 @@ pub struct Fetch {
     outcome: Option<Result<Fetched, String>>,
     thread: Option<JoinHandle<()>>,
     // Declared last: removed after the thread has ended (see `Drop`).
-    _dir: tempfile::TempDir,
+    _dir: OwnedTempDir,
 }
 
 /// Starts fetching `spec_json` for the store at `store_dir`; with `stream_nar`, the NAR is also
 /// offered as a stream ([`Fetch::read_nar`]).
-pub fn start_fetch(spec_json: &str, store_dir: &str, stream_nar: bool) -> Result<Box<Fetch>, String> {
+pub fn start_fetch(
+    spec_json: &str,
+    store_dir: &str,
+    stream_nar: bool,
+) -> Result<Box<Fetch>, String> {
     let spec = FetchSpec::from_json(spec_json).map_err(message)?;
-    let dir = tempfile::Builder::new()
-        .prefix("nix-fetch-model-")
-        .tempdir()
-        .map_err(|e| {
-            format!(
-                "cannot create a temporary directory in {}: {e} (set TMPDIR to a writable directory)",
-                std::env::temp_dir().display()
-            )
-        })?;
+    let temp = std::env::temp_dir();
+    remove_leftovers(&temp, FETCH_TEMP_PREFIX);
+    let dir = OwnedTempDir::new_in(&temp, FETCH_TEMP_PREFIX).map_err(|e| {
+        format!(
+            "cannot create a temporary directory in {}: {e} (set TMPDIR to a writable directory)",
+            temp.display()
+        )
+    })?;
     // The store path is named `spec.name`: so is the directory added to the store.
     let root = dir.path().join(&spec.name);
     let cancel = CancelFlag::default();
@@ -49,6 +55,7 @@ pub fn start_fetch(spec_json: &str, store_dir: &str, stream_nar: bool) -> Result
         progress: counters.clone(),
         cancel: cancel.clone(),
         nar_stream: stream.clone(),
+        ..FetchOptions::default()
     };
     let store_dir = store_dir.to_string();
     let (send, ended) = mpsc::channel();
@@ -134,16 +141,22 @@ impl Fetch {
             .read(buffer, Duration::from_millis(timeout_ms.into()));
         match read {
             Ok(NarRead::Bytes(bytes)) => Ok(NarChunk { bytes, end: false }),
-            Ok(NarRead::Waiting) => Ok(NarChunk { bytes: 0, end: false }),
-            Ok(NarRead::End) => Ok(NarChunk { bytes: 0, end: true }),
+            Ok(NarRead::Waiting) => Ok(NarChunk {
+                bytes: 0,
+                end: false,
+            }),
+            Ok(NarRead::End) => Ok(NarChunk {
+                bytes: 0,
+                end: true,
+            }),
             Err(message) => Err(message),
         }
     }
 
     fn nar_stream(&self) -> Result<&NarStream, String> {
-        self.stream
-            .as_deref()
-            .ok_or_else(|| "this fetch was started without a NAR stream; please report this bug".into())
+        self.stream.as_deref().ok_or_else(|| {
+            "this fetch was started without a NAR stream; please report this bug".into()
+        })
     }
 }
 

@@ -3,21 +3,36 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use reqwest::header::HeaderValue;
+
 use crate::error::{Error, Result};
 use crate::spec::Auth;
 
-/// A Hub token. `Debug` and `Display` never show it.
+/// A Hub token, kept as the `Authorization` header value it is sent as (marked sensitive).
+/// `Debug` never shows it.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Token(String);
+pub struct Token(HeaderValue);
+
+/// A token holds a character an HTTP header cannot carry (a line break, a control character).
+#[derive(Debug)]
+pub struct Unsendable;
 
 impl Token {
-    pub fn new(secret: impl Into<String>) -> Option<Self> {
-        let secret = secret.into().trim().to_string();
-        (!secret.is_empty()).then_some(Token(secret))
+    /// The token in `text`, surrounding whitespace dropped; `None` if that leaves nothing.
+    pub fn new(text: &str) -> Result<Option<Self>, Unsendable> {
+        let secret = text.trim();
+        if secret.is_empty() {
+            return Ok(None);
+        }
+        let mut header =
+            HeaderValue::from_str(&format!("Bearer {secret}")).map_err(|_| Unsendable)?;
+        header.set_sensitive(true);
+        Ok(Some(Token(header)))
     }
 
-    pub fn bearer(&self) -> String {
-        format!("Bearer {}", self.0)
+    /// `Bearer <token>`.
+    pub fn header(&self) -> HeaderValue {
+        self.0.clone()
     }
 }
 
@@ -25,6 +40,11 @@ impl fmt::Debug for Token {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Token(<hidden>)")
     }
+}
+
+/// The token in `text`, read from `source` ("the variable HF_TOKEN", "the file ...").
+fn token_from(text: &str, source: impl FnOnce() -> String) -> Result<Option<Token>> {
+    Token::new(text).map_err(|Unsendable| Error::UnsendableToken { place: source() })
 }
 
 /// The token, looked up in order: `auth.tokenFile`; the variable named by
@@ -39,23 +59,31 @@ pub fn find_token(auth: &Auth, env: &dyn Fn(&str) -> Option<String>) -> Result<O
                 file.display()
             ))
         })?;
-        return Token::new(text)
-            .map(Some)
-            .ok_or_else(|| Error::Spec(format!("auth.tokenFile: {} is empty", file.display())));
+        return token_from(&text, || {
+            format!("the file {} (auth.tokenFile)", file.display())
+        })?
+        .map(Some)
+        .ok_or_else(|| Error::Spec(format!("auth.tokenFile: {} is empty", file.display())));
     }
     let variables: Vec<&str> = match &auth.token_env_var {
         Some(name) => vec![name.as_str()],
         None => vec!["HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"],
     };
-    if let Some(token) = variables
-        .iter()
-        .find_map(|name| env(name).and_then(Token::new))
-    {
-        return Ok(Some(token));
+    for name in variables {
+        if let Some(text) = env(name) {
+            if let Some(token) = token_from(&text, || format!("the variable {name}"))? {
+                return Ok(Some(token));
+            }
+        }
     }
-    Ok(token_file_candidates(env)
-        .iter()
-        .find_map(|path| read_token_file(path)))
+    for path in token_file_candidates(env) {
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            if let Some(token) = token_from(&text, || format!("the file {}", path.display()))? {
+                return Ok(Some(token));
+            }
+        }
+    }
+    Ok(None)
 }
 
 fn token_file_candidates(env: &dyn Fn(&str) -> Option<String>) -> Vec<PathBuf> {
@@ -72,10 +100,6 @@ fn token_file_candidates(env: &dyn Fn(&str) -> Option<String>) -> Vec<PathBuf> {
     candidates
 }
 
-fn read_token_file(path: &Path) -> Option<Token> {
-    std::fs::read_to_string(path).ok().and_then(Token::new)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,6 +111,10 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         move |name| map.get(name).cloned()
+    }
+
+    fn token(text: &str) -> Option<Token> {
+        Token::new(text).unwrap()
     }
 
     #[test]
@@ -108,36 +136,27 @@ mod tests {
             token_env_var: None,
         };
         let env = lookup(&[("HF_TOKEN", "hf_env")]);
-        assert_eq!(
-            find_token(&with_file, &env).unwrap(),
-            Token::new("hf_from_spec")
-        );
+        assert_eq!(find_token(&with_file, &env).unwrap(), token("hf_from_spec"));
 
         let default = Auth::default();
-        assert_eq!(find_token(&default, &env).unwrap(), Token::new("hf_env"));
+        assert_eq!(find_token(&default, &env).unwrap(), token("hf_env"));
         let env = lookup(&[
             ("HUGGING_FACE_HUB_TOKEN", "hf_old"),
             ("HF_TOKEN_PATH", &path_file),
         ]);
-        assert_eq!(find_token(&default, &env).unwrap(), Token::new("hf_old"));
+        assert_eq!(find_token(&default, &env).unwrap(), token("hf_old"));
 
         let named = Auth {
             token_file: None,
             token_env_var: Some("MY_TOKEN".into()),
         };
         let env = lookup(&[("HF_TOKEN", "hf_env"), ("MY_TOKEN", "hf_mine")]);
-        assert_eq!(find_token(&named, &env).unwrap(), Token::new("hf_mine"));
+        assert_eq!(find_token(&named, &env).unwrap(), token("hf_mine"));
 
         let env = lookup(&[("HF_TOKEN_PATH", &path_file), ("HOME", &home)]);
-        assert_eq!(
-            find_token(&default, &env).unwrap(),
-            Token::new("hf_from_path")
-        );
+        assert_eq!(find_token(&default, &env).unwrap(), token("hf_from_path"));
         let env = lookup(&[("HOME", &home)]);
-        assert_eq!(
-            find_token(&default, &env).unwrap(),
-            Token::new("hf_from_home")
-        );
+        assert_eq!(find_token(&default, &env).unwrap(), token("hf_from_home"));
         assert_eq!(find_token(&default, &lookup(&[])).unwrap(), None);
     }
 
@@ -156,7 +175,18 @@ mod tests {
 
     #[test]
     fn debug_hides_the_secret() {
-        let token = Token::new("hf_secret").unwrap();
+        let token = Token::new("hf_secret").unwrap().unwrap();
         assert!(!format!("{token:?}").contains("hf_secret"));
+        assert!(!format!("{:?}", token.header()).contains("hf_secret"));
+    }
+
+    #[test]
+    fn a_token_a_header_cannot_carry_names_where_it_is() {
+        let env = lookup(&[("HF_TOKEN", "hf_a\nb")]);
+        let err = find_token(&Auth::default(), &env).unwrap_err().to_string();
+        assert!(
+            err.contains("the variable HF_TOKEN") && !err.contains("hf_a"),
+            "{err}"
+        );
     }
 }

@@ -1,16 +1,18 @@
 //! The Hub APIs the fetch needs: revision -> commit, the recursive file tree
 //! (paginated), and the `resolve` URL of a file at a commit.
 
+use std::collections::HashSet;
+
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-use reqwest::header::LINK;
+use reqwest::header::{LINK, LOCATION};
 use reqwest::Response;
 use serde::Deserialize;
 use url::Url;
 
 use super::errors::{Asked, ErrorContext};
-use super::{RepoId, Token, DEFAULT_ENDPOINT};
+use super::{RepoId, DEFAULT_ENDPOINT};
 use crate::error::{Error, Result};
-use crate::http::Http;
+use crate::http::{ClientSetup, Http};
 use crate::spec::Network;
 
 /// Characters kept as they are in a URL path segment (RFC 3986 unreserved).
@@ -21,6 +23,9 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~');
 /// As `SEGMENT`, keeping the `/` between the segments of a file path.
 const FILE_PATH: &AsciiSet = &SEGMENT.remove(b'/');
+
+/// The largest size a file can have (`off_t`): a listing that says more is wrong.
+const MAX_FILE_SIZE: u64 = i64::MAX as u64;
 
 /// A file of a repo at a commit, as the tree API lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,7 +77,7 @@ impl HubClient {
     pub fn new(
         network: &Network,
         env_endpoint: Option<String>,
-        token: Option<Token>,
+        setup: ClientSetup,
     ) -> Result<Self> {
         let endpoint = choose_endpoint(network, env_endpoint);
         let url = Url::parse(&endpoint)
@@ -84,7 +89,7 @@ impl HubClient {
                 ))
             })?;
         Ok(HubClient {
-            http: Http::new(network, &url, token)?,
+            http: Http::new(network, &url, setup)?,
             endpoint,
         })
     }
@@ -120,26 +125,48 @@ impl HubClient {
         }
     }
 
-    /// Every file of the repo at `commit`, following `Link: rel="next"` pages.
+    /// Every file of the repo at `commit`, following `Link: rel="next"` pages on the endpoint's
+    /// host, each page once.
     pub async fn list_files(&self, repo: &RepoId, commit: &str) -> Result<Vec<RepoFile>> {
-        let mut url = self.url(&format!(
+        let first = self.url(&format!(
             "/api/{}/{}/tree/{}?recursive=true",
             repo.kind.plural(),
             repo.id,
             commit
         ))?;
+        let mut url = first.clone();
+        let mut read = HashSet::new();
         let mut files = Vec::new();
         loop {
-            let response = self.checked(repo, self.http.get(&url).await?, Asked::Tree(commit))?;
+            let response = self.http.get(&url).await?;
+            let response = if url == first {
+                self.checked(repo, response, Asked::Tree(commit))?
+            } else {
+                next_page_checked(repo, response)?
+            };
             let next = next_page(&url, &response);
             let entries: Vec<TreeEntry> = read_json(&url, response).await?;
             for entry in entries.into_iter().filter(|e| e.kind == "file") {
                 files.push(entry.into_repo_file(&url)?);
             }
-            match next {
-                Some(next) => url = next,
+            read.insert(url);
+            url = match next {
                 None => break,
-            }
+                Some(next) if read.contains(&next) => {
+                    return Err(Error::ListingLoops {
+                        repo: repo.id.clone(),
+                        url: next.to_string(),
+                    })
+                }
+                Some(next) if next.origin() != first.origin() => {
+                    return Err(Error::ListingLeavesHost {
+                        repo: repo.id.clone(),
+                        endpoint: self.endpoint.clone(),
+                        url: next.to_string(),
+                    })
+                }
+                Some(next) => next,
+            };
         }
         Ok(files)
     }
@@ -160,6 +187,7 @@ impl HubClient {
         if response.status().is_success() {
             return Ok(response);
         }
+        refuse_redirect(&response)?;
         let context = ErrorContext {
             repo,
             endpoint: &self.endpoint,
@@ -227,6 +255,16 @@ impl TreeEntry {
                 problem: format!("file {:?} has a malformed oid {:?}", self.path, oid.etag()),
             });
         }
+        if size > MAX_FILE_SIZE {
+            return Err(Error::Protocol {
+                url: url.to_string(),
+                problem: format!(
+                    "file {:?} is listed with {size} bytes, more than a file can hold: the \
+                     server's listing is wrong",
+                    self.path
+                ),
+            });
+        }
         Ok(RepoFile {
             path: self.path,
             size,
@@ -242,6 +280,36 @@ pub fn is_hex(text: &str, len: usize) -> bool {
         && text
             .bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// A next page of a listing that does not answer is the server's pagination at fault, not the
+/// repo: its error names the page.
+fn next_page_checked(repo: &RepoId, response: Response) -> Result<Response> {
+    if response.status().is_success() {
+        return Ok(response);
+    }
+    refuse_redirect(&response)?;
+    Err(Error::ListingPageFailed {
+        repo: repo.id.clone(),
+        url: response.url().to_string(),
+        status: response.status().as_u16(),
+        detail: crate::http::error_detail(response.headers()),
+    })
+}
+
+/// A redirect that reaches here is one the client does not follow: to a URL that is not
+/// http(s) (`file://`...), or to nowhere.
+fn refuse_redirect(response: &Response) -> Result<()> {
+    if !response.status().is_redirection() {
+        return Ok(());
+    }
+    let location = response.headers().get(LOCATION);
+    Err(Error::BadRedirect {
+        url: response.url().to_string(),
+        location: location.map_or("nowhere (no Location header)".into(), |l| {
+            String::from_utf8_lossy(l.as_bytes()).into_owned()
+        }),
+    })
 }
 
 /// The `rel="next"` target of a `Link` header, resolved against the current URL.
@@ -277,7 +345,7 @@ mod tests {
             endpoint: endpoint.map(String::from),
             ..Network::default()
         };
-        HubClient::new(&network, env.map(String::from), None)
+        HubClient::new(&network, env.map(String::from), ClientSetup::default())
     }
 
     #[test]

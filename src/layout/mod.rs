@@ -10,10 +10,12 @@
 //! Only a pure function of (revision, commit, file list) is written, so two fetches
 //! of the same spec give identical trees.
 
+mod leftovers;
 mod paths;
 mod staging;
 mod tree_cache;
 
+pub use leftovers::{remove_leftovers, OwnedTempDir, FETCH_TEMP_PREFIX};
 pub use paths::{check_listing, check_relative_path};
 pub use staging::StagingDir;
 pub use tree_cache::write_tree_cache;

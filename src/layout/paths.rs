@@ -1,6 +1,6 @@
 //! Refusing hostile paths from the Hub before anything is written.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, NAME_MAX};
 
 /// Checks that `path` is a plain relative path that stays inside the folder it is
 /// joined to: not empty or absolute, no `.`/`..` or empty segment, no backslash, no NUL.
@@ -21,6 +21,9 @@ pub fn check_relative_path(path: &str) -> Result<(), &'static str> {
         match segment {
             "" => return Err("it has an empty segment"),
             "." | ".." => return Err("it has a '.' or '..' segment"),
+            long if long.len() > NAME_MAX => {
+                return Err("one of its names is longer than the 255 bytes a file name can have")
+            }
             _ => {}
         }
     }
@@ -90,9 +93,11 @@ mod tests {
             "a\\b",
             "a\0b",
             "..",
+            &"n".repeat(256),
         ] {
             assert!(check_relative_path(path).is_err(), "{path:?}");
         }
+        assert_eq!(check_relative_path(&"n".repeat(255)), Ok(()));
     }
 
     #[test]

@@ -140,6 +140,25 @@ def test_list_repo_tree_follows_pagination(start_fake_hub, hf_client_for):
     assert all("cursor=" in page["query"] for page in pages[1:])
 
 
+def test_tree_next_link_is_sent_on_the_last_page(tmp_path, start_fake_hub):
+    repo = tmp_path / "models" / "org" / "loop"
+    repo.mkdir(parents=True)
+    for name in ("a.txt", "b.txt", "c.txt"):
+        (repo / name).write_text(name)
+    (repo / "_hub.json").write_text(json.dumps({"tree_next_link": "?recursive=true"}))
+    hub = start_fake_hub(root=tmp_path, page_size=2)
+    first = f"{hub.endpoint}/api/models/org/loop/tree/main?recursive=true"
+
+    _, headers, body = request(first)
+    assert [e["path"] for e in json.loads(body)] == ["a.txt", "b.txt"]
+    last = headers["Link"].split(">")[0].lstrip("<")
+    _, headers, body = request(last)
+
+    assert [e["path"] for e in json.loads(body)] == ["c.txt"]
+    assert headers["Link"] == '<?recursive=true>; rel="next"'
+    assert urllib.parse.urljoin(last, "?recursive=true") == first
+
+
 def test_list_repo_tree_of_a_folder(hf):
     entries = hf.list_repo_tree("fake-org/tiny-model", path_in_repo="nested")
 
@@ -343,6 +362,25 @@ def test_ready_line_and_health(fake_hub):
     assert fake_hub.admin("GET", "health") == {"ok": True}
 
 
+def test_tls_serves_both_origins_over_https(tmp_path, start_fake_hub):
+    import ssl
+
+    from test_ca import make_test_ca
+
+    certs = make_test_ca(tmp_path / "ca")
+    hub = start_fake_hub(tls_cert=certs["server"], tls_key=str(tmp_path / "ca" / "server.key"))
+    trusting = ssl.create_default_context(cafile=certs["ca"])
+    url = f"{hub.endpoint}/fake-org/tiny-model/resolve/main/model.safetensors"
+
+    assert hub.endpoint.startswith("https://127.0.0.1:") and hub.cdn.startswith("https://127.0.0.1:")
+    with urllib.request.urlopen(url, context=trusting) as response:
+        assert response.read() == (TINY / "model.safetensors").read_bytes()
+    assert [e["origin"] for e in hub.log()] == ["hub", "cdn"]
+    with pytest.raises(urllib.error.URLError) as refused:
+        urllib.request.urlopen(url, context=ssl.create_default_context())
+    assert isinstance(refused.value.reason, ssl.SSLCertVerificationError)
+
+
 def test_resolve_serves_regular_files_with_hub_headers(fake_hub):
     url = f"{fake_hub.endpoint}/fake-org/tiny-model/resolve/main/config.json"
     status, headers, body = request(url)
@@ -518,6 +556,18 @@ def test_faults_only_hit_their_origin(fake_hub):
     assert (redirect, failed, served) == (302, 503, 200)
 
 
+@pytest.mark.parametrize("on, url", [("resolve", "{hub}/fake-org/tiny-model/resolve/main/config.json"),
+                                     ("api", "{hub}/api/models/fake-org/tiny-model/revision/main")])
+def test_redirect_fault_sends_the_location_given(fake_hub, on, url):
+    path = "config.json" if on == "resolve" else "/api/models/*/revision/*"
+    fake_hub.add_fault(path=path, kind="redirect", location="file:///etc/passwd", on=on)
+
+    status, headers, _ = request(url.format(hub=fake_hub.endpoint))
+
+    assert (status, headers["Location"]) == (302, "file:///etc/passwd")
+    assert request(url.format(hub=fake_hub.endpoint))[0] == 200
+
+
 def test_api_status_fault(fake_hub):
     fake_hub.add_fault(path="/api/models/*/tree/*", kind="status", status=500, on="api")
     url = f"{fake_hub.endpoint}/api/models/fake-org/tiny-model/tree/main"
@@ -560,6 +610,25 @@ def test_slow_fault_spreads_the_body_over_the_delay(fake_hub):
     assert body == (TINY / "config.json").read_bytes()
 
 
+def test_hold_fault_keeps_the_body_until_released(fake_hub):
+    fake_hub.add_fault(path="model.safetensors", kind="hold", after_bytes=10, on="cdn")
+    data = (TINY / "model.safetensors").read_bytes()
+    url = f"{fake_hub.cdn}/repos/{expected_etag(TINY / 'model.safetensors')}"
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    conn.request("GET", parts.path)
+    response = conn.getresponse()
+
+    assert response.read(10) == data[:10]
+    while fake_hub.admin("GET", "held") != {"held": 1}:
+        time.sleep(0.01)
+    fake_hub.admin("POST", "release")
+
+    assert response.read() == data[10:]
+    conn.close()
+    assert fake_hub.admin("GET", "held") == {"held": 0}
+
+
 def test_huggingface_hub_retries_a_cut_download(fake_hub, hf):
     fake_hub.add_fault(path="model.safetensors", kind="cut", after_bytes=100, on="cdn")
 
@@ -581,7 +650,8 @@ def test_huggingface_hub_waits_out_a_rate_limit(fake_hub, hf):
 
 
 def test_bad_faults_are_refused(fake_hub):
-    for fault in ({"path": "x", "kind": "explode"}, {"path": "x", "kind": "cut", "on": "api"}, {"path": "x", "oops": 1}):
+    for fault in ({"path": "x", "kind": "explode"}, {"path": "x", "kind": "cut", "on": "api"}, {"path": "x", "oops": 1},
+                  {"path": "x", "kind": "redirect"}, {"path": "x", "kind": "status", "location": "http://x"}):
         status, _, body = request(f"{fake_hub.endpoint}/_admin/faults", "POST", body=json.dumps(fault).encode())
         assert status == 400, body
 

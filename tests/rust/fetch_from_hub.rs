@@ -920,3 +920,664 @@ fn prefetch_names_the_store_path() {
         ["1_Pooling/config.json", "config.json", "copy/config.json"]
     );
 }
+
+/// The CDN's file bodies (GETs) from the log.
+fn cdn_bodies(hub: &FakeHub) -> Vec<serde_json::Value> {
+    hub.log()
+        .into_iter()
+        .filter(|r| r["origin"] == "cdn" && r["method"] == "GET")
+        .collect()
+}
+
+#[test]
+fn a_range_that_fails_for_good_stops_its_file_at_once() {
+    // Six ranges queued behind one request: the first answers 403, and the fetch ends there
+    // instead of downloading the five others first.
+    let hub = FakeHub::start(&[]);
+    let big = vec![7u8; (5 << 24) + 1];
+    hub.repo("models/org/big", &[("model.safetensors", &big)]);
+    hub.add_fault(
+        json!({"path": "model.safetensors", "kind": "status", "status": 403, "on": "cdn"}),
+    );
+    let (dir, out) = out_dir();
+    let spec = hf_spec(
+        &hub.endpoint,
+        "org/big",
+        json!({"network": {"concurrency": 1}}),
+    );
+    let output = fetch(&spec, &out, &[]);
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("HTTP 403"), "{}", stderr(&output));
+    let requests = cdn_bodies(&hub);
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn a_server_that_keeps_cutting_after_a_few_bytes_is_given_up_on() {
+    // Each answer brings 1000 bytes and breaks: bytes, but no real progress. The range's
+    // retries run out (3 here) instead of being refilled by every 1000 bytes.
+    let hub = hub_with_model();
+    hub.add_fault(json!({"path": "model.safetensors", "kind": "cut", "after_bytes": 1000, "times": 40, "on": "cdn"}));
+    let (dir, out) = out_dir();
+    let output = fetch(&hf_spec(&hub.endpoint, "org/model", json!({})), &out, &[]);
+    assert!(
+        !output.status.success(),
+        "the fetch went on until the cuts stopped"
+    );
+    let message = stderr(&output);
+    assert!(
+        message.contains("keeps cutting the connection")
+            && message.contains("4 tries")
+            && message.contains("network.retries"),
+        "{message}"
+    );
+    assert_eq!(cdn_bodies(&hub).len(), 4, "one try and 3 retries");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn retries_and_waits_are_shown_as_warnings() {
+    let hub = hub_with_model();
+    hub.add_fault(json!({"path": "config.json", "kind": "status", "status": 429, "retry_after": 1, "times": 1}));
+    hub.add_fault(
+        json!({"path": "model.safetensors", "kind": "cut", "after_bytes": 100, "on": "cdn"}),
+    );
+    let (_d, out) = out_dir();
+    let output = fetch(&hf_spec(&hub.endpoint, "org/model", json!({})), &out, &[]);
+    assert_ok(&output);
+    let warnings: Vec<&str> = std::str::from_utf8(&output.stderr)
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("warning: "))
+        .collect();
+    assert!(
+        warnings.iter().any(|w| w.contains("config.json")
+            && w.contains("HTTP 429")
+            && w.contains("retrying in 1.0 s")),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings.iter().any(|w| w.contains("model.safetensors")
+            && w.contains("after 100 bytes")
+            && w.contains("; retrying in ")),
+        "{warnings:?}"
+    );
+
+    // An endpoint that is down, then up: each wait is shown before "cannot reach" or success.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let (_e, out) = out_dir();
+    let output = fetch(
+        &hf_spec(&endpoint, "org/model", json!({"network": {"retries": 2}})),
+        &out,
+        &[],
+    );
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    let waits: Vec<&str> = message
+        .lines()
+        .filter(|l| l.starts_with("warning: ") && l.contains(&endpoint))
+        .collect();
+    assert_eq!(waits.len(), 2, "{message}");
+    assert!(
+        waits[0].contains("connection failed")
+            && waits[0].contains("retrying in 250 ms (retry 1 of 2)"),
+        "{message}"
+    );
+    assert!(
+        waits[1].contains("retrying in 500 ms (retry 2 of 2)"),
+        "{message}"
+    );
+}
+
+#[test]
+fn listing_pages_that_loop_or_leave_the_host_are_refused() {
+    let hub = FakeHub::start(&["--page-size", "2"]);
+    let files: &[(&str, &[u8])] = &[("a.txt", b"a"), ("b.txt", b"b"), ("c.txt", b"c")];
+    let elsewhere = format!("{}/api/models/org/away/tree/main?recursive=true", hub.cdn);
+    let gone = "/api/models/org/no-such-repo/tree/main?recursive=true";
+    let first_page_of_loop = format!("{}/api/models/org/loop/tree/", hub.endpoint);
+    // (repo, the last page's next link, the problem, the URL the message names)
+    let cases = [
+        (
+            "org/loop",
+            "?recursive=true",
+            "was read already",
+            first_page_of_loop,
+        ),
+        ("org/away", &elsewhere, "another host", elsewhere.clone()),
+        (
+            "org/gone",
+            gone,
+            "answered HTTP 404",
+            format!("{}{gone}", hub.endpoint),
+        ),
+    ];
+    for (repo, link, _, _) in &cases {
+        hub.repo_with(
+            &format!("models/{repo}"),
+            json!({"tree_next_link": link}),
+            &[("main", files)],
+        );
+    }
+    for (repo, _, problem, url) in &cases {
+        hub.clear_log();
+        let (dir, out) = out_dir();
+        let spec = hf_spec(&hub.endpoint, repo, json!({}));
+        let (mut command, _spec) = fetch_command(&spec, &out, &[]);
+        let output = output_within(&mut command, Duration::from_secs(60));
+        assert!(!output.status.success(), "{repo}");
+        let message = stderr(&output);
+        assert!(
+            message.contains(&format!("listing of repo {repo}"))
+                && message.contains(problem)
+                && message.contains(url.as_str()),
+            "{repo}: {message}"
+        );
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        assert!(
+            hub.log().iter().all(|r| r["origin"] == "hub"),
+            "{repo}: another host was asked"
+        );
+    }
+}
+
+/// Names in `dir`, sorted.
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// A fetch of org/model into `out` whose download of model.safetensors the hub holds.
+fn held_fetch(hub: &FakeHub, out: &Path) -> (std::process::Child, tempfile::TempDir) {
+    hub.add_fault(
+        json!({"path": "model.safetensors", "kind": "hold", "after_bytes": 1000, "on": "cdn"}),
+    );
+    let spec = hf_spec(&hub.endpoint, "org/model", json!({}));
+    let (mut command, spec_dir) = fetch_command(&spec, out, &[]);
+    let child = command.stderr(Stdio::piped()).spawn().unwrap();
+    hub.wait_until_held(1);
+    (child, spec_dir)
+}
+
+#[test]
+fn sigterm_and_sighup_stop_a_fetch_and_leave_nothing() {
+    let hub = hub_with_model();
+    for (signal, status) in [("TERM", 143), ("HUP", 129)] {
+        let (dir, out) = out_dir();
+        let (child, _spec) = held_fetch(&hub, &out);
+        send_signal(child.id(), signal);
+        let output = child.wait_with_output().unwrap();
+        hub.release();
+        assert_eq!(output.status.code(), Some(status), "SIG{signal}");
+        assert!(
+            stderr(&output).contains(&format!("interrupted by SIG{signal}")),
+            "{}",
+            stderr(&output)
+        );
+        assert!(
+            names_in(dir.path()).is_empty(),
+            "SIG{signal} left {:?}",
+            names_in(dir.path())
+        );
+    }
+}
+
+#[test]
+fn the_next_fetch_removes_what_a_killed_one_left_and_nothing_else() {
+    let hub = hub_with_model();
+    let (dir, out) = out_dir();
+    for other in [".other.partial-1-abcdef", "model-notes"] {
+        std::fs::create_dir(dir.path().join(other)).unwrap();
+    }
+    let (mut child, _spec) = held_fetch(&hub, &out);
+    send_signal(child.id(), "KILL");
+    child.wait().unwrap();
+    hub.release();
+    let left = names_in(dir.path());
+    assert!(
+        left.iter().any(|n| n.starts_with(".model.partial-")),
+        "kill -9 left nothing to clean: {left:?}"
+    );
+    assert_ok(&fetch(
+        &hf_spec(&hub.endpoint, "org/model", json!({})),
+        &out,
+        &[],
+    ));
+    assert_eq!(
+        names_in(dir.path()),
+        [".other.partial-1-abcdef", "model", "model-notes"]
+    );
+}
+
+#[test]
+fn a_fetch_keeps_the_folder_of_a_live_fetch_to_the_same_output() {
+    let hub = hub_with_model();
+    let (dir, out) = out_dir();
+    let (first, _spec) = held_fetch(&hub, &out);
+    let staging_of_first = names_in(dir.path());
+    assert_eq!(staging_of_first.len(), 1, "{staging_of_first:?}");
+    assert_ok(&fetch(
+        &hf_spec(&hub.endpoint, "org/model", json!({})),
+        &out,
+        &[],
+    ));
+    let mut expected = vec!["model".to_string(), staging_of_first[0].clone()];
+    expected.sort();
+    assert_eq!(
+        names_in(dir.path()),
+        expected,
+        "the live fetch's folder was removed"
+    );
+    hub.release();
+    let output = first.wait_with_output().unwrap();
+    assert!(!output.status.success(), "the output was replaced");
+    assert_eq!(names_in(dir.path()), ["model"]);
+}
+
+#[test]
+fn the_next_prefetch_removes_the_temporary_folder_of_a_killed_one() {
+    let hub = hub_with_model();
+    let temp = tempfile::tempdir().unwrap();
+    std::fs::create_dir(temp.path().join("nix-fetch-model-locks")).unwrap();
+    hub.add_fault(json!({"path": "model.safetensors", "kind": "hold", "on": "cdn"}));
+    let mut first = cli()
+        .env("TMPDIR", temp.path())
+        .args([
+            "--quiet",
+            "prefetch",
+            "hf:org/model",
+            "--no-add",
+            "--endpoint",
+            &hub.endpoint,
+        ])
+        .spawn()
+        .unwrap();
+    hub.wait_until_held(1);
+    send_signal(first.id(), "KILL");
+    first.wait().unwrap();
+    hub.release();
+    let left = names_in(temp.path());
+    assert!(
+        left.iter().any(|n| n.starts_with("nix-fetch-model-fetch-")),
+        "kill -9 left nothing to clean: {left:?}"
+    );
+    let output = cli()
+        .env("TMPDIR", temp.path())
+        .args([
+            "--quiet",
+            "prefetch",
+            "hf:org/model",
+            "--no-add",
+            "--endpoint",
+            &hub.endpoint,
+        ])
+        .output()
+        .unwrap();
+    assert_ok(&output);
+    assert_eq!(names_in(temp.path()), ["nix-fetch-model-locks"]);
+}
+
+/// Fetches `repo` from `hub` into a fresh folder: the failure's message, and whether the
+/// folder holds nothing after.
+fn failed_fetch(hub: &FakeHub, repo: &str, envs: &[(&str, &str)]) -> (String, bool) {
+    let (dir, out) = out_dir();
+    let output = fetch(&hf_spec(&hub.endpoint, repo, json!({})), &out, envs);
+    assert!(!output.status.success(), "{repo} was fetched");
+    (stderr(&output), names_in(dir.path()).is_empty())
+}
+
+#[test]
+fn a_listed_size_no_file_can_have_is_named() {
+    let hub = FakeHub::start(&[]);
+    let huge = json!({"type": "file", "path": "huge.bin", "oid": git_blob_sha1(b"x"), "size": 1,
+        "lfs": {"oid": sha256_hex(b"x"), "size": u64::MAX, "pointerSize": 130}});
+    hub.repo_with(
+        "models/org/huge",
+        json!({"extra_tree_entries": [huge]}),
+        &[("main", &[("config.json", CONFIG)])],
+    );
+    let (message, nothing_left) = failed_fetch(&hub, "org/huge", &[]);
+    assert!(
+        message.contains("\"huge.bin\" is listed with 18446744073709551615 bytes")
+            && message.contains("more than a file can hold"),
+        "{message}"
+    );
+    assert!(nothing_left);
+}
+
+#[test]
+fn a_redirect_to_a_file_url_is_named() {
+    let hub = hub_with_model();
+    hub.add_fault(json!({"path": "config.json", "kind": "redirect", "location": "file:///etc/passwd", "on": "resolve"}));
+    let (message, nothing_left) = failed_fetch(&hub, "org/model", &[]);
+    assert!(
+        message.contains("/config.json redirected to file:///etc/passwd")
+            && message.contains("not an http(s) URL"),
+        "{message}"
+    );
+    assert!(nothing_left);
+}
+
+#[test]
+fn a_token_a_header_cannot_carry_is_named_not_printed() {
+    let hub = FakeHub::start(&[]);
+    hub.repo_with(
+        "models/org/private",
+        json!({"private": true}),
+        &[("main", &[("config.json", CONFIG)])],
+    );
+    let secret = "hf_fake\r\nX-Injected: token";
+    let (message, nothing_left) = failed_fetch(&hub, "org/private", &[("HF_TOKEN", secret)]);
+    assert!(
+        message.contains("the token in the variable HF_TOKEN")
+            && message.contains("a character an HTTP header cannot carry"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("hf_fake") && !message.contains("cannot reach"),
+        "{message}"
+    );
+    assert!(nothing_left);
+    assert!(hub.log().is_empty(), "a request was sent");
+
+    let token_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(token_file.path(), format!("{secret}\n")).unwrap();
+    let (dir, out) = out_dir();
+    let spec = hf_spec(
+        &hub.endpoint,
+        "org/private",
+        json!({"auth": {"tokenFile": token_file.path()}}),
+    );
+    let output = fetch(&spec, &out, &[]);
+    let message = stderr(&output);
+    assert!(
+        message.contains(&format!(
+            "the token in the file {}",
+            token_file.path().display()
+        )) && message.contains("a character an HTTP header cannot carry"),
+        "{message}"
+    );
+    assert!(!message.contains("hf_fake"), "{message}");
+    assert!(names_in(dir.path()).is_empty());
+}
+
+#[test]
+fn two_fetches_into_one_output_say_so() {
+    let hub = hub_with_model();
+    let (dir, out) = out_dir();
+    let (first, _spec) = held_fetch(&hub, &out);
+    assert_ok(&fetch(
+        &hf_spec(&hub.endpoint, "org/model", json!({})),
+        &out,
+        &[],
+    ));
+    hub.release();
+    let output = first.wait_with_output().unwrap();
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(
+        message.contains(&format!("{} appeared while this fetch ran", out.display()))
+            && message.contains("another fetch into the same output"),
+        "{message}"
+    );
+    assert_eq!(names_in(dir.path()), ["model"]);
+}
+
+#[test]
+fn names_longer_than_a_file_name_can_be_are_named() {
+    let hub = hub_with_model();
+    let spec = hf_spec(&hub.endpoint, "org/model", json!({}));
+
+    let (dir, _) = out_dir();
+    let long = "a".repeat(300);
+    let output = fetch(&spec, &dir.path().join(&long), &[]);
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(
+        message.contains("is 300 bytes long") && message.contains("255"),
+        "{message}"
+    );
+    assert!(
+        !message.contains(&long),
+        "the whole name is printed: {message}"
+    );
+    assert!(names_in(dir.path()).is_empty());
+
+    // A name that fits, whose staging folder's name would not.
+    let fits = "b".repeat(250);
+    assert_ok(&fetch(&spec, &dir.path().join(&fits), &[]));
+    assert_eq!(names_in(dir.path()), [fits]);
+
+    let long_path = format!("{}.txt", "c".repeat(300));
+    let listed = json!({"type": "file", "path": long_path, "oid": git_blob_sha1(b"x"), "size": 1});
+    hub.repo_with(
+        "models/org/long-name",
+        json!({"extra_tree_entries": [listed]}),
+        &[("main", &[("config.json", CONFIG)])],
+    );
+    let (message, nothing_left) = failed_fetch(&hub, "org/long-name", &[]);
+    assert!(
+        message.contains("refusing unsafe path")
+            && message.contains("longer than the 255 bytes a file name can have"),
+        "{message}"
+    );
+    assert!(nothing_left);
+}
+
+const SIGPIPE: i32 = 13;
+
+#[test]
+fn a_closed_stdout_ends_the_command_quietly_as_other_tools() {
+    use std::os::unix::process::ExitStatusExt;
+    let hub = hub_with_model();
+    let (_d, out) = out_dir();
+    assert_ok(&fetch(
+        &hf_spec(&hub.endpoint, "org/model", json!({})),
+        &out,
+        &[],
+    ));
+    let temp = tempfile::tempdir().unwrap();
+    let mut prefetch = cli();
+    prefetch.env("TMPDIR", temp.path()).args([
+        "prefetch",
+        "hf:org/model",
+        "--json",
+        "--no-add",
+        "--endpoint",
+        &hub.endpoint,
+    ]);
+    let mut hash = cli();
+    hash.arg("hash").arg(&out);
+    for mut command in [prefetch, hash] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let output = command
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        assert_eq!(
+            output.status.signal(),
+            Some(SIGPIPE),
+            "{:?}: {}",
+            output.status,
+            stderr(&output)
+        );
+        assert!(stderr(&output).is_empty(), "{}", stderr(&output));
+    }
+    assert!(names_in(temp.path()).is_empty());
+}
+
+/// Fetches org/model from `hub` with `envs`: the output.
+fn fetch_model(hub: &FakeHub, envs: &[(&str, &str)]) -> std::process::Output {
+    let (_dir, out) = out_dir();
+    fetch(&hf_spec(&hub.endpoint, "org/model", json!({})), &out, envs)
+}
+
+fn with_model(hub: FakeHub) -> FakeHub {
+    hub.repo(
+        "models/org/model",
+        &[("config.json", CONFIG), ("model.safetensors", &weights())],
+    );
+    hub
+}
+
+#[test]
+fn an_https_hub_is_trusted_through_nix_ssl_cert_file_or_ssl_cert_file() {
+    let ca = TestCa::make();
+    let hub = with_model(FakeHub::start_tls(&ca, "server"));
+    let (ca_pem, other_ca) = (ca.file("ca.pem"), ca.file("other-ca.pem"));
+
+    let refused = fetch_model(&hub, &[]);
+    assert!(!refused.status.success());
+    let message = stderr(&refused);
+    assert!(
+        message.contains(&format!(
+            "the TLS certificate of {} is refused",
+            hub.endpoint
+        )) && message.contains("unknown issuer")
+            && message.contains("NIX_SSL_CERT_FILE or SSL_CERT_FILE")
+            && message.contains("ssl-cert-file"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("retrying"),
+        "a refused certificate is retried: {message}"
+    );
+
+    assert_ok(&fetch_model(&hub, &[("NIX_SSL_CERT_FILE", &ca_pem)]));
+    assert_ok(&fetch_model(&hub, &[("SSL_CERT_FILE", &ca_pem)]));
+    let nix_first = fetch_model(
+        &hub,
+        &[("NIX_SSL_CERT_FILE", &other_ca), ("SSL_CERT_FILE", &ca_pem)],
+    );
+    assert!(
+        stderr(&nix_first).contains("unknown issuer"),
+        "SSL_CERT_FILE was used although NIX_SSL_CERT_FILE is set: {}",
+        stderr(&nix_first)
+    );
+
+    let wrong_host = with_model(FakeHub::start_tls(&ca, "wrong-host"));
+    let refused = fetch_model(&wrong_host, &[("NIX_SSL_CERT_FILE", &ca_pem)]);
+    assert!(
+        stderr(&refused).contains("wrong host"),
+        "{}",
+        stderr(&refused)
+    );
+}
+
+#[test]
+fn a_bundle_named_by_a_variable_must_be_usable() {
+    let hub = hub_with_model();
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "").unwrap();
+    let missing = dir.path().join("missing.pem");
+    for (variable, file, problem) in [
+        ("NIX_SSL_CERT_FILE", &missing, "does not exist"),
+        ("SSL_CERT_FILE", &empty, "holds no PEM certificate"),
+    ] {
+        let output = fetch_model(&hub, &[(variable, file.to_str().unwrap())]);
+        assert!(!output.status.success());
+        let message = stderr(&output);
+        assert!(
+            message.contains(&format!(
+                "{variable} names {}, which {problem}",
+                file.display()
+            )),
+            "{message}"
+        );
+    }
+    // In a Nix build, the sandbox may hide the file: a warning, and the fetch goes on.
+    let output = fetch_model(
+        &hub,
+        &[
+            ("NIX_SSL_CERT_FILE", missing.to_str().unwrap()),
+            ("NIX_BUILD_TOP", dir.path().to_str().unwrap()),
+        ],
+    );
+    assert_ok(&output);
+    assert!(
+        stderr(&output).contains("warning: NIX_SSL_CERT_FILE names"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn fetch_options_ca_file_is_trusted_besides_the_built_in_roots() {
+    use nix_fetch_model::fetch::{fetch_into, FetchOptions};
+    use nix_fetch_model::spec::FetchSpec;
+    let ca = TestCa::make();
+    let hub = with_model(FakeHub::start_tls(&ca, "server"));
+    let spec =
+        FetchSpec::from_json(&hf_spec(&hub.endpoint, "org/model", json!({})).to_string()).unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let refused = fetch_into(&spec, root.path(), &FetchOptions::default()).unwrap_err();
+    assert!(
+        matches!(refused, nix_fetch_model::Error::Certificate { .. }),
+        "{refused}"
+    );
+    let root = tempfile::tempdir().unwrap();
+    let options = FetchOptions {
+        ca_file: Some(ca.file("ca.pem").into()),
+        ..FetchOptions::default()
+    };
+    let outcome = fetch_into(&spec, root.path(), &options).unwrap();
+    assert_eq!(outcome.files, ["config.json", "model.safetensors"]);
+}
+
+#[test]
+fn proxies_carry_the_requests_and_no_proxy_bypasses_them() {
+    let Some(proxy) = Tinyproxy::start() else {
+        println!("SKIP: tinyproxy is not installed (scripts/setup.sh installs tinyproxy-bin)");
+        return;
+    };
+    let hub = hub_with_model();
+    let hub_host = hub.endpoint.trim_start_matches("http://").to_string();
+    for variable in ["http_proxy", "HTTP_PROXY", "all_proxy"] {
+        let before = proxy.requests().len();
+        assert_ok(&fetch_model(&hub, &[(variable, &proxy.url)]));
+        let requests = proxy.requests()[before..].to_vec();
+        assert!(
+            requests
+                .iter()
+                .any(|r| r.starts_with(&format!("GET http://{hub_host}/api/")))
+                && requests.iter().any(|r| r.contains("/resolve/")),
+            "{variable}: {requests:?}"
+        );
+    }
+    let before = proxy.requests().len();
+    assert_ok(&fetch_model(
+        &hub,
+        &[("http_proxy", &proxy.url), ("no_proxy", "127.0.0.1")],
+    ));
+    assert_eq!(proxy.requests().len(), before, "no_proxy was not honoured");
+
+    let ca = TestCa::make();
+    let tls_hub = with_model(FakeHub::start_tls(&ca, "server"));
+    let ca_pem = ca.file("ca.pem");
+    for variable in ["https_proxy", "HTTPS_PROXY"] {
+        let before = proxy.requests().len();
+        assert_ok(&fetch_model(
+            &tls_hub,
+            &[(variable, &proxy.url), ("NIX_SSL_CERT_FILE", &ca_pem)],
+        ));
+        let tunnels = proxy.requests()[before..].to_vec();
+        let hub_port = tls_hub.endpoint.rsplit(':').next().unwrap();
+        let cdn_port = tls_hub.cdn.rsplit(':').next().unwrap();
+        for port in [hub_port, cdn_port] {
+            assert!(
+                tunnels.contains(&format!("CONNECT 127.0.0.1:{port}")),
+                "{variable}: {tunnels:?}"
+            );
+        }
+    }
+}

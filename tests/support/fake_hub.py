@@ -5,21 +5,28 @@ Run:
     python3 fake_hub.py --root DIR [--repo TYPE:ORG/NAME=PATH ...] [--host 127.0.0.1]
                         [--port 0] [--cdn-port 0] [--page-size 50] [--lfs-threshold BYTES]
                         [--link-mib-per-s RATE] [--connection-mib-per-s RATE]
+                        [--tls-cert PEM --tls-key PEM]
 
 When ready it prints one JSON line, {"endpoint": URL, "cdn": URL, "pid": N}, and serves until
 SIGTERM or SIGINT (then it exits with status 0). Two origins: the Hub ("endpoint") and a CDN.
 With --link-mib-per-s, file bodies share a link of that many MiB/s, as a real network's would
 (for benchmarks: on loopback the network is as fast as the CPU). With --connection-mib-per-s,
-each file body goes at most that fast, as a CDN that limits each connection serves it.
+each file body goes at most that fast, as a CDN that limits each connection serves it. With
+--tls-cert and --tls-key (a certificate for the host, e.g. from test_ca.py beside this file),
+both origins speak HTTPS, and their URLs start with https://.
 
 Repos live in ROOT/models/ORG/NAME, ROOT/datasets/ORG/NAME and ROOT/spaces/ORG/NAME, or where a
 --repo option says. A repo folder holds the files of `main`, or a `_hub.json`:
     {"private": bool, "gated": bool, "tokens": ["hf_..."],
      "revisions": {"main": "rev-main", "v1.0": "rev-v1", "refs/pr/1": "rev-pr1"},
-     "extra_tree_entries": [{"type": "file", "path": "../evil", ...}]}
+     "extra_tree_entries": [{"type": "file", "path": "../evil", ...}],
+     "tree_next_link": "?recursive=true"}
 where each revision names the subfolder holding its files ("revisions" defaults to the repo
 folder itself, "tokens" to ["hf_fake_token"]; "extra_tree_entries" are appended as they are to
-the root's tree listing, to play a hostile Hub). Regular files are listed sorted and recursively;
+the root's tree listing, and "tree_next_link" is sent as it is as the `Link: <...>; rel="next"`
+of the last page of every tree listing, to play a hostile or broken Hub: a relative link back
+to the first page makes the pagination loop, an absolute one sends it to another host). Regular
+files are listed sorted and recursively;
 symlinks, `__pycache__` folders and `*.pyc` files are skipped.
 
 Files: git blob oid = sha1(b"blob <size>\\0" + bytes). A file is LFS if its extension is in
@@ -43,17 +50,25 @@ CDN origin:
                                carrying Authorization, as S3 does for a presigned URL.
 
 Admin API on the Hub origin (not logged):
-    GET /_admin/health; GET|DELETE /_admin/log; GET|POST|DELETE /_admin/faults
-    A fault (POST JSON) is {"path": glob, "kind": "status"|"cut"|"wrong-bytes"|"slow",
+    GET /_admin/health; GET|DELETE /_admin/log; GET|POST|DELETE /_admin/faults;
+    GET /_admin/held ({"held": N}: bodies a "hold" fault holds now); POST /_admin/release
+    (every body held so far goes on).
+    A fault (POST JSON) is {"path": glob,
+    "kind": "status"|"redirect"|"cut"|"wrong-bytes"|"slow"|"hold",
     "on": "resolve"|"cdn"|"any"|"api" (default "any"), "times": N (default 1),
     "status": 429|500|503 (default 503), "retry_after": s, "ratelimit": bool,
-    "after_bytes": N (default 0), "delay": s}.
+    "after_bytes": N (default 0), "delay": s, "location": URL}.
     Faults hit GET requests for file bodies (resolve and CDN), matched by repo file path; with
-    "on": "api" a status fault matches the URL path of a GET /api/ request instead. Kinds:
+    "on": "api" a status or redirect fault matches the URL path of a GET /api/ request instead.
+    Kinds:
       status       answer `status` (+ Retry-After, + `RateLimit: "api";r=0;t=<retry_after>`)
+      redirect     answer 302 with `Location: <location>` (any URL, e.g. file:///etc/passwd)
       cut          send the headers and `after_bytes` bytes of the body, then close the connection
       wrong-bytes  flip (xor 0xff) the body byte at offset `after_bytes`
       slow         spread the body over `delay` seconds in total (20 slices)
+      hold         send the headers and `after_bytes` bytes of the body, then wait for
+                   POST /_admin/release before the rest (a download caught in the middle, for
+                   as long as a test needs, without timing)
     Offsets count from the first byte of the response body (so from the Range start).
     The log is a list of {"origin", "method", "path", "query", "range", "auth", "status",
     "bytes_sent", "started", "ended"}, the last two from the system's monotonic clock (Python's
@@ -74,6 +89,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import stat
 import sys
 import threading
@@ -246,6 +262,7 @@ class Repo:
     tokens: tuple[str, ...]
     revisions: dict[str, str]  # revision name -> folder of its files
     extra_tree_entries: tuple[dict, ...] = ()  # listed as they are, to test hostile listings
+    tree_next_link: str | None = None  # the next-page link of the last page, to test broken ones
 
     @classmethod
     def load(cls, repo_type: str, repo_id: str, folder: str) -> Repo:
@@ -270,6 +287,7 @@ class Repo:
             tokens=tuple(settings.get("tokens", [DEFAULT_TOKEN])),
             revisions=revisions,
             extra_tree_entries=tuple(settings.get("extra_tree_entries", [])),
+            tree_next_link=settings.get("tree_next_link"),
         )
 
     @property
@@ -355,9 +373,10 @@ class Hub:
 # ---------------------------------------------------------------------------------------------
 # Faults and request log
 
-FAULT_KINDS = ("status", "cut", "wrong-bytes", "slow")
+FAULT_KINDS = ("status", "redirect", "cut", "wrong-bytes", "slow", "hold")
+ANSWER_FAULT_KINDS = ("status", "redirect")
 FAULT_TARGETS = ("resolve", "cdn", "any", "api")
-BODY_FAULT_KINDS = ("cut", "wrong-bytes", "slow")
+BODY_FAULT_KINDS = ("cut", "wrong-bytes", "slow", "hold")
 
 
 @dataclass
@@ -372,6 +391,7 @@ class Fault:
     ratelimit: bool = False
     after_bytes: int = 0
     delay: float = 0.0
+    location: str | None = None
 
     @classmethod
     def from_json(cls, fault_id: int, data: dict) -> Fault:
@@ -387,8 +407,10 @@ class Fault:
             raise ValueError(f"kind must be one of {FAULT_KINDS}")
         if fault.on not in FAULT_TARGETS:
             raise ValueError(f"on must be one of {FAULT_TARGETS}")
-        if fault.on == "api" and fault.kind != "status":
-            raise ValueError('only "status" faults can target "api"')
+        if fault.on == "api" and fault.kind not in ANSWER_FAULT_KINDS:
+            raise ValueError(f'only {ANSWER_FAULT_KINDS} faults can target "api"')
+        if (fault.kind == "redirect") != (fault.location is not None):
+            raise ValueError('a "redirect" fault, and only it, has a "location"')
         if fault.times < 1 or fault.after_bytes < 0 or fault.delay < 0:
             raise ValueError("times must be >= 1, after_bytes and delay >= 0")
         return fault
@@ -475,6 +497,31 @@ class Link:
             time.sleep(start - now)
 
 
+class Holds:
+    """Bodies that "hold" faults keep waiting until the next release."""
+
+    def __init__(self) -> None:
+        self._released = 0  # releases so far
+        self._held = 0
+        self._changed = threading.Condition()
+
+    def hold(self) -> None:
+        with self._changed:
+            release = self._released
+            self._held += 1
+            self._changed.wait_for(lambda: self._released != release)
+            self._held -= 1
+
+    def held(self) -> int:
+        with self._changed:
+            return self._held
+
+    def release(self) -> None:
+        with self._changed:
+            self._released += 1
+            self._changed.notify_all()
+
+
 @dataclass
 class App:
     """What both origins share."""
@@ -486,6 +533,7 @@ class App:
     connection_bytes_per_s: float | None = None
     endpoint: str = ""
     cdn: str = ""
+    holds: Holds = field(default_factory=Holds)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -540,6 +588,8 @@ class BaseHandler(http.server.BaseHTTPRequestHandler):
     origin = ""
 
     def setup(self) -> None:
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.do_handshake()  # here, in the request's thread, not in accept()
         super().setup()
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
@@ -607,7 +657,9 @@ class BaseHandler(http.server.BaseHTTPRequestHandler):
 
     @staticmethod
     def fault_error(fault: Fault) -> HubError:
-        """The error a "status" fault answers with."""
+        """The answer of a "status" or "redirect" fault."""
+        if fault.kind == "redirect":
+            return HubError(302, f"fake-hub: injected fault #{fault.id}", headers={"Location": fault.location})
         headers = {}
         if fault.retry_after is not None:
             headers["Retry-After"] = str(fault.retry_after)
@@ -647,6 +699,12 @@ class BaseHandler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(bytes([f.read(1)[0] ^ 0xFF]))
             self.bytes_sent += 1
             self.send_range(f, start + offset + 1, length - offset - 1)
+        elif fault.kind == "hold":
+            sent = min(fault.after_bytes, length)
+            self.send_range(f, start, sent)
+            self.wfile.flush()
+            self.app.holds.hold()
+            self.send_range(f, start + sent, length - sent)
         elif fault.kind == "slow":
             for i in range(SLOW_SLICES):
                 time.sleep(fault.delay / SLOW_SLICES)
@@ -692,6 +750,11 @@ class HubHandler(BaseHandler):
             self.respond_json(app.log.entries())
         elif action == ("DELETE", "log"):
             app.log.clear()
+            self.respond_json({"ok": True})
+        elif action == ("GET", "held"):
+            self.respond_json({"held": app.holds.held()})
+        elif action == ("POST", "release"):
+            app.holds.release()
             self.respond_json({"ok": True})
         elif action == ("GET", "faults"):
             self.respond_json(app.faults.list())
@@ -757,7 +820,7 @@ class HubHandler(BaseHandler):
     # -- API
 
     def route_api(self, raw_path: str, segments: list[str], query: dict) -> None:
-        fault = self.app.faults.take("api", [raw_path, unquote(raw_path)], ("status",))
+        fault = self.app.faults.take("api", [raw_path, unquote(raw_path)], ANSWER_FAULT_KINDS)
         if fault:
             raise self.fault_error(fault)
         if len(segments) < 3 or segments[0] not in REPO_TYPE_BY_PLURAL:
@@ -813,6 +876,8 @@ class HubHandler(BaseHandler):
         if end < len(entries):
             params = dict(query, cursor=base64.urlsafe_b64encode(str(end).encode()).decode())
             headers["Link"] = f'<{self.app.endpoint}{raw_path}?{urlencode(params)}>; rel="next"'
+        elif repo.tree_next_link is not None:
+            headers["Link"] = f'<{repo.tree_next_link}>; rel="next"'
         self.respond_json(entries[start:end], headers=headers)
 
     @staticmethod
@@ -835,7 +900,7 @@ class HubHandler(BaseHandler):
         repo = self.find_repo(repo_type, segments[0], segments[1])
         rev, rest = self.split_revision(repo, segments[3:], 1)
         path = "/".join(rest)
-        fault = self.app.faults.take("resolve", [path], ("status",)) if self.command == "GET" else None
+        fault = self.app.faults.take("resolve", [path], ANSWER_FAULT_KINDS) if self.command == "GET" else None
         if fault:
             raise self.fault_error(fault)
         self.check_gate(repo)
@@ -876,7 +941,7 @@ class CdnHandler(BaseHandler):
         if blob is None:
             raise S3Error(404, "The specified key does not exist.", "NoSuchKey")
         abspath, paths = blob
-        fault = self.app.faults.take("cdn", paths, ("status",)) if self.command == "GET" else None
+        fault = self.app.faults.take("cdn", paths, ANSWER_FAULT_KINDS) if self.command == "GET" else None
         if fault:
             raise self.fault_error(fault)
         self.serve_file(abspath, {"ETag": f'"{segments[1]}"'}, "cdn", paths)
@@ -890,13 +955,20 @@ class Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
 
-    def __init__(self, host: str, port: int, handler: type, app: App) -> None:
+    def __init__(self, host: str, port: int, handler: type, app: App, tls: ssl.SSLContext | None) -> None:
         super().__init__((host, port), handler)
         self.app = app
+        self.scheme = "https" if tls else "http"
+        if tls:
+            self.socket = tls.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
 
     def url(self) -> str:
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{self.scheme}://{host}:{port}"
+
+    def handle_error(self, request, client_address) -> None:
+        if not isinstance(sys.exc_info()[1], (ssl.SSLError, ConnectionError)):
+            super().handle_error(request, client_address)  # a client refusing the certificate is no news
 
 
 def parse_repo_option(value: str) -> tuple[tuple[str, str], str]:
@@ -930,7 +1002,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="file bodies share a link of this many MiB/s (default: no limit)")
     parser.add_argument("--connection-mib-per-s", type=float, default=None,
                         help="each file body goes at most this many MiB/s (default: no limit)")
+    parser.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM), with --tls-key")
+    parser.add_argument("--tls-key", help="the key of --tls-cert (PEM)")
     args = parser.parse_args(argv)
+    if (args.tls_cert is None) != (args.tls_key is None):
+        parser.error("--tls-cert and --tls-key go together")
     if args.page_size < 1:
         parser.error("--page-size must be at least 1")
     for option in ("link_mib_per_s", "connection_mib_per_s"):
@@ -947,7 +1023,14 @@ def main(argv: list[str]) -> int:
     link_rate = args.link_mib_per_s * (1 << 20) if args.link_mib_per_s else None
     connection_rate = args.connection_mib_per_s * (1 << 20) if args.connection_mib_per_s else None
     app = App(hub, FaultTable(), RequestLog(), Link(link_rate), connection_rate)
-    servers = [Server(args.host, args.port, HubHandler, app), Server(args.host, args.cdn_port, CdnHandler, app)]
+    tls = None
+    if args.tls_cert:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(args.tls_cert, args.tls_key)
+    servers = [
+        Server(args.host, args.port, HubHandler, app, tls),
+        Server(args.host, args.cdn_port, CdnHandler, app, tls),
+    ]
     app.endpoint, app.cdn = servers[0].url(), servers[1].url()
     hub.warm_up()
     for server in servers:

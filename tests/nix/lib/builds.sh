@@ -61,6 +61,7 @@ run_build_tests() {
   test_revision
   test_private_repo
   test_hf_endpoint_variable
+  test_tls_roots
   test_validation
   test_builtin_stand_in
   test_plugin_parity
@@ -159,6 +160,36 @@ test_hf_endpoint_variable() {
   else
     fail "HF_ENDPOINT build" "$(cat "$work/build.err")"
   fi
+}
+
+# An HTTPS Hub whose certificate a test CA signed: the builder trusts the CA that
+# NIX_SSL_CERT_FILE names (an impureEnvVar, as in nixpkgs' fetchers), and without it names the
+# certificate problem.
+test_tls_roots() {
+  [[ -n ${tiny_hash:-} ]] || { skip "TLS roots: no hash"; return; }
+  python3 "$repo/tests/support/test_ca.py" "$work/tls" >/dev/null 2>"$work/tls.err" \
+    || { fail "TLS roots: test CA (openssl)" "$(cat "$work/tls.err")"; return; }
+  # In the store, where the build user can read it, named to go with this run's paths.
+  local ca name="tiny-tls-$nonce" out expected
+  cp "$work/tls/ca.pem" "$work/tls/$nonce-ca.pem"
+  ca=$(nix-store --add "$work/tls/$nonce-ca.pem") || { fail "TLS roots: nix-store --add of the CA"; return; }
+  local main_endpoint=$hub_endpoint main_pid=$hub_pid
+  start_hub --tls-cert "$work/tls/server.pem" --tls-key "$work/tls/server.key" || return
+  local expr="{ fetch, ... }: fetch { name = \"$name\"; source.huggingface.repo = \"fake-org/tiny-model\"; hash = \"$tiny_hash\"; }"
+  if out=$(NIX_SSL_CERT_FILE='' SSL_CERT_FILE='' build "$expr"); then
+    fail "TLS roots: a build without the CA is refused" "$out"
+  elif grep -q "the TLS certificate of $hub_endpoint is refused: .*unknown issuer.*NIX_SSL_CERT_FILE" "$work/build.err"; then
+    pass "TLS roots: without the CA, the build names the certificate problem and NIX_SSL_CERT_FILE"
+  else
+    fail "TLS roots: message without the CA" "$(cat "$work/build.err")"
+  fi
+  expected=$(nix-store --print-fixed-path --recursive sha256 "$tiny_hash" "$name")
+  if out=$(NIX_SSL_CERT_FILE=$ca SSL_CERT_FILE='' build "$expr") && [[ $out == "$expected" ]]; then
+    pass "TLS roots: NIX_SSL_CERT_FILE reaches the builder, which trusts its CA"
+  else
+    fail "TLS roots: a build with NIX_SSL_CERT_FILE=$ca" "$out $(cat "$work/build.err")"
+  fi
+  stop_hub; hub_endpoint=$main_endpoint hub_pid=$main_pid
 }
 
 test_validation() {

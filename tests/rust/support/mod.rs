@@ -25,7 +25,40 @@ pub struct FakeHub {
     pub root: tempfile::TempDir,
 }
 
+/// A certificate authority made for the test (tests/support/test_ca.py).
+pub struct TestCa {
+    pub dir: tempfile::TempDir,
+}
+
+impl TestCa {
+    pub fn make() -> TestCa {
+        let dir = tempfile::tempdir().unwrap();
+        let status = Command::new("python3")
+            .arg(project_dir().join("tests/support/test_ca.py"))
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .status()
+            .expect("python3 runs test_ca.py");
+        assert!(status.success(), "test_ca.py (openssl) failed");
+        TestCa { dir }
+    }
+
+    /// `ca`, `other-ca`, `server`, `wrong-host`: the certificate; with `.key`, its key.
+    pub fn file(&self, name: &str) -> String {
+        self.dir.path().join(name).to_string_lossy().into_owned()
+    }
+}
+
 impl FakeHub {
+    /// A fake Hub speaking HTTPS with the certificate `name` of `ca` (`server`, `wrong-host`).
+    pub fn start_tls(ca: &TestCa, name: &str) -> FakeHub {
+        let (cert, key) = (
+            ca.file(&format!("{name}.pem")),
+            ca.file(&format!("{name}.key")),
+        );
+        FakeHub::start(&["--tls-cert", &cert, "--tls-key", &key])
+    }
+
     /// Starts a fake Hub serving an empty root; add repos with [`FakeHub::repo`].
     pub fn start(extra_args: &[&str]) -> FakeHub {
         let root = tempfile::tempdir().unwrap();
@@ -94,6 +127,34 @@ impl FakeHub {
         .unwrap()
     }
 
+    /// Waits until `count` bodies are held by "hold" faults (a guard fails the test after a
+    /// minute, far beyond the time it takes).
+    #[track_caller]
+    pub fn wait_until_held(&self, count: u64) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let held: Value = serde_json::from_str(&admin(
+                "GET",
+                &format!("{}/_admin/held", self.endpoint),
+                None,
+            ))
+            .unwrap();
+            if held["held"] == count {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{count} bodies never held: {held}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Lets every held body go on.
+    pub fn release(&self) {
+        admin("POST", &format!("{}/_admin/release", self.endpoint), None);
+    }
+
     pub fn clear_log(&self) {
         admin("DELETE", &format!("{}/_admin/log", self.endpoint), None);
     }
@@ -126,7 +187,8 @@ fn write_files(dir: &Path, files: Files) {
 
 fn admin(method: &str, url: &str, body: Option<Value>) -> String {
     let mut command = Command::new("curl");
-    command.args(["-sS", "--fail", "-X", method, url]);
+    // The admin API of a TLS hub (--tls-cert) is not what a test checks: no verification.
+    command.args(["-sS", "--fail", "--insecure", "-X", method, url]);
     if let Some(body) = body {
         command.args([
             "-H",
@@ -159,7 +221,8 @@ pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
-/// The CLI with a clean environment: no token, no HF_* from the host.
+/// The CLI with a clean environment: no token, no HF_* from the host, no proxy, no TLS roots
+/// besides the built-in ones, not in a Nix build.
 pub fn cli() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_nix-fetch-model"));
     for var in [
@@ -170,9 +233,14 @@ pub fn cli() -> Command {
         "HTTP_PROXY",
         "HTTPS_PROXY",
         "ALL_PROXY",
+        "NO_PROXY",
         "http_proxy",
         "https_proxy",
         "all_proxy",
+        "no_proxy",
+        "NIX_SSL_CERT_FILE",
+        "SSL_CERT_FILE",
+        "NIX_BUILD_TOP",
     ] {
         command.env_remove(var);
     }
@@ -181,8 +249,13 @@ pub fn cli() -> Command {
     command
 }
 
-/// Runs `nix-fetch-model fetch` of `spec` into `out`.
-pub fn fetch(spec: &Value, out: &Path, envs: &[(&str, &str)]) -> Output {
+/// `nix-fetch-model fetch` of `spec` into `out`, with `envs`; the spec's file lives as long
+/// as the returned folder.
+pub fn fetch_command(
+    spec: &Value,
+    out: &Path,
+    envs: &[(&str, &str)],
+) -> (Command, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let spec_file = dir.path().join("spec.json");
     std::fs::write(&spec_file, spec.to_string()).unwrap();
@@ -193,7 +266,34 @@ pub fn fetch(spec: &Value, out: &Path, envs: &[(&str, &str)]) -> Output {
         .arg("--out")
         .arg(out);
     command.envs(envs.iter().copied());
+    (command, dir)
+}
+
+/// Runs `nix-fetch-model fetch` of `spec` into `out`.
+pub fn fetch(spec: &Value, out: &Path, envs: &[(&str, &str)]) -> Output {
+    let (mut command, _spec_dir) = fetch_command(spec, out, envs);
     command.output().unwrap()
+}
+
+/// Runs `command`, failing the test if it has not ended after `limit` (a guard against a
+/// fetch that never ends, far beyond the time it takes).
+#[track_caller]
+pub fn output_within(command: &mut Command, limit: std::time::Duration) -> Output {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let output = child.wait_with_output().unwrap();
+            panic!("still running after {limit:?}: {}", stderr(&output));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
 }
 
 /// Runs `nix-fetch-model prefetch` of `reference` (`hf:org/name`) from `hub`, with `args`.
@@ -313,5 +413,76 @@ fn walk(root: &Path, dir: &Path, entries: &mut Vec<(String, String)>) {
                 format!("file {}", sha256_hex(&std::fs::read(&path).unwrap())),
             ));
         }
+    }
+}
+
+/// Debian's tinyproxy on a free loopback port, logging each request; stopped when dropped.
+pub struct Tinyproxy {
+    child: Child,
+    pub url: String,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Tinyproxy {
+    /// None when tinyproxy is not installed (scripts/setup.sh installs it).
+    pub fn start() -> Option<Tinyproxy> {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let (config, log) = (dir.path().join("tinyproxy.conf"), dir.path().join("log"));
+        std::fs::write(
+            &config,
+            format!(
+                "Port {port}\nListen 127.0.0.1\nTimeout 60\nLogFile \"{}\"\nLogLevel Info\n\
+                 MaxClients 50\nAllow 127.0.0.1\n",
+                log.display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("tinyproxy")
+            .arg("-d")
+            .arg("-c")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let proxy = Tinyproxy {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            log,
+            _dir: dir,
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "tinyproxy never listened"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Some(proxy)
+    }
+
+    /// The requests the proxy received so far: "GET http://..." or "CONNECT host:port".
+    pub fn requests(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| line.split_once("): ").map(|(_, r)| r))
+            .filter(|request| request.starts_with("GET ") || request.starts_with("CONNECT "))
+            .map(|request| request.trim_end_matches(" HTTP/1.1").to_string())
+            .collect()
+    }
+}
+
+impl Drop for Tinyproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

@@ -1,0 +1,236 @@
+//! The root certificates a fetch trusts, and certificate failures in the user's terms.
+//!
+//! Trusted: the roots built into the binary (webpki-roots), and besides them the PEM bundle
+//! named by `NIX_SSL_CERT_FILE`, else `SSL_CERT_FILE` (Nix's own order for its
+//! `ssl-cert-file`), and the caller's CA file ([`crate::fetch::FetchOptions::ca_file`]: the
+//! plugin's `ssl-cert-file`, the sandbox's copy of it in a Nix build).
+
+use std::path::Path;
+
+use reqwest::Certificate;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
+use rustls::CertificateError;
+
+use crate::error::{Error, Result};
+use crate::http::Notify;
+
+/// The variables naming a PEM bundle of roots, the first set one wins.
+pub const BUNDLE_VARIABLES: [&str; 2] = ["NIX_SSL_CERT_FILE", "SSL_CERT_FILE"];
+
+/// What names the caller's CA file, in messages.
+const CA_FILE_SOURCE: &str = "Nix's ssl-cert-file";
+
+/// The roots to trust besides the built-in ones. `env` reads a variable; inside a Nix build
+/// (`NIX_BUILD_TOP` set), a variable naming a file the build cannot see (its sandbox hides it)
+/// is warned about through `notify` and skipped: the caller's CA file is then Nix's own.
+pub fn extra_roots(
+    ca_file: Option<&Path>,
+    env: &dyn Fn(&str) -> Option<String>,
+    notify: &Notify,
+) -> Result<Vec<Certificate>> {
+    let mut roots = Vec::new();
+    let named = BUNDLE_VARIABLES.iter().find_map(|name| {
+        env(name)
+            .filter(|file| !file.is_empty())
+            .map(|file| (*name, file))
+    });
+    if let Some((variable, file)) = named {
+        let in_build = env("NIX_BUILD_TOP").is_some();
+        match read_bundle(Path::new(&file)) {
+            Ok(certificates) => roots.extend(certificates),
+            Err(BundleProblem::Missing) if in_build => notify(&format!(
+                "{variable} names {file}, which this Nix build cannot see (its sandbox hides \
+                 it): not trusted here; the roots built in and Nix's ssl-cert-file are"
+            )),
+            Err(problem) => return Err(problem.error(&file, variable)),
+        }
+    }
+    if let Some(file) = ca_file {
+        let certificates = read_bundle(file)
+            .map_err(|problem| problem.error(&file.display().to_string(), CA_FILE_SOURCE))?;
+        roots.extend(certificates);
+    }
+    Ok(roots)
+}
+
+enum BundleProblem {
+    Missing,
+    Unreadable(std::io::Error),
+    NotPem(String),
+    Empty,
+    NoneUsable(usize),
+}
+
+impl BundleProblem {
+    fn error(self, path: &str, named_by: &str) -> Error {
+        let problem = match self {
+            BundleProblem::Missing => "does not exist".to_string(),
+            BundleProblem::Unreadable(e) => format!("cannot be read: {e}"),
+            BundleProblem::NotPem(e) => format!("is not a PEM file: {e}"),
+            BundleProblem::Empty => "holds no PEM certificate".to_string(),
+            BundleProblem::NoneUsable(count) => {
+                format!("holds {count} certificates, none usable as a root")
+            }
+        };
+        Error::CaBundle {
+            path: path.to_string(),
+            named_by: named_by.to_string(),
+            problem,
+        }
+    }
+}
+
+/// The certificates of a PEM bundle that can be roots; those that cannot (some old bundles
+/// carry a few) are left out, as rustls-native-certs leaves them out of the system's.
+fn read_bundle(path: &Path) -> Result<Vec<Certificate>, BundleProblem> {
+    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => BundleProblem::Missing,
+        _ => BundleProblem::Unreadable(e),
+    })?;
+    let ders = CertificateDer::pem_slice_iter(&bytes)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| BundleProblem::NotPem(e.to_string()))?;
+    if ders.is_empty() {
+        return Err(BundleProblem::Empty);
+    }
+    let usable: Vec<Certificate> = ders
+        .iter()
+        .filter(|der| rustls::RootCertStore::empty().add((*der).clone()).is_ok())
+        .filter_map(|der| Certificate::from_der(der).ok())
+        .collect();
+    if usable.is_empty() {
+        return Err(BundleProblem::NoneUsable(ders.len()));
+    }
+    Ok(usable)
+}
+
+/// What is wrong with the server's certificate, if that is why `error` happened.
+pub fn certificate_problem(error: &reqwest::Error) -> Option<String> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = cause {
+        if let Some(rustls::Error::InvalidCertificate(problem)) = current.downcast_ref() {
+            return Some(describe(problem));
+        }
+        // An io::Error's `source` is the source of the error it wraps, skipping that error.
+        cause = match current.downcast_ref::<std::io::Error>() {
+            Some(io) => io.get_ref().map(|inner| inner as _),
+            None => current.source(),
+        };
+    }
+    None
+}
+
+fn describe(problem: &CertificateError) -> String {
+    match problem {
+        CertificateError::UnknownIssuer => {
+            "it is signed by an authority that is not trusted here (unknown issuer)".into()
+        }
+        CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+            "it has expired".into()
+        }
+        CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+            "it is not valid yet (check this machine's clock)".into()
+        }
+        CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+            "it is made out to another host name (wrong host)".into()
+        }
+        CertificateError::Revoked => "it is revoked".into(),
+        CertificateError::BadSignature => "its signature is wrong".into(),
+        other => format!("it is not acceptable ({other:?})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    fn quiet() -> Notify {
+        Arc::new(|_| {})
+    }
+
+    fn error_of(vars: &[(&str, &str)], ca_file: Option<&Path>) -> String {
+        match extra_roots(ca_file, &lookup(vars), &quiet()) {
+            Ok(roots) => panic!("accepted, {} roots", roots.len()),
+            Err(error) => error.to_string(),
+        }
+    }
+
+    #[test]
+    fn bad_bundles_name_the_variable_and_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "").unwrap();
+        let missing = dir.path().join("missing.pem");
+        let (empty, missing) = (empty.to_str().unwrap(), missing.to_str().unwrap());
+
+        let error = error_of(&[("NIX_SSL_CERT_FILE", missing)], None);
+        assert!(
+            error.contains("NIX_SSL_CERT_FILE")
+                && error.contains(missing)
+                && error.contains("does not exist"),
+            "{error}"
+        );
+        let error = error_of(&[("SSL_CERT_FILE", empty)], None);
+        assert!(
+            error.contains("SSL_CERT_FILE") && error.contains("holds no PEM certificate"),
+            "{error}"
+        );
+        let error = error_of(&[], Some(Path::new(missing)));
+        assert!(
+            error.contains("ssl-cert-file") && error.contains(missing),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn nix_ssl_cert_file_comes_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "").unwrap();
+        let vars = [
+            ("NIX_SSL_CERT_FILE", empty.to_str().unwrap()),
+            ("SSL_CERT_FILE", "/nonexistent.pem"),
+        ];
+        assert!(error_of(&vars, None).contains("NIX_SSL_CERT_FILE"));
+        let unset_first = [
+            ("NIX_SSL_CERT_FILE", ""),
+            ("SSL_CERT_FILE", "/nonexistent.pem"),
+        ];
+        assert!(error_of(&unset_first, None).contains("SSL_CERT_FILE names /nonexistent.pem"));
+    }
+
+    #[test]
+    fn in_a_nix_build_a_hidden_bundle_is_a_warning() {
+        let warnings = Arc::new(Mutex::new(Vec::<String>::new()));
+        let seen = warnings.clone();
+        let notify: Notify = Arc::new(move |w| seen.lock().unwrap().push(w.to_string()));
+        let env = lookup(&[
+            ("NIX_SSL_CERT_FILE", "/hidden/ca.pem"),
+            ("NIX_BUILD_TOP", "/build"),
+        ]);
+        assert!(extra_roots(None, &env, &notify).unwrap().is_empty());
+        let warnings = warnings.lock().unwrap();
+        assert!(
+            warnings.len() == 1 && warnings[0].contains("NIX_SSL_CERT_FILE names /hidden/ca.pem"),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn certificate_problems_in_the_users_terms() {
+        assert!(describe(&CertificateError::UnknownIssuer).contains("unknown issuer"));
+        assert!(describe(&CertificateError::Expired).contains("expired"));
+        assert!(describe(&CertificateError::NotValidForName).contains("wrong host"));
+    }
+}
