@@ -10,6 +10,23 @@ pub enum Error {
     #[error("invalid fetch spec: {0}")]
     Spec(String),
 
+    /// Every problem of a spec, one a line, under the heading the library's check uses.
+    #[error("{}", problem_list(&heading(repo.as_deref()), problems))]
+    InvalidSpec {
+        /// `source.huggingface.repo`, when it is a string.
+        repo: Option<String>,
+        problems: Vec<String>,
+    },
+
+    #[error("{}: the spec is not valid JSON: {problem}", json_position(file.as_deref(), *line, *column))]
+    SpecJson {
+        /// The file it was read from, when the caller knows it.
+        file: Option<PathBuf>,
+        line: usize,
+        column: usize,
+        problem: String,
+    },
+
     #[error(
         "repo {repo} is gated: accept its license at {url} and set HF_TOKEN \
          (or auth.tokenFile) to a token of that account"
@@ -138,7 +155,65 @@ pub enum Error {
     StorePath(#[from] crate::store_path::StorePathError),
 }
 
+/// The heading of a spec's problems, the same in the library (lib/util.nix throwIfErrors).
+pub fn heading(repo: Option<&str>) -> String {
+    match repo {
+        Some(repo) => format!("fetchModel ({repo})"),
+        None => "fetchModel".to_string(),
+    }
+}
+
+/// `file:line:column`, as compilers print it; `line L, column C` without a file.
+fn json_position(file: Option<&std::path::Path>, line: usize, column: usize) -> String {
+    match file {
+        Some(file) => format!("{}:{line}:{column}", file.display()),
+        None => format!("line {line}, column {column}"),
+    }
+}
+
+fn problem_list(heading: &str, problems: &[String]) -> String {
+    let mut text = format!("{heading}:");
+    for problem in problems {
+        text.push_str("\n  - ");
+        text.push_str(problem);
+    }
+    text
+}
+
 impl Error {
+    /// The JSON error of a spec: where and what.
+    pub fn spec_json(error: serde_json::Error) -> Self {
+        let message = error.to_string();
+        let problem = match message.find(" at line ") {
+            Some(at) => message[..at].to_string(),
+            None => message,
+        };
+        Error::SpecJson {
+            file: None,
+            line: error.line(),
+            column: error.column(),
+            problem,
+        }
+    }
+
+    /// This error, naming `file` if it is about the JSON read from it.
+    pub fn in_file(self, file: &std::path::Path) -> Self {
+        match self {
+            Error::SpecJson {
+                line,
+                column,
+                problem,
+                ..
+            } => Error::SpecJson {
+                file: Some(file.to_path_buf()),
+                line,
+                column,
+                problem,
+            },
+            other => other,
+        }
+    }
+
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
@@ -155,5 +230,19 @@ pub trait IoContext<T> {
 impl<T> IoContext<T> for std::io::Result<T> {
     fn at(self, path: impl Into<PathBuf>) -> Result<T> {
         self.map_err(|e| Error::io(path, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn problems_are_listed_under_the_library_heading() {
+        let error = Error::InvalidSpec {
+            repo: Some("org/name".into()),
+            problems: vec!["a".into(), "b".into()],
+        };
+        assert_eq!(error.to_string(), "fetchModel (org/name):\n  - a\n  - b");
     }
 }

@@ -9,7 +9,7 @@ use nix_fetch_model::fetch::{
     fetch_into, fetch_into_with_nar_hash, CancelFlag, FetchOptions, FetchOutcome,
 };
 use nix_fetch_model::layout::StagingDir;
-use nix_fetch_model::spec::FetchSpec;
+use nix_fetch_model::spec::{self, FetchSpec};
 use nix_fetch_model::{Error, Result};
 
 use super::progress::reporter;
@@ -21,7 +21,7 @@ pub fn run(
     quiet: bool,
     cancel: CancelFlag,
 ) -> Result<()> {
-    let spec = FetchSpec::from_json(&read_spec(spec_path)?)?;
+    let spec = spec::check(&read_spec(spec_path)?).map_err(|e| e.in_file(spec_path))?;
     let options = FetchOptions {
         progress: reporter(quiet),
         cancel,
