@@ -86,8 +86,11 @@ in
 
   impureEnvVars = cfg: [ "HF_TOKEN" "HUGGING_FACE_HUB_TOKEN" "HF_ENDPOINT" ];
 
-  # The commit when the revision pins one; otherwise only the fetch knows it.
-  commit = cfg: if isCommit (revisionOf cfg) then revisionOf cfg else null;
+  # The commit that `commit` (or a commit as the revision) pins; otherwise only the fetch knows it.
+  commit = cfg:
+    if attrOr cfg "commit" null != null then cfg.commit
+    else if isCommit (revisionOf cfg) then revisionOf cfg
+    else null;
 
   mkFetchDerivation = import ./fixed-output.nix;
 

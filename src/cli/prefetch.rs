@@ -3,7 +3,7 @@
 
 use nix_fetch_model::fetch::{fetch_into_with_nar_hash, CancelFlag, FetchOptions, FetchOutcome};
 use nix_fetch_model::hub::RepoType;
-use nix_fetch_model::spec::FetchSpec;
+use nix_fetch_model::spec::{self, fields, FetchSpec, HF_KEYS};
 use nix_fetch_model::store_path::fixed_output_path;
 use nix_fetch_model::{Error, Result};
 use serde_json::{json, Value};
@@ -43,7 +43,7 @@ pub struct Args {
 
 pub fn run(args: Args, quiet: bool, cancel: CancelFlag) -> Result<()> {
     let spec_json = spec_json(&args)?;
-    let spec = FetchSpec::from_json(&spec_json.to_string())?;
+    let spec = spec::check(&spec_json.to_string())?;
     let temp = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
     let dir = temp.path().join(&spec.name);
     std::fs::create_dir(&dir).map_err(|e| Error::io(&dir, e))?;
@@ -132,6 +132,20 @@ struct Report<'a> {
 }
 
 impl Report<'_> {
+    /// The fetchModel argument (and `fetch --spec` JSON) that pins this fetch: the source as
+    /// fetched, with the commit it was at (unless the revision is that commit), and the hash.
+    fn pin(&self) -> Value {
+        let mut source = self.spec_json["source"]["huggingface"].clone();
+        if !spec::is_commit(&self.outcome.revision) {
+            source["commit"] = json!(self.outcome.commit);
+        }
+        json!({
+            "name": self.spec.name,
+            "source": { "huggingface": source },
+            "hash": self.hash,
+        })
+    }
+
     fn json(&self) -> Value {
         let hf = self.spec.huggingface();
         json!({
@@ -145,6 +159,7 @@ impl Report<'_> {
             "hash": self.hash,
             "storePath": self.path,
             "addedToStore": self.added,
+            "pin": self.pin(),
         })
     }
 
@@ -169,25 +184,22 @@ impl Report<'_> {
         )
     }
 
-    /// The fetchModel argument, pinned: the same source as fetched and its hash.
+    /// [`Report::pin`] as a Nix attrset, the source's attributes in their usual order.
     fn nix(&self) -> String {
-        let source = &self.spec_json["source"]["huggingface"];
+        let pin = self.pin();
+        let source = &pin["source"]["huggingface"];
         let mut lines = vec![
             "{".to_string(),
-            format!("  name = {};", nix_string(&self.spec.name)),
+            format!("  name = {};", fields::nix_string(&self.spec.name)),
+            "  source.huggingface = {".to_string(),
         ];
-        lines.push("  source.huggingface = {".into());
-        for (key, value) in source.as_object().into_iter().flatten() {
-            let comment =
-                if key == "revision" && value.as_str() != Some(self.outcome.commit.as_str()) {
-                    format!(" # commit {}", self.outcome.commit)
-                } else {
-                    String::new()
-                };
-            lines.push(format!("    {key} = {};{comment}", nix_value(value)));
+        for key in HF_KEYS {
+            if let Some(value) = source.get(key) {
+                lines.push(format!("    {key} = {};", nix_value(value)));
+            }
         }
         lines.push("  };".into());
-        lines.push(format!("  hash = {};", nix_string(&self.hash)));
+        lines.push(format!("  hash = {};", fields::nix_string(&self.hash)));
         lines.push("}".into());
         lines.join("\n")
     }
@@ -195,18 +207,11 @@ impl Report<'_> {
 
 fn nix_value(value: &Value) -> String {
     match value {
-        Value::String(s) => nix_string(s),
+        Value::String(s) => fields::nix_string(s),
         Value::Array(items) => {
             let items: Vec<String> = items.iter().map(nix_value).collect();
             format!("[ {} ]", items.join(" "))
         }
         other => other.to_string(),
     }
-}
-
-/// A Nix string literal: JSON escapes plus `${` escaped.
-fn nix_string(text: &str) -> String {
-    serde_json::to_string(text)
-        .expect("JSON")
-        .replace("${", "\\${")
 }

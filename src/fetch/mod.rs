@@ -119,7 +119,10 @@ async fn fetch_hf(
 ) -> Result<(FetchOutcome, Option<NarSummary>)> {
     let token = find_token(&spec.auth, &env)?;
     let hub = HubClient::new(&spec.network, env("HF_ENDPOINT"), token)?;
-    let commit = hub.resolve_commit(&source.repo, &source.revision).await?;
+    let commit = match &source.commit {
+        Some(pinned) => pinned.clone(),
+        None => hub.resolve_commit(&source.repo, &source.revision).await?,
+    };
     let listing = hub.list_files(&source.repo, &commit).await?;
     layout::check_listing(listing.iter().map(|f| f.path.as_str()))?;
     let selected = select(&listing, source, &commit)?;

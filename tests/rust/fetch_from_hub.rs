@@ -787,7 +787,7 @@ fn prefetch_prints_what_to_pin_and_adds_to_the_store() {
         "{text}"
     );
     assert!(
-        text.contains("revision = \"main\"; # commit ") && text.contains("hash = \"sha256-"),
+        text.contains("revision = \"main\";\n    commit = \"") && text.contains("hash = \"sha256-"),
         "{text}"
     );
 }

@@ -59,6 +59,7 @@ run_build_tests() {
   test_fixed_output_build
   test_default_names
   test_revision
+  test_commit_pin
   test_private_repo
   test_hf_endpoint_variable
   test_validation
@@ -128,6 +129,35 @@ test_revision() {
       && pass "revision v1.0: refs/v1.0 holds $commit" || fail "revision v1.0: layout" "$(find "$out")"
   else
     fail "revision v1.0 build" "$(cat "$work/build.err")"
+  fi
+}
+
+hub_asked() { # the paths the fake Hub was asked for since hub_forget
+  curl -sS "$hub_endpoint/_admin/log" | python3 -c 'import json,sys; print("\n".join(e["path"] for e in json.load(sys.stdin)))'
+}
+hub_forget() { curl -sS -X DELETE "$hub_endpoint/_admin/log" >/dev/null; }
+
+# A pin is revision + commit + hash: the builder asks nothing about the branch, writes
+# refs/main = the commit, and passthru.commit is known at evaluation.
+test_commit_pin() {
+  local prefetch hash commit out expr at_eval
+  prefetch=$(prefetch_json hf:fake-org/tiny-model)
+  hash=$(json_field hash <<<"$prefetch") commit=$(json_field commit <<<"$prefetch")
+  expr="{ fetch, ... }: fetch { name = \"tiny-commit-$nonce\"; source.huggingface = { repo = \"fake-org/tiny-model\"; revision = \"main\"; commit = \"$commit\"; }; hash = \"$hash\"; }"
+  at_eval=$(nix-instantiate --eval --strict "$here/model.nix" --argstr hostTools "$work/tools" --argstr cli "$work/cli" \
+    --argstr endpoint "$hub_endpoint" --arg expr "args: ((${expr}) args).passthru.commit" 2>&1)
+  [[ $at_eval == "\"$commit\"" ]] && pass "commit pin: passthru.commit is the commit at evaluation" \
+    || fail "commit pin: passthru.commit at evaluation" "$at_eval"
+  hub_forget
+  if out=$(build "$expr"); then
+    [[ $(cat "$out/refs/main") == "$commit" && -L $out/snapshots/$commit/config.json ]] \
+      && pass "commit pin: the fixed-output build writes refs/main = $commit" || fail "commit pin: layout" "$(find "$out")"
+    [[ $(nix3 hash path "$out") == "$hash" ]] && pass "commit pin: the same hash as the prefetch of main" \
+      || fail "commit pin: hash $(nix3 hash path "$out"), expected $hash"
+    if hub_asked | grep -q "/revision/"; then fail "commit pin: the builder asked where a revision points" "$(hub_asked)"
+    else pass "commit pin: the builder asked nothing about main"; fi
+  else
+    fail "commit pin build" "$(cat "$work/build.err")"
   fi
 }
 

@@ -159,10 +159,11 @@ pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
-/// The CLI with a clean environment: no token, no HF_* from the host.
+/// The CLI with a clean environment: no token, no HF_* from the host, not in a Nix build.
 pub fn cli() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_nix-fetch-model"));
     for var in [
+        "NIX_BUILD_TOP",
         "HF_TOKEN",
         "HUGGING_FACE_HUB_TOKEN",
         "HF_TOKEN_PATH",
@@ -183,6 +184,11 @@ pub fn cli() -> Command {
 
 /// Runs `nix-fetch-model fetch` of `spec` into `out`.
 pub fn fetch(spec: &Value, out: &Path, envs: &[(&str, &str)]) -> Output {
+    fetch_with(spec, out, envs, &[])
+}
+
+/// [`fetch`] with more arguments (`--direct`).
+pub fn fetch_with(spec: &Value, out: &Path, envs: &[(&str, &str)], args: &[&str]) -> Output {
     let dir = tempfile::tempdir().unwrap();
     let spec_file = dir.path().join("spec.json");
     std::fs::write(&spec_file, spec.to_string()).unwrap();
@@ -191,7 +197,8 @@ pub fn fetch(spec: &Value, out: &Path, envs: &[(&str, &str)]) -> Output {
         .args(["--quiet", "fetch", "--spec"])
         .arg(&spec_file)
         .arg("--out")
-        .arg(out);
+        .arg(out)
+        .args(args);
     command.envs(envs.iter().copied());
     command.output().unwrap()
 }

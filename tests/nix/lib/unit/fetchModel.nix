@@ -40,6 +40,7 @@ in
   { name = "a token in the argument is an error"; expr = err (args // { auth.token = "hf_secret"; }); expected = false; }
   { name = "an unsupported source is an error at evaluation"; expr = err (args // { source.s3.bucket = "b"; }); expected = false; }
   { name = "passthru and meta"; expr = { inherit (fod) fetcher commit hfCacheName sourceType; inherit (fod.passthru) hash; meta = { inherit (fod.meta) note repoId; }; }; expected = { fetcher = "derivation"; commit = null; hfCacheName = "models--fake-org--tiny-model"; sourceType = "huggingface"; hash = sri; meta = { note = "a test"; repoId = "fake-org/tiny-model"; }; }; }
+  { name = "a commit pin: passthru.commit is known at evaluation, and the spec has it"; expr = let m = lib.fetchModel pkgs (args // { source.huggingface = { repo = "fake-org/tiny-model"; revision = "main"; commit = "c080c801871925314498d1c4a202981d472685a4"; }; }); in [ m.commit m.passthru.commit (builtins.fromJSON m.fetchSpec).source.huggingface.commit ]; expected = [ "c080c801871925314498d1c4a202981d472685a4" "c080c801871925314498d1c4a202981d472685a4" "c080c801871925314498d1c4a202981d472685a4" ]; }
   { name = "name = null is the default name"; expr = (lib.fetchModel pkgs (args // { name = null; })).name; expected = "models--fake-org--tiny-model"; }
   { name = "passthru.raw is the FOD"; expr = fod.passthru.raw.drvPath == fod.drvPath; expected = true; }
   { name = "hfCachePath links the model"; expr = fod.hfCachePath.links; expected = "models--fake-org--tiny-model ${fod.outPath}"; }
