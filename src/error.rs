@@ -106,15 +106,9 @@ pub enum Error {
         got: String,
     },
 
-    #[error(
-        "hash mismatch in the fetched model '{name}':\n  specified: {specified}\n     got:    {got}\n\
-         (if the model changed upstream on purpose, pin the new hash)"
-    )]
-    HashMismatch {
-        name: String,
-        specified: String,
-        got: String,
-    },
+    /// The fetched tree's NAR hash is not the spec's `hash`.
+    #[error("{0}")]
+    HashMismatch(Box<HashMismatch>),
 
     #[error("{path}: size mismatch: expected {expected} bytes, got {got}")]
     SizeMismatch {
@@ -180,6 +174,60 @@ fn problem_list(heading: &str, problems: &[String]) -> String {
     text
 }
 
+/// The digest `lib.fakeHash` and nixpkgs' `lib.fakeHash` stand for: a hash pinned only to be
+/// told the real one.
+fn is_fake_hash(sri: &str) -> bool {
+    sri == "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+}
+
+/// A fetched tree whose NAR hash is not the spec's `hash`. Without a pinned commit the branch
+/// may have moved: the message says so, and how to pin the commit.
+#[derive(Debug)]
+pub struct HashMismatch {
+    /// The store path name.
+    pub name: String,
+    pub repo: String,
+    pub revision: String,
+    /// The commit that was fetched.
+    pub commit: String,
+    /// Whether the spec fixed the commit (`source.huggingface.commit`, or a commit as the
+    /// revision), so that the content could not have moved.
+    pub commit_pinned: bool,
+    /// SRI.
+    pub specified: String,
+    /// SRI.
+    pub got: String,
+}
+
+impl std::fmt::Display for HashMismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let HashMismatch {
+            name,
+            repo,
+            revision,
+            commit,
+            commit_pinned,
+            specified,
+            got,
+        } = self;
+        write!(
+            f,
+            "hash mismatch in the fetched model '{name}' ({repo} at commit {commit}):\n  \
+             specified: {specified}\n     got:    {got}"
+        )?;
+        if !commit_pinned && !is_fake_hash(specified) {
+            write!(
+                f,
+                "\nThe spec pins no commit, so revision '{revision}' may have moved since the \
+                 hash was pinned: it is now at commit {commit}. To take what it holds now, pin \
+                 both:\n  source.huggingface.commit = \"{commit}\";\n  hash = \"{got}\";\n\
+                 To keep what the hash was made from, pin the commit it was made from instead."
+            )?;
+        }
+        Ok(())
+    }
+}
+
 impl Error {
     /// The JSON error of a spec: where and what.
     pub fn spec_json(error: serde_json::Error) -> Self {
@@ -236,6 +284,46 @@ impl<T> IoContext<T> for std::io::Result<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn mismatch(commit_pinned: bool, specified: &str) -> String {
+        Error::HashMismatch(Box::new(HashMismatch {
+            name: "models--org--name".into(),
+            repo: "org/name".into(),
+            revision: "main".into(),
+            commit: "c".repeat(40),
+            commit_pinned,
+            specified: specified.into(),
+            got: "sha256-GOT".into(),
+        }))
+        .to_string()
+    }
+
+    #[test]
+    fn a_hash_mismatch_says_the_branch_may_have_moved_only_when_it_can_have() {
+        let pinned = mismatch(true, "sha256-OLD");
+        assert_eq!(
+            pinned,
+            format!(
+                "hash mismatch in the fetched model 'models--org--name' (org/name at commit {}):\n  \
+                 specified: sha256-OLD\n     got:    sha256-GOT",
+                "c".repeat(40)
+            )
+        );
+        let moved = mismatch(false, "sha256-OLD");
+        assert!(moved.starts_with(&pinned), "{moved}");
+        assert!(
+            moved.contains("revision 'main' may have moved")
+                && moved.contains(&format!(
+                    "source.huggingface.commit = \"{}\";",
+                    "c".repeat(40)
+                ))
+                && moved.contains("hash = \"sha256-GOT\";"),
+            "{moved}"
+        );
+        // lib.fakeHash asks for the hash: nothing moved.
+        let fake = "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+        assert!(!mismatch(false, fake).contains("moved"));
+    }
 
     #[test]
     fn problems_are_listed_under_the_library_heading() {

@@ -1,16 +1,16 @@
 //! `fetch --spec FILE --out DIR`: the builder mode of the fixed-output derivation,
-//! and a plain fetch that checks the spec's `hash` when it has one.
+//! and a plain fetch. Both check the spec's `hash` when it has one.
 
 use std::io::Read;
 use std::path::Path;
 
 use nix_fetch_model::error::IoContext;
 use nix_fetch_model::fetch::{
-    fetch_into, fetch_into_with_nar_hash, CancelFlag, FetchOptions, FetchOutcome,
+    fetch_into, fetch_into_with_nar_hash, verify_nar_hash, CancelFlag, FetchOptions, FetchOutcome,
 };
 use nix_fetch_model::layout::StagingDir;
 use nix_fetch_model::spec::{self, FetchSpec};
-use nix_fetch_model::{Error, Result};
+use nix_fetch_model::Result;
 
 use super::progress::reporter;
 
@@ -26,15 +26,18 @@ pub fn run(
         progress: reporter(quiet),
         cancel,
     };
-    let outcome = if direct {
-        std::fs::create_dir_all(out).at(out)?;
-        fetch_into(&spec, out, &options)?
+    let fetched = if direct {
+        std::fs::create_dir_all(out)
+            .at(out)
+            .and_then(|()| fetch_checking_hash(&spec, out, &options))
     } else {
-        let staging = StagingDir::next_to(out)?;
-        let outcome = fetch_checking_hash(&spec, staging.path(), &options)?;
-        staging.finish(out)?;
-        outcome
+        StagingDir::next_to(out).and_then(|staging| {
+            let outcome = fetch_checking_hash(&spec, staging.path(), &options)?;
+            staging.finish(out)?;
+            Ok(outcome)
+        })
     };
+    let outcome = fetched?;
     if !quiet {
         let hf = spec.huggingface();
         eprintln!(
@@ -50,25 +53,20 @@ pub fn run(
     Ok(())
 }
 
-/// Fetches into `dir`; with a `hash` in the spec, the output must have it (in builder mode,
-/// `--direct`, Nix checks it). The hash is computed while the blobs download.
+/// Fetches into `dir`; with a `hash` in the spec, the output must have it. The hash is
+/// computed while the blobs download. A Nix builder checks it too, to say more than Nix's
+/// bare mismatch does (whether the branch may have moved, and the commit to pin).
 fn fetch_checking_hash(
     spec: &FetchSpec,
     dir: &Path,
     options: &FetchOptions,
 ) -> Result<FetchOutcome> {
-    let Some(specified) = &spec.hash else {
+    if spec.hash.is_none() {
         return fetch_into(spec, dir, options);
-    };
-    let (outcome, got) = fetch_into_with_nar_hash(spec, dir, options)?;
-    if &got.hash == specified {
-        return Ok(outcome);
     }
-    Err(Error::HashMismatch {
-        name: spec.name.clone(),
-        specified: specified.to_sri(),
-        got: got.hash.to_sri(),
-    })
+    let (outcome, got) = fetch_into_with_nar_hash(spec, dir, options)?;
+    verify_nar_hash(spec, &outcome, &got.hash)?;
+    Ok(outcome)
 }
 
 fn read_spec(path: &Path) -> Result<String> {

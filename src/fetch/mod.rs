@@ -21,11 +21,31 @@ use tokio::task::JoinSet;
 
 use self::download::{download_blob, Blob, Downloads};
 use self::nar_trail::{NarFollow, NarTrail, StopOnDrop, TrailBlob};
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, HashMismatch, IoContext, Result};
+use crate::hash::Sha256Hash;
 use crate::hub::{find_token, HubClient, RepoFile};
 use crate::layout;
 use crate::patterns::PathFilter;
 use crate::spec::{FetchSpec, HfSource};
+
+/// Checks the NAR hash `got` of what `outcome` fetched against the spec's `hash`, if any.
+pub fn verify_nar_hash(spec: &FetchSpec, outcome: &FetchOutcome, got: &Sha256Hash) -> Result<()> {
+    match &spec.hash {
+        Some(specified) if specified != got => {
+            let hf = spec.huggingface();
+            Err(Error::HashMismatch(Box::new(HashMismatch {
+                name: spec.name.clone(),
+                repo: hf.repo.id.clone(),
+                revision: hf.revision.clone(),
+                commit: outcome.commit.clone(),
+                commit_pinned: hf.commit_is_pinned(),
+                specified: specified.to_sri(),
+                got: got.to_sri(),
+            })))
+        }
+        _ => Ok(()),
+    }
+}
 
 /// Files larger than this are downloaded as parallel ranges of this size.
 const RANGE_SIZE: u64 = 16 << 20;

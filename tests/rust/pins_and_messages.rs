@@ -1,4 +1,5 @@
-//! The CLI against the fake Hub: commit pins and what `prefetch` pins.
+//! The CLI against the fake Hub: commit pins, what `prefetch` pins, the message of a hash
+//! mismatch.
 
 mod support;
 
@@ -113,5 +114,75 @@ fn prefetch_pins_the_commit_as_an_attribute() {
     assert_eq!(
         at_commit["pin"]["source"]["huggingface"],
         json!({"repo": "org/moving", "revision": commit})
+    );
+}
+
+/// The hash `main` had when it was `v1`: the tree of v1's commit, with `refs/main`.
+fn hash_of_main_at(hub: &FakeHub, commit: &str) -> String {
+    let (_d, out) = out_dir();
+    let spec = hf_spec(&hub.endpoint, "org/moving", json!({"commit": commit}));
+    assert_ok(&fetch(&spec, &out, &[]));
+    nix_fetch_model::nar::nar_hash(&out).unwrap().to_sri()
+}
+
+#[test]
+fn a_stale_hash_without_a_commit_says_the_branch_may_have_moved() {
+    let hub = hub_with_two_commits();
+    let before = prefetch_json(&hub, "hf:org/moving@v1")["commit"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let now = prefetch_json(&hub, "hf:org/moving");
+    let (now_commit, now_hash) = (
+        now["commit"].as_str().unwrap(),
+        now["hash"].as_str().unwrap(),
+    );
+    let stale = hash_of_main_at(&hub, &before);
+
+    for args in [&[][..], &["--direct"][..]] {
+        let (dir, out) = out_dir();
+        let spec = hf_spec(&hub.endpoint, "org/moving", json!({"hash": stale}));
+        let output = fetch_with(&spec, &out, &[], args);
+        assert!(
+            !output.status.success(),
+            "{args:?}: the stale hash was accepted"
+        );
+        let message = stderr(&output);
+        for needle in [
+            format!("specified: {stale}"),
+            format!("got:    {now_hash}"),
+            "revision 'main' may have moved since the hash was pinned".to_string(),
+            format!("it is now at commit {now_commit}"),
+            format!("source.huggingface.commit = \"{now_commit}\";"),
+        ] {
+            assert!(
+                message.contains(&needle),
+                "{args:?}: no {needle:?} in {message}"
+            );
+        }
+        if args.is_empty() {
+            assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        }
+    }
+
+    // Pinned to the commit, the same hash fetches what it was made from.
+    let (_d, out) = out_dir();
+    let pinned = json!({"hash": stale, "revision": "main", "commit": before});
+    assert_ok(&fetch_with(
+        &hf_spec(&hub.endpoint, "org/moving", pinned),
+        &out,
+        &[],
+        &["--direct"],
+    ));
+
+    // With a commit, a mismatch is a plain one: the content cannot have moved.
+    let wrong = "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=";
+    let (_e, out) = out_dir();
+    let pinned = json!({"hash": wrong, "commit": before});
+    let output = fetch(&hf_spec(&hub.endpoint, "org/moving", pinned), &out, &[]);
+    let message = stderr(&output);
+    assert!(
+        message.contains(&format!("specified: {wrong}")) && !message.contains("may have moved"),
+        "{message}"
     );
 }

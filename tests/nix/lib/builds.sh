@@ -60,6 +60,7 @@ run_build_tests() {
   test_default_names
   test_revision
   test_commit_pin
+  test_stale_hash_names_the_commit
   test_private_repo
   test_hf_endpoint_variable
   test_validation
@@ -158,6 +159,24 @@ test_commit_pin() {
     else pass "commit pin: the builder asked nothing about main"; fi
   else
     fail "commit pin build" "$(cat "$work/build.err")"
+  fi
+}
+
+# A hash that is not the tree's, without a commit: the builder itself says the branch may have
+# moved and names the commit to pin (Nix's words, specified: and got:, are in it).
+test_stale_hash_names_the_commit() {
+  local prefetch commit stale err="$work/build.err"
+  [[ -n ${tiny_hash:-} ]] || { skip "stale hash: no hash from the discovery test"; return; }
+  prefetch=$(prefetch_json hf:fake-org/tiny-model) commit=$(json_field commit <<<"$prefetch")
+  stale=$(prefetch_json hf:fake-org/multi-rev | json_field hash)
+  if build "{ fetch, ... }: fetch { name = \"tiny-stale-$nonce\"; source.huggingface.repo = \"fake-org/tiny-model\"; hash = \"$stale\"; }" >/dev/null; then
+    fail "stale hash: the build succeeded"
+  elif grep -qF "specified: $stale" "$err" && grep -qF "got:    $tiny_hash" "$err" \
+    && grep -qF "revision 'main' may have moved since the hash was pinned: it is now at commit $commit" "$err" \
+    && grep -qF "source.huggingface.commit = \"$commit\";" "$err"; then
+    pass "stale hash without a commit: the builder says main may have moved and names commit $commit"
+  else
+    fail "stale hash without a commit: the builder's message" "$(cat "$err")"
   fi
 }
 
