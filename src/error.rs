@@ -110,6 +110,10 @@ pub enum Error {
     #[error("{0}")]
     HashMismatch(Box<HashMismatch>),
 
+    /// A repo that needs a token, met by the fixed-output builder, which sees no token.
+    #[error("{cause}\n{}", BUILDER_TOKEN_HELP)]
+    NoTokenInBuilder { cause: Box<Error> },
+
     #[error("{path}: size mismatch: expected {expected} bytes, got {got}")]
     SizeMismatch {
         path: String,
@@ -227,6 +231,15 @@ impl std::fmt::Display for HashMismatch {
         Ok(())
     }
 }
+
+const BUILDER_TOKEN_HELP: &str = "\
+This is a fixed-output derivation, built as a build user (nixbld) with its own HOME: it does \
+not see a token that `hf auth login` stored ($HF_HOME/token, ~/.cache/huggingface/token, \
+$HF_TOKEN_PATH), nor your HF_TOKEN unless the nix-daemon has it. Either:
+  - load the plugin (plugin-files = .../libnix_fetch_model.so in nix.conf): builtins.fetchModel \
+fetches at evaluation with your own token; or
+  - set auth.tokenFile = \"/path/to/token\" to a file the build users (nixbld) can read, or \
+auth.tokenEnvVar = \"NAME\" with NAME set in the nix-daemon's environment.";
 
 impl Error {
     /// The JSON error of a spec: where and what.

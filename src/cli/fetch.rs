@@ -10,7 +10,7 @@ use nix_fetch_model::fetch::{
 };
 use nix_fetch_model::layout::StagingDir;
 use nix_fetch_model::spec::{self, FetchSpec};
-use nix_fetch_model::Result;
+use nix_fetch_model::{Error, Result};
 
 use super::progress::reporter;
 
@@ -37,7 +37,7 @@ pub fn run(
             Ok(outcome)
         })
     };
-    let outcome = fetched?;
+    let outcome = fetched.map_err(|error| explain_for_builder(error, direct))?;
     if !quiet {
         let hf = spec.huggingface();
         eprintln!(
@@ -67,6 +67,18 @@ fn fetch_checking_hash(
     let (outcome, got) = fetch_into_with_nar_hash(spec, dir, options)?;
     verify_nar_hash(spec, &outcome, &got.hash)?;
     Ok(outcome)
+}
+
+/// In a Nix builder (`--direct`, or `NIX_BUILD_TOP` set), a repo that wants a token the
+/// build cannot see gets the ways out added to its error.
+fn explain_for_builder(error: Error, direct: bool) -> Error {
+    let in_builder = direct || std::env::var_os("NIX_BUILD_TOP").is_some();
+    match error {
+        Error::Gated { .. } | Error::RepoNotFound { .. } if in_builder => Error::NoTokenInBuilder {
+            cause: Box::new(error),
+        },
+        other => other,
+    }
 }
 
 fn read_spec(path: &Path) -> Result<String> {

@@ -1,5 +1,5 @@
-//! The CLI against the fake Hub: commit pins, what `prefetch` pins, the message of a hash
-//! mismatch.
+//! The CLI against the fake Hub: commit pins, what `prefetch` pins, the messages of a hash
+//! mismatch and of a builder without a token.
 
 mod support;
 
@@ -185,4 +185,47 @@ fn a_stale_hash_without_a_commit_says_the_branch_may_have_moved() {
         message.contains(&format!("specified: {wrong}")) && !message.contains("may have moved"),
         "{message}"
     );
+}
+
+#[test]
+fn a_builder_without_a_token_says_how_to_give_it_one() {
+    let hub = FakeHub::start(&[]);
+    for (repo, settings) in [
+        ("org/private", json!({"private": true})),
+        ("org/gated", json!({"gated": true})),
+    ] {
+        hub.repo_with(
+            &format!("models/{repo}"),
+            settings,
+            &[("main", &[("a.txt", b"x")])],
+        );
+        let spec = hf_spec(&hub.endpoint, repo, json!({}));
+        let builder_help = [
+            "fixed-output derivation",
+            "hf auth login",
+            "load the plugin",
+            "auth.tokenFile = \"/path/to/token\"",
+            "nixbld",
+            "nix-daemon's environment",
+        ];
+        for (envs, args) in [
+            (&[][..], &["--direct"][..]),
+            (&[("NIX_BUILD_TOP", "/build")][..], &[][..]),
+        ] {
+            let (_d, out) = out_dir();
+            let message = stderr(&fetch_with(&spec, &out, envs, args));
+            for needle in builder_help.iter().chain([&repo]) {
+                assert!(
+                    message.contains(needle),
+                    "{repo} {args:?}: no {needle:?} in {message}"
+                );
+            }
+        }
+        let (_d, out) = out_dir();
+        let message = stderr(&fetch(&spec, &out, &[]));
+        assert!(
+            message.contains(repo) && !message.contains("fixed-output"),
+            "outside a builder: {message}"
+        );
+    }
 }

@@ -62,6 +62,7 @@ run_build_tests() {
   test_commit_pin
   test_stale_hash_names_the_commit
   test_private_repo
+  test_token_the_builder_cannot_see
   test_hf_endpoint_variable
   test_validation
   test_builtin_stand_in
@@ -198,6 +199,29 @@ test_private_repo() {
   else
     fail "private repo with NFM_TEST_TOKEN" "$(cat "$work/build.err")"
   fi
+}
+
+# A token that `hf auth login` stored in HOME works for the CLI, but the fixed-output build runs
+# as a build user with another HOME: its error says so and gives the ways out.
+test_token_the_builder_cannot_see() {
+  local home="$work/home-with-token" repo out
+  mkdir -p "$home/.cache/huggingface" && echo hf_fake_token >"$home/.cache/huggingface/token"
+  for repo in private-model gated-model; do
+    if ! env -u HF_TOKEN -u HUGGING_FACE_HUB_TOKEN -u HF_HOME HOME="$home" "$work/cli/bin/nix-fetch-model" --quiet \
+      fetch --spec <(printf '{"source":{"huggingface":{"repo":"fake-org/%s"}},"network":{"endpoint":"%s"}}' "$repo" "$hub_endpoint") \
+      --out "$work/token-in-home-$repo" 2>"$work/fetch.err"; then
+      fail "$repo: the CLI finds the token in HOME" "$(cat "$work/fetch.err")"; continue
+    fi
+    if out=$(env -u HF_TOKEN -u HUGGING_FACE_HUB_TOKEN -u HF_HOME HOME="$home" bash -c "$(declare -f build); $(declare -p nix_opts here work hub_endpoint); build '{ fetch, ... }: fetch { name = \"$repo-no-token-$nonce\"; source.huggingface.repo = \"fake-org/$repo\"; hash = \"sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\"; }'"); then
+      fail "$repo: the fixed-output build without a visible token fails" "$out"
+    elif grep -qF "fake-org/$repo" "$work/build.err" && grep -qF "does not see a token that \`hf auth login\` stored" "$work/build.err" \
+      && grep -qF "load the plugin" "$work/build.err" && grep -qF "auth.tokenFile = \"/path/to/token\"" "$work/build.err" \
+      && grep -qF "nix-daemon's environment" "$work/build.err"; then
+      pass "$repo: the fixed-output build says it cannot see the token and how to give it one"
+    else
+      fail "$repo: the builder's message without a token" "$(cat "$work/build.err")"
+    fi
+  done
 }
 
 test_hf_endpoint_variable() {
