@@ -18,6 +18,13 @@ pub enum Error {
         problems: Vec<String>,
     },
 
+    /// `setting` names where the endpoint came from: `network.endpoint` or `HF_ENDPOINT`.
+    #[error("{setting} {problem}")]
+    InvalidEndpoint {
+        setting: &'static str,
+        problem: String,
+    },
+
     #[error("{}: the spec is not valid JSON: {problem}", json_position(file.as_deref(), *line, *column))]
     SpecJson {
         /// The file it was read from, when the caller knows it.

@@ -69,20 +69,25 @@ pub struct HubClient {
 
 impl HubClient {
     /// `endpoint` from the spec wins over `HF_ENDPOINT`, which wins over the public Hub.
+    /// An `HF_ENDPOINT` that is no http(s) URL, or holds credentials, is refused here
+    /// (the spec's own endpoint was checked with the spec).
     pub fn new(
         network: &Network,
         env_endpoint: Option<String>,
         token: Option<Token>,
     ) -> Result<Self> {
+        let from_env =
+            network.endpoint.is_none() && env_endpoint.as_ref().is_some_and(|e| !e.is_empty());
         let endpoint = choose_endpoint(network, env_endpoint);
+        let setting = if from_env {
+            "HF_ENDPOINT"
+        } else {
+            "network.endpoint"
+        };
+        let invalid = |problem: String| Error::InvalidEndpoint { setting, problem };
+        crate::spec::fields::endpoint(&endpoint).map_err(invalid)?;
         let url = Url::parse(&endpoint)
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
-            .ok_or_else(|| {
-                Error::Spec(format!(
-                    "network.endpoint: '{endpoint}' is not an http(s) URL"
-                ))
-            })?;
+            .map_err(|e| invalid(format!("'{endpoint}' is not a valid URL: {e}")))?;
         Ok(HubClient {
             http: Http::new(network, &url, token)?,
             endpoint,
@@ -297,6 +302,25 @@ mod tests {
             "http://spec:2"
         );
         assert!(client(Some("ftp://x"), None).is_err());
+    }
+
+    #[test]
+    fn hf_endpoint_is_named_and_its_credentials_are_not_shown() {
+        let error = client(None, Some("https://me:hf_secret@mirror.example"))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            error.starts_with("HF_ENDPOINT 'https://***@mirror.example' holds credentials")
+                && error.contains("HF_TOKEN")
+                && !error.contains("hf_secret"),
+            "{error}"
+        );
+        let error = client(None, Some("ftp://x")).err().unwrap().to_string();
+        assert!(
+            error.starts_with("HF_ENDPOINT 'ftp://x' is not an http"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The CLI against the fake Hub: commit pins, what `prefetch` pins, the messages of a hash
-//! mismatch and of a builder without a token.
+//! mismatch and of a builder without a token, credentials never shown.
 
 mod support;
 
@@ -228,4 +228,21 @@ fn a_builder_without_a_token_says_how_to_give_it_one() {
             "outside a builder: {message}"
         );
     }
+}
+
+#[test]
+fn hf_endpoint_with_credentials_is_refused_unshown() {
+    let (_d, out) = out_dir();
+    let spec = json!({"source": {"huggingface": {"repo": "org/name"}}});
+    let output = fetch(
+        &spec,
+        &out,
+        &[("HF_ENDPOINT", "http://me:hf_secret@127.0.0.1:9")],
+    );
+    let message = stderr(&output);
+    assert!(
+        message.starts_with("error: HF_ENDPOINT 'http://***@127.0.0.1:9' holds credentials")
+            && !message.contains("hf_secret"),
+        "{message}"
+    );
 }
