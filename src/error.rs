@@ -18,6 +18,13 @@ pub enum Error {
         problems: Vec<String>,
     },
 
+    /// Problems of the command line, each naming its flag.
+    #[error("{}", problem_list(heading, problems))]
+    InvalidArguments {
+        heading: String,
+        problems: Vec<String>,
+    },
+
     /// `setting` names where the endpoint came from: `network.endpoint` or `HF_ENDPOINT`.
     #[error("{setting} {problem}")]
     InvalidEndpoint {

@@ -9,7 +9,8 @@ use nix_fetch_model::{Error, Result};
 use serde_json::{json, Value};
 
 use super::progress::reporter;
-use super::{reference, store};
+use super::reference::{self, Reference};
+use super::store;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -42,7 +43,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args, quiet: bool, cancel: CancelFlag) -> Result<()> {
-    let spec_json = spec_json(&args)?;
+    let reference = check_arguments(&args)?;
+    let spec_json = spec_json(&args, &reference);
     let spec = spec::check(&spec_json.to_string())?;
     let temp = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
     let dir = temp.path().join(&spec.name);
@@ -92,9 +94,65 @@ pub fn run(args: Args, quiet: bool, cancel: CancelFlag) -> Result<()> {
     Ok(())
 }
 
+/// The reference, once every flag and the reference have passed the spec's checks; else
+/// every problem, each naming its flag (or the reference).
+fn check_arguments(args: &Args) -> Result<Reference> {
+    let mut problems = Vec::new();
+    let mut flag = |name: &str, checked: std::result::Result<(), String>| {
+        if let Err(problem) = checked {
+            problems.push(format!("{name}: {problem}"));
+        }
+    };
+    let reference = reference::parse(&args.reference);
+    if let Ok(reference) = &reference {
+        let at = &args.reference;
+        flag(
+            at,
+            fields::repo(&reference.repo)
+                .map(drop)
+                .map_err(|p| format!("repo {p}")),
+        );
+        flag(
+            at,
+            fields::revision(&reference.revision).map_err(|p| format!("@revision {p}")),
+        );
+    }
+    if let Some(name) = &args.name {
+        flag("--name", fields::name(name));
+    }
+    if let Some(endpoint) = &args.endpoint {
+        flag("--endpoint", fields::endpoint(endpoint));
+    }
+    if let Some(concurrency) = args.concurrency {
+        flag(
+            "--concurrency",
+            fields::concurrency(concurrency as u64).map(drop),
+        );
+    }
+    // --include and --exclude: every string is a glob (fnmatch has no syntax errors).
+    let reference = match reference {
+        Ok(reference) => reference,
+        Err(problem) => {
+            problems.insert(0, problem);
+            return Err(invalid_arguments(problems));
+        }
+    };
+    if problems.is_empty() {
+        Ok(reference)
+    } else {
+        Err(invalid_arguments(problems))
+    }
+}
+
+fn invalid_arguments(problems: Vec<String>) -> Error {
+    Error::InvalidArguments {
+        heading: "nix-fetch-model prefetch".into(),
+        problems,
+    }
+}
+
 /// The spec as the Nix library would pass it.
-fn spec_json(args: &Args) -> Result<Value> {
-    let reference = reference::parse(&args.reference).map_err(Error::Spec)?;
+fn spec_json(args: &Args, reference: &Reference) -> Value {
     let mut source = json!({ "repo": reference.repo, "revision": reference.revision });
     if reference.kind != RepoType::Model {
         source["repoType"] = json!(reference.kind.as_str());
@@ -119,7 +177,7 @@ fn spec_json(args: &Args) -> Result<Value> {
     if !network.is_empty() {
         spec["network"] = Value::Object(network);
     }
-    Ok(spec)
+    spec
 }
 
 struct Report<'a> {

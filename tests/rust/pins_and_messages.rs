@@ -1,9 +1,9 @@
 //! The CLI against the fake Hub: commit pins, what `prefetch` pins, the messages of a hash
-//! mismatch and of a builder without a token, credentials never shown.
+//! mismatch and of a builder without a token, flags named as flags, credentials never shown.
 
 mod support;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 use support::*;
@@ -231,6 +231,42 @@ fn a_builder_without_a_token_says_how_to_give_it_one() {
 }
 
 #[test]
+fn prefetch_names_its_flags_and_shows_no_credentials() {
+    let output = cli()
+        .args([
+            "prefetch",
+            "hf:org/name@../x",
+            "--concurrency",
+            "0",
+            "--endpoint",
+            "https://me:hf_secret@hub.example",
+            "--name",
+            "a b",
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    let expected = "error: nix-fetch-model prefetch:\n  \
+        - hf:org/name@../x: @revision '../x' has a '.' or '..' segment: give a branch, a tag, refs/pr/N or a commit\n  \
+        - --name: 'a b' may only hold letters, digits and + - . _ ? =\n  \
+        - --endpoint: 'https://***@hub.example' holds credentials: a URL is printed, logged and stored, so it must not hold a token; give the token with HF_TOKEN, auth.tokenFile or auth.tokenEnvVar\n  \
+        - --concurrency: must be a whole number from 1 to 256\n";
+    assert_eq!(message, expected);
+
+    let output = cli()
+        .args(["prefetch", "hf:a/b/c", "--endpoint", "ftp://x"])
+        .output()
+        .unwrap();
+    let message = stderr(&output);
+    assert!(
+        message.contains("  - hf:a/b/c: repo 'a/b/c' is not 'org/name'")
+            && message.contains("  - --endpoint: 'ftp://x' is not an http:// or https:// URL"),
+        "{message}"
+    );
+}
+
+#[test]
 fn hf_endpoint_with_credentials_is_refused_unshown() {
     let (_d, out) = out_dir();
     let spec = json!({"source": {"huggingface": {"repo": "org/name"}}});
@@ -245,4 +281,52 @@ fn hf_endpoint_with_credentials_is_refused_unshown() {
             && !message.contains("hf_secret"),
         "{message}"
     );
+}
+
+#[test]
+fn a_spec_that_is_no_json_says_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("spec.json");
+    std::fs::write(
+        &spec,
+        "{\n  \"source\": {\"huggingface\": {\"repo\": \"org/name\"}},\n  \"hash\": sha256\n}",
+    )
+    .unwrap();
+    let output = cli()
+        .args(["fetch", "--spec"])
+        .arg(&spec)
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "error: {}:3:11: the spec is not valid JSON: expected value\n",
+            spec.display()
+        )
+    );
+}
+
+/// Every problem, under the library's heading (the wording is checked against the table of
+/// tests/support/bad_specs.json by `cargo test` and tests/nix/lib/parity.sh).
+#[test]
+fn a_bad_spec_lists_every_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = json!({
+        "source": {"huggingface": {"repo": "a/b/c", "revison": "v1"}},
+        "sha256": "x",
+        "network": {"endpoint": "http://me:hf_secret@host"},
+    });
+    let output = fetch(&spec, &dir.path().join("out"), &[]);
+    let message = stderr(&output);
+    let lines: Vec<&str> = message.lines().collect();
+    assert_eq!(lines[0], "error: fetchModel (a/b/c):");
+    assert_eq!(lines.len(), 5, "{message}");
+    assert!(
+        lines[1..].iter().all(|l| l.starts_with("  - ")),
+        "{message}"
+    );
+    assert!(!message.contains("hf_secret"), "{message}");
+    assert!(!Path::new(&dir.path().join("out")).exists());
 }
