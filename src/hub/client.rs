@@ -68,26 +68,13 @@ pub struct HubClient {
 }
 
 impl HubClient {
-    /// `endpoint` from the spec wins over `HF_ENDPOINT`, which wins over the public Hub.
-    /// An `HF_ENDPOINT` that is no http(s) URL, or holds credentials, is refused here
-    /// (the spec's own endpoint was checked with the spec).
+    /// The Hub of [`checked_endpoint`], with `token`.
     pub fn new(
         network: &Network,
         env_endpoint: Option<String>,
         token: Option<Token>,
     ) -> Result<Self> {
-        let from_env =
-            network.endpoint.is_none() && env_endpoint.as_ref().is_some_and(|e| !e.is_empty());
-        let endpoint = choose_endpoint(network, env_endpoint);
-        let setting = if from_env {
-            "HF_ENDPOINT"
-        } else {
-            "network.endpoint"
-        };
-        let invalid = |problem: String| Error::InvalidEndpoint { setting, problem };
-        crate::spec::fields::endpoint(&endpoint).map_err(invalid)?;
-        let url = Url::parse(&endpoint)
-            .map_err(|e| invalid(format!("'{endpoint}' is not a valid URL: {e}")))?;
+        let (endpoint, url) = checked_endpoint(network, env_endpoint)?;
         Ok(HubClient {
             http: Http::new(network, &url, token)?,
             endpoint,
@@ -179,8 +166,27 @@ impl HubClient {
     }
 }
 
+/// [`choose_endpoint`], and its URL. An `HF_ENDPOINT` that is no http(s) URL, or holds
+/// credentials, is refused naming `HF_ENDPOINT`, the credentials shown as `***` (the spec's own
+/// endpoint was checked with the spec).
+pub fn checked_endpoint(network: &Network, env_endpoint: Option<String>) -> Result<(String, Url)> {
+    let from_env =
+        network.endpoint.is_none() && env_endpoint.as_ref().is_some_and(|e| !e.is_empty());
+    let endpoint = choose_endpoint(network, env_endpoint);
+    let setting = if from_env {
+        "HF_ENDPOINT"
+    } else {
+        "network.endpoint"
+    };
+    let invalid = |problem: String| Error::InvalidEndpoint { setting, problem };
+    crate::spec::fields::endpoint(&endpoint).map_err(invalid)?;
+    let url = Url::parse(&endpoint)
+        .map_err(|e| invalid(format!("'{endpoint}' is not a valid URL: {e}")))?;
+    Ok((endpoint, url))
+}
+
 /// The Hub to talk to, without a trailing `/`: the spec's `network.endpoint`, else
-/// `env_endpoint` (`HF_ENDPOINT`), else the public Hub.
+/// `env_endpoint` (`HF_ENDPOINT`), else the public Hub. Unchecked: see [`checked_endpoint`].
 pub fn choose_endpoint(network: &Network, env_endpoint: Option<String>) -> String {
     let endpoint = network
         .endpoint
