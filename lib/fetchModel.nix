@@ -6,7 +6,7 @@
 # the model with passthru = { raw; spec; commit; hfCachePath; ... } and meta.
 { builtinFetchModel }:
 let
-  inherit (builtins) isAttrs removeAttrs toJSON;
+  inherit (builtins) removeAttrs toJSON;
   util = import ./util.nix;
   types = import ./types.nix;
   sources = import ./sources;
@@ -21,9 +21,6 @@ let
     "NIX_SSL_CERT_FILE" "SSL_CERT_FILE"
   ];
 
-  describe = args:
-    let repo = args.source.huggingface.repo or null;
-    in if isAttrs args && builtins.isString repo then "fetchModel (${repo})" else "fetchModel";
 in
 pkgs: args:
 let
@@ -32,7 +29,7 @@ let
   source = sources.dispatch args.source;
   inherit (source) adapter config;
 
-  name = args.name or (adapter.defaultName config);
+  name = util.attrOr args "name" (adapter.defaultName config);
   givenHash = args.hash or null;
   hash = if givenHash == null || givenHash == "" then givenHash else types.normalizeHash givenHash;
 
@@ -43,7 +40,7 @@ let
     // (if hash == null then { } else { inherit hash; });
 
   impureEnvVars = util.unique (adapter.impureEnvVars config
-    ++ util.optional (args ? auth.tokenEnvVar) args.auth.tokenEnvVar
+    ++ util.optional ((args.auth.tokenEnvVar or null) != null) args.auth.tokenEnvVar
     ++ networkImpureEnvVars);
 
   raw =
@@ -57,12 +54,12 @@ let
   # The fetched model, the same shape from either fetcher.
   fetched = if useBuiltin then { inherit name; inherit (raw) outPath; } else raw;
 
-  validators = validation.resolve (args.validation or [ ]);
+  validators = validation.resolve (util.attrOr args "validation" [ ]);
   model =
     if validators == [ ] then fetched
     else validation.mkValidationDerivation pkgs { model = fetched; inherit validators; };
 
-  hfCacheName = args.integration.hfCacheName or (adapter.hfCacheName config);
+  hfCacheName = util.attrOr (util.attrOr args "integration" { }) "hfCacheName" (adapter.hfCacheName config);
 
   passthru = {
     inherit raw spec impureEnvVars hfCacheName;
@@ -76,8 +73,8 @@ let
     hfCachePath = integration.mkHfCache pkgs [ result ];
   };
 
-  meta = adapter.extractMeta config // (args.meta or { });
+  meta = adapter.extractMeta config // util.attrOr args "meta" { };
 
   result = model // passthru // { inherit passthru meta; };
 in
-util.throwIfErrors (describe args) checked.errors result
+util.throwIfErrors (types.heading args) checked.errors result

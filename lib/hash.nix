@@ -69,9 +69,10 @@ let
       success (genList (k:
         foldl' bitOr 0 (map (c: c.v) (filter (c: c.i == k) contributions))) size);
 
+  # 43 digits, then at most one '=' (the last digit's two low bits are not part of the hash).
   decodeBase64 = s:
     let
-      body = builtins.head (builtins.match "([^=]*)=*" s);
+      body = builtins.head (builtins.match "(.*[^=]|)=*" s);
       bad = badChars base64Digits body;
       values = map (c: base64Digits.${c}) (chars body);
       count = length values;
@@ -88,8 +89,8 @@ let
     in
     if bad != [ ] then
       failure "'${builtins.head bad}' is not a base-64 digit"
-    else if stringLength s != 44 || count != 43 then
-      failure "base-64 sha256 digits are 43 characters and one '='"
+    else if count != 43 || stringLength s > 44 then
+      failure "base-64 sha256 digits are 43 characters and at most one '='"
     else
       success (genList byte size);
 
@@ -120,11 +121,11 @@ let
     else if len == 44 then decodeBase64 digits
     else failure "sha256 digits are 64 (base-16), 52 (Nix base-32) or 44 (base-64) characters, not ${toString len}";
 
-  # { sri; error; }: error is null when `hash` is a valid sha256.
+  # { sri; error; }: error is null when `hash` (a string) is a valid sha256.
   parseHash = hash:
     let
       colon = builtins.match "([^:]*):(.*)" hash;
-      dash = builtins.match "([a-z0-9]+)-(.*)" hash;
+      dash = builtins.match "([A-Za-z0-9]+)-(.*)" hash;
       result =
         if !builtins.isString hash then
           failure "it is a ${builtins.typeOf hash}, not a string"

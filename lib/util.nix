@@ -25,6 +25,9 @@ rec {
   # The elements that occur more than once, each time they occur.
   duplicates = xs: filter (x: length (filter (y: y == x) xs) > 1) xs;
 
+  # attrs.${key}, or `default` when it is absent or null (a null attribute is one not given).
+  attrOr = attrs: key: default: let value = attrs.${key} or null; in if value == null then default else value;
+
   # The attrset without its null attributes: { a = 1; b = null; } -> { a = 1; }.
   withoutNulls = a: removeAttrs a (filter (n: a.${n} == null) (attrNames a));
 

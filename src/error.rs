@@ -12,6 +12,37 @@ pub enum Error {
     #[error("invalid fetch spec: {0}")]
     Spec(String),
 
+    /// Every problem of a spec, one a line, under the heading the library's check uses.
+    #[error("{}", problem_list(&heading(repo.as_deref()), problems))]
+    InvalidSpec {
+        /// `source.huggingface.repo`, when it is a string.
+        repo: Option<String>,
+        problems: Vec<String>,
+    },
+
+    /// Problems of the command line, each naming its flag.
+    #[error("{}", problem_list(heading, problems))]
+    InvalidArguments {
+        heading: String,
+        problems: Vec<String>,
+    },
+
+    /// `setting` names where the endpoint came from: `network.endpoint` or `HF_ENDPOINT`.
+    #[error("{setting} {problem}")]
+    InvalidEndpoint {
+        setting: &'static str,
+        problem: String,
+    },
+
+    #[error("{}: the spec is not valid JSON: {problem}", json_position(file.as_deref(), *line, *column))]
+    SpecJson {
+        /// The file it was read from, when the caller knows it.
+        file: Option<PathBuf>,
+        line: usize,
+        column: usize,
+        problem: String,
+    },
+
     #[error(
         "repo {repo} is gated: accept its license at {url} and set HF_TOKEN \
          (or auth.tokenFile) to a token of that account"
@@ -165,15 +196,13 @@ pub enum Error {
         got: String,
     },
 
-    #[error(
-        "hash mismatch in the fetched model '{name}':\n  specified: {specified}\n     got:    {got}\n\
-         (if the model changed upstream on purpose, pin the new hash)"
-    )]
-    HashMismatch {
-        name: String,
-        specified: String,
-        got: String,
-    },
+    /// The fetched tree's NAR hash is not the spec's `hash`.
+    #[error("{0}")]
+    HashMismatch(Box<HashMismatch>),
+
+    /// A repo that needs a token, met by the fixed-output builder, which sees no token.
+    #[error("{cause}\n{}", BUILDER_TOKEN_HELP)]
+    NoTokenInBuilder { cause: Box<Error> },
 
     #[error("{path}: size mismatch: expected {expected} bytes, got {got}")]
     SizeMismatch {
@@ -230,7 +259,128 @@ fn after_retries(retries: u32) -> String {
     }
 }
 
+/// The heading of a spec's problems, the same in the library (lib/util.nix throwIfErrors).
+pub fn heading(repo: Option<&str>) -> String {
+    match repo {
+        Some(repo) => format!("fetchModel ({repo})"),
+        None => "fetchModel".to_string(),
+    }
+}
+
+/// `file:line:column`, as compilers print it; `line L, column C` without a file.
+fn json_position(file: Option<&std::path::Path>, line: usize, column: usize) -> String {
+    match file {
+        Some(file) => format!("{}:{line}:{column}", file.display()),
+        None => format!("line {line}, column {column}"),
+    }
+}
+
+fn problem_list(heading: &str, problems: &[String]) -> String {
+    let mut text = format!("{heading}:");
+    for problem in problems {
+        text.push_str("\n  - ");
+        text.push_str(problem);
+    }
+    text
+}
+
+/// The digest `lib.fakeHash` and nixpkgs' `lib.fakeHash` stand for: a hash pinned only to be
+/// told the real one.
+fn is_fake_hash(sri: &str) -> bool {
+    sri == "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+}
+
+/// A fetched tree whose NAR hash is not the spec's `hash`. Without a pinned commit the branch
+/// may have moved: the message says so, and how to pin the commit.
+#[derive(Debug)]
+pub struct HashMismatch {
+    /// The store path name.
+    pub name: String,
+    pub repo: String,
+    pub revision: String,
+    /// The commit that was fetched.
+    pub commit: String,
+    /// Whether the spec fixed the commit (`source.huggingface.commit`, or a commit as the
+    /// revision), so that the content could not have moved.
+    pub commit_pinned: bool,
+    /// SRI.
+    pub specified: String,
+    /// SRI.
+    pub got: String,
+}
+
+impl std::fmt::Display for HashMismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let HashMismatch {
+            name,
+            repo,
+            revision,
+            commit,
+            commit_pinned,
+            specified,
+            got,
+        } = self;
+        write!(
+            f,
+            "hash mismatch in the fetched model '{name}' ({repo} at commit {commit}):\n  \
+             specified: {specified}\n     got:    {got}"
+        )?;
+        if !commit_pinned && !is_fake_hash(specified) {
+            write!(
+                f,
+                "\nThe spec pins no commit, so revision '{revision}' may have moved since the \
+                 hash was pinned: it is now at commit {commit}. To take what it holds now, pin \
+                 both:\n  source.huggingface.commit = \"{commit}\";\n  hash = \"{got}\";\n\
+                 To keep what the hash was made from, pin the commit it was made from instead."
+            )?;
+        }
+        Ok(())
+    }
+}
+
+const BUILDER_TOKEN_HELP: &str = "\
+This is a fixed-output derivation, built as a build user (nixbld) with its own HOME: it does \
+not see a token that `hf auth login` stored ($HF_HOME/token, ~/.cache/huggingface/token, \
+$HF_TOKEN_PATH), nor your HF_TOKEN unless the nix-daemon has it. Either:
+  - load the plugin (plugin-files = .../libnix_fetch_model.so in nix.conf): builtins.fetchModel \
+fetches at evaluation with your own token; or
+  - set auth.tokenFile = \"/path/to/token\" to a file the build users (nixbld) can read, or \
+auth.tokenEnvVar = \"NAME\" with NAME set in the nix-daemon's environment.";
+
 impl Error {
+    /// The JSON error of a spec: where and what.
+    pub fn spec_json(error: serde_json::Error) -> Self {
+        let message = error.to_string();
+        let problem = match message.find(" at line ") {
+            Some(at) => message[..at].to_string(),
+            None => message,
+        };
+        Error::SpecJson {
+            file: None,
+            line: error.line(),
+            column: error.column(),
+            problem,
+        }
+    }
+
+    /// This error, naming `file` if it is about the JSON read from it.
+    pub fn in_file(self, file: &std::path::Path) -> Self {
+        match self {
+            Error::SpecJson {
+                line,
+                column,
+                problem,
+                ..
+            } => Error::SpecJson {
+                file: Some(file.to_path_buf()),
+                line,
+                column,
+                problem,
+            },
+            other => other,
+        }
+    }
+
     /// An I/O error on `path`; a name or path too long for the system says which and the limit.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         let path = path.into();
@@ -298,5 +448,59 @@ pub trait IoContext<T> {
 impl<T> IoContext<T> for std::io::Result<T> {
     fn at(self, path: impl Into<PathBuf>) -> Result<T> {
         self.map_err(|e| Error::io(path, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mismatch(commit_pinned: bool, specified: &str) -> String {
+        Error::HashMismatch(Box::new(HashMismatch {
+            name: "models--org--name".into(),
+            repo: "org/name".into(),
+            revision: "main".into(),
+            commit: "c".repeat(40),
+            commit_pinned,
+            specified: specified.into(),
+            got: "sha256-GOT".into(),
+        }))
+        .to_string()
+    }
+
+    #[test]
+    fn a_hash_mismatch_says_the_branch_may_have_moved_only_when_it_can_have() {
+        let pinned = mismatch(true, "sha256-OLD");
+        assert_eq!(
+            pinned,
+            format!(
+                "hash mismatch in the fetched model 'models--org--name' (org/name at commit {}):\n  \
+                 specified: sha256-OLD\n     got:    sha256-GOT",
+                "c".repeat(40)
+            )
+        );
+        let moved = mismatch(false, "sha256-OLD");
+        assert!(moved.starts_with(&pinned), "{moved}");
+        assert!(
+            moved.contains("revision 'main' may have moved")
+                && moved.contains(&format!(
+                    "source.huggingface.commit = \"{}\";",
+                    "c".repeat(40)
+                ))
+                && moved.contains("hash = \"sha256-GOT\";"),
+            "{moved}"
+        );
+        // lib.fakeHash asks for the hash: nothing moved.
+        let fake = "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+        assert!(!mismatch(false, fake).contains("moved"));
+    }
+
+    #[test]
+    fn problems_are_listed_under_the_library_heading() {
+        let error = Error::InvalidSpec {
+            repo: Some("org/name".into()),
+            problems: vec!["a".into(), "b".into()],
+        };
+        assert_eq!(error.to_string(), "fetchModel (org/name):\n  - a\n  - b");
     }
 }

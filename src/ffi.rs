@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use crate::hash::parse_sha256;
-use crate::hub::choose_endpoint;
+use crate::hub::checked_endpoint;
 use crate::spec::{FetchSpec, SPEC_KEYS};
 use crate::store_path::fixed_output_path;
 
@@ -134,7 +134,7 @@ pub use bridge::{FetchProgress, Fetched, NarChunk, Pinned, Plan};
 fn plan(spec_json: &str, store_dir: &str) -> Result<Plan, String> {
     let spec = FetchSpec::from_json(spec_json).map_err(message)?;
     let hf = spec.huggingface();
-    let endpoint = endpoint(&spec);
+    let endpoint = endpoint(&spec)?;
     let urls = vec![
         format!("{endpoint}/api/{}/{}", hf.repo.kind.plural(), hf.repo.id),
         format!("{endpoint}/{}{}", hf.repo.kind.url_prefix(), hf.repo.id),
@@ -175,8 +175,12 @@ fn is_spec_key(key: &str) -> bool {
     SPEC_KEYS.contains(&key)
 }
 
-fn endpoint(spec: &FetchSpec) -> String {
-    choose_endpoint(&spec.network, std::env::var("HF_ENDPOINT").ok())
+/// The Hub the fetch talks to; an HF_ENDPOINT with credentials is refused before the URLs are
+/// printed anywhere (a restricted-mode error names them).
+fn endpoint(spec: &FetchSpec) -> Result<String, String> {
+    checked_endpoint(&spec.network, std::env::var("HF_ENDPOINT").ok())
+        .map(|(endpoint, _)| endpoint)
+        .map_err(message)
 }
 
 /// The lock of `store_path`, by its base name: not `<store path>.lock`, which Nix itself locks
@@ -240,7 +244,6 @@ fn message(error: impl std::fmt::Display) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
 
     const SPEC: &str = r#"{"name":"m","source":{"huggingface":{"repo":"org/name"}},
         "hash":"sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=",

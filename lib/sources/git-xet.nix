@@ -1,6 +1,4 @@
 import ./not-yet.nix {
   type = "git-xet";
-  knownKeys = [ "url" "rev" "files" ];
-  requiredKeys = [ "url" "rev" ];
   describe = cfg: baseNameOf (cfg.url or "repo");
 }

@@ -1,6 +1,4 @@
 import ./not-yet.nix {
   type = "url";
-  knownKeys = [ "url" "urls" ];
-  requiredKeys = [ ];
   describe = cfg: baseNameOf (cfg.url or "file");
 }

@@ -1,15 +1,15 @@
 //! `fetch --spec FILE --out DIR`: the builder mode of the fixed-output derivation,
-//! and a plain fetch that checks the spec's `hash` when it has one.
+//! and a plain fetch. Both check the spec's `hash` when it has one.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use nix_fetch_model::error::IoContext;
 use nix_fetch_model::fetch::{
-    fetch_into, fetch_into_with_nar_hash, CancelFlag, FetchOptions, FetchOutcome,
+    fetch_into, fetch_into_with_nar_hash, verify_nar_hash, CancelFlag, FetchOptions, FetchOutcome,
 };
 use nix_fetch_model::layout::StagingDir;
-use nix_fetch_model::spec::FetchSpec;
+use nix_fetch_model::spec::{self, FetchSpec};
 use nix_fetch_model::{Error, Result};
 
 use super::progress::reporter;
@@ -25,7 +25,7 @@ pub fn run(
     quiet: bool,
     cancel: CancelFlag,
 ) -> Result<()> {
-    let spec = FetchSpec::from_json(&read_spec(spec_path)?)?;
+    let spec = spec::check(&read_spec(spec_path)?).map_err(|e| e.in_file(spec_path))?;
     let builder = direct || std::env::var_os("NIX_BUILD_TOP").is_some();
     let options = FetchOptions {
         progress: reporter(quiet),
@@ -35,15 +35,18 @@ pub fn run(
             .filter(|file| file.exists()),
         ..FetchOptions::default()
     };
-    let outcome = if direct {
-        std::fs::create_dir_all(out).at(out)?;
-        fetch_into(&spec, out, &options)?
+    let fetched = if direct {
+        std::fs::create_dir_all(out)
+            .at(out)
+            .and_then(|()| fetch_checking_hash(&spec, out, &options))
     } else {
-        let staging = StagingDir::next_to(out)?;
-        let outcome = fetch_checking_hash(&spec, staging.path(), &options)?;
-        staging.finish(out)?;
-        outcome
+        StagingDir::next_to(out).and_then(|staging| {
+            let outcome = fetch_checking_hash(&spec, staging.path(), &options)?;
+            staging.finish(out)?;
+            Ok(outcome)
+        })
     };
+    let outcome = fetched.map_err(|error| explain_for_builder(error, direct))?;
     if !quiet {
         let hf = spec.huggingface();
         super::eprint_line(&format!(
@@ -59,25 +62,32 @@ pub fn run(
     Ok(())
 }
 
-/// Fetches into `dir`; with a `hash` in the spec, the output must have it (in builder mode,
-/// `--direct`, Nix checks it). The hash is computed while the blobs download.
+/// Fetches into `dir`; with a `hash` in the spec, the output must have it. The hash is
+/// computed while the blobs download. A Nix builder checks it too, to say more than Nix's
+/// bare mismatch does (whether the branch may have moved, and the commit to pin).
 fn fetch_checking_hash(
     spec: &FetchSpec,
     dir: &Path,
     options: &FetchOptions,
 ) -> Result<FetchOutcome> {
-    let Some(specified) = &spec.hash else {
+    if spec.hash.is_none() {
         return fetch_into(spec, dir, options);
-    };
-    let (outcome, got) = fetch_into_with_nar_hash(spec, dir, options)?;
-    if &got.hash == specified {
-        return Ok(outcome);
     }
-    Err(Error::HashMismatch {
-        name: spec.name.clone(),
-        specified: specified.to_sri(),
-        got: got.hash.to_sri(),
-    })
+    let (outcome, got) = fetch_into_with_nar_hash(spec, dir, options)?;
+    verify_nar_hash(spec, &outcome, &got.hash)?;
+    Ok(outcome)
+}
+
+/// In a Nix builder (`--direct`, or `NIX_BUILD_TOP` set), a repo that wants a token the
+/// build cannot see gets the ways out added to its error.
+fn explain_for_builder(error: Error, direct: bool) -> Error {
+    let in_builder = direct || std::env::var_os("NIX_BUILD_TOP").is_some();
+    match error {
+        Error::Gated { .. } | Error::RepoNotFound { .. } if in_builder => Error::NoTokenInBuilder {
+            cause: Box::new(error),
+        },
+        other => other,
+    }
 }
 
 fn read_spec(path: &Path) -> Result<String> {

@@ -5,13 +5,14 @@ use nix_fetch_model::error::IoContext;
 use nix_fetch_model::fetch::{fetch_into_with_nar_hash, CancelFlag, FetchOptions, FetchOutcome};
 use nix_fetch_model::hub::RepoType;
 use nix_fetch_model::layout::{remove_leftovers, OwnedTempDir, FETCH_TEMP_PREFIX};
-use nix_fetch_model::spec::FetchSpec;
+use nix_fetch_model::spec::{self, fields, FetchSpec, HF_KEYS};
 use nix_fetch_model::store_path::fixed_output_path;
 use nix_fetch_model::{Error, Result};
 use serde_json::{json, Value};
 
 use super::progress::reporter;
-use super::{reference, store};
+use super::reference::{self, Reference};
+use super::store;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -44,8 +45,9 @@ pub struct Args {
 }
 
 pub fn run(args: Args, quiet: bool, cancel: CancelFlag) -> Result<()> {
-    let spec_json = spec_json(&args)?;
-    let spec = FetchSpec::from_json(&spec_json.to_string())?;
+    let reference = check_arguments(&args)?;
+    let spec_json = spec_json(&args, &reference);
+    let spec = spec::check(&spec_json.to_string())?;
     let temp_dir = std::env::temp_dir();
     remove_leftovers(&temp_dir, FETCH_TEMP_PREFIX);
     let temp = OwnedTempDir::new_in(&temp_dir, FETCH_TEMP_PREFIX).at(&temp_dir)?;
@@ -96,9 +98,65 @@ pub fn run(args: Args, quiet: bool, cancel: CancelFlag) -> Result<()> {
     super::print_line(&text)
 }
 
+/// The reference, once every flag and the reference have passed the spec's checks; else
+/// every problem, each naming its flag (or the reference).
+fn check_arguments(args: &Args) -> Result<Reference> {
+    let mut problems = Vec::new();
+    let mut flag = |name: &str, checked: std::result::Result<(), String>| {
+        if let Err(problem) = checked {
+            problems.push(format!("{name}: {problem}"));
+        }
+    };
+    let reference = reference::parse(&args.reference);
+    if let Ok(reference) = &reference {
+        let at = &args.reference;
+        flag(
+            at,
+            fields::repo(&reference.repo)
+                .map(drop)
+                .map_err(|p| format!("repo {p}")),
+        );
+        flag(
+            at,
+            fields::revision(&reference.revision).map_err(|p| format!("@revision {p}")),
+        );
+    }
+    if let Some(name) = &args.name {
+        flag("--name", fields::name(name));
+    }
+    if let Some(endpoint) = &args.endpoint {
+        flag("--endpoint", fields::endpoint(endpoint));
+    }
+    if let Some(concurrency) = args.concurrency {
+        flag(
+            "--concurrency",
+            fields::concurrency(concurrency as u64).map(drop),
+        );
+    }
+    // --include and --exclude: every string is a glob (fnmatch has no syntax errors).
+    let reference = match reference {
+        Ok(reference) => reference,
+        Err(problem) => {
+            problems.insert(0, problem);
+            return Err(invalid_arguments(problems));
+        }
+    };
+    if problems.is_empty() {
+        Ok(reference)
+    } else {
+        Err(invalid_arguments(problems))
+    }
+}
+
+fn invalid_arguments(problems: Vec<String>) -> Error {
+    Error::InvalidArguments {
+        heading: "nix-fetch-model prefetch".into(),
+        problems,
+    }
+}
+
 /// The spec as the Nix library would pass it.
-fn spec_json(args: &Args) -> Result<Value> {
-    let reference = reference::parse(&args.reference).map_err(Error::Spec)?;
+fn spec_json(args: &Args, reference: &Reference) -> Value {
     let mut source = json!({ "repo": reference.repo, "revision": reference.revision });
     if reference.kind != RepoType::Model {
         source["repoType"] = json!(reference.kind.as_str());
@@ -123,7 +181,7 @@ fn spec_json(args: &Args) -> Result<Value> {
     if !network.is_empty() {
         spec["network"] = Value::Object(network);
     }
-    Ok(spec)
+    spec
 }
 
 struct Report<'a> {
@@ -136,6 +194,20 @@ struct Report<'a> {
 }
 
 impl Report<'_> {
+    /// The fetchModel argument (and `fetch --spec` JSON) that pins this fetch: the source as
+    /// fetched, with the commit it was at (unless the revision is that commit), and the hash.
+    fn pin(&self) -> Value {
+        let mut source = self.spec_json["source"]["huggingface"].clone();
+        if !spec::is_commit(&self.outcome.revision) {
+            source["commit"] = json!(self.outcome.commit);
+        }
+        json!({
+            "name": self.spec.name,
+            "source": { "huggingface": source },
+            "hash": self.hash,
+        })
+    }
+
     fn json(&self) -> Value {
         let hf = self.spec.huggingface();
         json!({
@@ -149,6 +221,7 @@ impl Report<'_> {
             "hash": self.hash,
             "storePath": self.path,
             "addedToStore": self.added,
+            "pin": self.pin(),
         })
     }
 
@@ -173,25 +246,22 @@ impl Report<'_> {
         )
     }
 
-    /// The fetchModel argument, pinned: the same source as fetched and its hash.
+    /// [`Report::pin`] as a Nix attrset, the source's attributes in their usual order.
     fn nix(&self) -> String {
-        let source = &self.spec_json["source"]["huggingface"];
+        let pin = self.pin();
+        let source = &pin["source"]["huggingface"];
         let mut lines = vec![
             "{".to_string(),
-            format!("  name = {};", nix_string(&self.spec.name)),
+            format!("  name = {};", fields::nix_string(&self.spec.name)),
+            "  source.huggingface = {".to_string(),
         ];
-        lines.push("  source.huggingface = {".into());
-        for (key, value) in source.as_object().into_iter().flatten() {
-            let comment =
-                if key == "revision" && value.as_str() != Some(self.outcome.commit.as_str()) {
-                    format!(" # commit {}", self.outcome.commit)
-                } else {
-                    String::new()
-                };
-            lines.push(format!("    {key} = {};{comment}", nix_value(value)));
+        for key in HF_KEYS {
+            if let Some(value) = source.get(key) {
+                lines.push(format!("    {key} = {};", nix_value(value)));
+            }
         }
         lines.push("  };".into());
-        lines.push(format!("  hash = {};", nix_string(&self.hash)));
+        lines.push(format!("  hash = {};", fields::nix_string(&self.hash)));
         lines.push("}".into());
         lines.join("\n")
     }
@@ -199,18 +269,11 @@ impl Report<'_> {
 
 fn nix_value(value: &Value) -> String {
     match value {
-        Value::String(s) => nix_string(s),
+        Value::String(s) => fields::nix_string(s),
         Value::Array(items) => {
             let items: Vec<String> = items.iter().map(nix_value).collect();
             format!("[ {} ]", items.join(" "))
         }
         other => other.to_string(),
     }
-}
-
-/// A Nix string literal: JSON escapes plus `${` escaped.
-fn nix_string(text: &str) -> String {
-    serde_json::to_string(text)
-        .expect("JSON")
-        .replace("${", "\\${")
 }

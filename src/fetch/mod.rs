@@ -23,13 +23,33 @@ use tokio::task::JoinSet;
 
 use self::download::{download_blob, Blob, Downloads};
 use self::nar_trail::{NarFollow, NarTrail, StopOnDrop, TrailBlob};
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, HashMismatch, IoContext, Result};
+use crate::hash::Sha256Hash;
 use crate::http::{ClientSetup, Notify};
 use crate::hub::{find_token, HubClient, RepoFile};
 use crate::layout;
 use crate::patterns::PathFilter;
 use crate::spec::{FetchSpec, HfSource};
 use crate::tls;
+
+/// Checks the NAR hash `got` of what `outcome` fetched against the spec's `hash`, if any.
+pub fn verify_nar_hash(spec: &FetchSpec, outcome: &FetchOutcome, got: &Sha256Hash) -> Result<()> {
+    match &spec.hash {
+        Some(specified) if specified != got => {
+            let hf = spec.huggingface();
+            Err(Error::HashMismatch(Box::new(HashMismatch {
+                name: spec.name.clone(),
+                repo: hf.repo.id.clone(),
+                revision: hf.revision.clone(),
+                commit: outcome.commit.clone(),
+                commit_pinned: hf.commit_is_pinned(),
+                specified: specified.to_sri(),
+                got: got.to_sri(),
+            })))
+        }
+        _ => Ok(()),
+    }
+}
 
 /// Files larger than this are downloaded as parallel ranges of this size.
 const RANGE_SIZE: u64 = 16 << 20;
@@ -145,7 +165,10 @@ async fn fetch_hf(
         notify,
     };
     let hub = HubClient::new(&spec.network, env("HF_ENDPOINT"), setup)?;
-    let commit = hub.resolve_commit(&source.repo, &source.revision).await?;
+    let commit = match &source.commit {
+        Some(pinned) => pinned.clone(),
+        None => hub.resolve_commit(&source.repo, &source.revision).await?,
+    };
     let listing = hub.list_files(&source.repo, &commit).await?;
     layout::check_listing(listing.iter().map(|f| f.path.as_str()))?;
     let selected = select(&listing, source, &commit)?;

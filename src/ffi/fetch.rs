@@ -13,7 +13,8 @@ use std::time::Duration;
 use super::bridge::{FetchProgress, Fetched, NarChunk};
 use super::message;
 use crate::fetch::{
-    fetch_into_with_nar_hash, CancelFlag, FetchOptions, NarRead, NarStream, NarSummary, Progress,
+    fetch_into_with_nar_hash, verify_nar_hash, CancelFlag, FetchOptions, NarRead, NarStream,
+    NarSummary, Progress,
 };
 use crate::layout::{remove_leftovers, OwnedTempDir, FETCH_TEMP_PREFIX};
 use crate::spec::FetchSpec;
@@ -187,20 +188,7 @@ fn fetch_and_hash(
             size: nar_size,
         },
     ) = fetch_into_with_nar_hash(spec, root, options).map_err(message)?;
-    if let Some(specified) = &spec.hash {
-        if *specified != nar_hash {
-            let hf = spec.huggingface();
-            return Err(format!(
-                "hash mismatch in model {} at {} (commit {}) fetched from {}:\n  specified: {}\n  got:       {}",
-                hf.repo.id,
-                hf.revision,
-                outcome.commit,
-                outcome.endpoint,
-                specified.to_sri(),
-                nar_hash.to_sri()
-            ));
-        }
-    }
+    verify_nar_hash(spec, &outcome, &nar_hash).map_err(message)?;
     let store_path = fixed_output_path(store_dir, &spec.name, &nar_hash).map_err(message)?;
     Ok(Fetched {
         dir: root.to_string_lossy().into_owned(),

@@ -73,21 +73,13 @@ pub struct HubClient {
 }
 
 impl HubClient {
-    /// `endpoint` from the spec wins over `HF_ENDPOINT`, which wins over the public Hub.
+    /// The Hub of [`checked_endpoint`], with `token`.
     pub fn new(
         network: &Network,
         env_endpoint: Option<String>,
         setup: ClientSetup,
     ) -> Result<Self> {
-        let endpoint = choose_endpoint(network, env_endpoint);
-        let url = Url::parse(&endpoint)
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
-            .ok_or_else(|| {
-                Error::Spec(format!(
-                    "network.endpoint: '{endpoint}' is not an http(s) URL"
-                ))
-            })?;
+        let (endpoint, url) = checked_endpoint(network, env_endpoint)?;
         Ok(HubClient {
             http: Http::new(network, &url, setup)?,
             endpoint,
@@ -202,8 +194,27 @@ impl HubClient {
     }
 }
 
+/// [`choose_endpoint`], and its URL. An `HF_ENDPOINT` that is no http(s) URL, or holds
+/// credentials, is refused naming `HF_ENDPOINT`, the credentials shown as `***` (the spec's own
+/// endpoint was checked with the spec).
+pub fn checked_endpoint(network: &Network, env_endpoint: Option<String>) -> Result<(String, Url)> {
+    let from_env =
+        network.endpoint.is_none() && env_endpoint.as_ref().is_some_and(|e| !e.is_empty());
+    let endpoint = choose_endpoint(network, env_endpoint);
+    let setting = if from_env {
+        "HF_ENDPOINT"
+    } else {
+        "network.endpoint"
+    };
+    let invalid = |problem: String| Error::InvalidEndpoint { setting, problem };
+    crate::spec::fields::endpoint(&endpoint).map_err(invalid)?;
+    let url = Url::parse(&endpoint)
+        .map_err(|e| invalid(format!("'{endpoint}' is not a valid URL: {e}")))?;
+    Ok((endpoint, url))
+}
+
 /// The Hub to talk to, without a trailing `/`: the spec's `network.endpoint`, else
-/// `env_endpoint` (`HF_ENDPOINT`), else the public Hub.
+/// `env_endpoint` (`HF_ENDPOINT`), else the public Hub. Unchecked: see [`checked_endpoint`].
 pub fn choose_endpoint(network: &Network, env_endpoint: Option<String>) -> String {
     let endpoint = network
         .endpoint
@@ -365,6 +376,25 @@ mod tests {
             "http://spec:2"
         );
         assert!(client(Some("ftp://x"), None).is_err());
+    }
+
+    #[test]
+    fn hf_endpoint_is_named_and_its_credentials_are_not_shown() {
+        let error = client(None, Some("https://me:hf_secret@mirror.example"))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            error.starts_with("HF_ENDPOINT 'https://***@mirror.example' holds credentials")
+                && error.contains("HF_TOKEN")
+                && !error.contains("hf_secret"),
+            "{error}"
+        );
+        let error = client(None, Some("ftp://x")).err().unwrap().to_string();
+        assert!(
+            error.starts_with("HF_ENDPOINT 'ftp://x' is not an http"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ mod errors;
 mod repo;
 
 pub use auth::{find_token, Token};
-pub use client::{choose_endpoint, is_hex, HubClient, ListedFile, Oid, RepoFile};
+pub use client::{checked_endpoint, choose_endpoint, is_hex, HubClient, ListedFile, Oid, RepoFile};
 pub use errors::Asked;
 pub use repo::{RepoId, RepoType};
 

@@ -32,6 +32,32 @@ def fetch(endpoint: str, repo: str, out: Path, revision: str | None = None, repo
     return result
 
 
+def run(*args: str) -> subprocess.CompletedProcess:
+    """The CLI with `args`, without the host's HF_* variables; never raises on failure."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    return subprocess.run([str(CLI), "--quiet", *args], env=env, capture_output=True, text=True, timeout=600)
+
+
+def fetch_spec(spec: dict, out: Path) -> subprocess.CompletedProcess:
+    """`nix-fetch-model fetch` of a whole spec into `out`; the result, failed or not."""
+    spec_file = out.parent / f"{out.name}.spec.json"
+    spec_file.write_text(json.dumps(spec))
+    return run("fetch", "--spec", str(spec_file), "--out", str(out))
+
+
+def prefetch(endpoint: str, reference: str) -> dict:
+    """`nix-fetch-model prefetch --json` of `reference` (not added to the store)."""
+    result = run("prefetch", reference, "--endpoint", endpoint, "--no-add", "--json")
+    if result.returncode != 0:
+        raise AssertionError(f"nix-fetch-model prefetch {reference} failed:\n{result.stderr}")
+    return json.loads(result.stdout)
+
+
+def nar_hash(path: Path) -> str:
+    """`nix-fetch-model hash`: the NAR hash of `path`, SRI."""
+    return run("hash", str(path)).stdout.strip()
+
+
 def tree(root: Path) -> dict[str, str]:
     """Every entry under `root`: 'dir', 'link -> target' or 'file <sha256>'."""
     entries = {}

@@ -212,6 +212,29 @@ def test_commit_sha_as_revision(hf):
     assert not (hf.cache / "models--fake-org--multi-rev" / "refs").exists()
 
 
+def test_a_moved_branch_keeps_serving_its_old_commit(tmp_path, start_fake_hub, hf_client_for):
+    """Rewriting _hub.json moves `main`; a folder in "history" is still served by its commit."""
+    repo = tmp_path / "models" / "fake-org" / "moving"
+    shutil.copytree(MULTI_REV / "rev-v1", repo / "old")
+    shutil.copytree(MULTI_REV / "rev-main", repo / "new")
+    (repo / "_hub.json").write_text(json.dumps({"revisions": {"main": "old"}}))
+    hf = hf_client_for(start_fake_hub(root=tmp_path))
+    before = hf.repo_info("fake-org/moving")["sha"]
+
+    (repo / "_hub.json").write_text(json.dumps({"revisions": {"main": "new"}, "history": ["old"]}))
+    after = hf.repo_info("fake-org/moving")["sha"]
+    snapshot = hf.snapshot_download("fake-org/moving", revision=before)
+
+    assert before != after
+    assert snapshot.name == before
+    assert_snapshot_matches(snapshot, repo_files(repo / "old"))
+    assert {e["path"] for e in hf.list_repo_tree("fake-org/moving", revision=before)} == set(repo_files(repo / "old"))
+    (repo / "_hub.json").write_text(json.dumps({"revisions": {"main": "new"}}))
+    with pytest.raises(HfCallError) as raised:
+        hf.repo_info("fake-org/moving", revision=before)
+    assert "RevisionNotFoundError" in raised.value.types
+
+
 def test_private_repo_needs_a_token_and_the_token_never_reaches_the_cdn(fake_hub, hf):
     with pytest.raises(HfCallError) as error:
         hf.snapshot_download("fake-org/private-model")

@@ -787,7 +787,7 @@ fn prefetch_prints_what_to_pin_and_adds_to_the_store() {
         "{text}"
     );
     assert!(
-        text.contains("revision = \"main\"; # commit ") && text.contains("hash = \"sha256-"),
+        text.contains("revision = \"main\";\n    commit = \"") && text.contains("hash = \"sha256-"),
         "{text}"
     );
 }
@@ -1066,7 +1066,7 @@ fn listing_pages_that_loop_or_leave_the_host_are_refused() {
         hub.clear_log();
         let (dir, out) = out_dir();
         let spec = hf_spec(&hub.endpoint, repo, json!({}));
-        let (mut command, _spec) = fetch_command(&spec, &out, &[]);
+        let (mut command, _spec) = fetch_command(&spec, &out, &[], &[]);
         let output = output_within(&mut command, Duration::from_secs(60));
         assert!(!output.status.success(), "{repo}");
         let message = stderr(&output);
@@ -1100,7 +1100,7 @@ fn held_fetch(hub: &FakeHub, out: &Path) -> (std::process::Child, tempfile::Temp
         json!({"path": "model.safetensors", "kind": "hold", "after_bytes": 1000, "on": "cdn"}),
     );
     let spec = hf_spec(&hub.endpoint, "org/model", json!({}));
-    let (mut command, spec_dir) = fetch_command(&spec, out, &[]);
+    let (mut command, spec_dir) = fetch_command(&spec, out, &[], &[]);
     let child = command.stderr(Stdio::piped()).spawn().unwrap();
     hub.wait_until_held(1);
     (child, spec_dir)

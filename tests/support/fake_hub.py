@@ -19,14 +19,18 @@ Repos live in ROOT/models/ORG/NAME, ROOT/datasets/ORG/NAME and ROOT/spaces/ORG/N
 --repo option says. A repo folder holds the files of `main`, or a `_hub.json`:
     {"private": bool, "gated": bool, "tokens": ["hf_..."],
      "revisions": {"main": "rev-main", "v1.0": "rev-v1", "refs/pr/1": "rev-pr1"},
+     "history": ["rev-old"],
      "extra_tree_entries": [{"type": "file", "path": "../evil", ...}],
      "tree_next_link": "?recursive=true"}
 where each revision names the subfolder holding its files ("revisions" defaults to the repo
-folder itself, "tokens" to ["hf_fake_token"]; "extra_tree_entries" are appended as they are to
-the root's tree listing, and "tree_next_link" is sent as it is as the `Link: <...>; rel="next"`
-of the last page of every tree listing, to play a hostile or broken Hub: a relative link back
-to the first page makes the pagination loop, an absolute one sends it to another host). Regular
-files are listed sorted and recursively;
+folder itself, "tokens" to ["hf_fake_token"]; "history" lists subfolders of earlier commits,
+which no revision names but which are still served by their commit sha, as a branch's old
+commits are on the Hub; "extra_tree_entries" are appended as they are to the root's tree
+listing, and "tree_next_link" is sent as it is as the `Link: <...>; rel="next"` of the last
+page of every tree listing, to play a hostile or broken Hub: a relative link back to the first
+page makes the pagination loop, an absolute one sends it to another host). `_hub.json` is read
+again for every request: a test moves a branch by rewriting it (e.g. "main" to a new folder,
+the old one into "history"). Regular files are listed sorted and recursively;
 symlinks, `__pycache__` folders and `*.pyc` files are skipped.
 
 Files: git blob oid = sha1(b"blob <size>\\0" + bytes). A file is LFS if its extension is in
@@ -261,6 +265,7 @@ class Repo:
     gated: bool
     tokens: tuple[str, ...]
     revisions: dict[str, str]  # revision name -> folder of its files
+    history: tuple[str, ...] = ()  # folders of commits no revision names, served by sha
     extra_tree_entries: tuple[dict, ...] = ()  # listed as they are, to test hostile listings
     tree_next_link: str | None = None  # the next-page link of the last page, to test broken ones
 
@@ -275,7 +280,8 @@ class Repo:
             name: os.path.normpath(os.path.join(folder, sub))
             for name, sub in settings.get("revisions", {"main": "."}).items()
         }
-        for name, rev_folder in revisions.items():
+        history = tuple(os.path.normpath(os.path.join(folder, sub)) for sub in settings.get("history", []))
+        for name, rev_folder in [*revisions.items(), *(("history", h) for h in history)]:
             if not os.path.isdir(rev_folder):
                 raise HubError(500, f"fake-hub: folder of revision {name!r} missing: {rev_folder}")
         return cls(
@@ -286,6 +292,7 @@ class Repo:
             gated=bool(settings.get("gated", False)),
             tokens=tuple(settings.get("tokens", [DEFAULT_TOKEN])),
             revisions=revisions,
+            history=history,
             extra_tree_entries=tuple(settings.get("extra_tree_entries", [])),
             tree_next_link=settings.get("tree_next_link"),
         )
@@ -296,6 +303,10 @@ class Repo:
 
     def names_revision(self, rev: str) -> bool:
         return rev in self.revisions or COMMIT_RE.fullmatch(rev) is not None
+
+    def commit_folders(self) -> list[str]:
+        """Every folder whose commit is served: the revisions', then the history's."""
+        return [*self.revisions.values(), *self.history]
 
 
 class Hub:
@@ -330,7 +341,7 @@ class Hub:
         if rev in repo.revisions:
             return self._snapshot_of_folder(repo, repo.revisions[rev])
         if COMMIT_RE.fullmatch(rev):
-            for folder in repo.revisions.values():
+            for folder in repo.commit_folders():
                 snap = self._snapshot_of_folder(repo, folder)
                 if snap.commit == rev:
                     return snap
@@ -355,7 +366,7 @@ class Hub:
     def warm_up(self) -> None:
         """Hash every file of every revision now, so first requests are fast."""
         for repo in self.all_repos():
-            for folder in repo.revisions.values():
+            for folder in repo.commit_folders():
                 self._snapshot_of_folder(repo, folder)
 
     def find_blob(self, sha256: str) -> tuple[str, list[str]] | None:

@@ -59,7 +59,10 @@ run_build_tests() {
   test_fixed_output_build
   test_default_names
   test_revision
+  test_commit_pin
+  test_stale_hash_names_the_commit
   test_private_repo
+  test_token_the_builder_cannot_see
   test_hf_endpoint_variable
   test_tls_roots
   test_validation
@@ -132,6 +135,53 @@ test_revision() {
   fi
 }
 
+hub_asked() { # the paths the fake Hub was asked for since hub_forget
+  curl -sS "$hub_endpoint/_admin/log" | python3 -c 'import json,sys; print("\n".join(e["path"] for e in json.load(sys.stdin)))'
+}
+hub_forget() { curl -sS -X DELETE "$hub_endpoint/_admin/log" >/dev/null; }
+
+# A pin is revision + commit + hash: the builder asks nothing about the branch, writes
+# refs/main = the commit, and passthru.commit is known at evaluation.
+test_commit_pin() {
+  local prefetch hash commit out expr at_eval
+  prefetch=$(prefetch_json hf:fake-org/tiny-model)
+  hash=$(json_field hash <<<"$prefetch") commit=$(json_field commit <<<"$prefetch")
+  expr="{ fetch, ... }: fetch { name = \"tiny-commit-$nonce\"; source.huggingface = { repo = \"fake-org/tiny-model\"; revision = \"main\"; commit = \"$commit\"; }; hash = \"$hash\"; }"
+  at_eval=$(nix-instantiate --eval --strict "$here/model.nix" --argstr hostTools "$work/tools" --argstr cli "$work/cli" \
+    --argstr endpoint "$hub_endpoint" --arg expr "args: ((${expr}) args).passthru.commit" 2>&1)
+  [[ $at_eval == "\"$commit\"" ]] && pass "commit pin: passthru.commit is the commit at evaluation" \
+    || fail "commit pin: passthru.commit at evaluation" "$at_eval"
+  hub_forget
+  if out=$(build "$expr"); then
+    [[ $(cat "$out/refs/main") == "$commit" && -L $out/snapshots/$commit/config.json ]] \
+      && pass "commit pin: the fixed-output build writes refs/main = $commit" || fail "commit pin: layout" "$(find "$out")"
+    [[ $(nix3 hash path "$out") == "$hash" ]] && pass "commit pin: the same hash as the prefetch of main" \
+      || fail "commit pin: hash $(nix3 hash path "$out"), expected $hash"
+    if hub_asked | grep -q "/revision/"; then fail "commit pin: the builder asked where a revision points" "$(hub_asked)"
+    else pass "commit pin: the builder asked nothing about main"; fi
+  else
+    fail "commit pin build" "$(cat "$work/build.err")"
+  fi
+}
+
+# A hash that is not the tree's, without a commit: the builder itself says the branch may have
+# moved and names the commit to pin (Nix's words, specified: and got:, are in it).
+test_stale_hash_names_the_commit() {
+  local prefetch commit stale err="$work/build.err"
+  [[ -n ${tiny_hash:-} ]] || { skip "stale hash: no hash from the discovery test"; return; }
+  prefetch=$(prefetch_json hf:fake-org/tiny-model) commit=$(json_field commit <<<"$prefetch")
+  stale=$(prefetch_json hf:fake-org/multi-rev | json_field hash)
+  if build "{ fetch, ... }: fetch { name = \"tiny-stale-$nonce\"; source.huggingface.repo = \"fake-org/tiny-model\"; hash = \"$stale\"; }" >/dev/null; then
+    fail "stale hash: the build succeeded"
+  elif grep -qF "specified: $stale" "$err" && grep -qF "got:    $tiny_hash" "$err" \
+    && grep -qF "revision 'main' may have moved since the hash was pinned: it is now at commit $commit" "$err" \
+    && grep -qF "source.huggingface.commit = \"$commit\";" "$err"; then
+    pass "stale hash without a commit: the builder says main may have moved and names commit $commit"
+  else
+    fail "stale hash without a commit: the builder's message" "$(cat "$err")"
+  fi
+}
+
 test_private_repo() {
   local hash out expr
   hash=$(HF_TOKEN=hf_fake_token prefetch_json hf:fake-org/private-model | json_field hash)
@@ -150,6 +200,29 @@ test_private_repo() {
   else
     fail "private repo with NFM_TEST_TOKEN" "$(cat "$work/build.err")"
   fi
+}
+
+# A token that `hf auth login` stored in HOME works for the CLI, but the fixed-output build runs
+# as a build user with another HOME: its error says so and gives the ways out.
+test_token_the_builder_cannot_see() {
+  local home="$work/home-with-token" repo out
+  mkdir -p "$home/.cache/huggingface" && echo hf_fake_token >"$home/.cache/huggingface/token"
+  for repo in private-model gated-model; do
+    if ! env -u HF_TOKEN -u HUGGING_FACE_HUB_TOKEN -u HF_HOME HOME="$home" "$work/cli/bin/nix-fetch-model" --quiet \
+      fetch --spec <(printf '{"source":{"huggingface":{"repo":"fake-org/%s"}},"network":{"endpoint":"%s"}}' "$repo" "$hub_endpoint") \
+      --out "$work/token-in-home-$repo" 2>"$work/fetch.err"; then
+      fail "$repo: the CLI finds the token in HOME" "$(cat "$work/fetch.err")"; continue
+    fi
+    if out=$(env -u HF_TOKEN -u HUGGING_FACE_HUB_TOKEN -u HF_HOME HOME="$home" bash -c "$(declare -f build); $(declare -p nix_opts here work hub_endpoint); build '{ fetch, ... }: fetch { name = \"$repo-no-token-$nonce\"; source.huggingface.repo = \"fake-org/$repo\"; hash = \"sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\"; }'"); then
+      fail "$repo: the fixed-output build without a visible token fails" "$out"
+    elif grep -qF "fake-org/$repo" "$work/build.err" && grep -qF "does not see a token that \`hf auth login\` stored" "$work/build.err" \
+      && grep -qF "load the plugin" "$work/build.err" && grep -qF "auth.tokenFile = \"/path/to/token\"" "$work/build.err" \
+      && grep -qF "nix-daemon's environment" "$work/build.err"; then
+      pass "$repo: the fixed-output build says it cannot see the token and how to give it one"
+    else
+      fail "$repo: the builder's message without a token" "$(cat "$work/build.err")"
+    fi
+  done
 }
 
 test_hf_endpoint_variable() {

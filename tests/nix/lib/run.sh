@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The library's tests with one Nix: unit tests (nix-instantiate --eval --strict) and builds of
-# real fixed-output and validation derivations against the fake Hub (nix-build).
+# The library's tests with one Nix: unit tests (nix-instantiate --eval --strict), the parity of
+# the library's and the CLI's spec checks, and builds of real fixed-output and validation
+# derivations against the fake Hub (nix-build).
 #
 #   bash tests/nix/lib/run.sh [NIX_BIN_DIR]     e.g. /usr/bin (Nix 2.8) or /opt/nix-2.26/bin
 #
@@ -41,9 +42,11 @@ nix_opts=(--option substituters "" --option filter-syscalls false)
 nix3() { "$nix_bin/nix" --extra-experimental-features nix-command "$@"; }
 
 source "$here/unit.sh"
+source "$here/parity.sh"
 source "$here/builds.sh"
 
 run_unit_tests
+run_parity_tests
 run_build_tests
 
 echo

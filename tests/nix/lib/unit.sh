@@ -57,7 +57,7 @@ check_error_texts() {
   expect_eval_error "one error lists every problem" \
     '(lib.fetchModel pkgs { source.huggingface.repo = "a/b/c"; hash = "sha256:12"; auth.token = "hf_x"; sha256 = ""; }).outPath' \
     "fetchModel (a/b/c):" \
-    "  - argument.sha256 is not a known attribute; known: name, source, hash" \
+    '  - argument.sha256 is not a known attribute; write hash = "sha256-..." instead' \
     "  - source.huggingface.repo 'a/b/c' is not 'org/name'" \
     "  - hash 'sha256:12': sha256 digits are" \
     "  - auth.token is refused"

@@ -92,8 +92,11 @@ class Daemon:
         )
 
     def popen(self, user: str, tool: str, *args: str, env: dict | None = None) -> subprocess.Popen:
+        """`tool` started as `user` in a session of its own, so a test can signal it as a terminal
+        signals its foreground commands (os.killpg)."""
         return subprocess.Popen(
-            self.command(user, tool, *args, env=env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            self.command(user, tool, *args, env=env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            start_new_session=True,
         )
 
     def rss_kib(self) -> int:

@@ -6,11 +6,14 @@ reached through a nix-daemon, one after the other, at once, and next to root on 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -126,3 +129,93 @@ def test_lock_folders_planted_by_another_user_are_not_followed(
     assert "lock" in done.stderr, "a warning should say the fetch is not locked, and why"
     assert os.listdir(target) == [] and os.listdir(shared_tmp / "nix-fetch-model-locks") == []
     assert is_valid(nix, json.loads(done.stdout)["path"])
+
+
+# Larger than the first 33 MiB the plugin holds back before the daemon may read the NAR: the
+# daemon takes this one as a stream while it downloads (src/fetch/nar_stream.rs).
+STREAMED_MODEL = {"model-0.safetensors": 40_000_000, "model-1.safetensors": 30_000_000}
+
+
+def store_debris(before: set[str], nix) -> list[str]:
+    """Entries of /nix/store that appeared since `before` and are no valid store path: what a
+    failed addition would leave (a partly unpacked path, a temporary folder, a lock file)."""
+    new = set(os.listdir("/nix/store")) - before
+    return sorted(name for name in new if not is_valid(nix, f"/nix/store/{name}"))
+
+
+def test_a_large_model_streams_into_the_store_through_the_daemon(
+    nix, daemon, hub_root, start_hub, make_model, shared_tmp
+):
+    repo = make_model(hub_root, STREAMED_MODEL)
+    hub = start_hub(hub_root)
+    nar_hash = pinned_hash(nix, hub, repo)
+    before = set(os.listdir("/nix/store"))
+    rss_before = daemon.rss_kib()
+    done = eval_as(daemon, ALICE, fetch_expr(spec_for(hub, repo, hash=nar_hash, name=unique("streamed"))), shared_tmp)
+    assert done.returncode == 0, done.stderr
+    model = json.loads(done.stdout)
+    assert model["narHash"] == nar_hash
+    verified = nix.run("nix-store", "--verify-path", model["path"])
+    assert verified.returncode == 0, verified.stderr
+    assert os.stat(model["path"]).st_uid == 0, "the daemon, not the user, owns the store path"
+    assert store_debris(before, nix) == []
+    assert [p for p in os.listdir(shared_tmp) if not p.startswith("nix-fetch-model-locks")] == []
+    # The daemon's own memory stays flat: it unpacks the stream as it reads it.
+    assert daemon.rss_kib() - rss_before < 64 * 1024
+
+
+@pytest.mark.parametrize("failure", ["hash mismatch", "corrupted blob"])
+def test_a_failed_stream_adds_nothing(nix, daemon, hub_root, start_hub, make_model, shared_tmp, failure):
+    """The daemon has read more than it keeps in memory when a check fails: the stream ends
+    short, and the daemon removes what it unpacked."""
+    repo = make_model(hub_root, STREAMED_MODEL)
+    hub = start_hub(hub_root)
+    good = pinned_hash(nix, hub, repo)
+    if failure == "hash mismatch":
+        pinned = "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+        needle = "hash mismatch"
+    else:
+        pinned = good
+        needle = "model-1.safetensors: sha256 mismatch"
+        hub.add_fault(path="model-1.safetensors", kind="wrong-bytes", after_bytes=1_000_000, times=10)
+    name = unique("failed")
+    before = set(os.listdir("/nix/store"))
+    done = eval_as(daemon, ALICE, fetch_expr(spec_for(hub, repo, hash=pinned, name=name)), shared_tmp)
+    assert done.returncode != 0
+    assert needle in done.stderr, done.stderr
+    assert store_debris(before, nix) == []
+    assert not [p for p in os.listdir("/nix/store") if p.endswith(name)]
+    assert [p for p in os.listdir(shared_tmp) if not p.startswith("nix-fetch-model-locks")] == []
+
+
+def test_ctrl_c_stops_a_streamed_fetch_and_leaves_nothing(
+    nix, daemon, hub_root, start_hub, make_model, shared_tmp
+):
+    """Ctrl-C while the daemon reads the stream: the command stops within a second, and neither
+    the store nor TMPDIR keeps anything."""
+    repo = make_model(hub_root, {"model-0.safetensors": 40_000_000, "model-1.safetensors": 40_000_000})
+    # The blob last in the NAR downloads slowly, so Ctrl-C comes while the first one streams.
+    folder = hub_root / "models" / repo
+    last = max(("model-0.safetensors", "model-1.safetensors"),
+               key=lambda f: hashlib.sha256((folder / f).read_bytes()).hexdigest())
+    hub = start_hub(hub_root)
+    hub.add_fault(path=last, kind="slow", delay=60, times=10)
+    before = set(os.listdir("/nix/store"))
+    proc = daemon.popen(ALICE, "nix-instantiate", "--eval", "--strict", "-E",
+                        fetch_expr(spec_for(hub, repo, name=unique("interrupted"))), env={"TMPDIR": str(shared_tmp)})
+    deadline = time.monotonic() + 60
+    while not any(entry["path"].endswith(last) for entry in hub.log()):
+        assert time.monotonic() < deadline and proc.poll() is None, "the download did not start"
+        time.sleep(0.1)
+    time.sleep(1)
+    sent = time.monotonic()
+    os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C reaches its foreground commands
+    proc.communicate(timeout=30)
+    stopped_after = time.monotonic() - sent
+    assert proc.returncode != 0
+    assert stopped_after < 1.0, f"took {stopped_after:.2f} s to stop"
+    deadline = time.monotonic() + 10
+    while store_debris(before, nix) and time.monotonic() < deadline:
+        time.sleep(0.2)  # the daemon's worker sees the stream end and removes its folder
+    assert store_debris(before, nix) == []
+    assert [p for p in os.listdir(shared_tmp) if not p.startswith("nix-fetch-model-locks")] == []

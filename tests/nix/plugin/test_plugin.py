@@ -83,8 +83,8 @@ def test_cache_hit_reads_name_and_hash_as_fetchurl_reads_name_and_sha256(nix, hu
     # What a cache hit still refuses, with the errors of a fetch.
     for bad, needle in [
         ({"hashh": first["narHash"]}, "hashh"),
-        ({"hash": "sha256-short"}, "hash:"),
-        ({"name": "has space"}, "name:"),
+        ({"hash": "sha256-short"}, "hash 'sha256-short'"),
+        ({"name": "has space"}, "name 'has space'"),
     ]:
         spec = spec_for(hub, repo, **{"hash": first["narHash"], "name": name, **bad})
         done = eval_json(nix, call_expr(spec), check=False)

@@ -226,6 +226,7 @@ pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
 pub fn cli() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_nix-fetch-model"));
     for var in [
+        "NIX_BUILD_TOP",
         "HF_TOKEN",
         "HUGGING_FACE_HUB_TOKEN",
         "HF_TOKEN_PATH",
@@ -249,12 +250,13 @@ pub fn cli() -> Command {
     command
 }
 
-/// `nix-fetch-model fetch` of `spec` into `out`, with `envs`; the spec's file lives as long
-/// as the returned folder.
+/// `nix-fetch-model fetch` of `spec` into `out`, with `envs` and more arguments (`--direct`);
+/// the spec's file lives as long as the returned folder.
 pub fn fetch_command(
     spec: &Value,
     out: &Path,
     envs: &[(&str, &str)],
+    args: &[&str],
 ) -> (Command, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let spec_file = dir.path().join("spec.json");
@@ -264,14 +266,20 @@ pub fn fetch_command(
         .args(["--quiet", "fetch", "--spec"])
         .arg(&spec_file)
         .arg("--out")
-        .arg(out);
+        .arg(out)
+        .args(args);
     command.envs(envs.iter().copied());
     (command, dir)
 }
 
 /// Runs `nix-fetch-model fetch` of `spec` into `out`.
 pub fn fetch(spec: &Value, out: &Path, envs: &[(&str, &str)]) -> Output {
-    let (mut command, _spec_dir) = fetch_command(spec, out, envs);
+    fetch_with(spec, out, envs, &[])
+}
+
+/// [`fetch`] with more arguments (`--direct`).
+pub fn fetch_with(spec: &Value, out: &Path, envs: &[(&str, &str)], args: &[&str]) -> Output {
+    let (mut command, _spec_dir) = fetch_command(spec, out, envs, args);
     command.output().unwrap()
 }
 

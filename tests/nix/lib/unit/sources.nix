@@ -10,6 +10,7 @@ in
   { name = "default name of a bare legacy id"; expr = hf.defaultName { repo = "gpt2"; }; expected = "models--gpt2"; }
   { name = "a commit revision is the commit"; expr = hf.commit { repo = "a/b"; revision = "0123456789abcdef0123456789abcdef01234567"; }; expected = "0123456789abcdef0123456789abcdef01234567"; }
   { name = "a branch has no commit before the fetch"; expr = hf.commit { repo = "a/b"; }; expected = null; }
+  { name = "a pinned commit is the commit"; expr = hf.commit { repo = "a/b"; revision = "main"; commit = "0123456789abcdef0123456789abcdef01234567"; }; expected = "0123456789abcdef0123456789abcdef01234567"; }
   { name = "impureEnvVars carry the token and endpoint"; expr = hf.impureEnvVars { }; expected = [ "HF_TOKEN" "HUGGING_FACE_HUB_TOKEN" "HF_ENDPOINT" ]; }
   { name = "meta of a dataset"; expr = (hf.extractMeta { repo = "o/d"; repoType = "dataset"; revision = "v1"; }).homepage; expected = "https://huggingface.co/datasets/o/d"; }
   { name = "dispatch"; expr = (dispatch { huggingface.repo = "a/b"; }).type; expected = "huggingface"; }

@@ -1,0 +1,243 @@
+//! The check of each value of a spec, worded as the library words it (lib/types.nix,
+//! lib/sources/huggingface.nix). An `Err` is the text that follows the attribute's name:
+//! the spec check writes `network.concurrency must be ...`, the CLI `--concurrency: must be ...`.
+
+use crate::hub::{is_hex, RepoId, RepoType};
+
+/// What a problem line says after `<attribute> ` when the value has the wrong type.
+pub fn wrong_type(type_name: &str, wanted: &str) -> String {
+    format!("is {}, give {wanted}", with_article(type_name))
+}
+
+/// `an int`, `a string`, `null`: the type as a message names it.
+pub fn with_article(type_name: &str) -> String {
+    match type_name {
+        "null" => "null".to_string(),
+        name if name.starts_with(['a', 'e', 'i', 'o', 'u']) => format!("an {name}"),
+        name => format!("a {name}"),
+    }
+}
+
+pub const REPO_EXAMPLE: &str = "sentence-transformers/all-MiniLM-L6-v2";
+
+pub fn repo(text: &str) -> Result<RepoId, String> {
+    RepoId::parse(text, RepoType::Model).map_err(|_| {
+        format!(
+            "'{text}' is not 'org/name' (or a bare 'name'): letters, digits, '.', '_' and '-', \
+             at most 96 a part, not starting or ending with '.' or '-', no '--' or '..'"
+        )
+    })
+}
+
+pub fn repo_type(text: &str) -> Result<RepoType, String> {
+    RepoType::parse(text).ok_or_else(|| format!("'{text}' is not one of {REPO_TYPES}"))
+}
+
+pub const REPO_TYPES: &str = "'model', 'dataset', 'space'";
+
+/// A branch, tag, `refs/pr/N` or commit: a relative path that stays where it is joined.
+pub fn revision(text: &str) -> Result<(), String> {
+    let problem = if text.is_empty() {
+        "is empty"
+    } else if text.contains('\0') {
+        "holds a NUL byte"
+    } else if text.contains('\\') {
+        "holds a backslash"
+    } else if text.starts_with('/') || text.ends_with('/') || text.contains("//") {
+        "has an empty segment"
+    } else if text.split('/').any(|s| s == "." || s == "..") {
+        "has a '.' or '..' segment"
+    } else {
+        return Ok(());
+    };
+    Err(format!(
+        "'{text}' {problem}: give a branch, a tag, refs/pr/N or a commit"
+    ))
+}
+
+pub fn is_commit(text: &str) -> bool {
+    is_hex(text, 40)
+}
+
+/// The pinned commit of `revision`.
+pub fn commit(text: &str, revision: &str) -> Result<(), String> {
+    if !is_commit(text) {
+        return Err(format!(
+            "'{text}' is not a commit: give its 40 lowercase hex digits, as \
+             nix-fetch-model prefetch prints them"
+        ));
+    }
+    if is_commit(revision) && revision != text {
+        return Err(format!(
+            "'{text}' differs from revision '{revision}', which is itself a commit: \
+             give only one of them"
+        ));
+    }
+    Ok(())
+}
+
+/// A store path name that every supported Nix accepts.
+pub fn name(text: &str) -> Result<(), String> {
+    let valid_char = |c: char| c.is_ascii_alphanumeric() || "+-._?=".contains(c);
+    let problem = if text.is_empty() {
+        "is empty"
+    } else if !text.chars().all(valid_char) {
+        "may only hold letters, digits and + - . _ ? ="
+    } else if text.starts_with('.') {
+        "must not start with '.'"
+    } else if text.len() > crate::store_path::MAX_NAME_LEN {
+        "is longer than 211 characters"
+    } else {
+        return Ok(());
+    };
+    Err(format!("'{text}' {problem}"))
+}
+
+/// `http(s)://host...`, without credentials.
+pub fn endpoint(text: &str) -> Result<(), String> {
+    let shown = redact_userinfo(text);
+    if shown != text {
+        return Err(format!(
+            "'{shown}' holds credentials: a URL is printed, logged and stored, so it must not \
+             hold a token; give the token with HF_TOKEN, auth.tokenFile or auth.tokenEnvVar"
+        ));
+    }
+    let host_start = ["http://", "https://"]
+        .iter()
+        .find_map(|scheme| text.strip_prefix(scheme));
+    match host_start {
+        Some(rest) if !rest.is_empty() && !rest.starts_with('/') => Ok(()),
+        _ => Err(format!("'{text}' is not an http:// or https:// URL")),
+    }
+}
+
+/// `url` with the user information of its authority (`user:token@`) replaced by `***`.
+pub fn redact_userinfo(url: &str) -> std::borrow::Cow<'_, str> {
+    let start = match url.find("://") {
+        Some(at) if !url[..at].contains(['/', '?', '#']) => at + 3,
+        _ => 0,
+    };
+    let end = url[start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |at| start + at);
+    match url[start..end].rfind('@') {
+        Some(at) => format!("{}***{}", &url[..start], &url[start + at..]).into(),
+        None => url.into(),
+    }
+}
+
+pub const CONCURRENCY_RANGE: std::ops::RangeInclusive<u64> = 1..=256;
+
+pub fn concurrency(value: u64) -> Result<usize, String> {
+    if CONCURRENCY_RANGE.contains(&value) {
+        Ok(value as usize)
+    } else {
+        Err(CONCURRENCY_PROBLEM.to_string())
+    }
+}
+
+pub const CONCURRENCY_PROBLEM: &str = "must be a whole number from 1 to 256";
+
+/// The longest timeout: a wait longer than a day is no timeout.
+pub const MAX_TIMEOUT: f64 = 86400.0;
+pub const TIMEOUT_PROBLEM: &str = "must be a positive number of seconds, at most 86400";
+
+pub fn timeout(seconds: f64) -> Result<f64, String> {
+    if seconds > 0.0 && seconds <= MAX_TIMEOUT {
+        Ok(seconds)
+    } else {
+        Err(TIMEOUT_PROBLEM.to_string())
+    }
+}
+
+pub const MAX_RETRIES: u64 = 100;
+pub const RETRIES_PROBLEM: &str = "must be a whole number from 0 to 100";
+
+pub fn retries(value: u64) -> Result<u32, String> {
+    if value <= MAX_RETRIES {
+        Ok(value as u32)
+    } else {
+        Err(RETRIES_PROBLEM.to_string())
+    }
+}
+
+pub fn token_file(text: &str) -> Result<(), String> {
+    if text.starts_with('/') {
+        Ok(())
+    } else {
+        Err(format!(
+            "'{text}' is not an absolute path: give one as a string, e.g. \"/run/secrets/hf-token\""
+        ))
+    }
+}
+
+pub fn token_env_var(text: &str) -> Result<(), String> {
+    let mut chars = text.chars();
+    let valid = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if valid {
+        Ok(())
+    } else {
+        Err(format!("'{text}' is not an environment variable name"))
+    }
+}
+
+/// A Nix string literal of `text`, as `builtins.toJSON` writes it, with `${` escaped.
+pub fn nix_string(text: &str) -> String {
+    serde_json::to_string(text)
+        .expect("a string serializes")
+        .replace("${", "\\${")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_are_never_shown() {
+        for (url, shown) in [
+            ("http://user:hf_secret@host:1/x", "http://***@host:1/x"),
+            ("https://hf_secret@host", "https://***@host"),
+            ("https://a@b@host/c@d", "https://***@host/c@d"),
+            ("ftp://u:p@x", "ftp://***@x"),
+            ("u:p@x/y", "***@x/y"),
+            ("http://host/a@b", "http://host/a@b"),
+            ("http://host?q=a@b", "http://host?q=a@b"),
+        ] {
+            assert_eq!(redact_userinfo(url), shown, "{url}");
+            if shown != url {
+                let problem = endpoint(url).unwrap_err();
+                assert!(
+                    !problem.contains("secret") && !problem.contains(":p@"),
+                    "{problem}"
+                );
+            }
+        }
+        assert!(endpoint("http://127.0.0.1:1").is_ok());
+        assert!(endpoint("http:///x").is_err());
+        assert!(endpoint("HTTP://x").is_err());
+    }
+
+    #[test]
+    fn revisions() {
+        for good in ["main", "v1.0", "refs/pr/1", "a.b/c"] {
+            assert!(revision(good).is_ok(), "{good}");
+        }
+        for bad in ["", "/a", "a/", "a//b", "a\\b", "../x", "a/./b", "nul\0"] {
+            assert!(revision(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn commits() {
+        let sha = "0123456789abcdef0123456789abcdef01234567";
+        assert!(commit(sha, "main").is_ok());
+        assert!(commit(sha, sha).is_ok());
+        assert!(commit(&sha.to_uppercase(), "main").is_err());
+        assert!(commit(&sha[1..], "main").is_err());
+        let other = "1123456789abcdef0123456789abcdef01234567";
+        assert!(commit(sha, other).unwrap_err().contains("itself a commit"));
+    }
+}

@@ -1,0 +1,414 @@
+//! The fetch spec: one JSON shape shared by the CLI, the plugin and the Nix
+//! library. It equals what `builtins.toJSON` gives for the Nix argument:
+//!
+//! ```json
+//! { "name": "...", "source": { "huggingface": { "repo": "org/name", "revision": "main",
+//!   "commit": "<40 hex>", "repoType": "model", "files": ["*.json"], "exclude": [] } },
+//!   "hash": "sha256-...", "network": { ... }, "auth": { ... } }
+//! ```
+//!
+//! [`check`] reads and checks a spec. A valid spec costs one typed serde pass and the checks
+//! of its values; only a refused one is walked again to list every problem (`problems`).
+
+pub mod fields;
+mod hash_problem;
+mod problems;
+mod unknown;
+
+pub use fields::{is_commit, redact_userinfo};
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::hash::{parse_sha256, Sha256Hash};
+use crate::hub::{RepoId, RepoType};
+
+/// Every source type the project knows; only `huggingface` is fetched by the core so far.
+pub const SOURCE_TYPES: &[&str] = &[
+    "huggingface",
+    "mlflow",
+    "s3",
+    "git-lfs",
+    "git-xet",
+    "url",
+    "ollama",
+];
+
+/// The top-level attributes of a spec.
+pub const SPEC_KEYS: &[&str] = &["name", "source", "hash", "network", "auth"];
+/// The attributes of lib.fetchModel's argument that only the library reads.
+pub const LIBRARY_KEYS: &[&str] = &["validation", "integration", "meta"];
+/// The top-level attributes of lib.fetchModel's argument, as its messages list them.
+const TOP_KEYS: &[&str] = &[
+    "name",
+    "source",
+    "hash",
+    "network",
+    "auth",
+    "validation",
+    "integration",
+    "meta",
+];
+/// The attributes of `source.huggingface`, in the order messages and `prefetch --nix` list them.
+pub const HF_KEYS: &[&str] = &["repo", "revision", "commit", "repoType", "files", "exclude"];
+const NETWORK_KEYS: &[&str] = &["endpoint", "concurrency", "timeout", "retries"];
+const AUTH_KEYS: &[&str] = &["tokenFile", "tokenEnvVar"];
+
+#[derive(Debug, Clone)]
+pub struct FetchSpec {
+    /// Store path name; defaults to the Hub cache folder name (`models--org--name`).
+    pub name: String,
+    pub source: Source,
+    pub hash: Option<Sha256Hash>,
+    pub network: Network,
+    pub auth: Auth,
+}
+
+#[derive(Debug, Clone)]
+pub enum Source {
+    HuggingFace(HfSource),
+}
+
+#[derive(Debug, Clone)]
+pub struct HfSource {
+    pub repo: RepoId,
+    /// The branch, tag, `refs/pr/N` or commit, written as `refs/<revision>` unless a commit.
+    pub revision: String,
+    /// The commit `revision` is pinned to: the Hub is not asked where `revision` points.
+    pub commit: Option<String>,
+    pub files: Vec<String>,
+    pub exclude: Vec<String>,
+}
+
+impl HfSource {
+    /// Whether the fetched commit is fixed by the spec, so the content cannot move.
+    pub fn commit_is_pinned(&self) -> bool {
+        self.commit.is_some() || is_commit(&self.revision)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Network {
+    /// Hub endpoint; else `HF_ENDPOINT`, else https://huggingface.co.
+    pub endpoint: Option<String>,
+    /// Requests in flight at most (files and byte ranges of large files). A fetch that
+    /// computes the NAR hash starts with one and adds more while the link sets the pace
+    /// (`fetch::widening`).
+    pub concurrency: usize,
+    /// Seconds to wait for a connection or for the next bytes of an answer.
+    pub timeout: f64,
+    /// Retries of one request on 408/429/5xx and cut connections.
+    pub retries: u32,
+}
+
+impl Network {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.timeout)
+    }
+}
+
+impl Default for Network {
+    fn default() -> Self {
+        Network {
+            endpoint: None,
+            concurrency: 8,
+            timeout: 30.0,
+            retries: 5,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Auth {
+    /// A file holding the token.
+    pub token_file: Option<PathBuf>,
+    /// The environment variable holding the token (default `HF_TOKEN`, then `HUGGING_FACE_HUB_TOKEN`).
+    pub token_env_var: Option<String>,
+}
+
+/// Reads and checks a spec (JSON as `builtins.toJSON` prints the argument). A refused spec
+/// is an [`Error::InvalidSpec`] listing every problem, or an [`Error::SpecJson`] saying
+/// where the JSON is broken.
+pub fn check(json: &str) -> Result<FetchSpec> {
+    let refused = match serde_json::from_str::<RawSpec>(json) {
+        Ok(raw) => match raw.into_spec() {
+            Some(spec) => return Ok(spec),
+            None => None,
+        },
+        Err(error) => Some(error),
+    };
+    let value: serde_json::Value = serde_json::from_str(json).map_err(Error::spec_json)?;
+    let problems = problems::problems(&value);
+    if problems.is_empty() {
+        // What the walk lets through, the typed pass reads: only a JSON-level problem
+        // (a key given twice) is left.
+        if let Some(error) = refused {
+            return Err(Error::spec_json(error));
+        }
+    }
+    Err(Error::InvalidSpec {
+        repo: problems::subject(&value).map(String::from),
+        problems,
+    })
+}
+
+impl FetchSpec {
+    /// [`check`].
+    pub fn from_json(text: &str) -> Result<Self> {
+        check(text)
+    }
+
+    pub fn huggingface(&self) -> &HfSource {
+        match &self.source {
+            Source::HuggingFace(hf) => hf,
+        }
+    }
+}
+
+/// The spec as the typed pass reads it; `into_spec` checks its values. Null is absent.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSpec {
+    name: Option<String>,
+    source: RawSource,
+    hash: Option<String>,
+    network: Option<RawNetwork>,
+    auth: Option<RawAuth>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    huggingface: RawHfSource,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawHfSource {
+    repo: String,
+    revision: Option<String>,
+    commit: Option<String>,
+    repo_type: Option<String>,
+    files: Option<Vec<String>>,
+    exclude: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNetwork {
+    endpoint: Option<String>,
+    concurrency: Option<u64>,
+    timeout: Option<f64>,
+    retries: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawAuth {
+    token_file: Option<String>,
+    token_env_var: Option<String>,
+}
+
+impl RawSpec {
+    /// The spec, if every value passes its check (the same checks `problems` words).
+    fn into_spec(self) -> Option<FetchSpec> {
+        let hf = self.source.huggingface;
+        let kind = match &hf.repo_type {
+            Some(text) => fields::repo_type(text).ok()?,
+            None => RepoType::Model,
+        };
+        let mut repo = fields::repo(&hf.repo).ok()?;
+        repo.kind = kind;
+        let revision = hf.revision.unwrap_or_else(|| "main".to_string());
+        fields::revision(&revision).ok()?;
+        if let Some(commit) = &hf.commit {
+            fields::commit(commit, &revision).ok()?;
+        }
+        let name = match self.name {
+            Some(name) => {
+                fields::name(&name).ok()?;
+                name
+            }
+            None => repo.cache_folder_name(),
+        };
+        let hash = match self.hash.as_deref() {
+            None | Some("") => None,
+            Some(text) => Some(parse_sha256(text).ok()?),
+        };
+        let network = match self.network {
+            Some(raw) => raw.into_network()?,
+            None => Network::default(),
+        };
+        let auth = match self.auth {
+            Some(raw) => raw.into_auth()?,
+            None => Auth::default(),
+        };
+        let source = Source::HuggingFace(HfSource {
+            repo,
+            revision,
+            commit: hf.commit,
+            files: hf.files.unwrap_or_default(),
+            exclude: hf.exclude.unwrap_or_default(),
+        });
+        Some(FetchSpec {
+            name,
+            source,
+            hash,
+            network,
+            auth,
+        })
+    }
+}
+
+impl RawNetwork {
+    fn into_network(self) -> Option<Network> {
+        let default = Network::default();
+        if let Some(endpoint) = &self.endpoint {
+            fields::endpoint(endpoint).ok()?;
+        }
+        Some(Network {
+            endpoint: self.endpoint,
+            concurrency: match self.concurrency {
+                Some(value) => fields::concurrency(value).ok()?,
+                None => default.concurrency,
+            },
+            timeout: match self.timeout {
+                Some(value) => fields::timeout(value).ok()?,
+                None => default.timeout,
+            },
+            retries: match self.retries {
+                Some(value) => fields::retries(value).ok()?,
+                None => default.retries,
+            },
+        })
+    }
+}
+
+impl RawAuth {
+    fn into_auth(self) -> Option<Auth> {
+        if let Some(file) = &self.token_file {
+            fields::token_file(file).ok()?;
+        }
+        if let Some(name) = &self.token_env_var {
+            fields::token_env_var(name).ok()?;
+        }
+        Some(Auth {
+            token_file: self.token_file.map(PathBuf::from),
+            token_env_var: self.token_env_var,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(json: &str) -> Result<FetchSpec> {
+        check(json)
+    }
+
+    #[test]
+    fn minimal_spec_takes_defaults() {
+        let s = spec(r#"{"source":{"huggingface":{"repo":"org/name"}}}"#).unwrap();
+        let hf = s.huggingface();
+        assert_eq!(hf.revision, "main");
+        assert_eq!(hf.commit, None);
+        assert_eq!(hf.repo.kind, RepoType::Model);
+        assert_eq!(s.name, "models--org--name");
+        assert_eq!(s.network.concurrency, 8);
+        assert!(s.hash.is_none());
+    }
+
+    #[test]
+    fn full_spec_as_builtins_to_json_gives_it() {
+        let s = spec(
+            r#"{"auth":{"tokenEnvVar":"MY_TOKEN","tokenFile":null},"hash":"sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=",
+               "name":"minilm","network":{"concurrency":4,"endpoint":"http://127.0.0.1:1","retries":2,"timeout":5},
+               "source":{"huggingface":{"exclude":["*.onnx"],"files":["*.json"],"repo":"sentence-transformers/all-MiniLM-L6-v2",
+               "repoType":"dataset","revision":"refs/pr/1","commit":"0123456789abcdef0123456789abcdef01234567"}}}"#,
+        )
+        .unwrap();
+        let hf = s.huggingface();
+        assert_eq!(hf.repo.kind, RepoType::Dataset);
+        assert_eq!(hf.revision, "refs/pr/1");
+        assert_eq!(
+            hf.commit.as_deref(),
+            Some("0123456789abcdef0123456789abcdef01234567")
+        );
+        assert!(hf.commit_is_pinned());
+        assert_eq!(hf.files, vec!["*.json"]);
+        assert_eq!(s.network.retries, 2);
+        assert_eq!(s.network.timeout, 5.0);
+        assert_eq!(s.auth.token_env_var.as_deref(), Some("MY_TOKEN"));
+        assert!(s.hash.is_some());
+    }
+
+    #[test]
+    fn a_commit_as_the_revision_is_pinned() {
+        let commit = "0123456789abcdef0123456789abcdef01234567";
+        let s = spec(&format!(
+            r#"{{"source":{{"huggingface":{{"repo":"a/b","revision":"{commit}"}}}}}}"#
+        ))
+        .unwrap();
+        assert!(s.huggingface().commit_is_pinned());
+        let s = spec(r#"{"source":{"huggingface":{"repo":"a/b","revision":"v1"}}}"#).unwrap();
+        assert!(!s.huggingface().commit_is_pinned());
+    }
+
+    /// tests/support/bad_specs.json: the problems and heading of each spec, as the library
+    /// (tests/nix/lib/parity.sh) and the plugin give them too.
+    #[test]
+    fn every_problem_in_the_words_of_the_table() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/bad_specs.json");
+        let table: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let cases = table["cases"].as_array().unwrap();
+        assert!(cases.len() > 50);
+        for case in cases {
+            let name = case["name"].as_str().unwrap();
+            let expected: Vec<&str> = case["problems"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p.as_str().unwrap())
+                .collect();
+            match check(&case["spec"].to_string()) {
+                Ok(_) => assert!(
+                    expected.is_empty(),
+                    "{name}: accepted, expected {expected:#?}"
+                ),
+                Err(Error::InvalidSpec { repo, problems }) => {
+                    assert_eq!(problems, expected, "{name}");
+                    let heading = crate::error::heading(repo.as_deref());
+                    assert_eq!(Some(heading.as_str()), case["heading"].as_str(), "{name}");
+                }
+                Err(other) => panic!("{name}: {other}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_key_given_twice_is_a_json_problem() {
+        let e = spec(r#"{"source":{"huggingface":{"repo":"a/b","repo":"c/d"}}}"#).unwrap_err();
+        assert!(
+            matches!(&e, Error::SpecJson { line: 1, .. })
+                && e.to_string().contains("duplicate field `repo`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn broken_json_says_where() {
+        let e = spec("{\n \"source\": {\"huggingface\": {\"repo\": \"a/b\",}}}")
+            .unwrap_err()
+            .in_file(std::path::Path::new("spec.json"))
+            .to_string();
+        assert_eq!(
+            e,
+            "spec.json:2:43: the spec is not valid JSON: trailing comma"
+        );
+    }
+}
