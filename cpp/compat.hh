@@ -33,7 +33,6 @@
 #include "nix/expr/eval.hh"
 #include "nix/expr/eval-settings.hh"
 #include "nix/expr/primops.hh"
-#include "nix/expr/value-to-json.hh"
 #include "nix/store/globals.hh"
 #include "nix/store/local-store.hh"
 #include "nix/store/pathlocks.hh"
@@ -57,7 +56,6 @@
 #include "pathlocks.hh"
 #include "primops.hh"
 #include "store-api.hh"
-#include "value-to-json.hh"
 #if NFM_NIX_AT_LEAST(2, 19)
 #include "signals.hh"
 #endif
@@ -72,7 +70,6 @@
 #endif
 
 #include <optional>
-#include <sstream>
 #include <string>
 #include <string_view>
 
@@ -87,40 +84,7 @@ using PrimOpPos = const nix::Pos &;
 #endif
 
 // ---------------------------------------------------------------------------------------
-// forceAttrs takes a string that names what is evaluated in its error: from 2.14 (and in
-// 2.13.0, but not in the later 2.13 patch releases).
-inline constexpr const char * argumentContext =
-    "while evaluating the argument passed to builtins.fetchModel";
-
-inline void forceAttrs(nix::EvalState & state, nix::Value & v, PrimOpPos pos)
-{
-#if NFM_NIX_AT_LEAST(2, 14)
-    state.forceAttrs(v, pos, argumentContext);
-#else
-    state.forceAttrs(v, pos);
-#endif
-}
-
-// ---------------------------------------------------------------------------------------
-// The argument as `builtins.toJSON` prints it. printValueAsJSON collects a NixStringContext
-// (a PathSet up to 2.8) and, from 2.16, can leave path values as paths (copyToStore = false):
-// in 2.8, Nix copies a path value (e.g. `auth.tokenFile = ./token`) to the store, so a token
-// file must be given as a string there.
-inline std::string toJson(nix::EvalState & state, nix::Value & v, PrimOpPos pos)
-{
-    std::ostringstream out;
-#if NFM_NIX_AT_LEAST(2, 16)
-    nix::NixStringContext context;
-    nix::printValueAsJSON(state, true, v, pos, out, context, false);
-#else
-    nix::PathSet context;
-    nix::printValueAsJSON(state, true, v, pos, out, context);
-#endif
-    return out.str();
-}
-
-// ---------------------------------------------------------------------------------------
-// Reading a forced attrset without turning it into JSON:
+// Reading a forced argument (cpp/argument-json.cc turns it into JSON):
 // - its bindings: the field `attrs` up to 2.21, the accessor attrs() from 2.22;
 // - an attribute's name: a Symbol that holds its string up to 2.8, an index into
 //   state.symbols from 2.9;
@@ -150,6 +114,51 @@ inline std::string_view stringOf(const nix::Value & v)
     return v.string_view();
 #else
     return v.string.s;
+#endif
+}
+
+// The other values of a forced argument:
+// - an int, a bool, a float: the fields `integer`, `boolean`, `fpoint` up to 2.21, accessors from
+//   2.22; from 2.25 an int is a checked::Checked<int64_t>, whose number is `.value`;
+// - a list's elements: listElems()/listSize() up to 2.29, listView() from 2.30.
+inline int64_t intOf(const nix::Value & v)
+{
+#if NFM_NIX_AT_LEAST(2, 25)
+    return v.integer().value;
+#elif NFM_NIX_AT_LEAST(2, 22)
+    return v.integer();
+#else
+    return v.integer;
+#endif
+}
+
+inline bool boolOf(const nix::Value & v)
+{
+#if NFM_NIX_AT_LEAST(2, 22)
+    return v.boolean();
+#else
+    return v.boolean;
+#endif
+}
+
+inline double floatOf(const nix::Value & v)
+{
+#if NFM_NIX_AT_LEAST(2, 22)
+    return v.fpoint();
+#else
+    return v.fpoint;
+#endif
+}
+
+template<typename F>
+inline void forEachElem(nix::Value & list, F && f)
+{
+#if NFM_NIX_AT_LEAST(2, 30)
+    for (auto elem : list.listView())
+        f(*elem);
+#else
+    for (size_t i = 0; i < list.listSize(); ++i)
+        f(*list.listElems()[i]);
 #endif
 }
 

@@ -1,4 +1,5 @@
 // builtins.fetchModel: the argument as JSON to the Rust core (src/ffi.rs), the store work here.
+#include "argument-json.hh"
 #include "compat.hh"
 #include "fetch-model.hh"
 
@@ -196,72 +197,37 @@ void returnModel(EvalState & state, Value & v, const PrintedPath & model, const 
     v.mkAttrs(attrs);
 }
 
-// The string of `attr`'s value, if it is one.
-std::optional<std::string_view> stringValue(EvalState & state, compat::PrimOpPos pos, const Attr * attr)
-{
-    if (!attr)
-        return std::nullopt;
-    state.forceValue(*attr->value, pos);
-    if (attr->value->type() != nString)
-        return std::nullopt;
-    return compat::stringOf(*attr->value);
-}
-
-rust::Str rustStr(std::string_view s) { return rust::Str(s.data(), s.size()); }
-
+// A pinned model already in the store, from its spec (`hash` and `name`), as fetchurl finds a
+// pinned file from its `sha256` and `name`, without the network. The whole spec is checked all
+// the same (the core refuses it with every problem): a mistake is found on the machine where
+// it is made, not on a clean one that has to fetch.
 struct InStore
 {
     PrintedPath model;
     rust::String narHash;
 };
 
-// A pinned model already in the store, found from `hash` and `name` alone, as fetchurl finds a
-// pinned file from its `sha256` and `name`; the rest of the spec is checked when the model is
-// fetched. Anything else (restricted mode, which checks the URLs first; no `name`; an unknown
-// attribute; a value that is not a string) takes the full path, which reports what is wrong.
-std::optional<InStore> pinnedInStore(EvalState & state, compat::PrimOpPos pos, Value & arg)
+std::optional<InStore> pinnedInStore(Store & store, const std::string & spec)
 {
-    if (compat::restrictEval(state))
+    auto pinned = nfm::pinned(spec, store.storeDir);
+    if (pinned.store_path.empty())
         return std::nullopt;
-    const Attr * hashAttr = nullptr;
-    const Attr * nameAttr = nullptr;
-    for (auto & attr : *compat::bindingsOf(arg)) {
-        auto key = compat::attrName(state, attr);
-        if (!nfm::is_spec_key(rustStr(key)))
-            return std::nullopt;
-        if (key == "hash")
-            hashAttr = &attr;
-        else if (key == "name")
-            nameAttr = &attr;
-    }
-    auto hash = stringValue(state, pos, hashAttr);
-    auto name = stringValue(state, pos, nameAttr);
-    if (!hash || !name)
-        return std::nullopt;
-    auto & store = *state.store;
-    std::optional<Pinned> pinned;
-    try {
-        pinned = nfm::pinned(rustStr(*hash), rustStr(*name), store.storeDir);
-    } catch (std::exception &) { // a bad hash or name, or not UTF-8: the full path says which
-        return std::nullopt;
-    }
-    if (pinned->store_path.empty())
-        return std::nullopt;
-    auto model = storePathOf(store, pinned->store_path);
+    auto model = storePathOf(store, pinned.store_path);
     if (!store.isValidPath(model.path))
         return std::nullopt;
-    return InStore{std::move(model), std::move(pinned->hash)};
+    return InStore{std::move(model), std::move(pinned.hash)};
 }
 
 void fetchModel(EvalState & state, compat::PrimOpPos pos, Value & arg, Value & v)
 {
-    compat::forceAttrs(state, arg, pos);
     auto & store = *state.store;
+    auto spec = argumentAsJson(state, pos, arg);
 
-    if (auto hit = pinnedInStore(state, pos, arg))
-        return returnModel(state, v, hit->model, hit->narHash, commitOf(store, hit->model.path, hit->narHash));
+    // In restricted mode the URLs are checked before anything else.
+    if (!compat::restrictEval(state))
+        if (auto hit = pinnedInStore(store, spec))
+            return returnModel(state, v, hit->model, hit->narHash, commitOf(store, hit->model.path, hit->narHash));
 
-    auto spec = compat::toJson(state, arg, pos);
     auto plan = nfm::plan(spec, store.storeDir);
 
     for (auto & url : plan.urls)

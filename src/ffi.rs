@@ -7,9 +7,8 @@
 use std::path::Path;
 use std::sync::Mutex;
 
-use crate::hash::parse_sha256;
 use crate::hub::checked_endpoint;
-use crate::spec::{FetchSpec, SPEC_KEYS};
+use crate::spec::{self, FetchSpec};
 use crate::store_path::fixed_output_path;
 
 mod fetch;
@@ -78,12 +77,9 @@ mod bridge {
         /// Parses and checks the spec (JSON as `builtins.toJSON` prints it) for a store at `store_dir`.
         fn plan(spec_json: &str, store_dir: &str) -> Result<Plan>;
 
-        /// The store path that a spec's `hash` and `name` pin (no URLs, no lock: a cache hit
-        /// outside restricted mode needs only this). Empty when `hash` is empty.
-        fn pinned(hash: &str, name: &str, store_dir: &str) -> Result<Pinned>;
-
-        /// Whether a spec may have a top-level attribute named `key`.
-        fn is_spec_key(key: &str) -> bool;
+        /// Checks the spec as [`plan`] does and gives the store path its `hash` and `name` pin
+        /// (no URLs, no lock: all a cache hit needs). Empty when the spec has no `hash`.
+        fn pinned(spec_json: &str, store_dir: &str) -> Result<Pinned>;
 
         /// Starts fetching into a fresh temporary directory; returns at once. With `stream_nar`,
         /// the NAR is also offered as a stream while it downloads ([`Fetch::read_nar`]), for a
@@ -157,22 +153,18 @@ fn plan(spec_json: &str, store_dir: &str) -> Result<Plan, String> {
     })
 }
 
-fn pinned(hash: &str, name: &str, store_dir: &str) -> Result<Pinned, String> {
-    if hash.is_empty() {
+fn pinned(spec_json: &str, store_dir: &str) -> Result<Pinned, String> {
+    let spec = spec::check(spec_json).map_err(message)?;
+    let Some(hash) = &spec.hash else {
         return Ok(Pinned {
             hash: String::new(),
             store_path: String::new(),
         });
-    }
-    let hash = parse_sha256(hash).map_err(|e| format!("hash: {e}"))?;
+    };
     Ok(Pinned {
-        store_path: fixed_output_path(store_dir, name, &hash).map_err(|e| format!("name: {e}"))?,
+        store_path: fixed_output_path(store_dir, &spec.name, hash).map_err(message)?,
         hash: hash.to_sri(),
     })
-}
-
-fn is_spec_key(key: &str) -> bool {
-    SPEC_KEYS.contains(&key)
 }
 
 /// The Hub the fetch talks to; an HF_ENDPOINT with credentials is refused before the URLs are
@@ -264,21 +256,32 @@ mod tests {
     }
 
     #[test]
-    fn pinned_is_the_plans_store_path() {
+    fn pinned_is_the_plans_store_path_and_checks_the_whole_spec() {
         let plan = plan(SPEC, "/nix/store").unwrap();
         for hash in [
             "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=",
             "sha256:0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73",
             "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
         ] {
-            let pin = pinned(hash, "m", "/nix/store").unwrap();
+            let spec = SPEC.replace("sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=", hash);
+            let pin = pinned(&spec, "/nix/store").unwrap();
             assert_eq!((&pin.hash, &pin.store_path), (&plan.hash, &plan.store_path));
         }
-        assert_eq!(pinned("", "m", "/nix/store").unwrap().store_path, "");
-        let bad_hash = pinned("sha256-short", "m", "/nix/store").unwrap_err();
-        assert!(bad_hash.starts_with("hash: "), "{bad_hash}");
-        let bad_name = pinned(&plan.hash, "has space", "/nix/store").unwrap_err();
-        assert!(bad_name.starts_with("name: "), "{bad_name}");
+        let unpinned = pinned(
+            r#"{"source":{"huggingface":{"repo":"org/name"}}}"#,
+            "/nix/store",
+        );
+        assert_eq!(unpinned.unwrap().store_path, "");
+        // What a fetch refuses, a cache hit refuses: every problem, not only the hash's.
+        let typo = SPEC.replace(
+            r#""repo":"org/name""#,
+            r#""repo":"org/name","revison":"v1""#,
+        );
+        let refused = pinned(&typo, "/nix/store").unwrap_err();
+        assert!(
+            refused.contains("revison") && refused.contains("did you mean revision"),
+            "{refused}"
+        );
     }
 
     #[test]

@@ -308,6 +308,11 @@ fn auth_problems(auth: &Value, lines: &mut Vec<String>) {
     match given(auth, "tokenFile") {
         None => {}
         Some(Value::String(file)) => push_err(lines, "auth.tokenFile", fields::token_file(file)),
+        Some(path) if type_name(path) == "path" => lines.push(
+            "auth.tokenFile is a Nix path, which would copy the token into the world-readable \
+             store; give it as a string: \"/run/secrets/hf-token\""
+                .to_string(),
+        ),
         Some(other) => lines.push(format!(
             "auth.tokenFile {}",
             wrong_type(
@@ -347,7 +352,8 @@ fn sorted(object: &Map<String, Value>) -> Vec<(&str, &Value)> {
 }
 
 /// The name Nix gives the type of the value the JSON came from (`builtins.typeOf`, with
-/// `set` called `attrset`).
+/// `set` called `attrset` and `lambda` called `function`), also for the values the plugin
+/// writes as [`super::NIX_TYPE`].
 fn type_name(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
@@ -356,6 +362,10 @@ fn type_name(value: &Value) -> &'static str {
         Value::Number(_) => "int",
         Value::String(_) => "string",
         Value::Array(_) => "list",
-        Value::Object(_) => "attrset",
+        Value::Object(object) => match object.get(super::NIX_TYPE).and_then(Value::as_str) {
+            Some("path") if object.len() == 1 => "path",
+            Some("function") if object.len() == 1 => "function",
+            _ => "attrset",
+        },
     }
 }

@@ -1,0 +1,112 @@
+#include "argument-json.hh"
+
+#include <charconv>
+#include <cstdio>
+
+namespace nfm {
+
+using namespace nix;
+
+namespace {
+
+class JsonWriter
+{
+    EvalState & state;
+    compat::PrimOpPos pos;
+
+public:
+    std::string out;
+
+    JsonWriter(EvalState & state, compat::PrimOpPos pos) : state(state), pos(pos) {}
+
+    void value(Value & v)
+    {
+        state.forceValue(v, pos);
+        switch (v.type()) {
+        case nNull: out += "null"; break;
+        case nBool: out += compat::boolOf(v) ? "true" : "false"; break;
+        case nInt: out += std::to_string(compat::intOf(v)); break;
+        case nFloat: number(compat::floatOf(v)); break;
+        case nString: string(compat::stringOf(v)); break;
+        case nAttrs: attrs(v); break;
+        case nList: list(v); break;
+        case nPath: unwritable("path"); break;
+        default: unwritable("function"); break;
+        }
+    }
+
+private:
+    void attrs(Value & v)
+    {
+        out += '{';
+        bool first = true;
+        for (auto & attr : *compat::bindingsOf(v)) {
+            if (!first)
+                out += ',';
+            first = false;
+            string(compat::attrName(state, attr));
+            out += ':';
+            value(*attr.value);
+        }
+        out += '}';
+    }
+
+    void list(Value & v)
+    {
+        out += '[';
+        bool first = true;
+        compat::forEachElem(v, [&](Value & elem) {
+            if (!first)
+                out += ',';
+            first = false;
+            value(elem);
+        });
+        out += ']';
+    }
+
+    // A float stays a float in JSON (1.0, not 1), so the check tells it from an int as Nix does.
+    void number(double x)
+    {
+        char buffer[32];
+        auto [end, error] = std::to_chars(buffer, buffer + sizeof buffer, x);
+        std::string_view text(buffer, error == std::errc() ? end - buffer : 0);
+        out += text;
+        if (text.find_first_of(".en") == std::string_view::npos)
+            out += ".0";
+    }
+
+    void string(std::string_view s)
+    {
+        out += '"';
+        for (unsigned char c : s) {
+            if (c == '"' || c == '\\') {
+                out += '\\';
+                out += c;
+            } else if (c < 0x20) {
+                char escaped[8];
+                std::snprintf(escaped, sizeof escaped, "\\u%04x", c);
+                out += escaped;
+            } else
+                out += c;
+        }
+        out += '"';
+    }
+
+    void unwritable(const char * type)
+    {
+        out += "{\"\\u0000type\":\"";
+        out += type;
+        out += "\"}";
+    }
+};
+
+} // namespace
+
+std::string argumentAsJson(EvalState & state, compat::PrimOpPos pos, Value & arg)
+{
+    JsonWriter writer(state, pos);
+    writer.value(arg);
+    return std::move(writer.out);
+}
+
+} // namespace nfm
