@@ -41,6 +41,10 @@
 #include "nix/util/logging.hh"
 #include "nix/util/signals.hh"
 #include "nix/util/source-accessor.hh"
+#if NFM_NIX_AT_LEAST(2, 34)
+#include "nix/fetchers/fetch-settings.hh"
+#include "nix/store/filetransfer.hh"
+#endif
 #else
 #if NFM_NIX_AT_LEAST(2, 25)
 #include "config-util.hh"
@@ -194,6 +198,37 @@ inline const nix::EvalSettings & evalSettings(nix::EvalState & state)
 
 inline bool pureEval(nix::EvalState & state) { return evalSettings(state).pureEval; }
 inline bool restrictEval(nix::EvalState & state) { return evalSettings(state).restrictEval; }
+
+// ---------------------------------------------------------------------------------------
+// Nix's `ssl-cert-file`, the roots it trusts (from NIX_SSL_CERT_FILE, SSL_CERT_FILE or the
+// system's bundle by default); empty when there is none:
+// - up to 2.14: settings.caFile, a plain Path (no option to set it, only the variables);
+// - 2.15: a Setting<Path>;
+// - 2.34: fileTransferSettings.caFile, a Setting<std::optional<AbsolutePath>>.
+inline std::string caFile()
+{
+#if NFM_NIX_AT_LEAST(2, 34)
+    auto & file = nix::fileTransferSettings.caFile.get();
+    return file ? file->string() : std::string();
+#elif NFM_NIX_AT_LEAST(2, 15)
+    return nix::settings.caFile.get();
+#else
+    return nix::settings.caFile;
+#endif
+}
+
+// ---------------------------------------------------------------------------------------
+// `tarball-ttl`, how long a fetch without a hash is remembered: nix::settings (libstore) up to
+// 2.33; from 2.34 only the fetchers' settings have it, which EvalState holds from 2.24.
+inline unsigned int tarballTtl(nix::EvalState & state)
+{
+#if NFM_NIX_AT_LEAST(2, 34)
+    return state.fetchSettings.tarballTtl;
+#else
+    (void) state;
+    return nix::settings.tarballTtl;
+#endif
+}
 
 // ---------------------------------------------------------------------------------------
 // `dir` added as a fixed-output path: NAR serialisation, sha256.

@@ -218,6 +218,33 @@ std::optional<InStore> pinnedInStore(Store & store, const std::string & spec)
     return InStore{std::move(model), std::move(pinned.hash)};
 }
 
+// What an unpinned fetch of the same spec put into the store less than `tarball-ttl` seconds
+// ago, as fetchTarball remembers what a URL gave: repeated evaluations ask the Hub nothing.
+struct FetchedLately
+{
+    PrintedPath model;
+    rust::String narHash;
+    rust::String commit;
+};
+
+std::optional<FetchedLately> fetchedLately(EvalState & state, const std::string & spec)
+{
+    auto & store = *state.store;
+    auto remembered = nfm::remembered_unpinned(spec, store.storeDir, compat::tarballTtl(state));
+    if (remembered.store_path.empty())
+        return std::nullopt;
+    auto model = storePathOf(store, remembered.store_path);
+    if (!store.isValidPath(model.path))
+        return std::nullopt;
+    return FetchedLately{std::move(model), std::move(remembered.nar_hash), std::move(remembered.commit)};
+}
+
+void warnUnpinned(const Plan & plan, const rust::String & narHash)
+{
+    warn("fetchModel: model '%s' has no 'hash'; to pin it, add hash = \"%s\";", std::string(plan.repo),
+        std::string(narHash));
+}
+
 void fetchModel(EvalState & state, compat::PrimOpPos pos, Value & arg, Value & v)
 {
     auto & store = *state.store;
@@ -236,6 +263,12 @@ void fetchModel(EvalState & state, compat::PrimOpPos pos, Value & arg, Value & v
         compat::throwEvalError(state, pos,
             "in pure evaluation mode, 'builtins.fetchModel' requires a 'hash' argument");
 
+    if (plan.hash.empty())
+        if (auto fetched = fetchedLately(state, spec)) {
+            warnUnpinned(plan, fetched->narHash);
+            return returnModel(state, v, fetched->model, fetched->narHash, std::string(fetched->commit));
+        }
+
     std::optional<rust::Box<FetchLock>> lock;
     if (!plan.store_path.empty()) {
         auto model = storePathOf(store, plan.store_path);
@@ -247,7 +280,7 @@ void fetchModel(EvalState & state, compat::PrimOpPos pos, Value & arg, Value & v
     }
 
     bool local = dynamic_cast<LocalStore *>(&store);
-    auto fetch = nfm::start_fetch(spec, store.storeDir, !local);
+    auto fetch = nfm::start_fetch(spec, store.storeDir, !local, compat::caFile());
     FetchReport report(*fetch, plan);
     std::optional<StorePath> added;
     if (local)
@@ -262,9 +295,10 @@ void fetchModel(EvalState & state, compat::PrimOpPos pos, Value & arg, Value & v
     if (added && *added != path)
         throw Error("fetchModel: the store added '%s' where '%s' was expected; please report this bug",
             store.printStorePath(*added), model.printed);
-    if (plan.hash.empty())
-        warn("fetchModel: model '%s' has no 'hash'; to pin it, add hash = \"%s\";",
-            std::string(plan.repo), std::string(fetched.nar_hash));
+    if (plan.hash.empty()) {
+        nfm::remember_unpinned(spec, fetched);
+        warnUnpinned(plan, fetched.nar_hash);
+    }
     returnModel(state, v, model, fetched.nar_hash, std::string(fetched.commit));
 }
 

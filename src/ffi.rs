@@ -5,7 +5,6 @@
 //! so that Nix's interrupt state and logger are only touched from Nix's thread.
 
 use std::path::Path;
-use std::sync::Mutex;
 
 use crate::hub::checked_endpoint;
 use crate::spec::{self, FetchSpec};
@@ -13,9 +12,11 @@ use crate::store_path::fixed_output_path;
 
 mod fetch;
 mod locks;
+mod memo;
 
 use fetch::{start_fetch, Fetch};
 use locks::FetchLock;
+use memo::{commit_in_store, remembered_commit};
 
 #[cxx::bridge(namespace = "nfm")]
 mod bridge {
@@ -64,6 +65,13 @@ mod bridge {
         total_bytes: u64,
     }
 
+    /// A model an unpinned fetch of the same spec put into the store; empty when none.
+    struct Remembered {
+        store_path: String,
+        nar_hash: String,
+        commit: String,
+    }
+
     /// What a read of the NAR stream gave: `bytes` bytes, or none yet, or its end.
     struct NarChunk {
         bytes: usize,
@@ -83,8 +91,14 @@ mod bridge {
 
         /// Starts fetching into a fresh temporary directory; returns at once. With `stream_nar`,
         /// the NAR is also offered as a stream while it downloads ([`Fetch::read_nar`]), for a
-        /// store that is not local.
-        fn start_fetch(spec_json: &str, store_dir: &str, stream_nar: bool) -> Result<Box<Fetch>>;
+        /// store that is not local. `ca_file`: Nix's `ssl-cert-file`, roots trusted besides the
+        /// built-in ones (empty: none).
+        fn start_fetch(
+            spec_json: &str,
+            store_dir: &str,
+            stream_nar: bool,
+            ca_file: &str,
+        ) -> Result<Box<Fetch>>;
 
         /// Waits up to `timeout_ms` for the fetch to end; true when it has ended.
         fn wait(self: &mut Fetch, timeout_ms: u32) -> bool;
@@ -122,10 +136,21 @@ mod bridge {
 
         /// The commit [`commit_in_store`] last gave for `nar_hash`; empty if none.
         fn remembered_commit(nar_hash: &str) -> String;
+
+        /// What an unpinned fetch of the spec got less than `ttl_seconds` ago (Nix's
+        /// `tarball-ttl`), if its store path is named in `store_dir`; empty fields if none.
+        fn remembered_unpinned(
+            spec_json: &str,
+            store_dir: &str,
+            ttl_seconds: u64,
+        ) -> Result<Remembered>;
+
+        /// Remembers what an unpinned fetch of the spec got (ended fetch, its result).
+        fn remember_unpinned(spec_json: &str, fetched: &Fetched) -> Result<()>;
     }
 }
 
-pub use bridge::{FetchProgress, Fetched, NarChunk, Pinned, Plan};
+pub use bridge::{FetchProgress, Fetched, NarChunk, Pinned, Plan, Remembered};
 
 fn plan(spec_json: &str, store_dir: &str) -> Result<Plan, String> {
     let spec = FetchSpec::from_json(spec_json).map_err(message)?;
@@ -185,48 +210,32 @@ fn fetch_lock(store_path: &str) -> Box<FetchLock> {
     Box::new(FetchLock::for_store_path(&base))
 }
 
-/// The commit of each NAR hash read so far in this process: one NAR hash is one tree, so
-/// one commit, whatever the store path's name.
-static COMMITS: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
-
-fn commit_in_store(store_path: &str, nar_hash: &str) -> Result<String, String> {
-    let remembered = remembered_commit(nar_hash);
-    if !remembered.is_empty() {
-        return Ok(remembered);
-    }
-    let commit = read_commit(store_path)?;
-    let mut commits = COMMITS.lock().unwrap_or_else(|e| e.into_inner());
-    if commits.len() >= 64 {
-        commits.remove(0);
-    }
-    commits.push((nar_hash.to_string(), commit.clone()));
-    Ok(commit)
+fn remembered_unpinned(
+    spec_json: &str,
+    store_dir: &str,
+    ttl_seconds: u64,
+) -> Result<Remembered, String> {
+    let spec = spec::check(spec_json).map_err(message)?;
+    Ok(
+        match memo::remembered_unpinned(&spec, store_dir, ttl_seconds) {
+            Some((remembered, store_path)) => Remembered {
+                store_path,
+                nar_hash: remembered.nar_hash,
+                commit: remembered.commit,
+            },
+            None => Remembered {
+                store_path: String::new(),
+                nar_hash: String::new(),
+                commit: String::new(),
+            },
+        },
+    )
 }
 
-fn remembered_commit(nar_hash: &str) -> String {
-    let commits = COMMITS.lock().unwrap_or_else(|e| e.into_inner());
-    commits
-        .iter()
-        .find(|(hash, _)| hash == nar_hash)
-        .map(|(_, commit)| commit.clone())
-        .unwrap_or_default()
-}
-
-fn read_commit(store_path: &str) -> Result<String, String> {
-    let snapshots = Path::new(store_path).join("snapshots");
-    let entries =
-        std::fs::read_dir(&snapshots).map_err(|e| format!("{}: {e}", snapshots.display()))?;
-    let commits: Vec<String> = entries
-        .filter_map(|entry| entry.ok())
-        .map(|entry| entry.file_name().to_string_lossy().into_owned())
-        .collect();
-    match commits.as_slice() {
-        [commit] => Ok(commit.clone()),
-        _ => Err(format!(
-            "{} should hold exactly one commit, it holds {commits:?}",
-            snapshots.display()
-        )),
-    }
+fn remember_unpinned(spec_json: &str, fetched: &Fetched) -> Result<(), String> {
+    let spec = spec::check(spec_json).map_err(message)?;
+    memo::remember_unpinned(&spec, &fetched.nar_hash, &fetched.commit);
+    Ok(())
 }
 
 fn message(error: impl std::fmt::Display) -> String {
@@ -282,20 +291,6 @@ mod tests {
             refused.contains("revison") && refused.contains("did you mean revision"),
             "{refused}"
         );
-    }
-
-    #[test]
-    fn commit_is_read_once_per_nar_hash() {
-        let dir = tempfile::tempdir().unwrap();
-        let hash = "sha256-commit-test-only";
-        std::fs::create_dir_all(dir.path().join("snapshots/abc")).unwrap();
-        let path = dir.path().to_str().unwrap();
-        assert_eq!(remembered_commit(hash), "");
-        assert_eq!(commit_in_store(path, hash).unwrap(), "abc");
-        std::fs::remove_dir_all(dir.path().join("snapshots")).unwrap();
-        assert_eq!(commit_in_store(path, hash).unwrap(), "abc");
-        assert_eq!(remembered_commit(hash), "abc");
-        assert!(commit_in_store(path, "sha256-other").is_err());
     }
 
     #[test]

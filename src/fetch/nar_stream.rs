@@ -135,8 +135,12 @@ impl NarStream {
                 return Err(message.clone());
             }
             if state.released && !state.chunks.is_empty() {
+                let chunks = state.chunks.len();
                 let copied = state.take_into(buffer);
-                self.changed.notify_all();
+                if state.chunks.len() < chunks {
+                    // A chunk is free: the writer may be waiting for room.
+                    self.changed.notify_all();
+                }
                 return Ok(Read::Bytes(copied));
             }
             if state.end == End::Committed {

@@ -32,11 +32,13 @@ pub struct Fetch {
 }
 
 /// Starts fetching `spec_json` for the store at `store_dir`; with `stream_nar`, the NAR is also
-/// offered as a stream ([`Fetch::read_nar`]).
+/// offered as a stream ([`Fetch::read_nar`]); the roots of `ca_file` (Nix's ssl-cert-file) are
+/// trusted besides the built-in ones.
 pub fn start_fetch(
     spec_json: &str,
     store_dir: &str,
     stream_nar: bool,
+    ca_file: &str,
 ) -> Result<Box<Fetch>, String> {
     let spec = FetchSpec::from_json(spec_json).map_err(message)?;
     let temp = std::env::temp_dir();
@@ -56,7 +58,7 @@ pub fn start_fetch(
         progress: counters.clone(),
         cancel: cancel.clone(),
         nar_stream: stream.clone(),
-        ..FetchOptions::default()
+        ca_file: (!ca_file.is_empty()).then(|| ca_file.into()),
     };
     let store_dir = store_dir.to_string();
     let (send, ended) = mpsc::channel();
@@ -235,6 +237,7 @@ mod tests {
                "network":{"endpoint":"http://127.0.0.1:9","retries":0,"timeout":2}}"#,
             "/nix/store",
             true,
+            "",
         )
         .unwrap();
         let dir: PathBuf = fetch._dir.path().to_path_buf();

@@ -62,5 +62,5 @@ def store_name(repo: str) -> str:
 
 
 def leftovers(tmp: Path) -> list[str]:
-    """Fetch directories left in TMPDIR (lock files of pinned fetches may stay)."""
-    return [p.name for p in tmp.iterdir() if p.name != "nix-fetch-model-locks"]
+    """Fetch directories left in TMPDIR (the lock folders of pinned fetches stay)."""
+    return [p.name for p in tmp.iterdir() if not p.name.startswith("nix-fetch-model-locks")]

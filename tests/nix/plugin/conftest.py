@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -29,6 +30,8 @@ FIXTURES = REPO_ROOT / "tests" / "support" / "fixtures"
 BUILD_PLUGIN = REPO_ROOT / "scripts" / "build-plugin.sh"
 
 NIX_BIN = {"2.8": Path("/usr/bin"), "2.26": Path("/opt/nix-2.26/bin")}
+# What unpinned fetches remember (src/ffi/memo.rs), kept out of the user's ~/.cache.
+TEST_CACHE = tempfile.mkdtemp(prefix="nfm-test-cache-")
 
 
 class Nix:
@@ -54,8 +57,10 @@ class Nix:
         return [str(self.bin_dir / tool), *args]
 
     def env(self, extra: dict | None = None) -> dict[str, str]:
-        """This process's environment without the user's Hub settings (HF_*, HUGGING*), plus `extra`."""
+        """This process's environment without the user's Hub settings (HF_*, HUGGING*), with a
+        cache of the tests' own (what unpinned fetches remember), plus `extra`."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}
+        env["XDG_CACHE_HOME"] = TEST_CACHE
         env.update(extra or {})
         return env
 

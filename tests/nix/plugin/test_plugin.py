@@ -13,6 +13,7 @@ import shutil
 import signal
 import stat
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -344,3 +345,69 @@ def test_cache_hits_of_two_models_in_one_evaluation_give_their_own_commits(nix, 
     got = eval_json(nix, "[ " + " ".join(pinned * 2) + " ]")
     assert [m["commit"] for m in got] == [f["commit"] for f in firsts] * 2
     assert [m["path"] for m in got] == [f["path"] for f in firsts] * 2
+
+
+def test_an_unpinned_fetch_is_remembered_for_tarball_ttl(nix, hub_root, start_hub, make_model, tmp_path):
+    """As fetchTarball remembers what a URL gave: evaluating the same unpinned call again asks
+    the Hub nothing while tarball-ttl lasts and the path is in the store."""
+    repo = make_model(hub_root, {"model.safetensors": 100_000})
+    hub = start_hub(hub_root)
+    cache = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    expr = fetch_expr(spec_for(hub, repo))
+    first = eval_json(nix, expr, env=cache)
+    asked = len(hub.log())
+    again = eval_json(nix, expr, env=cache, check=False)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout) == first
+    assert len(hub.log()) == asked, "the Hub was asked again"
+    assert "to pin it, add hash" in again.stderr
+    refreshed = eval_json(nix, expr, "--option", "tarball-ttl", "0", env=cache)
+    assert refreshed == first and hub.downloads("model.safetensors") == 2
+    assert nix.run("nix-store", "--delete", first["path"]).returncode == 0
+    assert eval_json(nix, expr, env=cache) == first
+    assert hub.downloads("model.safetensors") == 3, "a path gone from the store is fetched again"
+
+
+def test_an_https_hub_is_trusted_through_nix_s_ssl_cert_file(nix, hub_root, start_hub, make_model, tmp_path):
+    """A Hub behind a private CA (a mirror, a TLS-inspecting proxy): refused without its root,
+    naming the problem and the settings; trusted through Nix's own ssl-cert-file (Nix 2.26's
+    option; Nix 2.8 has no option and takes NIX_SSL_CERT_FILE)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "support"))
+    from test_ca import make_test_ca
+
+    certs = make_test_ca(tmp_path / "ca")
+    repo = make_model(hub_root)
+    hub = start_hub(hub_root, ["--tls-cert", certs["server"], "--tls-key", str(tmp_path / "ca" / "server.key")])
+    assert hub.endpoint.startswith("https://")
+    expr = fetch_expr(spec_for(hub, repo))
+    refused = eval_json(nix, expr, check=False)
+    assert refused.returncode != 0
+    assert "certificate" in refused.stderr and "ssl-cert-file" in refused.stderr, refused.stderr
+    if nix.version == "2.8":
+        trusted = eval_json(nix, expr, env={"NIX_SSL_CERT_FILE": certs["ca"]})
+    else:
+        trusted = eval_json(nix, expr, "--option", "ssl-cert-file", certs["ca"],
+                            env={"NIX_SSL_CERT_FILE": "", "SSL_CERT_FILE": ""})
+    assert is_valid(nix, trusted["path"])
+
+
+def test_the_next_fetch_removes_what_a_killed_one_left(nix, hub_root, start_hub, make_model, nix_tmp):
+    """kill -9 leaves the fetch folder in TMPDIR (nothing runs to remove it); the next fetch
+    removes it, as it removes every such folder whose process is gone."""
+    slow = make_model(hub_root, {"model.safetensors": 2_000_000})
+    hub = start_hub(hub_root)
+    hub.add_fault(path="model.safetensors", kind="slow", delay=60, times=1)
+    proc = subprocess.Popen(
+        nix.command("nix-instantiate", *nix.options(), "--eval", "--strict", "-E", fetch_expr(spec_for(hub, slow))),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=nix.env({"TMPDIR": str(nix_tmp)}),
+    )
+    deadline = time.monotonic() + 30
+    while not leftovers(nix_tmp):
+        assert time.monotonic() < deadline and proc.poll() is None, "no fetch folder appeared"
+        time.sleep(0.1)
+    proc.kill()
+    proc.communicate()
+    left = leftovers(nix_tmp)
+    assert left, "kill -9 left nothing to clean up"
+    eval_json(nix, fetch_expr(spec_for(hub, make_model(hub_root))), env={"TMPDIR": str(nix_tmp)})
+    assert leftovers(nix_tmp) == [], f"left: {left}"
