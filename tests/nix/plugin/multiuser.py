@@ -30,13 +30,14 @@ def ensure_user(name: str) -> None:
 
 
 def copy_plugin(plugin: Path, folder: Path) -> Path:
-    """The plugin file and the builds beside it that it loads, copied into `folder`."""
-    folder.mkdir()
-    shutil.copy2(plugin, folder / plugin.name)
-    builds = plugin.parent / "nix-fetch-model"
+    """The plugin file (the loader) and the builds it loads, from nix-fetch-model/ beside its
+    folder, copied into `folder` laid out the same way; returns the copied plugin file."""
+    (folder / "plugins").mkdir(parents=True)
+    shutil.copy2(plugin, folder / "plugins" / plugin.name)
+    builds = plugin.parent.parent / "nix-fetch-model"
     if builds.is_dir():
         shutil.copytree(builds, folder / builds.name)
-    return folder / plugin.name
+    return folder / "plugins" / plugin.name
 
 
 class Daemon:
