@@ -2,6 +2,7 @@
 
     nix        a Nix (2.8 from Debian, 2.26 from ../shared/nix) with the plugin built for it;
                the tests run once per version and skip, saying why, where one is missing
+    every_nix  {version: Nix} of all of them at once (skips unless all are there)
     start_hub  start_hub(root) -> a running tests/support/fake_hub.py serving `root`
     daemon     a nix-daemon of that Nix version with two non-root users (multiuser.py)
     hub_root   a fresh hub root holding the fixture repos
@@ -83,7 +84,11 @@ class Nix:
 
 @pytest.fixture(scope="session", params=["2.8", "2.26"])
 def nix(request) -> Nix:
-    version = request.param
+    return nix_with_plugin(request.param)
+
+
+def nix_with_plugin(version: str) -> Nix:
+    """Nix `version` with the plugin built for it (scripts/build-plugin.sh); skips if either is missing."""
     bin_dir = NIX_BIN[version]
     if not (bin_dir / "nix-instantiate").exists():
         pytest.skip(f"Nix {version} is not installed ({bin_dir}): run scripts/setup-nix.sh")
@@ -94,6 +99,12 @@ def nix(request) -> Nix:
             pytest.skip(f"no Nix {version} headers: {message}")
         pytest.fail(f"building the plugin for Nix {version} failed:\n{built.stderr}")
     return Nix(version, bin_dir, Path(built.stdout.strip().splitlines()[-1]))
+
+
+@pytest.fixture(scope="session")
+def every_nix() -> dict[str, Nix]:
+    """Every Nix version here, each with its plugin built: for tests that load one's build into another."""
+    return {version: nix_with_plugin(version) for version in NIX_BIN}
 
 
 @pytest.fixture(scope="session")
