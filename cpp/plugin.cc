@@ -1,4 +1,7 @@
 // The plugin's entry: register builtins.fetchModel when the running Nix is the one it was built for.
+// The loader (loader/) loads this build only into that Nix. The check here is for a build named in
+// plugin-files directly (or renamed) that links into another Nix, such as another patch release, and
+// for a Nix whose nixVersion differs from the version the loader read (nix_version_get, 2.35+).
 #include "compat.hh"
 #include "fetch-model.hh"
 
