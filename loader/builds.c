@@ -3,29 +3,48 @@
 
 #include <dirent.h>
 #include <dlfcn.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define MAX_LISTED 64
+
+// Writes <folder of `loader`>/../nix-fetch-model to `out`, without symlinks, . or .. in it.
+static bool builds_folder_beside(char * out, size_t size, const char * loader)
+{
+    const char * slash = strrchr(loader, '/');
+    int folder_length = slash == NULL ? 0 : (int) (slash - loader + 1);
+    char parent[PATH_MAX];
+    int written = snprintf(parent, sizeof parent, "%.*s..", folder_length, loader);
+    if (written <= 0 || (size_t) written >= sizeof parent)
+        return false;
+    char * canonical = realpath(parent, NULL);
+    if (canonical == NULL)
+        return false;
+    written = snprintf(out, size, "%s/%s", strcmp(canonical, "/") == 0 ? "" : canonical, BUILDS_FOLDER);
+    free(canonical);
+    return written > 0 && (size_t) written < size;
+}
+
+static bool is_folder(const char * path)
+{
+    struct stat status;
+    return stat(path, &status) == 0 && S_ISDIR(status.st_mode);
+}
 
 bool builds_folder(char * out, size_t size)
 {
     Dl_info self;
     if (dladdr((void *) &builds_folder, &self) == 0 || self.dli_fname == NULL)
         return false;
+    if (builds_folder_beside(out, size, self.dli_fname) && is_folder(out))
+        return true;
     char * loader = realpath(self.dli_fname, NULL);
-    if (loader == NULL)
-        return false;
-    // <prefix>/lib/nix/plugins/libnix_fetch_model.so -> <prefix>/lib/nix
-    for (int up = 0; up < 2; up++) {
-        char * slash = strrchr(loader, '/');
-        if (slash != NULL)
-            *slash = '\0';
-    }
-    int written = snprintf(out, size, "%s/%s", loader, BUILDS_FOLDER);
+    bool found = loader != NULL && builds_folder_beside(out, size, loader);
     free(loader);
-    return written > 0 && (size_t) written < size;
+    return found;
 }
 
 bool build_path(char * out, size_t size, const char * folder, const char * version)

@@ -14,8 +14,10 @@
 #define BUILD_PREFIX "libnix_fetch_model-"
 #define BUILD_SUFFIX ".so"
 
-// Writes the folder of the builds, ../nix-fetch-model from the folder of the loader's file (its
-// symlinks resolved), to `out`; false if the loader cannot find its own file.
+// Writes the folder of the builds to `out`: ../nix-fetch-model from the loader's folder as Nix
+// named it (a profile that joins several installs links their builds there), or else from the
+// folder of the file it links to (a symlink to the loader alone). False if the loader cannot find
+// its own file.
 bool builds_folder(char * out, size_t size);
 
 // Writes the path of the build for Nix `version` in `folder` to `out`; false if too long.
