@@ -103,18 +103,35 @@ def test_plugin_files_may_name_the_folder_of_the_loader(every_nix, tmp_path):
     """Nix loads each entry of a folder in plugin-files, and fails on a folder or another Nix's build:
     the builds are not in it."""
     prefix = install(every_nix.values(), tmp_path / "root")
+    plugins = (prefix / LOADER).parent
     for nix in every_nix.values():
-        loads_fetch_model(nix, (prefix / LOADER).parent)
+        for folder in (str(plugins), f"{plugins}/"):
+            loads_fetch_model(nix, folder)
 
 
-def test_a_symlink_to_the_loader_finds_the_builds_beside_its_target(every_nix, tmp_path):
-    """As a Nix profile links the loader's file, and not the builds' folder."""
+def test_a_symlink_to_the_loader_finds_the_builds_next_to_its_target(every_nix, tmp_path):
     prefix = install(every_nix.values(), tmp_path / "root")
-    profile = tmp_path / "profile" / "lib" / "nix" / "plugins"
-    profile.mkdir(parents=True)
-    (profile / "libnix_fetch_model.so").symlink_to(prefix / LOADER)
+    plugins = tmp_path / "etc" / "nix" / "plugins"
+    plugins.mkdir(parents=True)
+    (plugins / "libnix_fetch_model.so").symlink_to(prefix / LOADER)
     for nix in every_nix.values():
-        loads_fetch_model(nix, profile / "libnix_fetch_model.so")
+        loads_fetch_model(nix, plugins / "libnix_fetch_model.so")
+
+
+def test_a_profile_joining_installs_for_each_nix_finds_every_build(every_nix, tmp_path):
+    """As a Nix profile (buildEnv, symlinkJoin) of the plugin built for each Nix links their files:
+    the loader of one install, and the builds of all next to it."""
+    profile = tmp_path / "profile"
+    (profile / "lib" / "nix" / "plugins").mkdir(parents=True)
+    (profile / BUILDS).mkdir()
+    for nix in every_nix.values():
+        prefix = install([nix], tmp_path / f"root-{nix.version}")
+        (profile / LOADER).unlink(missing_ok=True)
+        (profile / LOADER).symlink_to(prefix / LOADER)
+        for build in builds_in(prefix):
+            (profile / BUILDS / build.name).symlink_to(build)
+    for nix in every_nix.values():
+        loads_fetch_model(nix, profile / LOADER)
 
 
 def test_without_a_build_for_this_nix_one_warning_and_no_builtin(nix, every_nix, other_build_only):
