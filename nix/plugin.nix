@@ -1,5 +1,8 @@
-# The evaluator plugin adding builtins.fetchModel, built with meson (meson.build) against the
-# `nix` it will be loaded into: a plugin built for another Nix version refuses to load.
+# The evaluator plugin adding builtins.fetchModel, built with meson (meson.build) against `nix`:
+#   $out/lib/nix/plugins/libnix_fetch_model.so                     the loader, for plugin-files
+#   $out/lib/nix/nix-fetch-model/libnix_fetch_model-<version>.so   the build for that Nix
+# Any Nix can load the loader; another Nix than `nix` gets a warning and no builtin. For several
+# Nix versions, join the package built with each (symlinkJoin): one loader, all the builds.
 { lib, stdenv, rustPlatform, meson, ninja, pkg-config, cargo, rustc, nix, boost }:
 stdenv.mkDerivation {
   pname = "nix-fetch-model-plugin";
