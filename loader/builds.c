@@ -36,8 +36,9 @@ static bool is_folder(const char * path)
 
 bool builds_folder(char * out, size_t size)
 {
+    static const char in_the_loader = 0;
     Dl_info self;
-    if (dladdr((void *) &builds_folder, &self) == 0 || self.dli_fname == NULL)
+    if (dladdr(&in_the_loader, &self) == 0 || self.dli_fname == NULL)
         return false;
     if (builds_folder_beside(out, size, self.dli_fname) && is_folder(out))
         return true;

@@ -15,7 +15,9 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#define UNAVAILABLE "builtins.fetchModel is not available"
+#define WARNING "warning: nix-fetch-model: "
+#define UNAVAILABLE "; builtins.fetchModel is not available. "
+#define REBUILD "Rebuild it against Nix %s (see 'Building' in the nix-fetch-model README), or remove it from plugin-files.\n"
 
 static void (*build_entry)(void);
 
@@ -23,23 +25,20 @@ static void load_build(const char * version)
 {
     char folder[PATH_MAX], build[PATH_MAX], versions[1024];
     if (!builds_folder(folder, sizeof folder)) {
-        fprintf(stderr, "warning: nix-fetch-model: cannot find its own file, so neither its builds; " UNAVAILABLE
-            ". Please report this bug, and remove it from plugin-files meanwhile.\n");
+        fprintf(stderr, WARNING "cannot find its own file, and so not its builds" UNAVAILABLE
+            "Please report this bug, and remove it from plugin-files meanwhile.\n");
         return;
     }
     if (!build_path(build, sizeof build, folder, version) || access(build, F_OK) != 0) {
         list_build_versions(versions, sizeof versions, folder);
-        fprintf(stderr, "warning: nix-fetch-model: this plugin has no build for Nix %s (it has %s%s) in %s/; " UNAVAILABLE
-            ". Rebuild it against Nix %s (see 'Building' in the nix-fetch-model README), or remove it from plugin-files.\n",
+        fprintf(stderr, WARNING "this plugin has no build for Nix %s (it has %s%s) in %s/" UNAVAILABLE REBUILD,
             version, versions[0] ? "builds for: " : "no builds", versions, folder, version);
         return;
     }
     // RTLD_NOW: a symbol this Nix lacks fails here, not in the middle of an evaluation.
     void * handle = dlopen(build, RTLD_NOW | RTLD_LOCAL);
     if (handle == NULL) {
-        fprintf(stderr, "warning: nix-fetch-model: cannot load its build for Nix %s: %s; " UNAVAILABLE
-            ". Rebuild it against Nix %s (see 'Building' in the nix-fetch-model README), or remove it from plugin-files.\n",
-            version, dlerror(), version);
+        fprintf(stderr, WARNING "cannot load its build for Nix %s: %s" UNAVAILABLE REBUILD, version, dlerror(), version);
         return;
     }
     *(void **) &build_entry = dlsym(handle, "nix_plugin_entry");
@@ -51,9 +50,9 @@ __attribute__((constructor)) static void load(void)
     if (running_nix_version(version, sizeof version))
         load_build(version);
     else
-        fprintf(stderr, "warning: nix-fetch-model: cannot tell which Nix version loads this plugin (this process "
-            "has neither nix_version_get nor nix::nixVersion: a statically linked Nix, or one built without GCC's "
-            "libstdc++); " UNAVAILABLE ". Use a Nix linked with shared libraries, or remove it from plugin-files.\n");
+        fprintf(stderr, WARNING "cannot tell which Nix version loads this plugin (this process has neither "
+            "nix_version_get nor nix::nixVersion: a statically linked Nix, or one built without GCC's libstdc++)"
+            UNAVAILABLE "Use a Nix linked with shared libraries, or remove it from plugin-files.\n");
 }
 
 __attribute__((visibility("default"))) void nix_plugin_entry(void)
