@@ -4,7 +4,7 @@
 #   scripts/build-plugin.sh <2.8|2.26> [builddir]     # default builddir: build/plugin-<version>
 #
 # Prints the path of the loader, the file plugin-files names, on its last line:
-# <builddir>/loader/libnix_fetch_model.so, which loads <builddir>/nix-fetch-model/libnix_fetch_model-<nix version>.so.
+# <builddir>/cpp/loader/libnix_fetch_model.so, which loads <builddir>/cpp/nix-fetch-model/libnix_fetch_model-<nix version>.so.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -31,4 +31,4 @@ if [[ ! -f $builddir/build.ninja ]]; then
   fi
 fi
 meson compile -C "$builddir" >&2
-echo "$builddir/loader/libnix_fetch_model.so"
+echo "$builddir/cpp/loader/libnix_fetch_model.so"

@@ -25,8 +25,8 @@ run_suite rust cargo test --locked
 run_suite python env NFM_BIN="$repo/target/debug/nix-fetch-model" .venv/bin/pytest tests/python -q -rs
 run_suite plugin .venv/bin/pytest tests/nix/plugin -q -rs
 # The plugin tests built the plugin for each Nix; the library's parity test loads it.
-NFM_BIN=$repo/target/debug/nix-fetch-model NFM_PLUGIN=$repo/build/plugin-2.8/loader/libnix_fetch_model.so run_suite nix-lib-2.8 bash tests/nix/lib/run.sh /usr/bin
-NFM_BIN=$repo/target/debug/nix-fetch-model NFM_PLUGIN=$repo/build/plugin-2.26/loader/libnix_fetch_model.so run_suite nix-lib-2.26 bash tests/nix/lib/run.sh /opt/nix-2.26/bin
+NFM_BIN=$repo/target/debug/nix-fetch-model NFM_PLUGIN=$repo/build/plugin-2.8/cpp/loader/libnix_fetch_model.so run_suite nix-lib-2.8 bash tests/nix/lib/run.sh /usr/bin
+NFM_BIN=$repo/target/debug/nix-fetch-model NFM_PLUGIN=$repo/build/plugin-2.26/cpp/loader/libnix_fetch_model.so run_suite nix-lib-2.26 bash tests/nix/lib/run.sh /opt/nix-2.26/bin
 
 count() { # regex-with-one-number-group, file(s)
   grep -ohE "$1" "${@:2}" | grep -oE '[0-9]+' | awk '{ s += $1 } END { print s + 0 }'
