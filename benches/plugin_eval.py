@@ -13,8 +13,14 @@
    --link-mib-per-s (default 300 MiB/s, about 2.5 Gbit/s); and from a server that gives each
    connection --connection-mib-per-s (default 50), as a CDN does, where parallel requests
    pay off (the plugin starts with one and adds more while its NAR hasher waits for bytes).
+3. Through a nix-daemon (every NixOS machine; needs root, which starts the daemon and runs as
+   a user): `builtins.fetchModel` of a --daemon-model-mb model (default 1024) by a non-root user
+   whose store is the daemon's, against the CLI's `fetch` and against root's plugin on the local
+   store, side by side; and the most memory the daemon's processes held meanwhile. Target: the
+   user within 1.5x of the CLI, the daemon's memory flat.
 
-    python3 benches/plugin_eval.py [--versions 2.8,2.26] [--runs 5] [--model-mb 256]
+    python3 benches/plugin_eval.py [--versions 2.8,2.26] [--parts cache,e2e,daemon] [--runs 5]
+                                   [--model-mb 256] [--daemon-model-mb 1024]
                                    [--link-mib-per-s 300] [--connection-mib-per-s 50]
 
 Prints a table per version; exits 1 if a version cannot run.
@@ -36,8 +42,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests/support"))
+sys.path.insert(0, str(REPO / "tests/nix/plugin"))
 from hub_process import hub_starter  # noqa: E402
-NIX_BIN = {"2.8": Path("/usr/bin"), "2.26": Path("/opt/nix-2.26/bin")}
+from multiuser import Daemon  # noqa: E402
+from nix_versions import NIX_BIN, Nix  # noqa: E402
 CALLS = 100
 
 
@@ -202,14 +210,66 @@ def end_to_end(bin_dir: Path, plugin: Path, endpoint: str, repo: str, size_mb: i
     print(f"    store import adds          {(plugin_s / cli_s - 1) * 100:8.1f} %  (target < 30 %)")
 
 
+def through_daemon(nix: Nix, endpoint: str, repo: str, size_mb: int, work: Path, runs: int, link: str):
+    if os.geteuid() != 0:
+        print("  through a nix-daemon: SKIP, starting a daemon and running as a user needs root")
+        return
+    cli = REPO / "target" / "release" / "nix-fetch-model"
+    spec_file = work / "daemon-spec.json"
+    spec_file.write_text(json.dumps(spec(endpoint, repo)))
+    daemon = Daemon(nix)
+    times: dict[str, list[float]] = {"CLI fetch into a folder": [], "plugin, root, local store": [],
+                                     "plugin, a user, daemon": []}
+    peak_kib = 0
+    try:
+        idle_kib = daemon.rss_kib()
+        for _ in range(runs):
+            out = work / "daemon-cli"
+            start = time.perf_counter()
+            run(cli, "fetch", "--quiet", "--spec", spec_file, "--out", out)
+            times["CLI fetch into a folder"].append(time.perf_counter() - start)
+            shutil.rmtree(out)
+            for who in ("root", "nfm-alice"):
+                expr = nix_call(spec(endpoint, repo, name=f"bench-daemon-{uuid.uuid4().hex[:8]}")) + ".outPath"
+                if who == "root":
+                    command = nix.command("nix-instantiate", *nix.options(), "--eval", "--json", "-E", expr)
+                    env = nix.env()
+                else:
+                    command = daemon.command(who, "nix-instantiate", "--eval", "--json", "-E", expr)
+                    env = None
+                start = time.perf_counter()
+                proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                while proc.poll() is None:
+                    peak_kib = max(peak_kib, daemon.rss_kib())
+                    time.sleep(0.02)
+                out, err = proc.communicate()
+                elapsed = time.perf_counter() - start
+                if proc.returncode != 0:
+                    sys.exit(f"the plugin as {who} failed:\n{err}")
+                times["plugin, root, local store" if who == "root" else "plugin, a user, daemon"].append(elapsed)
+                run(nix.bin_dir / "nix-store", "--delete", json.loads(out))
+    finally:
+        daemon.stop()
+    medians = {name: statistics.median(measured) for name, measured in times.items()}
+    cli_s = medians["CLI fetch into a folder"]
+    print(f"  through a nix-daemon, {size_mb} MiB model, 5 files, {link} (median of {runs}, interleaved):")
+    for name, seconds in medians.items():
+        print(f"    {name:26} {seconds:8.2f} s  ({size_mb / seconds:.0f} MiB/s)")
+    print(f"    a user, to the CLI         {medians['plugin, a user, daemon'] / cli_s:8.2f}  (target <= 1.5)")
+    print(f"    daemon's memory            {idle_kib / 1024:8.1f} MiB idle, {peak_kib / 1024:.1f} MiB at most")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--versions", default="2.8,2.26")
+    parser.add_argument("--parts", default="cache,e2e,daemon")
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--model-mb", type=int, default=256)
+    parser.add_argument("--daemon-model-mb", type=int, default=1024)
     parser.add_argument("--link-mib-per-s", type=float, default=300)
     parser.add_argument("--connection-mib-per-s", type=float, default=50)
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
     run("cargo", "build", "--quiet", "--release", "--manifest-path", REPO / "Cargo.toml")
     status = 0
     with tempfile.TemporaryDirectory(prefix="nfm-bench-") as tmp:
@@ -219,7 +279,8 @@ def main() -> int:
             linked_endpoint = start_hub(work / "hub", [f"--link-mib-per-s={args.link_mib_per_s}"]).endpoint
             capped_endpoint = start_hub(work / "hub", [f"--connection-mib-per-s={args.connection_mib_per_s}"]).endpoint
             small = make_model(work / "hub", 0)
-            big = make_model(work / "hub", args.model_mb)
+            big = make_model(work / "hub", args.model_mb) if "e2e" in parts else None
+            biggest = make_model(work / "hub", args.daemon_model_mb) if "daemon" in parts else None
             for version in args.versions.split(","):
                 built = run("bash", REPO / "scripts/build-plugin.sh", version, check=False)
                 if built.returncode != 0:
@@ -231,11 +292,19 @@ def main() -> int:
                 print(f"Nix {version} ({run(bin_dir / 'nix-instantiate', '--version').stdout.strip()})")
                 version_work = work / version
                 version_work.mkdir()
-                cache_hits(bin_dir, plugin, endpoint, small, version_work, args.runs)
-                for at, setting in [(endpoint, "loopback speed"),
-                                    (linked_endpoint, f"{args.link_mib_per_s:.0f} MiB/s link"),
-                                    (capped_endpoint, f"{args.connection_mib_per_s:.0f} MiB/s a connection")]:
-                    end_to_end(bin_dir, plugin, at, big, args.model_mb, version_work, args.runs, setting)
+                if "cache" in parts:
+                    cache_hits(bin_dir, plugin, endpoint, small, version_work, args.runs)
+                if "e2e" in parts:
+                    for at, setting in [(endpoint, "loopback speed"),
+                                        (linked_endpoint, f"{args.link_mib_per_s:.0f} MiB/s link"),
+                                        (capped_endpoint, f"{args.connection_mib_per_s:.0f} MiB/s a connection")]:
+                        end_to_end(bin_dir, plugin, at, big, args.model_mb, version_work, args.runs, setting)
+                if "daemon" in parts:
+                    for at, setting in [(endpoint, "loopback speed"),
+                                        (linked_endpoint, f"{args.link_mib_per_s:.0f} MiB/s link"),
+                                        (capped_endpoint, f"{args.connection_mib_per_s:.0f} MiB/s a connection")]:
+                        through_daemon(Nix(version, bin_dir, plugin), at, biggest, args.daemon_model_mb,
+                                       version_work, args.runs, setting)
     return status
 
 

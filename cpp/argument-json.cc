@@ -75,20 +75,27 @@ private:
             out += ".0";
     }
 
+    // Runs of characters that need no escape are copied whole: this runs on every cache hit.
     void string(std::string_view s)
     {
         out += '"';
-        for (unsigned char c : s) {
+        size_t run = 0;
+        for (size_t i = 0; i < s.size(); ++i) {
+            auto c = static_cast<unsigned char>(s[i]);
+            if (c != '"' && c != '\\' && c >= 0x20)
+                continue;
+            out.append(s.data() + run, i - run);
+            run = i + 1;
             if (c == '"' || c == '\\') {
                 out += '\\';
-                out += c;
-            } else if (c < 0x20) {
+                out += static_cast<char>(c);
+            } else {
                 char escaped[8];
                 std::snprintf(escaped, sizeof escaped, "\\u%04x", c);
                 out += escaped;
-            } else
-                out += c;
+            }
         }
+        out.append(s.data() + run, s.size() - run);
         out += '"';
     }
 
@@ -105,6 +112,7 @@ private:
 std::string argumentAsJson(EvalState & state, compat::PrimOpPos pos, Value & arg)
 {
     JsonWriter writer(state, pos);
+    writer.out.reserve(512);
     writer.value(arg);
     return std::move(writer.out);
 }

@@ -358,20 +358,33 @@ inline void mkString(nix::EvalState & state, nix::Value & v, const std::string &
 #endif
 }
 
-// A string that depends on `path`, printed `printed` (as "${path}/..." would): mkString takes a
-// PathSet of printed store paths up to 2.15, a NixStringContext of StorePaths from 2.16.
-inline void mkStringInPath(nix::EvalState & state, nix::Value & v, const nix::StorePath & path,
-    const std::string & printed, const std::string & s)
+// The context of a string that depends on `path`, printed `printed` (as "${path}/..." has):
+// a PathSet of printed store paths up to 2.15, a NixStringContext of StorePaths from 2.16.
+#if NFM_NIX_AT_LEAST(2, 16)
+using StringContext = nix::NixStringContext;
+
+inline StringContext contextOf(const nix::StorePath & path, const std::string & printed)
+{
+    (void) printed;
+    return {nix::NixStringContextElem::Opaque{.path = path}};
+}
+#else
+using StringContext = nix::PathSet;
+
+inline StringContext contextOf(const nix::StorePath & path, const std::string & printed)
+{
+    (void) path;
+    return {printed};
+}
+#endif
+
+inline void mkString(nix::EvalState & state, nix::Value & v, const std::string & s, const StringContext & context)
 {
 #if NFM_NIX_AT_LEAST(2, 33)
-    (void) printed;
-    v.mkString(s, nix::NixStringContext{nix::NixStringContextElem::Opaque{.path = path}}, state.mem);
-#elif NFM_NIX_AT_LEAST(2, 16)
-    (void) state, (void) printed;
-    v.mkString(s, nix::NixStringContext{nix::NixStringContextElem::Opaque{.path = path}});
+    v.mkString(s, context, state.mem);
 #else
-    (void) state, (void) path;
-    v.mkString(s, nix::PathSet{printed});
+    (void) state;
+    v.mkString(s, context);
 #endif
 }
 

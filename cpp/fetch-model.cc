@@ -189,11 +189,11 @@ void returnModel(EvalState & state, Value & v, const PrintedPath & model, const 
 {
     auto attrs = state.buildBindings(4);
     state.allowPath(model.path);
-    compat::mkStringInPath(state, attrs.alloc("outPath"), model.path, model.printed, model.printed);
+    auto inModel = compat::contextOf(model.path, model.printed);
+    compat::mkString(state, attrs.alloc("outPath"), model.printed, inModel);
     compat::mkString(state, attrs.alloc("narHash"), std::string(narHash));
     compat::mkString(state, attrs.alloc("commit"), commit);
-    compat::mkStringInPath(state, attrs.alloc("snapshot"), model.path, model.printed,
-        model.printed + "/snapshots/" + commit);
+    compat::mkString(state, attrs.alloc("snapshot"), model.printed + "/snapshots/" + commit, inModel);
     v.mkAttrs(attrs);
 }
 

@@ -80,7 +80,10 @@ impl Sha256Hash {
 
     /// The SRI form Nix prints, `sha256-<base64>`.
     pub fn to_sri(&self) -> String {
-        format!("sha256-{}", NIX_BASE64.encode(self.0))
+        let mut sri = String::with_capacity(51);
+        sri.push_str("sha256-");
+        NIX_BASE64.encode_string(self.0, &mut sri);
+        sri
     }
 
     /// The 52 Nix base-32 digits, as `nix-hash --type sha256 --base32` prints.
@@ -179,24 +182,31 @@ fn parse_base16(hash: &str, digits: &str) -> Result<Sha256Hash, HashError> {
 }
 
 fn parse_base64(hash: &str, digits: &str) -> Result<Sha256Hash, HashError> {
-    let is_base64_char = |c: char| c.is_ascii_alphanumeric() || c == '+' || c == '/';
-    let unpadded = digits.trim_end_matches('=');
-    if let Some(bad_char) = unpadded.chars().find(|&c| !is_base64_char(c)) {
-        return Err(HashError::BadCharacter {
-            hash: hash.to_owned(),
-            bad_char,
-            encoding: "base-64",
-        });
-    }
     let wrong_length = || HashError::WrongLength {
         hash: hash.to_owned(),
         len: digits.len(),
     };
-    let bytes = NIX_BASE64.decode(digits).map_err(|_| wrong_length())?;
-    if bytes.len() != SHA256_LEN {
-        return Err(wrong_length());
+    let mut bytes = [0u8; SHA256_LEN + 2];
+    match NIX_BASE64.decode_slice(digits, &mut bytes) {
+        Ok(SHA256_LEN) => Sha256Hash::from_digest(&bytes[..SHA256_LEN]),
+        Ok(_) => Err(wrong_length()),
+        // Only a refused hash is read again, to name the character that is not base-64.
+        Err(_) => {
+            let is_base64_char = |c: char| c.is_ascii_alphanumeric() || c == '+' || c == '/';
+            match digits
+                .trim_end_matches('=')
+                .chars()
+                .find(|&c| !is_base64_char(c))
+            {
+                Some(bad_char) => Err(HashError::BadCharacter {
+                    hash: hash.to_owned(),
+                    bad_char,
+                    encoding: "base-64",
+                }),
+                None => Err(wrong_length()),
+            }
+        }
     }
-    Sha256Hash::from_digest(&bytes)
 }
 
 /// Number of Nix base-32 digits for `byte_count` bytes (52 for sha256, 32 for a store path hash).

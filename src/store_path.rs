@@ -74,7 +74,13 @@ pub fn validate_name(name: &str) -> Result<(), StorePathError> {
     if name.is_empty() {
         return Err(StorePathError::EmptyName);
     }
-    if let Some((position, bad_char)) = name.chars().enumerate().find(|&(_, c)| !is_name_char(c)) {
+    // Checked on every cache hit of the plugin: bytes first, characters only to say which.
+    let all_allowed = name.bytes().all(|b| is_name_char(b as char));
+    if let Some((position, bad_char)) = name
+        .chars()
+        .enumerate()
+        .find(|&(_, c)| !all_allowed && !is_name_char(c))
+    {
         return Err(StorePathError::IllegalCharacter {
             name: name.to_owned(),
             bad_char,
@@ -101,7 +107,7 @@ pub fn validate_name(name: &str) -> Result<(), StorePathError> {
 }
 
 fn is_name_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || NAME_PUNCTUATION.contains(c)
+    c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.' | '_' | '?' | '=')
 }
 
 /// A valid name close to `name`: illegal characters become '-', leading

@@ -57,13 +57,16 @@ impl RepoId {
     /// Checks the id as the Hub does: one or two parts of `[A-Za-z0-9_.-]`, at most 96
     /// characters each, not starting or ending with `-` or `.`, without `--` or `..`.
     pub fn parse(id: &str, kind: RepoType) -> Result<Self, String> {
-        let parts: Vec<&str> = id.split('/').collect();
-        if parts.len() > 2 {
+        let (namespace, name) = match id.split_once('/') {
+            Some((namespace, name)) => (Some(namespace), name),
+            None => (None, id),
+        };
+        if name.contains('/') {
             return Err(format!(
                 "'{id}' is not a repo id: give 'org/name' (or a bare 'name')"
             ));
         }
-        for part in &parts {
+        for part in namespace.into_iter().chain([name]) {
             check_part(id, part)?;
         }
         if id.contains("--") || id.contains("..") {
