@@ -166,7 +166,7 @@ def cache_hits(bin_dir: Path, plugin: Path, endpoint: str, repo: str, work: Path
         print(f"    {name:26} {seconds * 1000:8.1f} ms")
     print(f"    fetchModel's own cost      {model_cost * 1000 / CALLS:8.3f} ms a call")
     print(f"    fetchurl's own cost        {url_cost * 1000 / CALLS:8.3f} ms a call")
-    print(f"    ratio of the evaluations   {times['fetchModel'] / times['fetchurl']:8.2f}  (target <= 1)")
+    print(f"    ratio of the evaluations   {times['fetchModel'] / times['fetchurl']:8.2f}  (target <= 1.1)")
     print(f"    ratio of own costs         {model_cost / url_cost if url_cost > 0 else float('nan'):8.2f}")
     if None in counts.values():
         print("    instructions: SKIP, valgrind is not installed (apt-get install valgrind)")
@@ -175,7 +175,7 @@ def cache_hits(bin_dir: Path, plugin: Path, endpoint: str, repo: str, work: Path
         url_count = (counts["fetchurl"] - counts["fetchurl arguments"]) / CALLS
         print("    instructions a call (callgrind, own cost):")
         print(f"      fetchModel {model_count / 1000:6.1f}k  fetchurl {url_count / 1000:6.1f}k  "
-              f"ratio {model_count / url_count:5.2f}  (target <= 1)")
+              f"ratio {model_count / url_count:5.2f}  (target <= 1.1)")
         model_parse = (counts["fetchModel arguments, parsed"] - counts["nothing"]) / CALLS
         url_parse = (counts["fetchurl arguments, parsed"] - counts["nothing"]) / CALLS
         print("    instructions to parse one argument (callgrind):")
