@@ -276,6 +276,49 @@ inline nix::StorePath addNarToStore(nix::Store & store, const std::string & name
 }
 
 // ---------------------------------------------------------------------------------------
+// A NAR stream that the plugin ends short on purpose (a failed check, Ctrl-C): up to 2.24, the
+// thread that reads the daemon's answers prints the daemon's complaint ("reached end of
+// FramedSource") as "error (ignored): ...", before the plugin's own error. QuietFailure
+// silences Nix's logger from the failure to the end of the addition, when that thread has
+// ended. From 2.25 (and 2.24.12) the client does not read the answer. The logger's one method
+// to override takes a FormatOrString in 2.8 and a string_view from 2.18.
+class QuietFailure
+{
+#if !NFM_NIX_AT_LEAST(2, 25)
+    struct Silent : nix::Logger
+    {
+#if NFM_NIX_AT_LEAST(2, 18)
+        void log(nix::Verbosity, std::string_view) override {}
+#else
+        void log(nix::Verbosity, const nix::FormatOrString &) override {}
+#endif
+        void logEI(const nix::ErrorInfo &) override {}
+    };
+    Silent silent;
+    nix::Logger * saved = nullptr;
+#endif
+
+public:
+    void begin()
+    {
+#if !NFM_NIX_AT_LEAST(2, 25)
+        if (!saved) {
+            saved = nix::logger;
+            nix::logger = &silent;
+        }
+#endif
+    }
+
+    ~QuietFailure()
+    {
+#if !NFM_NIX_AT_LEAST(2, 25)
+        if (saved)
+            nix::logger = saved;
+#endif
+    }
+};
+
+// ---------------------------------------------------------------------------------------
 // Resets the metadata of a path moved into the store (times, permissions, owner, ACLs), as
 // Nix does after it writes one. Its second argument: a uid (-1: none) in 2.8, an optional uid
 // range from 2.12 (defaulted from 2.23), and from 2.34 an options struct that also carries

@@ -98,24 +98,36 @@ void waitFor(Fetch & fetch, FetchReport & report)
 }
 
 // The NAR of a fetch, read while it downloads. Reads wait here, on Nix's thread, a poll
-// interval at a time, so that Ctrl-C still stops the fetch at once.
+// interval at a time, so that Ctrl-C still stops the fetch at once. A failure (the fetch's,
+// or Ctrl-C) ends the stream short; the daemon's complaint about that is not shown.
 struct NarOfFetch : Source
 {
     Fetch & fetch;
     FetchReport & report;
+    compat::QuietFailure & quiet;
 
-    NarOfFetch(Fetch & fetch, FetchReport & report) : fetch(fetch), report(report) {}
+    NarOfFetch(Fetch & fetch, FetchReport & report, compat::QuietFailure & quiet)
+        : fetch(fetch), report(report), quiet(quiet)
+    {
+    }
 
     size_t read(char * data, size_t len) override
     {
-        while (true) {
-            auto chunk = fetch.read_nar(rust::Slice<uint8_t>(reinterpret_cast<uint8_t *>(data), len),
-                pollInterval.count());
-            if (chunk.bytes > 0)
-                return chunk.bytes;
-            if (chunk.end)
-                throw EndOfFile("end of the model's NAR");
-            report.poll();
+        try {
+            while (true) {
+                auto chunk = fetch.read_nar(rust::Slice<uint8_t>(reinterpret_cast<uint8_t *>(data), len),
+                    pollInterval.count());
+                if (chunk.bytes > 0)
+                    return chunk.bytes;
+                if (chunk.end)
+                    throw EndOfFile("end of the model's NAR");
+                report.poll();
+            }
+        } catch (EndOfFile &) {
+            throw;
+        } catch (...) {
+            quiet.begin();
+            throw;
         }
     }
 };
@@ -128,7 +140,8 @@ StorePath streamIntoStore(Store & store, Fetch & fetch, FetchReport & report, co
 {
     while (!fetch.nar_ready(pollInterval.count()))
         report.poll();
-    NarOfFetch nar(fetch, report);
+    compat::QuietFailure quiet;
+    NarOfFetch nar(fetch, report, quiet);
     return compat::addNarToStore(store, std::string(plan.name), nar);
 }
 
@@ -239,6 +252,29 @@ std::optional<FetchedLately> fetchedLately(EvalState & state, const std::string 
     return FetchedLately{std::move(model), std::move(remembered.nar_hash), std::move(remembered.commit)};
 }
 
+// Downloads the model and adds it to the store: a local store takes the fetched folder, any
+// other store (Nix's daemon) the NAR as a stream while it downloads.
+std::pair<PrintedPath, Fetched> fetchIntoStore(Store & store, const std::string & spec, const Plan & plan)
+{
+    bool local = dynamic_cast<LocalStore *>(&store);
+    auto fetch = nfm::start_fetch(spec, store.storeDir, !local, compat::caFile());
+    FetchReport report(*fetch, plan);
+    std::optional<StorePath> added;
+    if (local)
+        waitFor(*fetch, report);
+    else
+        added = streamIntoStore(store, *fetch, report, plan);
+    auto fetched = fetch->result();
+    auto model = storePathOf(store, fetched.store_path);
+    if (!added && !store.isValidPath(model.path)
+        && !moveIntoStore(store, model.path, std::string(fetched.dir), fetched))
+        added = compat::addDirToStore(store, std::string(plan.name), std::string(fetched.dir));
+    if (added && *added != model.path)
+        throw Error("fetchModel: the store added '%s' where '%s' was expected; please report this bug",
+            store.printStorePath(*added), model.printed);
+    return {std::move(model), std::move(fetched)};
+}
+
 void warnUnpinned(const Plan & plan, const rust::String & narHash)
 {
     warn("fetchModel: model '%s' has no 'hash'; to pin it, add hash = \"%s\";", std::string(plan.repo),
@@ -279,22 +315,7 @@ void fetchModel(EvalState & state, compat::PrimOpPos pos, Value & arg, Value & v
             return returnModel(state, v, model, plan.hash, commitOf(store, model.path, plan.hash));
     }
 
-    bool local = dynamic_cast<LocalStore *>(&store);
-    auto fetch = nfm::start_fetch(spec, store.storeDir, !local, compat::caFile());
-    FetchReport report(*fetch, plan);
-    std::optional<StorePath> added;
-    if (local)
-        waitFor(*fetch, report);
-    else
-        added = streamIntoStore(store, *fetch, report, plan);
-    auto fetched = fetch->result();
-    auto model = storePathOf(store, fetched.store_path);
-    auto & path = model.path;
-    if (!added && !store.isValidPath(path) && !moveIntoStore(store, path, std::string(fetched.dir), fetched))
-        added = compat::addDirToStore(store, std::string(plan.name), std::string(fetched.dir));
-    if (added && *added != path)
-        throw Error("fetchModel: the store added '%s' where '%s' was expected; please report this bug",
-            store.printStorePath(*added), model.printed);
+    auto [model, fetched] = fetchIntoStore(store, spec, plan);
     if (plan.hash.empty()) {
         nfm::remember_unpinned(spec, fetched);
         warnUnpinned(plan, fetched.nar_hash);

@@ -183,6 +183,7 @@ def test_a_failed_stream_adds_nothing(nix, daemon, hub_root, start_hub, make_mod
     done = eval_as(daemon, ALICE, fetch_expr(spec_for(hub, repo, hash=pinned, name=name)), shared_tmp)
     assert done.returncode != 0
     assert needle in done.stderr, done.stderr
+    assert "error (ignored)" not in done.stderr, "the daemon's complaint about the short stream was shown"
     assert store_debris(before, nix) == []
     assert not [p for p in os.listdir("/nix/store") if p.endswith(name)]
     assert [p for p in os.listdir(shared_tmp) if not p.startswith("nix-fetch-model-locks")] == []

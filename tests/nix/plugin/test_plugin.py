@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import stat
@@ -190,6 +191,20 @@ def test_hash_mismatch_adds_nothing(nix, hub_root, start_hub, make_model, nix_tm
     assert not is_valid(nix, fixed_path(nix, got, name))
     assert not is_valid(nix, fixed_path(nix, WRONG_HASH, name))
     assert leftovers(nix_tmp) == []
+    # No commit is pinned, so the branch may have moved: the error names the commit to pin.
+    commit = eval_json(nix, fetch_expr(spec_for(hub, repo, name="probe")))["commit"]
+    assert "may have moved" in done.stderr and f'source.huggingface.commit = "{commit}";' in done.stderr
+
+
+def test_retries_and_waits_are_warnings(nix, hub_root, start_hub, make_model):
+    """A server that asks to wait: the wait is shown as Nix shows its own retries."""
+    repo = make_model(hub_root)
+    hub = start_hub(hub_root)
+    hub.add_fault(path="config.json", kind="status", status=429, retry_after=1, times=1)
+    spec = {**spec_for(hub, repo), "network": {"endpoint": hub.endpoint, "retries": 2}}
+    done = eval_json(nix, fetch_expr(spec), check=False)
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"warning: fetchModel: config.json: HTTP 429.*retrying in 1(\.0)? s", done.stderr), done.stderr
 
 
 def test_corrupted_download_of_a_pinned_model_names_the_file(nix, hub_root, start_hub, make_model, nix_tmp):
