@@ -18,4 +18,18 @@ pub mod spec;
 pub mod store_path;
 pub mod tls;
 
+/// An environment for tests of code that reads variables through a lookup function.
+#[cfg(test)]
+mod test_env {
+    use std::collections::HashMap;
+
+    pub fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+}
+
 pub use error::{Error, Result};

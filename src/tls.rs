@@ -144,16 +144,8 @@ fn describe(problem: &CertificateError) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
+    use crate::test_env::lookup;
     use std::sync::{Arc, Mutex};
-
-    fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        move |name| map.get(name).cloned()
-    }
 
     fn quiet() -> Notify {
         Arc::new(|_| {})

@@ -103,15 +103,7 @@ fn token_file_candidates(env: &dyn Fn(&str) -> Option<String>) -> Vec<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
-
-    fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        move |name| map.get(name).cloned()
-    }
+    use crate::test_env::lookup;
 
     fn token(text: &str) -> Option<Token> {
         Token::new(text).unwrap()

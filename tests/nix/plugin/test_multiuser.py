@@ -69,43 +69,30 @@ def test_users_fetch_one_after_the_other(nix, daemon, hub_root, start_hub, make_
         assert model["narHash"] == nar_hash
 
 
-def test_users_at_once_download_once(nix, daemon, hub_root, start_hub, make_model, shared_tmp):
+def start_eval(nix, daemon, who: str, expr: str, tmp: Path) -> subprocess.Popen:
+    """`expr` evaluated by `who`: root on the local store, a user through the daemon."""
+    args = ("--eval", "--strict", "--json", "-E", expr)
+    if who != "root":
+        return daemon.popen(who, "nix-instantiate", *args, env={"TMPDIR": str(tmp)})
+    return subprocess.Popen(nix.command("nix-instantiate", *nix.options(), *args), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=nix.env({"TMPDIR": str(tmp)}))
+
+
+@pytest.mark.parametrize("who", [(ALICE, BOB), ("root", ALICE)], ids=["two users", "a user next to root"])
+def test_at_once_the_model_is_downloaded_once(nix, daemon, hub_root, start_hub, make_model, shared_tmp, who):
     repo = make_model(hub_root, {"model.safetensors": 500_000})
     hub = start_hub(hub_root)
     nar_hash = pinned_hash(nix, hub, repo)
     root_has_fetched(nix, hub, make_model(hub_root), shared_tmp)
     downloads = hub.downloads("model.safetensors")
     hub.add_fault(path="model.safetensors", kind="slow", delay=2, times=10)
-    expr = fetch_expr(spec_for(hub, repo, hash=nar_hash, name=unique("shared")))
-    procs = [daemon.popen(user, "nix-instantiate", "--eval", "--strict", "--json", "-E", expr,
-                          env={"TMPDIR": str(shared_tmp)}) for user in (ALICE, BOB)]
+    expr = fetch_expr(spec_for(hub, repo, hash=nar_hash, name=unique("at-once")))
+    procs = [start_eval(nix, daemon, each, expr, shared_tmp) for each in who]
     results = [proc.communicate(timeout=120) for proc in procs]
     for proc, (_, stderr) in zip(procs, results):
         assert proc.returncode == 0, stderr
     assert len({json.loads(out)["path"] for out, _ in results}) == 1
-    assert hub.downloads("model.safetensors") == downloads + 1, "both users downloaded the model"
-
-
-def test_user_next_to_root_download_once(nix, daemon, hub_root, start_hub, make_model, shared_tmp):
-    """Root on the local store and a user through the daemon, at once, on the same model."""
-    repo = make_model(hub_root, {"model.safetensors": 500_000})
-    hub = start_hub(hub_root)
-    nar_hash = pinned_hash(nix, hub, repo)
-    root_has_fetched(nix, hub, make_model(hub_root), shared_tmp)
-    downloads = hub.downloads("model.safetensors")
-    hub.add_fault(path="model.safetensors", kind="slow", delay=2, times=10)
-    expr = fetch_expr(spec_for(hub, repo, hash=nar_hash, name=unique("next-to-root")))
-    root = subprocess.Popen(
-        nix.command("nix-instantiate", *nix.options(), "--eval", "--strict", "--json", "-E", expr),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=nix.env({"TMPDIR": str(shared_tmp)}),
-    )
-    user = daemon.popen(ALICE, "nix-instantiate", "--eval", "--strict", "--json", "-E", expr,
-                        env={"TMPDIR": str(shared_tmp)})
-    results = [proc.communicate(timeout=120) for proc in (root, user)]
-    for proc, (_, stderr) in zip((root, user), results):
-        assert proc.returncode == 0, stderr
-    assert len({json.loads(out)["path"] for out, _ in results}) == 1
-    assert hub.downloads("model.safetensors") == downloads + 1, "root and the user both downloaded"
+    assert hub.downloads("model.safetensors") == downloads + 1, f"{' and '.join(who)} both downloaded"
 
 
 def test_lock_folders_planted_by_another_user_are_not_followed(
