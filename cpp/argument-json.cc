@@ -1,6 +1,7 @@
 #include "argument-json.hh"
 
 #include <charconv>
+#include <cmath>
 #include <cstdio>
 
 namespace nfm {
@@ -64,9 +65,12 @@ private:
         out += ']';
     }
 
-    // A float stays a float in JSON (1.0, not 1), so the check tells it from an int as Nix does.
+    // A float stays a float in JSON (1.0, not 1), so the check tells it from an int as Nix does;
+    // one JSON cannot write (infinite, not a number) goes as a value of its type.
     void number(double x)
     {
+        if (!std::isfinite(x))
+            return unwritable("float");
         char buffer[32];
         auto [end, error] = std::to_chars(buffer, buffer + sizeof buffer, x);
         std::string_view text(buffer, error == std::errc() ? end - buffer : 0);

@@ -276,46 +276,61 @@ inline nix::StorePath addNarToStore(nix::Store & store, const std::string & name
 }
 
 // ---------------------------------------------------------------------------------------
-// A NAR stream that the plugin ends short on purpose (a failed check, Ctrl-C): up to 2.24, the
-// thread that reads the daemon's answers prints the daemon's complaint ("reached end of
-// FramedSource") as "error (ignored): ...", before the plugin's own error. QuietFailure
-// silences Nix's logger from the failure to the end of the addition, when that thread has
-// ended. From 2.25 (and 2.24.12) the client does not read the answer. The logger's one method
-// to override takes a FormatOrString in 2.8 and a string_view from 2.18.
-class QuietFailure
+// A NAR stream that ends short (a failed check, Ctrl-C): up to 2.24, a thread reads the
+// daemon's answers while the client sends, and prints the daemon's complaint about the short
+// stream ("reached end of FramedSource") as "error (ignored): ...", before the real error.
+// HideDaemonComplaints passes Nix's logger on, without those lines, for as long as it lives:
+// it is made before the stream starts that thread and ends after the thread is joined. From 2.25
+// (and 2.24.12) the client no longer reads the answer to a stream it ended. The logger's one
+// method to override takes a FormatOrString in 2.8 and a string_view from 2.18; 2.18 adds
+// pause, resume and setPrintBuildLogs.
+class HideDaemonComplaints
+#if !NFM_NIX_AT_LEAST(2, 25)
+    : public nix::Logger
+#endif
 {
 #if !NFM_NIX_AT_LEAST(2, 25)
-    struct Silent : nix::Logger
-    {
-#if NFM_NIX_AT_LEAST(2, 18)
-        void log(nix::Verbosity, std::string_view) override {}
-#else
-        void log(nix::Verbosity, const nix::FormatOrString &) override {}
-#endif
-        void logEI(const nix::ErrorInfo &) override {}
-    };
-    Silent silent;
-    nix::Logger * saved = nullptr;
-#endif
+    nix::Logger * next;
+
+    static bool hidden(std::string_view s) { return s.rfind("error (ignored): ", 0) == 0; }
 
 public:
-    void begin()
-    {
-#if !NFM_NIX_AT_LEAST(2, 25)
-        if (!saved) {
-            saved = nix::logger;
-            nix::logger = &silent;
-        }
-#endif
-    }
+    HideDaemonComplaints() : next(nix::logger) { nix::logger = this; }
+    ~HideDaemonComplaints() { nix::logger = next; }
 
-    ~QuietFailure()
+#if NFM_NIX_AT_LEAST(2, 18)
+    void log(nix::Verbosity lvl, std::string_view s) override
     {
-#if !NFM_NIX_AT_LEAST(2, 25)
-        if (saved)
-            nix::logger = saved;
-#endif
+        if (!hidden(s))
+            next->log(lvl, s);
     }
+    void pause() override { next->pause(); }
+    void resume() override { next->resume(); }
+    void setPrintBuildLogs(bool printBuildLogs) override { next->setPrintBuildLogs(printBuildLogs); }
+#else
+    void log(nix::Verbosity lvl, const nix::FormatOrString & fs) override
+    {
+        if (!hidden(fs.s))
+            next->log(lvl, fs);
+    }
+#endif
+    void stop() override { next->stop(); }
+    bool isVerbose() override { return next->isVerbose(); }
+    void logEI(const nix::ErrorInfo & ei) override { next->logEI(ei); }
+    void warn(const std::string & msg) override { next->warn(msg); }
+    void startActivity(nix::ActivityId act, nix::Verbosity lvl, nix::ActivityType type, const std::string & s,
+        const Fields & fields, nix::ActivityId parent) override
+    {
+        next->startActivity(act, lvl, type, s, fields, parent);
+    }
+    void stopActivity(nix::ActivityId act) override { next->stopActivity(act); }
+    void result(nix::ActivityId act, nix::ResultType type, const Fields & fields) override
+    {
+        next->result(act, type, fields);
+    }
+    void writeToStdout(std::string_view s) override { next->writeToStdout(s); }
+    std::optional<char> ask(std::string_view s) override { return next->ask(s); }
+#endif
 };
 
 // ---------------------------------------------------------------------------------------

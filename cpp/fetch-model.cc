@@ -17,19 +17,31 @@ namespace {
 
 constexpr auto pollInterval = std::chrono::milliseconds(100);
 
+constexpr auto lockPatience = std::chrono::minutes(10);
+
 // Serialises fetches of one store path across processes and users; released when dropped.
-rust::Box<FetchLock> lockFetch(const Plan & plan)
+// While another process fetches the model, waits until it is in the store (the caller then
+// finds it there). A lock held longer than `lockPatience` without the model appearing (a lock
+// file another user holds on purpose, a stuck fetch) is given up: the fetch goes on unlocked.
+rust::Box<FetchLock> lockFetch(Store & store, const StorePath & path, const Plan & plan)
 {
     auto lock = nfm::fetch_lock(plan.store_path);
-    if (auto why = lock->warning(); !why.empty())
-        warn("fetchModel: %s", std::string(why));
     if (!lock->try_acquire()) {
         printInfo("waiting for another fetch of model '%s'", std::string(plan.repo));
-        while (!lock->try_acquire()) {
+        auto giveUp = std::chrono::steady_clock::now() + lockPatience;
+        while (!lock->try_acquire() && !store.isValidPath(path)) {
             checkInterrupt();
+            if (std::chrono::steady_clock::now() > giveUp) {
+                warn("fetchModel: another process has held the lock of model '%s' for %d minutes without "
+                     "fetching it; fetching it without the lock",
+                    std::string(plan.repo), std::chrono::duration_cast<std::chrono::minutes>(lockPatience).count());
+                break;
+            }
             std::this_thread::sleep_for(pollInterval);
         }
     }
+    if (auto why = lock->warning(); !why.empty())
+        warn("fetchModel: %s", std::string(why));
     return lock;
 }
 
@@ -98,36 +110,24 @@ void waitFor(Fetch & fetch, FetchReport & report)
 }
 
 // The NAR of a fetch, read while it downloads. Reads wait here, on Nix's thread, a poll
-// interval at a time, so that Ctrl-C still stops the fetch at once. A failure (the fetch's,
-// or Ctrl-C) ends the stream short; the daemon's complaint about that is not shown.
+// interval at a time, so that Ctrl-C still stops the fetch at once.
 struct NarOfFetch : Source
 {
     Fetch & fetch;
     FetchReport & report;
-    compat::QuietFailure & quiet;
 
-    NarOfFetch(Fetch & fetch, FetchReport & report, compat::QuietFailure & quiet)
-        : fetch(fetch), report(report), quiet(quiet)
-    {
-    }
+    NarOfFetch(Fetch & fetch, FetchReport & report) : fetch(fetch), report(report) {}
 
     size_t read(char * data, size_t len) override
     {
-        try {
-            while (true) {
-                auto chunk = fetch.read_nar(rust::Slice<uint8_t>(reinterpret_cast<uint8_t *>(data), len),
-                    pollInterval.count());
-                if (chunk.bytes > 0)
-                    return chunk.bytes;
-                if (chunk.end)
-                    throw EndOfFile("end of the model's NAR");
-                report.poll();
-            }
-        } catch (EndOfFile &) {
-            throw;
-        } catch (...) {
-            quiet.begin();
-            throw;
+        while (true) {
+            auto chunk = fetch.read_nar(rust::Slice<uint8_t>(reinterpret_cast<uint8_t *>(data), len),
+                pollInterval.count());
+            if (chunk.bytes > 0)
+                return chunk.bytes;
+            if (chunk.end)
+                throw EndOfFile("end of the model's NAR");
+            report.poll();
         }
     }
 };
@@ -140,8 +140,8 @@ StorePath streamIntoStore(Store & store, Fetch & fetch, FetchReport & report, co
 {
     while (!fetch.nar_ready(pollInterval.count()))
         report.poll();
-    compat::QuietFailure quiet;
-    NarOfFetch nar(fetch, report, quiet);
+    NarOfFetch nar(fetch, report);
+    compat::HideDaemonComplaints hidden;
     return compat::addNarToStore(store, std::string(plan.name), nar);
 }
 
@@ -210,17 +210,24 @@ void returnModel(EvalState & state, Value & v, const PrintedPath & model, const 
     v.mkAttrs(attrs);
 }
 
+// A model in the store, and what the result says of it.
+struct Found
+{
+    PrintedPath model;
+    rust::String narHash;
+    std::string commit;
+};
+
+void returnFound(EvalState & state, Value & v, const Found & found)
+{
+    returnModel(state, v, found.model, found.narHash, found.commit);
+}
+
 // A pinned model already in the store, from its spec (`hash` and `name`), as fetchurl finds a
 // pinned file from its `sha256` and `name`, without the network. The whole spec is checked all
 // the same (the core refuses it with every problem): a mistake is found on the machine where
 // it is made, not on a clean one that has to fetch.
-struct InStore
-{
-    PrintedPath model;
-    rust::String narHash;
-};
-
-std::optional<InStore> pinnedInStore(Store & store, const std::string & spec)
+std::optional<Found> pinnedInStore(Store & store, const std::string & spec)
 {
     auto pinned = nfm::pinned(spec, store.storeDir);
     if (pinned.store_path.empty())
@@ -228,19 +235,13 @@ std::optional<InStore> pinnedInStore(Store & store, const std::string & spec)
     auto model = storePathOf(store, pinned.store_path);
     if (!store.isValidPath(model.path))
         return std::nullopt;
-    return InStore{std::move(model), std::move(pinned.hash)};
+    auto commit = commitOf(store, model.path, pinned.hash);
+    return Found{std::move(model), std::move(pinned.hash), std::move(commit)};
 }
 
 // What an unpinned fetch of the same spec put into the store less than `tarball-ttl` seconds
 // ago, as fetchTarball remembers what a URL gave: repeated evaluations ask the Hub nothing.
-struct FetchedLately
-{
-    PrintedPath model;
-    rust::String narHash;
-    rust::String commit;
-};
-
-std::optional<FetchedLately> fetchedLately(EvalState & state, const std::string & spec)
+std::optional<Found> fetchedLately(EvalState & state, const std::string & spec)
 {
     auto & store = *state.store;
     auto remembered = nfm::remembered_unpinned(spec, store.storeDir, compat::tarballTtl(state));
@@ -249,7 +250,7 @@ std::optional<FetchedLately> fetchedLately(EvalState & state, const std::string 
     auto model = storePathOf(store, remembered.store_path);
     if (!store.isValidPath(model.path))
         return std::nullopt;
-    return FetchedLately{std::move(model), std::move(remembered.nar_hash), std::move(remembered.commit)};
+    return Found{std::move(model), std::move(remembered.nar_hash), std::string(remembered.commit)};
 }
 
 // Downloads the model and adds it to the store: a local store takes the fetched folder, any
@@ -289,7 +290,7 @@ void fetchModel(EvalState & state, compat::PrimOpPos pos, Value & arg, Value & v
     // In restricted mode the URLs are checked before anything else.
     if (!compat::restrictEval(state))
         if (auto hit = pinnedInStore(store, spec))
-            return returnModel(state, v, hit->model, hit->narHash, commitOf(store, hit->model.path, hit->narHash));
+            return returnFound(state, v, *hit);
 
     auto plan = nfm::plan(spec, store.storeDir);
 
@@ -302,7 +303,7 @@ void fetchModel(EvalState & state, compat::PrimOpPos pos, Value & arg, Value & v
     if (plan.hash.empty())
         if (auto fetched = fetchedLately(state, spec)) {
             warnUnpinned(plan, fetched->narHash);
-            return returnModel(state, v, fetched->model, fetched->narHash, std::string(fetched->commit));
+            return returnFound(state, v, *fetched);
         }
 
     std::optional<rust::Box<FetchLock>> lock;
@@ -310,7 +311,7 @@ void fetchModel(EvalState & state, compat::PrimOpPos pos, Value & arg, Value & v
         auto model = storePathOf(store, plan.store_path);
         if (haveOrSubstitute(store, model.path))
             return returnModel(state, v, model, plan.hash, commitOf(store, model.path, plan.hash));
-        lock = lockFetch(plan);
+        lock = lockFetch(store, model.path, plan);
         if (store.isValidPath(model.path))
             return returnModel(state, v, model, plan.hash, commitOf(store, model.path, plan.hash));
     }
@@ -329,6 +330,9 @@ void primFetchModel(EvalState & state, compat::PrimOpPos pos, Value ** args, Val
         fetchModel(state, pos, *args[0], v);
     } catch (rust::Error & e) {
         compat::throwEvalError(state, pos, std::string("builtins.fetchModel: ") + e.what());
+    } catch (std::invalid_argument &) { // what cxx throws for text that is not UTF-8
+        compat::throwEvalError(state, pos,
+            "builtins.fetchModel: the argument holds a string that is not UTF-8 text; fix its encoding");
     }
 }
 

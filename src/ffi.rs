@@ -131,7 +131,7 @@ mod bridge {
         fn warning(self: &FetchLock) -> String;
 
         /// The commit of a model already in the store (its one `snapshots/<commit>`), whose
-        /// NAR hash is `nar_hash` (SRI).
+        /// NAR hash is `nar_hash` (SRI); remembered for [`remembered_commit`].
         fn commit_in_store(store_path: &str, nar_hash: &str) -> Result<String>;
 
         /// The commit [`commit_in_store`] last gave for `nar_hash`; empty if none.

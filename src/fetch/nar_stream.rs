@@ -8,9 +8,12 @@
 //! - the last byte written is held back until [`NarStream::commit`], after every check; a
 //!   failure ends the stream short, and the store throws the truncated NAR away;
 //! - nothing is released before [`HOLD_BACK`] bytes are buffered (or the whole NAR is, and
-//!   committed). Nix's daemon keeps the first 32 MiB of a NAR in memory and, if the stream ends
-//!   there, unpacks what it got straight into the store path; past that, it unpacks into a
-//!   temporary folder that it removes when the stream fails.
+//!   committed), and a failure reaches the reader only once it has read that much. Nix's daemon
+//!   keeps the first 32 MiB of a NAR in memory and, if the stream ends there, unpacks what it got
+//!   straight into the store path; past that, it unpacks into a temporary folder that it
+//!   removes when the stream fails. (A Ctrl-C that Nix itself catches while it writes those
+//!   first 32 MiB to the daemon is not covered: the daemon then leaves an unregistered folder
+//!   that the garbage collector removes, as after an interrupted `nix-store --add`.)
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
@@ -48,6 +51,8 @@ struct State {
     /// The chunk being filled: never handed out before the end, so the last byte is held back.
     filling: Vec<u8>,
     released: bool,
+    /// Bytes the reader has taken.
+    delivered: usize,
     end: End,
 }
 
@@ -132,7 +137,11 @@ impl NarStream {
         let mut state = self.lock();
         loop {
             if let End::Failed(message) = &state.end {
-                return Err(message.clone());
+                // A store that has read less than it keeps in memory would unpack a stream that
+                // ends now into the store path: the bytes queued go out first.
+                if !state.released || state.delivered >= HOLD_BACK || state.chunks.is_empty() {
+                    return Err(message.clone());
+                }
             }
             if state.released && !state.chunks.is_empty() {
                 let chunks = state.chunks.len();
@@ -188,6 +197,7 @@ impl State {
         buffer[..copied].copy_from_slice(&front[self.offset..self.offset + copied]);
         self.offset += copied;
         self.queued -= copied;
+        self.delivered += copied;
         if self.offset == front.len() {
             self.chunks.pop_front();
             self.offset = 0;
@@ -299,11 +309,10 @@ mod tests {
     }
 
     #[test]
-    fn a_failure_reaches_the_reader_instead_of_the_end() {
+    fn a_failure_before_the_release_reaches_the_reader_instead_of_any_byte() {
         let stream = NarStream::new();
         let mut writer = stream.writer(CancelFlag::default());
-        writer.copy(&vec![7u8; HOLD_BACK + CHUNK / 2]);
-        assert_eq!(stream.wait_released(Duration::ZERO), Ok(true));
+        writer.copy(&vec![7u8; HOLD_BACK / 2]);
         stream.fail("model.safetensors: sha256 mismatch".into());
         let mut buffer = [0u8; 8192];
         assert_eq!(
@@ -311,6 +320,34 @@ mod tests {
             Err("model.safetensors: sha256 mismatch".into())
         );
         assert!(stream.wait_released(Duration::ZERO).is_err());
+    }
+
+    #[test]
+    fn a_failure_soon_after_the_release_comes_after_the_held_back_bytes() {
+        let stream = NarStream::new();
+        let mut writer = stream.writer(CancelFlag::default());
+        writer.copy(&vec![7u8; HOLD_BACK + CHUNK / 2]);
+        assert_eq!(stream.wait_released(Duration::ZERO), Ok(true));
+        let mut buffer = vec![0u8; 8192];
+        let mut read = 0;
+        for _ in 0..10 {
+            let Ok(Read::Bytes(n)) = stream.read(&mut buffer, Duration::ZERO) else {
+                panic!("no bytes")
+            };
+            read += n;
+        }
+        stream.fail("model.safetensors: sha256 mismatch".into());
+        loop {
+            match stream.read(&mut buffer, Duration::ZERO) {
+                Ok(Read::Bytes(n)) => read += n,
+                Err(message) => {
+                    assert_eq!(message, "model.safetensors: sha256 mismatch");
+                    break;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(read >= HOLD_BACK, "the failure came after {read} bytes");
     }
 
     #[test]

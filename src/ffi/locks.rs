@@ -9,8 +9,13 @@
 //!   `$TMPDIR/nix-fetch-model-locks-<uid>`.
 //!
 //! Folders and files are opened without following links and checked on the open descriptor.
-//! When no folder can be trusted, the fetch goes on unlocked (the store's own lock still makes
-//! the addition atomic) and the caller warns that the model may be downloaded twice.
+//! A lock file is opened as it is when it exists (in a sticky folder, the kernel refuses
+//! `O_CREAT` on another user's file when `fs.protected_regular` is on, as on Debian and NixOS),
+//! else created with `O_EXCL`; one with more than one link (a hard link another user made to a
+//! file of yours) is refused, and only a file this process created has its mode set.
+//! When no folder or file can be trusted, or the filesystem cannot lock, the fetch goes on
+//! unlocked (the store's own lock still makes the addition atomic) and the caller warns that the
+//! model may be downloaded twice.
 
 use std::ffi::{CString, OsStr};
 use std::fs::File;
@@ -33,8 +38,13 @@ pub struct FetchLock {
 impl FetchLock {
     /// The lock for the store path named `base_name` (its last component).
     pub fn for_store_path(base_name: &str) -> FetchLock {
-        let opened =
-            lock_folder().and_then(|folder| open_lock_file(&folder, &format!("{base_name}.lock")));
+        Self::in_temp_dir(&std::env::temp_dir(), base_name)
+    }
+
+    /// [`FetchLock::for_store_path`], with `tmp` as the temporary folder.
+    fn in_temp_dir(tmp: &Path, base_name: &str) -> FetchLock {
+        let opened = lock_folder(tmp)
+            .and_then(|folder| open_lock_file(&folder, &format!("{base_name}.lock")));
         match opened {
             Ok(file) => FetchLock {
                 file: Some(file),
@@ -47,15 +57,24 @@ impl FetchLock {
         }
     }
 
-    /// Takes the lock without waiting; true when it is held (or when there is no lock file).
+    /// Takes the lock without waiting; true when it is held (or when there is no lock file, or
+    /// the filesystem cannot lock: the fetch then goes on unlocked, and [`FetchLock::warning`]
+    /// says why). False only while another process holds it.
     pub fn try_acquire(&mut self) -> bool {
-        match &self.file {
-            // SAFETY: flock on a descriptor this struct owns.
-            Some(file) => unsafe {
-                libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0
-            },
-            None => true,
+        let Some(file) = &self.file else {
+            return true;
+        };
+        // SAFETY: flock on a descriptor this struct owns.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return true;
         }
+        let error = io::Error::last_os_error();
+        if error.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            return false;
+        }
+        self.file = None;
+        self.unlocked_because = Some(format!("cannot lock the lock file: {error}"));
+        true
     }
 
     /// Why the fetch is not locked; empty when it is.
@@ -70,9 +89,8 @@ impl FetchLock {
     }
 }
 
-/// The folder of the lock files this user may trust (see the module's text).
-fn lock_folder() -> Result<Folder, String> {
-    let tmp = std::env::temp_dir();
+/// The folder of the lock files this user may trust in `tmp` (see the module's text).
+fn lock_folder(tmp: &Path) -> Result<Folder, String> {
     let uid = unsafe { libc::geteuid() };
     let shared = tmp.join(SHARED);
     if uid == 0 {
@@ -170,19 +188,39 @@ impl Folder {
     }
 }
 
-/// Opens (creating it if needed) the lock file `name` in `folder`: a regular file, never a link;
-/// readable by all, since a shared lock is taken by every user with a read-only descriptor.
+/// Opens (creating it if needed) the lock file `name` in `folder`: a regular file with one link,
+/// never a link; made readable by all when this process creates it, since a shared lock is taken
+/// by every user with a read-only descriptor.
 fn open_lock_file(folder: &Folder, name: &str) -> Result<File, String> {
-    let flags =
-        libc::O_RDONLY | libc::O_CREAT | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC;
-    let file = open_at(folder.dir.as_raw_fd(), OsStr::new(name), flags, 0o644)
-        .map_err(|e| format!("cannot open the lock file {name}: {e}"))?;
+    let dir = folder.dir.as_raw_fd();
+    let flags = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC;
+    let cannot = |e: io::Error| format!("cannot open the lock file {name}: {e}");
+    let (file, created) = loop {
+        match open_at(dir, OsStr::new(name), flags, 0) {
+            Ok(file) => break (file, false),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+            Err(e) => return Err(cannot(e)),
+        }
+        match open_at(
+            dir,
+            OsStr::new(name),
+            flags | libc::O_CREAT | libc::O_EXCL,
+            0o644,
+        ) {
+            Ok(file) => break (file, true),
+            // Another fetch created it in between: open that one.
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => continue,
+            Err(e) => return Err(cannot(e)),
+        }
+    };
     let metadata = file.metadata().map_err(|e| format!("{name}: {e}"))?;
-    if !metadata.file_type().is_file() {
-        return Err(format!("the lock file {name} is not a regular file"));
+    if !metadata.file_type().is_file() || metadata.nlink() != 1 {
+        return Err(format!(
+            "the lock file {name} is not a regular file with one link"
+        ));
     }
-    if metadata.uid() == unsafe { libc::geteuid() } && metadata.mode() & 0o777 != 0o644 {
-        // SAFETY: fchmod on the descriptor just opened.
+    if created {
+        // SAFETY: fchmod on the descriptor just created; its mode passed through the umask.
         unsafe { libc::fchmod(file.as_raw_fd(), 0o644) };
     }
     Ok(file)
@@ -210,14 +248,46 @@ mod tests {
 
     #[test]
     fn a_second_lock_of_the_same_path_waits_for_the_first() {
-        let mut first = FetchLock::for_store_path("locks-test-same");
-        let mut second = FetchLock::for_store_path("locks-test-same");
+        let tmp = tempfile::tempdir().unwrap();
+        let mut first = FetchLock::in_temp_dir(tmp.path(), "same");
+        let mut second = FetchLock::in_temp_dir(tmp.path(), "same");
         assert_eq!(first.warning(), "");
         assert!(first.try_acquire());
         assert!(!second.try_acquire());
         drop(first);
         assert!(second.try_acquire());
-        let mut other = FetchLock::for_store_path("locks-test-other");
+        let mut other = FetchLock::in_temp_dir(tmp.path(), "other");
         assert!(other.try_acquire());
+    }
+
+    #[test]
+    fn a_lock_file_with_another_link_is_not_used() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut lock = FetchLock::in_temp_dir(tmp.path(), "linked");
+        assert!(lock.try_acquire());
+        let file = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.is_dir())
+            .unwrap()
+            .join("linked.lock");
+        let victim = tmp.path().join("victim");
+        std::fs::write(&victim, "secret").unwrap();
+        std::fs::set_permissions(&victim, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        drop(lock);
+        std::fs::remove_file(&file).unwrap();
+        std::fs::hard_link(&victim, &file).unwrap();
+        let linked = FetchLock::in_temp_dir(tmp.path(), "linked");
+        assert!(
+            linked.warning().contains("one link"),
+            "{}",
+            linked.warning()
+        );
+        let mode = std::fs::metadata(&victim).unwrap().permissions();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+            0o600
+        );
     }
 }

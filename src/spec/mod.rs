@@ -38,9 +38,9 @@ pub const SOURCE_TYPES: &[&str] = &[
 ];
 
 /// How the plugin writes a Nix value that JSON cannot hold, in the JSON of its argument:
-/// `{"\u0000type": "path"}` or `{"\u0000type": "function"}`. A Nix path is never copied into
-/// the store to be written (a token file would land in the world-readable store); the check
-/// reports it as the library does. No Nix attribute name holds a NUL byte.
+/// `{"\u0000type": "path"}`, `"function"`, or `"float"` for an infinite one. A Nix path is
+/// never copied into the store to be written (a token file would land in the world-readable
+/// store); the check reports it as the library does. No Nix attribute name holds a NUL byte.
 pub const NIX_TYPE: &str = "\u{0}type";
 
 /// The top-level attributes of a spec.

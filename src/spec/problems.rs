@@ -365,6 +365,7 @@ fn type_name(value: &Value) -> &'static str {
         Value::Object(object) => match object.get(super::NIX_TYPE).and_then(Value::as_str) {
             Some("path") if object.len() == 1 => "path",
             Some("function") if object.len() == 1 => "function",
+            Some("float") if object.len() == 1 => "float",
             _ => "attrset",
         },
     }

@@ -4,6 +4,7 @@ store through it.
 
 The daemon listens on a socket of its own (NIX_DAEMON_SOCKET_PATH), so a daemon the machine may
 run is left alone. Users are created once (useradd) and kept: they are plain accounts with a home.
+While the daemon runs, the kernel's link protections are on, as Debian and NixOS set them.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from pathlib import Path
 
 USERS = ("nfm-alice", "nfm-bob")
 GROUP = "nix-users"
+# The link protections Debian 12 (systemd's 99-protect-links.conf) and NixOS turn on, and the
+# kernel leaves off: with them, a sticky folder refuses O_CREAT on another user's file.
+PROTECTIONS = {"fs/protected_regular": "2", "fs/protected_symlinks": "1", "fs/protected_hardlinks": "1"}
 
 
 def ensure_user(name: str) -> None:
@@ -27,6 +31,14 @@ def ensure_user(name: str) -> None:
     if subprocess.run(["getent", "group", GROUP], capture_output=True).returncode != 0:
         subprocess.run(["groupadd", "--system", GROUP], check=True)
     subprocess.run(["useradd", "--create-home", "--groups", GROUP, "--shell", "/bin/sh", name], check=True)
+
+
+def set_sysctl(name: str, value: str) -> str:
+    """Sets the kernel setting /proc/sys/`name`; answers the value it had."""
+    path = Path("/proc/sys") / name
+    before = path.read_text().strip()
+    path.write_text(value)
+    return before
 
 
 def copy_plugin(plugin: Path, folder: Path) -> Path:
@@ -46,6 +58,7 @@ class Daemon:
     def __init__(self, nix):
         for user in USERS:
             ensure_user(user)
+        self.protections = {name: set_sysctl(name, value) for name, value in PROTECTIONS.items()}
         self.nix = nix
         # Users must reach the socket and the plugin: a world-readable folder outside root's
         # private temporary folders.
@@ -125,3 +138,5 @@ class Daemon:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         shutil.rmtree(self.folder, ignore_errors=True)
+        for name, value in self.protections.items():
+            set_sysctl(name, value)

@@ -3,7 +3,9 @@ loaded: for the plugin's tests and benchmarks (benches/plugin_eval.py)."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -11,6 +13,7 @@ from pathlib import Path
 NIX_BIN = {"2.8": Path("/usr/bin"), "2.26": Path("/opt/nix-2.26/bin")}
 # What unpinned fetches remember (src/ffi/memo.rs), kept out of the user's ~/.cache.
 TEST_CACHE = tempfile.mkdtemp(prefix="nfm-test-cache-")
+atexit.register(shutil.rmtree, TEST_CACHE, ignore_errors=True)
 
 
 class Nix:

@@ -88,7 +88,8 @@ def test_a_nix_path_is_refused_before_it_is_copied(nix, tmp_path):
     done = nix.run("nix-instantiate", *nix.options(), "-E",
                    f"builtins.seq (builtins.fetchModel {spec}) (derivation {{ name = \"x\"; system = \"x\"; builder = \"x\"; }})")
     assert done.returncode != 0
-    assert not list(Path("/nix/store").glob(f"*-{token_file.name}")), "the token was copied into the store"
+    for copied in (token_file.name, token_file.parent.name):
+        assert not list(Path("/nix/store").glob(f"*-{copied}")), f"{copied} was copied into the store"
     library = nix.run("nix-instantiate", "--eval", "--strict", "--json", "-E",
                       f"(import {REPO_ROOT}/lib/types.nix).validateConfigWith {{ hashRequired = false; }} {spec}")
     assert library.returncode == 0, library.stderr
@@ -101,3 +102,13 @@ def test_a_float_stays_a_float(nix):
     """`concurrency = 4.0` is refused as the library refuses it (Nix 2.8's toJSON prints 4)."""
     stderr = refused(nix, '(builtins.fetchModel { source.huggingface.repo = "org/name"; network.concurrency = 4.0; })')
     assert reported(stderr, "fetchModel (org/name)") == ["network.concurrency must be a whole number from 1 to 256"]
+
+
+def test_values_json_cannot_hold_are_named_as_the_library_names_them(nix, tmp_path):
+    """An infinite float and a string that is not UTF-8 (builtins.readFile of any bytes)."""
+    stderr = refused(nix, '(builtins.fetchModel { source.huggingface.repo = "org/name"; network.timeout = 1.0e308 * 10.0; })')
+    assert reported(stderr, "fetchModel (org/name)") == ["network.timeout must be a positive number of seconds, at most 86400"]
+    latin1 = tmp_path / "name"
+    latin1.write_bytes(b"caf\xe9")
+    stderr = refused(nix, f'(builtins.fetchModel {{ source.huggingface.repo = "org/name"; name = builtins.readFile {latin1}; }})')
+    assert "not UTF-8" in stderr and "«string»:1:" in stderr, stderr
