@@ -292,7 +292,8 @@ pub fn is_retryable(status: StatusCode) -> bool {
 }
 
 /// The wait a server asks for: `Retry-After: <seconds>`, or the reset time `t`
-/// of the Hub's `RateLimit: "api";r=0;t=<seconds>` header.
+/// of the Hub's `RateLimit: "api";r=0;t=<seconds>` header; at most [`MAX_BACKOFF`], which is
+/// also what `1e20` seconds, more than a `Duration` holds, comes to.
 pub fn requested_wait(headers: &HeaderMap) -> Option<Duration> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let retry_after = header("retry-after").and_then(|v| v.trim().parse::<f64>().ok());
@@ -304,7 +305,7 @@ pub fn requested_wait(headers: &HeaderMap) -> Option<Duration> {
     retry_after
         .or(ratelimit_reset)
         .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
+        .map(|s| Duration::from_secs_f64(s.min(MAX_BACKOFF.as_secs_f64())))
 }
 
 /// The Hub's own words about an error, from `X-Error-Message`, as ": message".
@@ -361,6 +362,19 @@ mod tests {
         assert_eq!(requested_wait(&headers), Some(Duration::from_secs(7)));
         headers.insert("retry-after", HeaderValue::from_static("2"));
         assert_eq!(requested_wait(&headers), Some(Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn a_wait_too_long_for_a_duration_is_the_longest_wait() {
+        for (name, value) in [("retry-after", "1e20"), ("ratelimit", "\"api\";r=0;t=1e20")] {
+            let mut headers = HeaderMap::new();
+            headers.insert(name, HeaderValue::from_static(value));
+            assert_eq!(
+                requested_wait(&headers),
+                Some(MAX_BACKOFF),
+                "{name}: {value}"
+            );
+        }
     }
 
     fn url() -> Url {
