@@ -18,6 +18,8 @@ pub mod spec;
 pub mod store_path;
 pub mod tls;
 
+pub use error::{Error, Result};
+
 /// An environment for tests of code that reads variables through a lookup function.
 #[cfg(test)]
 mod test_env {
@@ -31,5 +33,3 @@ mod test_env {
         move |name| map.get(name).cloned()
     }
 }
-
-pub use error::{Error, Result};
