@@ -3,6 +3,7 @@
 //! the spec check writes `network.concurrency must be ...`, the CLI `--concurrency: must be ...`.
 
 use crate::hub::{is_hex, RepoId, RepoType};
+use crate::store_path::{validate_name, StorePathError};
 
 /// What a problem line says after `<attribute> ` when the value has the wrong type.
 pub fn wrong_type(type_name: &str, wanted: &str) -> String {
@@ -76,19 +77,18 @@ pub fn commit(text: &str, revision: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A store path name that every supported Nix accepts.
+/// A store path name that every supported Nix accepts: [`validate_name`]'s rule, in the
+/// library's words.
 pub fn name(text: &str) -> Result<(), String> {
-    let valid_char = |c: char| c.is_ascii_alphanumeric() || "+-._?=".contains(c);
-    let problem = if text.is_empty() {
-        "is empty"
-    } else if !text.chars().all(valid_char) {
-        "may only hold letters, digits and + - . _ ? ="
-    } else if text.starts_with('.') {
-        "must not start with '.'"
-    } else if text.len() > crate::store_path::MAX_NAME_LEN {
-        "is longer than 211 characters"
-    } else {
-        return Ok(());
+    let problem = match validate_name(text) {
+        Ok(()) => return Ok(()),
+        Err(StorePathError::EmptyName) => "is empty",
+        Err(StorePathError::IllegalCharacter { .. }) => {
+            "may only hold letters, digits and + - . _ ? ="
+        }
+        Err(StorePathError::LeadingPeriod { .. }) => "must not start with '.'",
+        Err(StorePathError::NameTooLong { .. }) => "is longer than 211 characters",
+        Err(other @ StorePathError::BadStoreDir(_)) => return Err(other.to_string()),
     };
     Err(format!("'{text}' {problem}"))
 }
