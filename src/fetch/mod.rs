@@ -271,8 +271,7 @@ fn follow(blob: &mut Blob) -> TrailBlob {
 
 /// The files `files`/`exclude` keep, sorted by path; an empty selection is an error.
 fn select(listing: &[RepoFile], source: &HfSource, commit: &str) -> Result<Vec<RepoFile>> {
-    let filter = PathFilter::new(&source.files, &source.exclude)
-        .map_err(|e| Error::Spec(format!("source.huggingface.files: {e}")))?;
+    let filter = PathFilter::new(&source.files, &source.exclude);
     let mut selected: Vec<RepoFile> = listing
         .iter()
         .filter(|f| filter.matches(&f.path))
