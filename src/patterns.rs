@@ -428,9 +428,8 @@ print("".join(out))
 
     #[test]
     fn star_crosses_slashes_and_folders_take_a_trailing_slash() {
-        let filter = |allow: &[&str], ignore: &[&str]| {
-            PathFilter::new(&strings(allow), &strings(ignore))
-        };
+        let filter =
+            |allow: &[&str], ignore: &[&str]| PathFilter::new(&strings(allow), &strings(ignore));
         let json = filter(&["*.json"], &[]);
         assert!(json.matches("config.json"));
         assert!(json.matches("1_Pooling/config.json"));

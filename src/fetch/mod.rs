@@ -396,7 +396,7 @@ mod tests {
             return;
         };
         for (revision, files) in [("main", "[]"), ("main", r#"["*.json", "empty.txt"]"#)] {
-            let spec = FetchSpec::from_json(&format!(
+            let spec = crate::spec::check(&format!(
                 r#"{{"source":{{"huggingface":{{"repo":"org/model","revision":"{revision}","files":{files}}}}},
                     "network":{{"endpoint":"{}"}}}}"#,
                 hub.1

@@ -48,16 +48,25 @@ pub const SPEC_KEYS: &[&str] = &["name", "source", "hash", "network", "auth"];
 /// The attributes of lib.fetchModel's argument that only the library reads.
 pub const LIBRARY_KEYS: &[&str] = &["validation", "integration", "meta"];
 /// The top-level attributes of lib.fetchModel's argument, as its messages list them.
-const TOP_KEYS: &[&str] = &[
-    "name",
-    "source",
-    "hash",
-    "network",
-    "auth",
-    "validation",
-    "integration",
-    "meta",
-];
+const TOP_KEYS: &[&str] =
+    &concatenated::<{ SPEC_KEYS.len() + LIBRARY_KEYS.len() }>(SPEC_KEYS, LIBRARY_KEYS);
+
+const fn concatenated<const N: usize>(
+    first: &[&'static str],
+    second: &[&'static str],
+) -> [&'static str; N] {
+    let mut keys = [""; N];
+    let mut i = 0;
+    while i < N {
+        keys[i] = if i < first.len() {
+            first[i]
+        } else {
+            second[i - first.len()]
+        };
+        i += 1;
+    }
+    keys
+}
 /// The attributes of `source.huggingface`, in the order messages and `prefetch --nix` list them.
 pub const HF_KEYS: &[&str] = &["repo", "revision", "commit", "repoType", "files", "exclude"];
 const NETWORK_KEYS: &[&str] = &["endpoint", "concurrency", "timeout", "retries"];
@@ -162,7 +171,8 @@ pub fn check(json: &str) -> Result<FetchSpec> {
 }
 
 impl FetchSpec {
-    /// [`check`].
+    /// The old name of [`check`], kept only until src/ffi* calls [`check`]: then remove it.
+    #[doc(hidden)]
     pub fn from_json(text: &str) -> Result<Self> {
         check(text)
     }

@@ -1514,11 +1514,11 @@ fn a_bundle_named_by_a_variable_must_be_usable() {
 #[test]
 fn fetch_options_ca_file_is_trusted_besides_the_built_in_roots() {
     use nix_fetch_model::fetch::{fetch_into, FetchOptions};
-    use nix_fetch_model::spec::FetchSpec;
     let ca = TestCa::make();
     let hub = with_model(FakeHub::start_tls(&ca, "server"));
     let spec =
-        FetchSpec::from_json(&hf_spec(&hub.endpoint, "org/model", json!({})).to_string()).unwrap();
+        nix_fetch_model::spec::check(&hf_spec(&hub.endpoint, "org/model", json!({})).to_string())
+            .unwrap();
     let root = tempfile::tempdir().unwrap();
     let refused = fetch_into(&spec, root.path(), &FetchOptions::default()).unwrap_err();
     assert!(
