@@ -12,6 +12,7 @@ pub mod http;
 pub mod hub;
 pub mod layout;
 pub mod nar;
+pub mod nix_build;
 pub mod patterns;
 pub mod sha256_stream;
 pub mod spec;

@@ -36,7 +36,7 @@ pub fn extra_roots(
             .map(|file| (*name, file))
     });
     if let Some((variable, file)) = named {
-        let in_build = env("NIX_BUILD_TOP").is_some();
+        let in_build = crate::nix_build::in_nix_build(env);
         match read_bundle(Path::new(&file)) {
             Ok(certificates) => roots.extend(certificates),
             Err(BundleProblem::Missing) if in_build => notify(&format!(
