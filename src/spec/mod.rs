@@ -11,7 +11,6 @@
 //! of its values; only a refused one is walked again to list every problem (`problems`).
 
 pub mod fields;
-mod hash_problem;
 mod problems;
 mod unknown;
 
