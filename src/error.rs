@@ -211,7 +211,7 @@ pub enum Error {
         got: u64,
     },
 
-    #[error("refusing unsafe path {path:?} listed by the Hub: {reason}")]
+    #[error("refusing unsafe path {path:?} listed by the Hub: it {reason}")]
     UnsafePath { path: String, reason: &'static str },
 
     #[error(

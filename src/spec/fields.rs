@@ -3,6 +3,7 @@
 //! the spec check writes `network.concurrency must be ...`, the CLI `--concurrency: must be ...`.
 
 use crate::hub::{is_hex, RepoId, RepoType};
+use crate::layout::relative_path_problem;
 use crate::store_path::{validate_name, StorePathError};
 
 /// What a problem line says after `<attribute> ` when the value has the wrong type.
@@ -36,24 +37,16 @@ pub fn repo_type(text: &str) -> Result<RepoType, String> {
 
 pub const REPO_TYPES: &str = "'model', 'dataset', 'space'";
 
-/// A branch, tag, `refs/pr/N` or commit: a relative path that stays where it is joined.
+/// A branch, tag, `refs/pr/N` or commit: written as `refs/<revision>`, so a plain relative
+/// path that a file system can hold ([`relative_path_problem`]).
 pub fn revision(text: &str) -> Result<(), String> {
-    let problem = if text.is_empty() {
-        "is empty"
-    } else if text.contains('\0') {
-        "holds a NUL byte"
-    } else if text.contains('\\') {
-        "holds a backslash"
-    } else if text.starts_with('/') || text.ends_with('/') || text.contains("//") {
-        "has an empty segment"
-    } else if text.split('/').any(|s| s == "." || s == "..") {
-        "has a '.' or '..' segment"
-    } else {
-        return Ok(());
-    };
-    Err(format!(
-        "'{text}' {problem}: give a branch, a tag, refs/pr/N or a commit"
-    ))
+    match relative_path_problem(text) {
+        None => Ok(()),
+        Some(problem) => Err(format!(
+            "'{text}' {}: give a branch, a tag, refs/pr/N or a commit",
+            problem.words()
+        )),
+    }
 }
 
 pub fn is_commit(text: &str) -> bool {
@@ -225,7 +218,10 @@ mod tests {
         for good in ["main", "v1.0", "refs/pr/1", "a.b/c"] {
             assert!(revision(good).is_ok(), "{good}");
         }
-        for bad in ["", "/a", "a/", "a//b", "a\\b", "../x", "a/./b", "nul\0"] {
+        let long = "n".repeat(256);
+        for bad in [
+            "", "/a", "a/", "a//b", "a\\b", "../x", "a/./b", "nul\0", &long,
+        ] {
             assert!(revision(bad).is_err(), "{bad:?}");
         }
     }
