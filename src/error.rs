@@ -107,7 +107,7 @@ pub enum Error {
         "cannot reach {url}: {cause}. Check the network, a proxy (HTTPS_PROXY), \
          or set network.endpoint / HF_ENDPOINT"
     )]
-    Unreachable { url: String, cause: String },
+    Unreachable { url: ShownUrl, cause: String },
 
     #[error(
         "the download of {url} kept breaking off: {tries} tries, the last one after {received} \
@@ -115,7 +115,7 @@ pub enum Error {
          connection: try again later or from another network, or raise network.retries"
     )]
     KeptCutting {
-        url: String,
+        url: ShownUrl,
         tries: u32,
         received: u64,
         cause: String,
@@ -144,7 +144,7 @@ pub enum Error {
 
     #[error("{url} answered HTTP {status}{detail}{}", after_retries(*retries))]
     Http {
-        url: String,
+        url: ShownUrl,
         status: u16,
         detail: String,
         retries: u32,
@@ -155,7 +155,7 @@ pub enum Error {
          server's pagination (its Link: rel=\"next\" header) is broken: try again later, or \
          tell the operator of network.endpoint"
     )]
-    ListingLoops { repo: String, url: String },
+    ListingLoops { repo: String, url: ShownUrl },
 
     #[error(
         "the file listing of repo {repo} on {endpoint} sends its next page to another host, \
@@ -165,7 +165,7 @@ pub enum Error {
     ListingLeavesHost {
         repo: String,
         endpoint: String,
-        url: String,
+        url: ShownUrl,
     },
 
     #[error(
@@ -174,7 +174,7 @@ pub enum Error {
     )]
     ListingPageFailed {
         repo: String,
-        url: String,
+        url: ShownUrl,
         status: u16,
         detail: String,
     },
@@ -183,10 +183,17 @@ pub enum Error {
         "{url} redirected to {location}, which is not an http(s) URL: refusing to follow it \
          (a Hub and its CDN redirect only to http(s)). Check network.endpoint / HF_ENDPOINT"
     )]
-    BadRedirect { url: String, location: String },
+    BadRedirect { url: ShownUrl, location: ShownUrl },
+
+    #[error(
+        "nix-store --add-fixed added {added}, but the fixed-output path of the fetched tree is \
+         {expected}: set NIX_STORE_DIR to the store folder nix-store uses, or, if it is that \
+         already, report this bug to nix-fetch-model"
+    )]
+    StorePathDiffers { added: String, expected: String },
 
     #[error("{url}: unexpected answer: {problem}")]
-    Protocol { url: String, problem: String },
+    Protocol { url: ShownUrl, problem: String },
 
     #[error("{path}: {algorithm} mismatch: expected {expected}, got {got}")]
     DigestMismatch {
@@ -242,6 +249,10 @@ pub enum Error {
     #[error("interrupted")]
     Interrupted,
 
+    /// A bug of nix-fetch-model, not a problem of the user's, the network's or a server's.
+    #[error("internal error: {0}; please report this bug to nix-fetch-model, with this message")]
+    Internal(String),
+
     #[error(transparent)]
     Nar(#[from] crate::nar::NarError),
 
@@ -250,6 +261,30 @@ pub enum Error {
 
     #[error(transparent)]
     StorePath(#[from] crate::store_path::StorePathError),
+}
+
+/// A URL as a message shows it: without its query and fragment, where a CDN's signed URL carries
+/// its signature (`?X-Amz-Signature=...`), and without user information.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShownUrl(String);
+
+impl ShownUrl {
+    pub fn new(url: &str) -> Self {
+        let end = url.find(['?', '#']).unwrap_or(url.len());
+        ShownUrl(crate::spec::redact_userinfo(&url[..end]).into_owned())
+    }
+}
+
+impl From<&url::Url> for ShownUrl {
+    fn from(url: &url::Url) -> Self {
+        ShownUrl::new(url.as_str())
+    }
+}
+
+impl std::fmt::Display for ShownUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 fn after_retries(retries: u32) -> String {
@@ -493,6 +528,24 @@ mod tests {
         // lib.fakeHash asks for the hash: nothing moved.
         let fake = "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
         assert!(!mismatch(false, fake).contains("moved"));
+    }
+
+    #[test]
+    fn urls_are_shown_without_query_fragment_or_credentials() {
+        for (url, shown) in [
+            (
+                "https://cdn.test/repos/ab?X-Amz-Signature=secret&X-Amz-Credential=key",
+                "https://cdn.test/repos/ab",
+            ),
+            ("https://cdn.test/a#token=secret", "https://cdn.test/a"),
+            ("https://user:secret@hub.test/x?y", "https://***@hub.test/x"),
+            (
+                "http://hub.test/api/models/a/b",
+                "http://hub.test/api/models/a/b",
+            ),
+        ] {
+            assert_eq!(ShownUrl::new(url).to_string(), shown);
+        }
     }
 
     #[test]

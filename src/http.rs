@@ -269,17 +269,17 @@ fn final_error(url: &Url, failure: &Failure, failed_tries: u32) -> Error {
             ..
         } => Error::RateLimited { endpoint, retries },
         Failure::Status { status, detail, .. } => Error::Http {
-            url: url.to_string(),
+            url: url.into(),
             status: status.as_u16(),
             detail: detail.clone(),
             retries,
         },
         Failure::Transport(cause) => Error::Unreachable {
-            url: url.to_string(),
+            url: url.into(),
             cause: cause.clone(),
         },
         Failure::Cut { received, cause } => Error::KeptCutting {
-            url: url.to_string(),
+            url: url.into(),
             tries: failed_tries,
             received: *received,
             cause: cause.clone(),

@@ -69,9 +69,9 @@ pub fn run(args: Args, quiet: bool, cancel: CancelFlag) -> Result<()> {
     };
     if let Ok(path) = &added {
         if path != &expected_path {
-            return Err(Error::Protocol {
-                url: "nix-store --add-fixed".into(),
-                problem: format!("added {path}, but the fixed-output path is {expected_path}"),
+            return Err(Error::StorePathDiffers {
+                added: path.clone(),
+                expected: expected_path,
             });
         }
     }

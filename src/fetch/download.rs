@@ -19,7 +19,7 @@ use super::nar_trail::NarFollow;
 use super::segments::{hash_behind, plan_ranges, Frontier, Range, BUFFER_SIZE};
 use super::verify::ContentHasher;
 use super::{CancelFlag, Progress};
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, IoContext, Result, ShownUrl};
 use crate::http::Failure;
 use crate::hub::{HubClient, Oid, RepoId};
 
@@ -227,7 +227,7 @@ impl RangeJob {
             .shared
             .hub
             .checked(&self.shared.repo, response, asked)?;
-        let url = response.url().to_string();
+        let url = ShownUrl::from(response.url());
         match response.status() {
             StatusCode::PARTIAL_CONTENT => {
                 let (first, total) =

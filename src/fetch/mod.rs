@@ -104,17 +104,15 @@ pub fn fetch_into_with_nar_hash(
     options: &FetchOptions,
 ) -> Result<(FetchOutcome, NarSummary)> {
     let (outcome, followed) = fetch(spec, root, options, true)?;
-    let summary =
-        match (followed, &options.nar_stream) {
-            (Some(summary), _) => summary,
-            (None, None) => nar_trail::nar_summary_from_disk(root, &options.cancel)?,
-            (None, Some(_)) => return Err(Error::Protocol {
-                url: outcome.endpoint,
-                problem:
-                    "the fetched tree is not the one streamed to the store; please report this bug"
-                        .into(),
-            }),
-        };
+    let summary = match (followed, &options.nar_stream) {
+        (Some(summary), _) => summary,
+        (None, None) => nar_trail::nar_summary_from_disk(root, &options.cancel)?,
+        (None, Some(_)) => {
+            return Err(Error::Internal(
+                "the fetched tree is not the one streamed to the store".into(),
+            ))
+        }
+    };
     Ok((outcome, summary))
 }
 

@@ -11,7 +11,7 @@ use url::Url;
 
 use super::errors::{Asked, ErrorContext};
 use super::{RepoId, DEFAULT_ENDPOINT};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, ShownUrl};
 use crate::http::{ClientSetup, Http};
 use crate::spec::Network;
 
@@ -111,7 +111,7 @@ impl HubClient {
         match info.sha {
             Some(sha) if is_hex(&sha, 40) => Ok(sha),
             other => Err(Error::Protocol {
-                url: url.to_string(),
+                url: (&url).into(),
                 problem: format!("no 40-hex commit sha in the answer (got {other:?})"),
             }),
         }
@@ -147,14 +147,14 @@ impl HubClient {
                 Some(next) if read.contains(&next) => {
                     return Err(Error::ListingLoops {
                         repo: repo.id.clone(),
-                        url: next.to_string(),
+                        url: (&next).into(),
                     })
                 }
                 Some(next) if next.origin() != first.origin() => {
                     return Err(Error::ListingLeavesHost {
                         repo: repo.id.clone(),
                         endpoint: self.endpoint.clone(),
-                        url: next.to_string(),
+                        url: (&next).into(),
                     })
                 }
                 Some(next) => next,
@@ -190,7 +190,7 @@ impl HubClient {
 
     fn url(&self, path_and_query: &str) -> Result<Url> {
         let text = format!("{}{}", self.endpoint, path_and_query);
-        Url::parse(&text).map_err(|e| Error::Spec(format!("cannot build URL {text}: {e}")))
+        Url::parse(&text).map_err(|e| Error::Internal(format!("cannot build URL {text}: {e}")))
     }
 }
 
@@ -262,13 +262,13 @@ impl TreeEntry {
         };
         if !valid {
             return Err(Error::Protocol {
-                url: url.to_string(),
+                url: url.into(),
                 problem: format!("file {:?} has a malformed oid {:?}", self.path, oid.etag()),
             });
         }
         if size > MAX_FILE_SIZE {
             return Err(Error::Protocol {
-                url: url.to_string(),
+                url: url.into(),
                 problem: format!(
                     "file {:?} is listed with {size} bytes, more than a file can hold: the \
                      server's listing is wrong",
@@ -302,7 +302,7 @@ fn next_page_checked(repo: &RepoId, response: Response) -> Result<Response> {
     refuse_redirect(&response)?;
     Err(Error::ListingPageFailed {
         repo: repo.id.clone(),
-        url: response.url().to_string(),
+        url: response.url().into(),
         status: response.status().as_u16(),
         detail: crate::http::error_detail(response.headers()),
     })
@@ -316,10 +316,12 @@ fn refuse_redirect(response: &Response) -> Result<()> {
     }
     let location = response.headers().get(LOCATION);
     Err(Error::BadRedirect {
-        url: response.url().to_string(),
-        location: location.map_or("nowhere (no Location header)".into(), |l| {
-            String::from_utf8_lossy(l.as_bytes()).into_owned()
-        }),
+        url: response.url().into(),
+        location: ShownUrl::new(
+            &location.map_or("nowhere (no Location header)".into(), |l| {
+                String::from_utf8_lossy(l.as_bytes())
+            }),
+        ),
     })
 }
 
@@ -338,11 +340,11 @@ fn next_page(current: &Url, response: &Response) -> Option<Url> {
 
 async fn read_json<T: serde::de::DeserializeOwned>(url: &Url, response: Response) -> Result<T> {
     let body = response.bytes().await.map_err(|e| Error::Unreachable {
-        url: url.to_string(),
+        url: url.into(),
         cause: crate::http::describe(&e),
     })?;
     serde_json::from_slice(&body).map_err(|e| Error::Protocol {
-        url: url.to_string(),
+        url: url.into(),
         problem: format!("the answer is not the expected JSON: {e}"),
     })
 }

@@ -1266,6 +1266,22 @@ fn a_redirect_to_a_file_url_is_named() {
 }
 
 #[test]
+fn a_signed_cdn_url_is_shown_without_its_signature() {
+    let hub = hub_with_model();
+    hub.add_fault(
+        json!({"path": "model.safetensors", "kind": "status", "status": 403, "on": "cdn"}),
+    );
+    let (message, nothing_left) = failed_fetch(&hub, "org/model", &[]);
+    let blob = sha256_hex(&weights());
+    assert!(
+        message.contains(&format!("{}/repos/{blob} answered HTTP 403", hub.cdn)),
+        "{message}"
+    );
+    assert!(!message.contains("Signature"), "{message}");
+    assert!(nothing_left);
+}
+
+#[test]
 fn a_token_a_header_cannot_carry_is_named_not_printed() {
     let hub = FakeHub::start(&[]);
     hub.repo_with(
