@@ -18,7 +18,7 @@ use url::Url;
 use super::nar_trail::NarFollow;
 use super::segments::{hash_behind, plan_ranges, Frontier, Range, BUFFER_SIZE};
 use super::verify::ContentHasher;
-use super::{CancelFlag, Progress};
+use super::{joined, CancelFlag, Progress};
 use crate::error::{Error, IoContext, Result, ShownUrl};
 use crate::http::Failure;
 use crate::hub::{HubClient, Oid, RepoId};
@@ -65,10 +65,7 @@ impl Verification {
     async fn outcome(self, blob: &Blob) -> Result<()> {
         match self {
             Verification::ByNarHasher(verified) => verified.await.map_err(|_| Error::Interrupted),
-            Verification::Own(hashing) => hashing
-                .await
-                .map_err(|_| Error::Interrupted)??
-                .check(&blob.oid, &blob.path),
+            Verification::Own(hashing) => joined(hashing.await)??.check(&blob.oid, &blob.path),
         }
     }
 }
@@ -120,7 +117,7 @@ pub async fn download_blob(shared: Arc<Downloads>, mut blob: Blob) -> Result<()>
                 permit = shared.requests.clone().acquire_owned() => {
                     break permit.map_err(|_| Error::Interrupted)?;
                 }
-                Some(joined) = ranges.join_next() => joined.map_err(|_| Error::Interrupted)??,
+                Some(ended) = ranges.join_next() => joined(ended)??,
             }
         };
         let job = RangeJob {
@@ -137,8 +134,8 @@ pub async fn download_blob(shared: Arc<Downloads>, mut blob: Blob) -> Result<()>
     if let Some(turn) = &shared.turn {
         turn.send_modify(|next| *next += 1);
     }
-    while let Some(joined) = ranges.join_next().await {
-        joined.map_err(|_| Error::Interrupted)??;
+    while let Some(ended) = ranges.join_next().await {
+        joined(ended)??;
     }
     verification.outcome(&blob).await?;
     std::fs::rename(&partial, &blob.dest).at(&blob.dest)?;

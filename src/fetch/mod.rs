@@ -213,16 +213,16 @@ async fn fetch_hf(
                 if let Some(trail) = &trail {
                     trail.stop();
                 }
-                match trailing.await {
-                    Ok(Err(hasher_error)) => hasher_error,
-                    _ => Error::Interrupted,
+                match joined(trailing.await) {
+                    Ok(Err(hasher_error)) | Err(hasher_error) => hasher_error,
+                    Ok(Ok(_)) => Error::Interrupted,
                 }
             }
             (error, _) => error,
         });
     }
     let hashed = match trailing {
-        Some(trailing) => Some(trailing.await.map_err(|_| Error::Interrupted)??),
+        Some(trailing) => Some(joined(trailing.await)??),
         None => None,
     };
 
@@ -244,6 +244,18 @@ async fn fetch_hf(
         bytes,
     };
     Ok((outcome, summary))
+}
+
+/// What a task of the fetch gave: a panic in it is a bug of ours, not an interruption; a task
+/// aborted (the fetch stops) is one.
+fn joined<T>(ended: std::result::Result<T, tokio::task::JoinError>) -> Result<T> {
+    ended.map_err(|error| {
+        if error.is_panic() {
+            Error::Internal(format!("a task of the fetch failed: {error}"))
+        } else {
+            Error::Interrupted
+        }
+    })
 }
 
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
@@ -324,7 +336,7 @@ async fn download_all(shared: Arc<Downloads>, blobs: Vec<Blob>, concurrency: usi
                     download_blob(shared, blob).await
                 });
             }
-            Some(joined) = tasks.join_next() => joined.map_err(|_| Error::Interrupted)??,
+            Some(ended) = tasks.join_next() => joined(ended)??,
             else => return Ok(()),
         }
     }
@@ -365,6 +377,25 @@ mod tests {
             let _ = self.0.kill();
             let _ = self.0.wait();
         }
+    }
+
+    #[test]
+    fn a_task_that_panicked_is_a_bug_to_report_not_an_interruption() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let panicked = joined(tokio::spawn(async { panic!("the bug") }).await).unwrap_err();
+            assert!(
+                matches!(panicked, Error::Internal(_))
+                    && panicked.to_string().contains("the bug")
+                    && panicked.to_string().contains("please report"),
+                "{panicked}"
+            );
+            let waiting = tokio::spawn(std::future::pending::<()>());
+            waiting.abort();
+            assert!(matches!(joined(waiting.await), Err(Error::Interrupted)));
+        });
     }
 
     #[test]
