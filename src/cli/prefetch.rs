@@ -67,6 +67,10 @@ pub fn run(args: Args, quiet: bool, cancel: CancelFlag) -> Result<()> {
     } else {
         store::add_fixed(&dir)
     };
+    // A signal that came while nix-store ran stops the command as it stops a fetch.
+    if options.cancel.is_cancelled() {
+        return Err(Error::Interrupted);
+    }
     if let Ok(path) = &added {
         if path != &expected_path {
             return Err(Error::StorePathDiffers {

@@ -888,6 +888,41 @@ fn fetch_checks_the_spec_hash_and_keeps_nothing_on_a_mismatch() {
 }
 
 #[test]
+fn a_signal_while_nix_store_adds_the_model_stops_prefetch() {
+    use std::os::unix::fs::PermissionsExt;
+    let hub = hub_with_model();
+    // A nix-store that sends SIGTERM to its caller while it adds, as `timeout` would, then
+    // fails: the command would go on to report the model as not added.
+    let bin = tempfile::tempdir().unwrap();
+    let nix_store = bin.path().join("nix-store");
+    std::fs::write(&nix_store, "#!/bin/sh\nkill -TERM $PPID\nsleep 1\nexit 1\n").unwrap();
+    std::fs::set_permissions(&nix_store, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap()
+    );
+    let output = cli()
+        .env("PATH", path)
+        .args([
+            "--quiet",
+            "prefetch",
+            "hf:org/model",
+            "--endpoint",
+            &hub.endpoint,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(143), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("interrupted by SIGTERM"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(output.stdout.is_empty(), "a report was printed");
+}
+
+#[test]
 fn prefetch_names_the_store_path() {
     let hub = hub_with_model();
     let output = prefetch(
