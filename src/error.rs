@@ -105,20 +105,26 @@ pub enum Error {
 
     #[error(
         "cannot reach {url}: {cause}. Check the network, a proxy (HTTPS_PROXY), \
-         or set network.endpoint / HF_ENDPOINT"
+         or set {} / HF_ENDPOINT", names.endpoint()
     )]
-    Unreachable { url: ShownUrl, cause: String },
+    Unreachable {
+        url: ShownUrl,
+        cause: String,
+        names: SettingNames,
+    },
 
     #[error(
         "the download of {url} kept breaking off: {tries} tries, the last one after {received} \
          bytes ({cause}). The server, or a proxy or firewall between, keeps cutting the \
-         connection: try again later or from another network, or raise network.retries"
+         connection: try again later or from another network, or raise {}",
+        names.retries()
     )]
     KeptCutting {
         url: ShownUrl,
         tries: u32,
         received: u64,
         cause: String,
+        names: SettingNames,
     },
 
     #[error(
@@ -153,19 +159,24 @@ pub enum Error {
     #[error(
         "the file listing of repo {repo} loops: its next page, {url}, was read already. The \
          server's pagination (its Link: rel=\"next\" header) is broken: try again later, or \
-         tell the operator of network.endpoint"
+         tell the operator of the server ({} / HF_ENDPOINT)", names.endpoint()
     )]
-    ListingLoops { repo: String, url: ShownUrl },
+    ListingLoops {
+        repo: String,
+        url: ShownUrl,
+        names: SettingNames,
+    },
 
     #[error(
         "the file listing of repo {repo} on {endpoint} sends its next page to another host, \
          {url}: refusing it (a Hub lists a repo on its own host, and the token goes nowhere \
-         else). Check network.endpoint / HF_ENDPOINT"
+         else). Check {} / HF_ENDPOINT", names.endpoint()
     )]
     ListingLeavesHost {
         repo: String,
         endpoint: String,
         url: ShownUrl,
+        names: SettingNames,
     },
 
     #[error(
@@ -181,9 +192,14 @@ pub enum Error {
 
     #[error(
         "{url} redirected to {location}, which is not an http(s) URL: refusing to follow it \
-         (a Hub and its CDN redirect only to http(s)). Check network.endpoint / HF_ENDPOINT"
+         (a Hub and its CDN redirect only to http(s)). Check {} / HF_ENDPOINT",
+        names.endpoint()
     )]
-    BadRedirect { url: ShownUrl, location: ShownUrl },
+    BadRedirect {
+        url: ShownUrl,
+        location: ShownUrl,
+        names: SettingNames,
+    },
 
     #[error(
         "nix-store --add-fixed added {added}, but the fixed-output path of the fetched tree is \
@@ -222,13 +238,15 @@ pub enum Error {
     UnsafePath { path: String, reason: &'static str },
 
     #[error(
-        "no file of repo {repo} at {commit} matches files = {include:?} / exclude = {exclude:?}"
+        "no file of repo {repo} at {commit} matches {}",
+        names.selection(include, exclude)
     )]
     NothingSelected {
         repo: String,
         commit: String,
         include: Vec<String>,
         exclude: Vec<String>,
+        names: SettingNames,
     },
 
     #[error("{path}: {problem}")]
@@ -261,6 +279,55 @@ pub enum Error {
 
     #[error(transparent)]
     StorePath(#[from] crate::store_path::StorePathError),
+}
+
+/// How the user gave the settings a message suggests: as attributes of a spec (the plugin, the
+/// library's builder, `fetch --spec`), or as the flags of `prefetch`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SettingNames {
+    #[default]
+    Spec,
+    PrefetchFlags,
+}
+
+impl SettingNames {
+    pub fn endpoint(self) -> &'static str {
+        match self {
+            SettingNames::Spec => "network.endpoint",
+            SettingNames::PrefetchFlags => "--endpoint",
+        }
+    }
+
+    pub fn retries(self) -> &'static str {
+        match self {
+            SettingNames::Spec => "network.retries",
+            SettingNames::PrefetchFlags => {
+                "network.retries in a spec for nix-fetch-model fetch (prefetch has no flag for it)"
+            }
+        }
+    }
+
+    pub fn exclude(self) -> &'static str {
+        match self {
+            SettingNames::Spec => "source.huggingface.exclude",
+            SettingNames::PrefetchFlags => "--exclude",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SettingNames::Spec => "name",
+            SettingNames::PrefetchFlags => "--name",
+        }
+    }
+
+    /// The selection of files, as the user wrote it.
+    fn selection(self, include: &[String], exclude: &[String]) -> String {
+        match self {
+            SettingNames::Spec => format!("files = {include:?} / exclude = {exclude:?}"),
+            SettingNames::PrefetchFlags => format!("--include {include:?} / --exclude {exclude:?}"),
+        }
+    }
 }
 
 /// A URL as a message shows it: without its query and fragment, where a CDN's signed URL carries
@@ -414,6 +481,21 @@ impl Error {
             },
             other => other,
         }
+    }
+
+    /// This error, its suggestions naming the flags of `prefetch` where the spec's attributes
+    /// have one.
+    pub fn in_prefetch_terms(mut self) -> Self {
+        match &mut self {
+            Error::Unreachable { names, .. }
+            | Error::KeptCutting { names, .. }
+            | Error::ListingLoops { names, .. }
+            | Error::ListingLeavesHost { names, .. }
+            | Error::BadRedirect { names, .. }
+            | Error::NothingSelected { names, .. } => *names = SettingNames::PrefetchFlags,
+            _ => {}
+        }
+        self
     }
 
     /// An I/O error on `path`; a name or path too long for the system says which and the limit.

@@ -9,7 +9,7 @@ use reqwest::header::{HeaderMap, ACCEPT_ENCODING, AUTHORIZATION, USER_AGENT};
 use reqwest::{Response, StatusCode};
 use url::Url;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, SettingNames};
 use crate::hub::Token;
 use crate::spec::Network;
 
@@ -277,12 +277,14 @@ fn final_error(url: &Url, failure: &Failure, failed_tries: u32) -> Error {
         Failure::Transport(cause) => Error::Unreachable {
             url: url.into(),
             cause: cause.clone(),
+            names: SettingNames::Spec,
         },
         Failure::Cut { received, cause } => Error::KeptCutting {
             url: url.into(),
             tries: failed_tries,
             received: *received,
             cause: cause.clone(),
+            names: SettingNames::Spec,
         },
     }
 }

@@ -59,7 +59,8 @@ pub fn run(args: Args, quiet: bool, cancel: CancelFlag) -> Result<()> {
         cancel,
         ..FetchOptions::default()
     };
-    let (outcome, summary) = fetch_into_with_nar_hash(&spec, &dir, &options)?;
+    let (outcome, summary) =
+        fetch_into_with_nar_hash(&spec, &dir, &options).map_err(Error::in_prefetch_terms)?;
     let hash = summary.hash;
     let expected_path = fixed_output_path(&store::store_dir(), &spec.name, &hash)?;
     let added = if args.no_add {

@@ -23,7 +23,7 @@ use tokio::task::JoinSet;
 
 use self::download::{download_blob, Blob, Downloads};
 use self::nar_trail::{NarFollow, NarTrail, StopOnDrop, TrailBlob};
-use crate::error::{Error, HashMismatch, IoContext, Result};
+use crate::error::{Error, HashMismatch, IoContext, Result, SettingNames};
 use crate::hash::Sha256Hash;
 use crate::http::{ClientSetup, Notify};
 use crate::hub::{find_token, HubClient, RepoFile};
@@ -293,6 +293,7 @@ fn select(listing: &[RepoFile], source: &HfSource, commit: &str) -> Result<Vec<R
             commit: commit.to_string(),
             include: source.files.clone(),
             exclude: source.exclude.clone(),
+            names: SettingNames::Spec,
         });
     }
     selected.sort_by(|a, b| a.path.cmp(&b.path));

@@ -11,7 +11,7 @@ use url::Url;
 
 use super::errors::{Asked, ErrorContext};
 use super::{RepoId, DEFAULT_ENDPOINT};
-use crate::error::{Error, Result, ShownUrl};
+use crate::error::{Error, Result, SettingNames, ShownUrl};
 use crate::http::{ClientSetup, Http};
 use crate::spec::Network;
 
@@ -148,6 +148,7 @@ impl HubClient {
                     return Err(Error::ListingLoops {
                         repo: repo.id.clone(),
                         url: (&next).into(),
+                        names: SettingNames::Spec,
                     })
                 }
                 Some(next) if next.origin() != first.origin() => {
@@ -155,6 +156,7 @@ impl HubClient {
                         repo: repo.id.clone(),
                         endpoint: self.endpoint.clone(),
                         url: (&next).into(),
+                        names: SettingNames::Spec,
                     })
                 }
                 Some(next) => next,
@@ -314,14 +316,14 @@ fn refuse_redirect(response: &Response) -> Result<()> {
     if !response.status().is_redirection() {
         return Ok(());
     }
-    let location = response.headers().get(LOCATION);
+    let location = match response.headers().get(LOCATION) {
+        Some(location) => String::from_utf8_lossy(location.as_bytes()).into_owned(),
+        None => "nowhere (no Location header)".into(),
+    };
     Err(Error::BadRedirect {
         url: response.url().into(),
-        location: ShownUrl::new(
-            &location.map_or("nowhere (no Location header)".into(), |l| {
-                String::from_utf8_lossy(l.as_bytes())
-            }),
-        ),
+        location: ShownUrl::new(&location),
+        names: SettingNames::Spec,
     })
 }
 
@@ -342,6 +344,7 @@ async fn read_json<T: serde::de::DeserializeOwned>(url: &Url, response: Response
     let body = response.bytes().await.map_err(|e| Error::Unreachable {
         url: url.into(),
         cause: crate::http::describe(&e),
+        names: SettingNames::Spec,
     })?;
     serde_json::from_slice(&body).map_err(|e| Error::Protocol {
         url: url.into(),
