@@ -249,8 +249,13 @@ pub enum Error {
         names: SettingNames,
     },
 
-    #[error("{path}: {problem}")]
-    NameTooLong { path: String, problem: String },
+    #[error("{path}: {problem}: {}", remedy.text(*names))]
+    NameTooLong {
+        path: String,
+        problem: String,
+        remedy: LongNameRemedy,
+        names: SettingNames,
+    },
 
     #[error("{path}: {source}")]
     Io {
@@ -326,6 +331,32 @@ impl SettingNames {
         match self {
             SettingNames::Spec => format!("files = {include:?} / exclude = {exclude:?}"),
             SettingNames::PrefetchFlags => format!("--include {include:?} / --exclude {exclude:?}"),
+        }
+    }
+}
+
+/// What makes a name or path that is too long for the system shorter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LongNameRemedy {
+    /// It is the output the user named (`fetch --out`).
+    ShorterOut,
+    /// It is a file of the repo.
+    LeaveOut,
+    /// It is somewhere under the output.
+    ShorterFolderOrLeaveOut,
+}
+
+impl LongNameRemedy {
+    fn text(self, names: SettingNames) -> String {
+        let exclude = names.exclude();
+        match self {
+            LongNameRemedy::ShorterOut => "choose a shorter --out".to_string(),
+            LongNameRemedy::LeaveOut => format!("leave the file out with {exclude}"),
+            LongNameRemedy::ShorterFolderOrLeaveOut => format!(
+                "choose a shorter output folder (--out; TMPDIR for the plugin and prefetch) or \
+                 {}, or leave the file out with {exclude}",
+                names.name()
+            ),
         }
     }
 }
@@ -492,7 +523,8 @@ impl Error {
             | Error::ListingLoops { names, .. }
             | Error::ListingLeavesHost { names, .. }
             | Error::BadRedirect { names, .. }
-            | Error::NothingSelected { names, .. } => *names = SettingNames::PrefetchFlags,
+            | Error::NothingSelected { names, .. }
+            | Error::NameTooLong { names, .. } => *names = SettingNames::PrefetchFlags,
             _ => {}
         }
         self
@@ -502,7 +534,7 @@ impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         let path = path.into();
         if source.raw_os_error() == Some(libc::ENAMETOOLONG) {
-            if let Some(error) = name_too_long(&path) {
+            if let Some(error) = name_too_long(&path, LongNameRemedy::ShorterFolderOrLeaveOut) {
                 return error;
             }
         }
@@ -514,8 +546,15 @@ impl Error {
 pub const NAME_MAX: usize = 255;
 pub const PATH_MAX: usize = 4095;
 
-/// The error for `path` if a name in it, or the whole, is longer than the system allows.
-pub fn name_too_long(path: &Path) -> Option<Error> {
+/// The error for `path` if a name in it, or the whole, is longer than the system allows; what
+/// makes it shorter is `remedy`.
+pub fn name_too_long(path: &Path, remedy: LongNameRemedy) -> Option<Error> {
+    let too_long = |path: String, problem: String| Error::NameTooLong {
+        path,
+        problem,
+        remedy,
+        names: SettingNames::Spec,
+    };
     let long_name = path
         .components()
         .map(|c| c.as_os_str())
@@ -524,36 +563,61 @@ pub fn name_too_long(path: &Path) -> Option<Error> {
         let shown: PathBuf = path
             .components()
             .map(|c| match c.as_os_str() {
-                long if long.len() > NAME_MAX => abbreviated(long).into(),
+                long if long.len() > NAME_MAX => head(long).into(),
                 short => short.to_os_string(),
             })
             .collect();
-        return Some(Error::NameTooLong {
-            path: shown.display().to_string(),
-            problem: format!(
+        return Some(too_long(
+            shown.display().to_string(),
+            format!(
                 "a name in it is {} bytes long, more than the {NAME_MAX} bytes a file name can \
                  have",
                 name.len()
             ),
-        });
+        ));
     }
     let length = path.as_os_str().len();
-    (length > PATH_MAX).then(|| Error::NameTooLong {
-        path: abbreviated(path.as_os_str()),
-        problem: format!(
-            "the path is {length} bytes long, more than the {PATH_MAX} bytes a path can have"
-        ),
+    (length > PATH_MAX).then(|| {
+        too_long(
+            tail(path.as_os_str()),
+            format!(
+                "the path is {length} bytes long, more than the {PATH_MAX} bytes a path can have"
+            ),
+        )
     })
 }
 
-/// The first 40 bytes of `name`, and "..." when it is longer.
-fn abbreviated(name: &OsStr) -> String {
+/// Bytes of a long name or path shown: enough to tell it.
+const SHOWN_BYTES: usize = 40;
+
+/// The first bytes of a long name, and "...": where the name starts is what tells it.
+fn head(name: &OsStr) -> String {
     let bytes = name.as_bytes();
-    let head = String::from_utf8_lossy(&bytes[..bytes.len().min(40)]).into_owned();
-    if bytes.len() > 40 {
+    let mut end = bytes.len().min(SHOWN_BYTES);
+    while end < bytes.len() && (bytes[end] & 0b1100_0000) == 0b1000_0000 {
+        end -= 1;
+    }
+    let head = String::from_utf8_lossy(&bytes[..end]).into_owned();
+    if end < bytes.len() {
         head + "..."
     } else {
         head
+    }
+}
+
+/// "..." and the last bytes of a long path: where it ends is what tells it, its start is the
+/// output folder or a temporary one.
+fn tail(path: &OsStr) -> String {
+    let bytes = path.as_bytes();
+    let mut start = bytes.len().saturating_sub(SHOWN_BYTES);
+    while start < bytes.len() && (bytes[start] & 0b1100_0000) == 0b1000_0000 {
+        start += 1;
+    }
+    let tail = String::from_utf8_lossy(&bytes[start..]).into_owned();
+    if start > 0 {
+        format!("...{tail}")
+    } else {
+        tail
     }
 }
 
@@ -610,6 +674,31 @@ mod tests {
         // lib.fakeHash asks for the hash: nothing moved.
         let fake = "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
         assert!(!mismatch(false, fake).contains("moved"));
+    }
+
+    #[test]
+    fn a_long_path_shows_its_end_and_a_long_name_its_start() {
+        let root = format!("/tmp/{}", "t".repeat(100));
+        let long_path = format!("{root}/{}end-of-it.bin", "d/".repeat(2100));
+        let message = name_too_long(Path::new(&long_path), LongNameRemedy::LeaveOut)
+            .unwrap()
+            .to_string();
+        assert!(
+            message
+                .starts_with(".../d/d/d/d/d/d/d/d/d/d/d/d/d/end-of-it.bin: the path is 4319 bytes"),
+            "{message}"
+        );
+        let long_name = format!("{root}/é{}", "n".repeat(300));
+        let message = name_too_long(Path::new(&long_name), LongNameRemedy::ShorterOut)
+            .unwrap()
+            .to_string();
+        assert!(
+            message.starts_with(&format!(
+                "{root}/é{}...: a name in it is 302 bytes",
+                "n".repeat(38)
+            )) && message.ends_with(": choose a shorter --out"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -170,6 +170,7 @@ async fn fetch_hf(
     let listing = hub.list_files(&source.repo, &commit).await?;
     layout::check_listing(listing.iter().map(|f| f.path.as_str()))?;
     let selected = select(&listing, source, &commit)?;
+    layout::check_names_fit(selected.iter().map(|f| f.path.as_str()))?;
 
     let blobs_dir = root.join("blobs");
     std::fs::create_dir_all(&blobs_dir).at(&blobs_dir)?;

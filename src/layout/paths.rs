@@ -1,6 +1,8 @@
 //! Refusing hostile paths from the Hub before anything is written.
 
-use crate::error::{Error, Result, NAME_MAX};
+use std::path::Path;
+
+use crate::error::{name_too_long, Error, LongNameRemedy, Result, NAME_MAX};
 
 /// What keeps a `/`-separated path from being joined to a folder as a plain relative path
 /// there, in the order [`relative_path_problem`] looks for them.
@@ -56,11 +58,13 @@ pub fn relative_path_problem(path: &str) -> Option<PathProblem> {
 }
 
 /// Checks every listed path, and that no path is listed twice or is both a file
-/// and the folder of another file.
+/// and the folder of another file. A name too long for a file system is no problem here: only
+/// the files selected are written ([`check_names_fit`]).
 pub fn check_listing<'a>(paths: impl IntoIterator<Item = &'a str>) -> Result<()> {
     let mut sorted: Vec<&str> = paths.into_iter().collect();
     for path in &sorted {
-        if let Some(problem) = relative_path_problem(path) {
+        let problem = relative_path_problem(path).filter(|p| *p != PathProblem::LongName);
+        if let Some(problem) = problem {
             return Err(Error::UnsafePath {
                 path: path.to_string(),
                 reason: problem.words(),
@@ -86,6 +90,17 @@ pub fn check_listing<'a>(paths: impl IntoIterator<Item = &'a str>) -> Result<()>
             path: clash.to_string(),
             reason: "is both a file and a folder",
         });
+    }
+    Ok(())
+}
+
+/// Checks that the names of the selected files fit in a file name; the error says to leave
+/// the file out.
+pub fn check_names_fit<'a>(paths: impl IntoIterator<Item = &'a str>) -> Result<()> {
+    for path in paths {
+        if let Some(error) = name_too_long(Path::new(path), LongNameRemedy::LeaveOut) {
+            return Err(error);
+        }
     }
     Ok(())
 }
@@ -140,5 +155,14 @@ mod tests {
         assert!(err.contains("listed twice"), "{err}");
         let err = check_listing(["ok", "../evil"]).unwrap_err().to_string();
         assert!(err.contains("../evil"), "{err}");
+        // Only a file that is written must have names a file system holds.
+        let long = format!("{}.bin", "n".repeat(NAME_MAX));
+        assert!(check_listing(["ok", &long]).is_ok());
+        let err = check_names_fit(["ok", &long]).unwrap_err().to_string();
+        assert!(
+            err.contains("259 bytes long")
+                && err.ends_with("leave the file out with source.huggingface.exclude"),
+            "{err}"
+        );
     }
 }

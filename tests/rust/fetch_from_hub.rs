@@ -1392,7 +1392,9 @@ fn names_longer_than_a_file_name_can_be_are_named() {
     assert!(!output.status.success());
     let message = stderr(&output);
     assert!(
-        message.contains("is 300 bytes long") && message.contains("255"),
+        message.contains("is 300 bytes long")
+            && message.contains("255")
+            && message.ends_with(": choose a shorter --out\n"),
         "{message}"
     );
     assert!(
@@ -1415,11 +1417,18 @@ fn names_longer_than_a_file_name_can_be_are_named() {
     );
     let (message, nothing_left) = failed_fetch(&hub, "org/long-name", &[]);
     assert!(
-        message.contains("refusing unsafe path")
-            && message.contains("longer than the 255 bytes a file name can have"),
+        message.contains(&format!(
+            "error: {}...: a name in it is 304 bytes long",
+            "c".repeat(40)
+        )) && message.contains("more than the 255 bytes a file name can have")
+            && message.contains("leave the file out with source.huggingface.exclude"),
         "{message}"
     );
     assert!(nothing_left);
+    // Left out, it is nothing to write.
+    let (_d, out) = out_dir();
+    let spec = hf_spec(&hub.endpoint, "org/long-name", json!({"exclude": ["ccc*"]}));
+    assert_ok(&fetch(&spec, &out, &[]));
 }
 
 const SIGPIPE: i32 = 13;
