@@ -257,6 +257,35 @@ pub enum Error {
         names: SettingNames,
     },
 
+    /// The blobs of a fetch cannot fit in the folder it writes into.
+    #[error(
+        "not enough room in {}: {} {}, and its file system has {} free. {}",
+        folder.display(),
+        if *streamed { "the largest selected file needs" } else { "the selected files need" },
+        needed.map_or("more bytes than 64 bits count (the server's listing is wrong)".into(), size),
+        free.map_or("an unknown number of bytes".into(), size),
+        room_remedy(*names)
+    )]
+    NoRoom {
+        folder: PathBuf,
+        /// `None`: more than a u64 counts.
+        needed: Option<u64>,
+        /// `None`: the file system does not say.
+        free: Option<u64>,
+        /// Whether the blobs go to the store as they download (then the largest counts).
+        streamed: bool,
+        names: SettingNames,
+    },
+
+    /// Writing the blob of the repo file `path` into `file` failed.
+    #[error("cannot write {}, the download of {path}: {}", file.display(), blob_write_problem(source, *names))]
+    BlobWrite {
+        path: String,
+        file: PathBuf,
+        source: std::io::Error,
+        names: SettingNames,
+    },
+
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -326,6 +355,14 @@ impl SettingNames {
         }
     }
 
+    /// The settings that select files.
+    pub fn selection_settings(self) -> &'static str {
+        match self {
+            SettingNames::Spec => "source.huggingface.files / exclude",
+            SettingNames::PrefetchFlags => "--include / --exclude",
+        }
+    }
+
     /// The selection of files, as the user wrote it.
     fn selection(self, include: &[String], exclude: &[String]) -> String {
         match self {
@@ -382,6 +419,41 @@ impl From<&url::Url> for ShownUrl {
 impl std::fmt::Display for ShownUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+/// `8.00 EiB (9223372036854775807 bytes)`, `512 bytes`.
+fn size(bytes: u64) -> String {
+    if bytes < 1024 {
+        format!("{bytes} bytes")
+    } else {
+        format!("{} ({bytes} bytes)", indicatif::HumanBytes(bytes))
+    }
+}
+
+/// What to do when the folder a fetch writes into has no room for it.
+fn room_remedy(names: SettingNames) -> String {
+    format!(
+        "Free space there, fetch into a larger file system (TMPDIR for the plugin and prefetch, \
+         --out for nix-fetch-model fetch), or select fewer files with {}",
+        names.selection_settings()
+    )
+}
+
+/// Why a blob could not be written, in the user's terms when the file system is full or
+/// holds no file that large.
+fn blob_write_problem(error: &std::io::Error, names: SettingNames) -> String {
+    match error.raw_os_error() {
+        Some(libc::ENOSPC | libc::EDQUOT) => {
+            format!("its file system is full ({error}). {}", room_remedy(names))
+        }
+        Some(libc::EFBIG) => format!(
+            "its file system holds no file that large ({error}). Fetch into another file system \
+             (TMPDIR for the plugin and prefetch, --out for nix-fetch-model fetch), or leave the \
+             file out with {}",
+            names.exclude()
+        ),
+        _ => error.to_string(),
     }
 }
 
@@ -524,10 +596,22 @@ impl Error {
             | Error::ListingLeavesHost { names, .. }
             | Error::BadRedirect { names, .. }
             | Error::NothingSelected { names, .. }
-            | Error::NameTooLong { names, .. } => *names = SettingNames::PrefetchFlags,
+            | Error::NameTooLong { names, .. }
+            | Error::NoRoom { names, .. }
+            | Error::BlobWrite { names, .. } => *names = SettingNames::PrefetchFlags,
             _ => {}
         }
         self
+    }
+
+    /// The error of writing the blob of the repo file `path` into `file`.
+    pub fn blob_write(path: &str, file: &Path, source: std::io::Error) -> Self {
+        Error::BlobWrite {
+            path: path.to_string(),
+            file: file.to_path_buf(),
+            source,
+            names: SettingNames::Spec,
+        }
     }
 
     /// An I/O error on `path`; a name or path too long for the system says which and the limit.
@@ -698,6 +782,37 @@ mod tests {
                 "n".repeat(38)
             )) && message.ends_with(": choose a shorter --out"),
             "{message}"
+        );
+    }
+
+    #[test]
+    fn a_full_disk_or_a_file_too_large_names_the_file_on_disk_and_the_repo_file() {
+        let file = Path::new("/tmp/x/blobs/abc.incomplete");
+        let written = |errno| {
+            let error =
+                Error::blob_write("model.bin", file, std::io::Error::from_raw_os_error(errno));
+            error.to_string()
+        };
+        let full = written(libc::ENOSPC);
+        assert!(
+            full.starts_with("cannot write /tmp/x/blobs/abc.incomplete, the download of model.bin: its file system is full")
+                && full.contains("TMPDIR")
+                && full.contains("source.huggingface.files / exclude"),
+            "{full}"
+        );
+        let too_large = written(libc::EFBIG);
+        assert!(
+            too_large.contains("holds no file that large")
+                && too_large.ends_with("leave the file out with source.huggingface.exclude"),
+            "{too_large}"
+        );
+        let in_prefetch =
+            Error::blob_write("m", file, std::io::Error::from_raw_os_error(libc::EDQUOT))
+                .in_prefetch_terms()
+                .to_string();
+        assert!(
+            in_prefetch.ends_with("select fewer files with --include / --exclude"),
+            "{in_prefetch}"
         );
     }
 

@@ -82,8 +82,9 @@ pub async fn download_blob(shared: Arc<Downloads>, mut blob: Blob) -> Result<()>
         .create(true)
         .truncate(true)
         .open(&partial)
-        .at(&partial)?;
-    file.set_len(blob.size).at(&partial)?;
+        .map_err(|e| Error::blob_write(&blob.path, &partial, e))?;
+    file.set_len(blob.size)
+        .map_err(|e| Error::blob_write(&blob.path, &partial, e))?;
     let file = Arc::new(file);
     let frontier = Arc::new(Frontier::new(plan_ranges(blob.size, shared.range_size)));
     let _abandon_on_exit = AbandonOnDrop(frontier.clone());
@@ -124,6 +125,7 @@ pub async fn download_blob(shared: Arc<Downloads>, mut blob: Blob) -> Result<()>
             shared: shared.clone(),
             url: url.clone(),
             file: file.clone(),
+            partial: partial.clone(),
             frontier: frontier.clone(),
             index,
             size: blob.size,
@@ -156,6 +158,8 @@ struct RangeJob {
     shared: Arc<Downloads>,
     url: Url,
     file: Arc<File>,
+    /// Where `file` is on disk.
+    partial: PathBuf,
     frontier: Arc<Frontier>,
     index: usize,
     size: u64,
@@ -311,7 +315,7 @@ impl RangeJob {
         }
         self.file
             .write_all_at(buffer, position)
-            .map_err(|e| Error::io(&self.path, e))?;
+            .map_err(|e| Error::blob_write(&self.path, &self.partial, e))?;
         let written = buffer.len() as u64;
         self.frontier.advance(self.index, written);
         self.shared.progress.advanced(written);

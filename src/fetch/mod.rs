@@ -5,6 +5,7 @@ mod download;
 mod nar_stream;
 mod nar_trail;
 mod progress;
+mod room;
 mod segments;
 mod verify;
 mod widening;
@@ -172,10 +173,13 @@ async fn fetch_hf(
     let selected = select(&listing, source, &commit)?;
     layout::check_names_fit(selected.iter().map(|f| f.path.as_str()))?;
 
+    let mut blobs = unique_blobs(&selected, root);
+    let sizes = blobs.iter().map(|b| b.size);
+    let streamed = options.nar_stream.is_some();
+    room::check_room(root, room::needed_bytes(sizes.clone(), streamed), streamed)?;
+    let bytes = sizes.fold(0, u64::saturating_add);
     let blobs_dir = root.join("blobs");
     std::fs::create_dir_all(&blobs_dir).at(&blobs_dir)?;
-    let mut blobs = unique_blobs(&selected, root);
-    let bytes = blobs.iter().map(|b| b.size).sum();
     let trail = nar.then(|| {
         let blobs = blobs.iter_mut().map(follow).collect();
         Arc::new(NarTrail::new(blobs, options.nar_stream.clone()))

@@ -1288,6 +1288,36 @@ fn a_listed_size_no_file_can_have_is_named() {
 }
 
 #[test]
+fn a_listed_size_beyond_the_free_space_is_refused_before_the_download() {
+    let hub = FakeHub::start(&[]);
+    let huge = json!({"type": "file", "path": "huge.bin", "oid": git_blob_sha1(b"x"), "size": 1,
+        "lfs": {"oid": sha256_hex(b"x"), "size": i64::MAX, "pointerSize": 130}});
+    hub.repo_with(
+        "models/org/huge",
+        json!({"extra_tree_entries": [huge]}),
+        &[("main", &[("config.json", CONFIG)])],
+    );
+    let (message, nothing_left) = failed_fetch(&hub, "org/huge", &[]);
+    let needed = i64::MAX as u64 + CONFIG.len() as u64;
+    assert!(
+        message.contains("error: not enough room in ")
+            && message.contains(&format!(
+                "the selected files need 8.00 EiB ({needed} bytes)"
+            ))
+            && message.contains("free. Free space there")
+            && message.contains("or select fewer files with source.huggingface.files / exclude"),
+        "{message}"
+    );
+    assert!(nothing_left);
+    assert!(
+        hub.log()
+            .iter()
+            .all(|r| !r["path"].as_str().unwrap().contains("/resolve/")),
+        "a file was downloaded"
+    );
+}
+
+#[test]
 fn a_redirect_to_a_file_url_is_named() {
     let hub = hub_with_model();
     hub.add_fault(json!({"path": "config.json", "kind": "redirect", "location": "file:///etc/passwd", "on": "resolve"}));
