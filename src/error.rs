@@ -208,6 +208,21 @@ pub enum Error {
     )]
     StorePathDiffers { added: String, expected: String },
 
+    #[error(
+        "{url} ignored the Range request for bytes {first}-{last} of {path} and sent the whole \
+         file (HTTP 200): the server, or a proxy between, does not serve byte ranges, which \
+         the download of a large file in parts and the resumption of a cut one need. Check {} / \
+         HF_ENDPOINT and the proxy (HTTPS_PROXY)",
+        names.endpoint()
+    )]
+    RangeIgnored {
+        url: ShownUrl,
+        path: String,
+        first: u64,
+        last: u64,
+        names: SettingNames,
+    },
+
     #[error("{url}: unexpected answer: {problem}")]
     Protocol { url: ShownUrl, problem: String },
 
@@ -598,7 +613,8 @@ impl Error {
             | Error::NothingSelected { names, .. }
             | Error::NameTooLong { names, .. }
             | Error::NoRoom { names, .. }
-            | Error::BlobWrite { names, .. } => *names = SettingNames::PrefetchFlags,
+            | Error::BlobWrite { names, .. }
+            | Error::RangeIgnored { names, .. } => *names = SettingNames::PrefetchFlags,
             _ => {}
         }
         self

@@ -19,7 +19,7 @@ use super::nar_trail::NarFollow;
 use super::segments::{hash_behind, plan_ranges, Frontier, Range, BUFFER_SIZE};
 use super::verify::ContentHasher;
 use super::{joined, CancelFlag, Progress};
-use crate::error::{Error, IoContext, Result, ShownUrl};
+use crate::error::{Error, IoContext, Result, SettingNames, ShownUrl};
 use crate::http::Failure;
 use crate::hub::{HubClient, Oid, RepoId};
 
@@ -184,7 +184,7 @@ impl RangeJob {
                 .await?
             {
                 Ok(response) => {
-                    let response = self.accept(response, start)?;
+                    let response = self.accept(response, start, range.end)?;
                     match self.stream(response, start, range.end).await? {
                         None => return Ok(()),
                         Some(failure) => failure,
@@ -209,17 +209,24 @@ impl RangeJob {
         format!("{} (bytes {}-{})", self.path, range.start, range.end - 1)
     }
 
+    /// Whether bytes `start..end` are asked for with a `Range` header: unless they are the whole
+    /// file.
+    fn asks_range(&self, start: u64, end: u64) -> bool {
+        start > 0 || end < self.size
+    }
+
     fn range_header(&self, start: u64, end: u64) -> HeaderMap {
         let mut headers = HeaderMap::new();
-        if start > 0 || end < self.size {
+        if self.asks_range(start, end) {
             let value = format!("bytes={}-{}", start, end - 1);
             headers.insert(RANGE, HeaderValue::from_str(&value).expect("ascii range"));
         }
         headers
     }
 
-    /// Checks the answer is the bytes asked for; maps Hub errors (404...) to their errors.
-    fn accept(&self, response: Response, start: u64) -> Result<Response> {
+    /// Checks the answer is the bytes `start..end` asked for; maps Hub errors (404...) to their
+    /// errors.
+    fn accept(&self, response: Response, start: u64, end: u64) -> Result<Response> {
         let asked = crate::hub::Asked::File {
             path: &self.path,
             commit: &self.shared.commit,
@@ -250,7 +257,16 @@ impl RangeJob {
                     });
                 }
             }
-            StatusCode::OK if start == 0 => {
+            StatusCode::OK if self.asks_range(start, end) => {
+                return Err(Error::RangeIgnored {
+                    url,
+                    path: self.path.clone(),
+                    first: start,
+                    last: end - 1,
+                    names: SettingNames::Spec,
+                });
+            }
+            StatusCode::OK => {
                 if let Some(length) = response.content_length().filter(|&l| l != self.size) {
                     return Err(Error::SizeMismatch {
                         path: self.path.clone(),

@@ -617,6 +617,42 @@ fn large_file_is_fetched_as_parallel_ranges() {
 }
 
 #[test]
+fn a_server_that_ignores_range_requests_is_named() {
+    let hub = FakeHub::start(&[]);
+    // Two ranges: 16 MiB and the rest.
+    let big = pseudo_random((16 << 20) + 1000, 8);
+    hub.repo("models/org/big", &[("model.safetensors", &big)]);
+    hub.add_fault(
+        json!({"path": "model.safetensors", "kind": "ignore-range", "on": "cdn", "times": 100}),
+    );
+    let (message, nothing_left) = failed_fetch(&hub, "org/big", &[]);
+    assert!(
+        message.contains("ignored the Range request for bytes ")
+            && message.contains(" of model.safetensors and sent the whole file (HTTP 200)")
+            && message.contains("does not serve byte ranges"),
+        "{message}"
+    );
+    assert!(nothing_left);
+
+    // A file in one piece, whose download resumes after a cut.
+    let hub = hub_with_model();
+    hub.add_fault(
+        json!({"path": "model.safetensors", "kind": "cut", "after_bytes": 1000, "on": "cdn"}),
+    );
+    hub.add_fault(
+        json!({"path": "model.safetensors", "kind": "ignore-range", "on": "cdn", "times": 100}),
+    );
+    let (message, _) = failed_fetch(&hub, "org/model", &[]);
+    let last = weights().len() - 1;
+    assert!(
+        message.contains(&format!(
+            "ignored the Range request for bytes 1000-{last} of model.safetensors"
+        )),
+        "{message}"
+    );
+}
+
+#[test]
 fn prefetch_starts_with_one_request_and_widens_while_the_link_sets_the_pace() {
     // Each connection gets 8 MiB/s, so one request leaves the NAR hasher waiting: every 25 ms
     // the fetch doubles its requests, up to network.concurrency. Before the first 25 ms, only

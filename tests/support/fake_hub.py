@@ -58,7 +58,7 @@ Admin API on the Hub origin (not logged):
     GET /_admin/held ({"held": N}: bodies a "hold" fault holds now); POST /_admin/release
     (every body held so far goes on).
     A fault (POST JSON) is {"path": glob,
-    "kind": "status"|"redirect"|"cut"|"wrong-bytes"|"slow"|"hold",
+    "kind": "status"|"redirect"|"cut"|"wrong-bytes"|"slow"|"hold"|"ignore-range",
     "on": "resolve"|"cdn"|"any"|"api" (default "any"), "times": N (default 1),
     "status": 429|500|503 (default 503), "retry_after": s, "ratelimit": bool,
     "after_bytes": N (default 0), "delay": s, "location": URL}.
@@ -73,6 +73,8 @@ Admin API on the Hub origin (not logged):
       hold         send the headers and `after_bytes` bytes of the body, then wait for
                    POST /_admin/release before the rest (a download caught in the middle, for
                    as long as a test needs, without timing)
+      ignore-range send the whole file with 200, whatever the Range header asks (a server or
+                   a proxy that does not serve byte ranges)
     Offsets count from the first byte of the response body (so from the Range start).
     The log is a list of {"origin", "method", "path", "query", "range", "auth", "status",
     "bytes_sent", "started", "ended"}, the last two from the system's monotonic clock (Python's
@@ -384,7 +386,7 @@ class Hub:
 # ---------------------------------------------------------------------------------------------
 # Faults and request log
 
-FAULT_KINDS = ("status", "redirect", "cut", "wrong-bytes", "slow", "hold")
+FAULT_KINDS = ("status", "redirect", "cut", "wrong-bytes", "slow", "hold", "ignore-range")
 ANSWER_FAULT_KINDS = ("status", "redirect")
 FAULT_TARGETS = ("resolve", "cdn", "any", "api")
 BODY_FAULT_KINDS = ("cut", "wrong-bytes", "slow", "hold")
@@ -687,7 +689,8 @@ class BaseHandler(http.server.BaseHTTPRequestHandler):
             raise HubError(404, f"fake-hub: file vanished: {abspath}", "EntryNotFound") from None
         with f:
             size = os.fstat(f.fileno()).st_size
-            byte_range = parse_range(self.headers.get("Range"), size)
+            ignores_range = self.command == "GET" and self.app.faults.take(target, paths, ("ignore-range",))
+            byte_range = None if ignores_range else parse_range(self.headers.get("Range"), size)
             start, length = byte_range or (0, size)
             headers = dict(headers, **{"Accept-Ranges": "bytes"})
             if byte_range:
