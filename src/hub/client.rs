@@ -329,15 +329,8 @@ fn refuse_redirect(response: &Response) -> Result<()> {
 
 /// The `rel="next"` target of a `Link` header, resolved against the current URL.
 fn next_page(current: &Url, response: &Response) -> Option<Url> {
-    let link = response.headers().get(LINK)?.to_str().ok()?;
-    link.split(',').find_map(|part| {
-        let (target, params) = part.split_once(';')?;
-        let is_next = params
-            .split(';')
-            .any(|p| p.trim().replace(' ', "") == "rel=\"next\"");
-        let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
-        is_next.then(|| current.join(target).ok()).flatten()
-    })
+    let header = response.headers().get(LINK)?.to_str().ok()?;
+    current.join(super::link::target(header, "next")?).ok()
 }
 
 async fn read_json<T: serde::de::DeserializeOwned>(url: &Url, response: Response) -> Result<T> {

@@ -4,6 +4,7 @@
 mod auth;
 mod client;
 mod errors;
+mod link;
 mod repo;
 
 pub use auth::{find_token, Token};
