@@ -157,13 +157,34 @@ pub enum Error {
     },
 
     #[error(
-        "the file listing of repo {repo} loops: its next page, {url}, was read already. The \
-         server's pagination (its Link: rel=\"next\" header) is broken: try again later, or \
-         tell the operator of the server ({} / HF_ENDPOINT)", names.endpoint()
+        "the file listing of repo {repo} loops: its next page, {url}, was read already. {}",
+        pagination_remedy(*names)
     )]
     ListingLoops {
         repo: String,
         url: ShownUrl,
+        names: SettingNames,
+    },
+
+    #[error(
+        "the file listing of repo {repo} goes round: its page {url} lists no path that earlier \
+         pages did not, yet names a next page. {}",
+        pagination_remedy(*names)
+    )]
+    ListingRepeats {
+        repo: String,
+        url: ShownUrl,
+        names: SettingNames,
+    },
+
+    #[error(
+        "the file listing of repo {repo} goes on past {pages} pages, more than any repo \
+         takes. {}",
+        pagination_remedy(*names)
+    )]
+    ListingTooLong {
+        repo: String,
+        pages: usize,
         names: SettingNames,
     },
 
@@ -472,6 +493,15 @@ fn blob_write_problem(error: &std::io::Error, names: SettingNames) -> String {
     }
 }
 
+/// What to do when a server's pagination goes round.
+fn pagination_remedy(names: SettingNames) -> String {
+    format!(
+        "The server's pagination (its Link: rel=\"next\" header) is broken: try again later, or \
+         tell the operator of the server ({} / HF_ENDPOINT)",
+        names.endpoint()
+    )
+}
+
 fn after_retries(retries: u32) -> String {
     match retries {
         0 => String::new(),
@@ -608,6 +638,8 @@ impl Error {
             Error::Unreachable { names, .. }
             | Error::KeptCutting { names, .. }
             | Error::ListingLoops { names, .. }
+            | Error::ListingRepeats { names, .. }
+            | Error::ListingTooLong { names, .. }
             | Error::ListingLeavesHost { names, .. }
             | Error::BadRedirect { names, .. }
             | Error::NothingSelected { names, .. }

@@ -1,8 +1,6 @@
 //! The Hub APIs the fetch needs: revision -> commit, the recursive file tree
 //! (paginated), and the `resolve` URL of a file at a commit.
 
-use std::collections::HashSet;
-
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use reqwest::header::{LINK, LOCATION};
 use reqwest::Response;
@@ -10,6 +8,7 @@ use serde::Deserialize;
 use url::Url;
 
 use super::errors::{Asked, ErrorContext};
+use super::pagination::Pagination;
 use super::{RepoId, DEFAULT_ENDPOINT};
 use crate::error::{Error, Result, SettingNames, ShownUrl};
 use crate::http::{ClientSetup, Http};
@@ -118,7 +117,7 @@ impl HubClient {
     }
 
     /// Every file of the repo at `commit`, following `Link: rel="next"` pages on the endpoint's
-    /// host, each page once.
+    /// host while they list new paths ([`Pagination`]).
     pub async fn list_files(&self, repo: &RepoId, commit: &str) -> Result<Vec<RepoFile>> {
         let first = self.url(&format!(
             "/api/{}/{}/tree/{}?recursive=true",
@@ -127,7 +126,7 @@ impl HubClient {
             commit
         ))?;
         let mut url = first.clone();
-        let mut read = HashSet::new();
+        let mut pages = Pagination::new(&repo.id);
         let mut files = Vec::new();
         loop {
             let response = self.http.get(&url).await?;
@@ -138,19 +137,12 @@ impl HubClient {
             };
             let next = next_page(&url, &response);
             let entries: Vec<TreeEntry> = read_json(&url, response).await?;
+            let next = pages.next(url.clone(), entries.iter().map(|e| e.path.as_str()), next)?;
             for entry in entries.into_iter().filter(|e| e.kind == "file") {
                 files.push(entry.into_repo_file(&url)?);
             }
-            read.insert(url);
             url = match next {
                 None => break,
-                Some(next) if read.contains(&next) => {
-                    return Err(Error::ListingLoops {
-                        repo: repo.id.clone(),
-                        url: (&next).into(),
-                        names: SettingNames::Spec,
-                    })
-                }
                 Some(next) if next.origin() != first.origin() => {
                     return Err(Error::ListingLeavesHost {
                         repo: repo.id.clone(),

@@ -1109,47 +1109,74 @@ fn listing_pages_that_loop_or_leave_the_host_are_refused() {
     let files: &[(&str, &[u8])] = &[("a.txt", b"a"), ("b.txt", b"b"), ("c.txt", b"c")];
     let elsewhere = format!("{}/api/models/org/away/tree/main?recursive=true", hub.cdn);
     let gone = "/api/models/org/no-such-repo/tree/main?recursive=true";
-    let first_page_of_loop = format!("{}/api/models/org/loop/tree/", hub.endpoint);
-    // (repo, the last page's next link, the problem, the URL the message names)
-    let cases = [
+    // (repo, the last page's next link, what the message says after "listing of repo <repo> ",
+    // given the URL of the first page without its query)
+    type Expected<'a> = Box<dyn Fn(&str) -> String + 'a>;
+    let cases: [(&str, &str, Expected); 4] = [
         (
             "org/loop",
             "?recursive=true",
-            "was read already",
-            first_page_of_loop,
+            Box::new(|first: &str| format!("loops: its next page, {first}, was read already")),
         ),
-        ("org/away", &elsewhere, "another host", elsewhere.clone()),
+        (
+            "org/round",
+            "?recursive=true&page={n}",
+            Box::new(|first: &str| {
+                format!("goes round: its page {first} lists no path that earlier pages did not")
+            }),
+        ),
+        (
+            "org/away",
+            &elsewhere,
+            Box::new(|_: &str| {
+                format!(
+                    "on {} sends its next page to another host, \
+                     {}/api/models/org/away/tree/main: refusing it",
+                    hub.endpoint, hub.cdn
+                )
+            }),
+        ),
         (
             "org/gone",
             gone,
-            "answered HTTP 404",
-            format!("{}{gone}", hub.endpoint),
+            Box::new(|_: &str| {
+                format!(
+                    "stops short: its next page, {}/api/models/org/no-such-repo/tree/main, \
+                     answered HTTP 404",
+                    hub.endpoint
+                )
+            }),
         ),
     ];
-    for (repo, link, _, _) in &cases {
+    for (repo, link, _) in &cases {
         hub.repo_with(
             &format!("models/{repo}"),
             json!({"tree_next_link": link}),
             &[("main", files)],
         );
     }
-    for (repo, _, problem, url) in &cases {
+    for (repo, _, expected) in &cases {
         hub.clear_log();
         let (dir, out) = out_dir();
         let spec = hf_spec(&hub.endpoint, repo, json!({}));
         let (mut command, _spec) = fetch_command(&spec, &out, &[], &[]);
         let output = output_within(&mut command, Duration::from_secs(60));
         assert!(!output.status.success(), "{repo}");
+        let log = hub.log();
+        let first_path = log
+            .iter()
+            .map(|r| r["path"].as_str().unwrap())
+            .find(|path| path.contains("/tree/"))
+            .unwrap();
+        let first = format!("{}{first_path}", hub.endpoint);
         let message = stderr(&output);
         assert!(
-            message.contains(&format!("listing of repo {repo}"))
-                && message.contains(problem)
-                && message.contains(url.as_str()),
+            message.contains(&format!("listing of repo {repo} {}", expected(&first))),
             "{repo}: {message}"
         );
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
         assert!(
-            hub.log().iter().all(|r| r["origin"] == "hub"),
+            log.iter().all(|r| r["origin"] == "hub"),
             "{repo}: another host was asked"
         );
     }

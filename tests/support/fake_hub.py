@@ -28,7 +28,8 @@ which no revision names but which are still served by their commit sha, as a bra
 commits are on the Hub; "extra_tree_entries" are appended as they are to the root's tree
 listing, and "tree_next_link" is sent as it is as the `Link: <...>; rel="next"` of the last
 page of every tree listing, to play a hostile or broken Hub: a relative link back to the first
-page makes the pagination loop, an absolute one sends it to another host). `_hub.json` is read
+page makes the pagination loop, an absolute one sends it to another host; "{n}" in it becomes a
+new number each time, for a pagination that goes round with ever new links). `_hub.json` is read
 again for every request: a test moves a branch by rewriting it (e.g. "main" to a new folder,
 the old one into "history"). Regular files are listed sorted and recursively;
 symlinks, `__pycache__` folders and `*.pyc` files are skipped.
@@ -90,6 +91,7 @@ import glob
 import hashlib
 import http.server
 import ipaddress
+import itertools
 import json
 import os
 import re
@@ -101,6 +103,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
@@ -547,6 +550,8 @@ class App:
     endpoint: str = ""
     cdn: str = ""
     holds: Holds = field(default_factory=Holds)
+    # Numbers the next-page links that ask for one ("{n}" in "tree_next_link").
+    next_link_numbers: Iterator[int] = field(default_factory=itertools.count)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -891,7 +896,8 @@ class HubHandler(BaseHandler):
             params = dict(query, cursor=base64.urlsafe_b64encode(str(end).encode()).decode())
             headers["Link"] = f'<{self.app.endpoint}{raw_path}?{urlencode(params)}>; rel="next"'
         elif repo.tree_next_link is not None:
-            headers["Link"] = f'<{repo.tree_next_link}>; rel="next"'
+            link = repo.tree_next_link.replace("{n}", str(next(self.app.next_link_numbers)))
+            headers["Link"] = f'<{link}>; rel="next"'
         self.respond_json(entries[start:end], headers=headers)
 
     @staticmethod
