@@ -130,7 +130,7 @@ fn check_arguments(args: &Args) -> Result<Reference> {
         flag("--name", fields::name(name));
     }
     if let Some(endpoint) = &args.endpoint {
-        flag("--endpoint", fields::endpoint(endpoint));
+        flag("--endpoint", fields::endpoint(endpoint).map(drop));
     }
     if let Some(concurrency) = args.concurrency {
         flag(

@@ -201,9 +201,7 @@ pub fn checked_endpoint(network: &Network, env_endpoint: Option<String>) -> Resu
         "network.endpoint"
     };
     let invalid = |problem: String| Error::InvalidEndpoint { setting, problem };
-    crate::spec::fields::endpoint(&endpoint).map_err(invalid)?;
-    let url = Url::parse(&endpoint)
-        .map_err(|e| invalid(format!("'{endpoint}' is not a valid URL: {e}")))?;
+    let url = crate::spec::fields::endpoint(&endpoint).map_err(invalid)?;
     Ok((endpoint, url))
 }
 

@@ -86,8 +86,9 @@ pub fn name(text: &str) -> Result<(), String> {
     Err(format!("'{text}' {problem}"))
 }
 
-/// `http(s)://host...`, without credentials.
-pub fn endpoint(text: &str) -> Result<(), String> {
+/// `http(s)://host...`, without credentials, that is a URL (the library checks only the start:
+/// Nix has no URL parser).
+pub fn endpoint(text: &str) -> Result<url::Url, String> {
     let shown = redact_userinfo(text);
     if shown != text {
         return Err(format!(
@@ -99,9 +100,10 @@ pub fn endpoint(text: &str) -> Result<(), String> {
         .iter()
         .find_map(|scheme| text.strip_prefix(scheme));
     match host_start {
-        Some(rest) if !rest.is_empty() && !rest.starts_with('/') => Ok(()),
-        _ => Err(format!("'{text}' is not an http:// or https:// URL")),
+        Some(rest) if !rest.is_empty() && !rest.starts_with('/') => {}
+        _ => return Err(format!("'{text}' is not an http:// or https:// URL")),
     }
+    url::Url::parse(text).map_err(|e| format!("'{text}' is not a valid URL: {e}"))
 }
 
 /// `url` with the user information of its authority (`user:token@`) replaced by `***`.
@@ -211,6 +213,24 @@ mod tests {
         assert!(endpoint("http://127.0.0.1:1").is_ok());
         assert!(endpoint("http:///x").is_err());
         assert!(endpoint("HTTP://x").is_err());
+    }
+
+    #[test]
+    fn an_endpoint_must_be_a_url_beyond_its_start() {
+        for (text, problem) in [
+            ("http://host:99999", "invalid port number"),
+            ("https://[::1", "invalid IPv6 address"),
+            ("http://a b", "invalid international domain name"),
+        ] {
+            assert_eq!(
+                endpoint(text).unwrap_err(),
+                format!("'{text}' is not a valid URL: {problem}")
+            );
+        }
+        assert_eq!(
+            endpoint("https://hub.example/").unwrap().as_str(),
+            "https://hub.example/"
+        );
     }
 
     #[test]

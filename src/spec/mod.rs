@@ -405,6 +405,21 @@ mod tests {
         }
     }
 
+    /// What the library cannot check (it has no URL parser), the check of a plugin's cache hit
+    /// refuses as a fetch would.
+    #[test]
+    fn an_endpoint_that_is_no_url_is_refused_by_the_check() {
+        let e = spec(
+            r#"{"source":{"huggingface":{"repo":"a/b"}},"network":{"endpoint":"http://hub:99999"}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "fetchModel (a/b):\n  - network.endpoint 'http://hub:99999' is not a valid URL: \
+             invalid port number"
+        );
+    }
+
     #[test]
     fn a_key_given_twice_is_a_json_problem() {
         let e = spec(r#"{"source":{"huggingface":{"repo":"a/b","repo":"c/d"}}}"#).unwrap_err();
