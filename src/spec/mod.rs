@@ -195,9 +195,11 @@ struct RawSpec {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawSource {
     huggingface: RawHfSource,
+    /// The other attributes, which must be source types given as null (absent).
+    #[serde(flatten)]
+    others: std::collections::HashMap<String, Option<serde::de::IgnoredAny>>,
 }
 
 #[derive(Deserialize)]
@@ -230,6 +232,12 @@ struct RawAuth {
 impl RawSpec {
     /// The spec, if every value passes its check (the same checks `problems` words).
     fn into_spec(self) -> Option<FetchSpec> {
+        let absent = |(kind, value): (&String, &Option<_>)| {
+            SOURCE_TYPES.contains(&kind.as_str()) && value.is_none()
+        };
+        if !self.source.others.iter().all(absent) {
+            return None;
+        }
         let hf = self.source.huggingface;
         let kind = match &hf.repo_type {
             Some(text) => fields::repo_type(text).ok()?,

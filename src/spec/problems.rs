@@ -116,7 +116,11 @@ fn source_problems(source: Option<&Value>, lines: &mut Vec<String>) {
             ));
         }
     }
-    let mut given: Vec<&str> = source.keys().map(String::as_str).collect();
+    let mut given: Vec<&str> = source
+        .iter()
+        .filter(|(_, config)| !config.is_null())
+        .map(|(kind, _)| kind.as_str())
+        .collect();
     given.sort_unstable();
     match given.as_slice() {
         [] => lines.push(format!("source is empty: give exactly one of {types}")),
