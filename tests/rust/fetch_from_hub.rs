@@ -1665,6 +1665,24 @@ fn a_bundle_named_by_a_variable_must_be_usable() {
 }
 
 #[test]
+fn a_bundle_named_twice_is_read_once() {
+    use nix_fetch_model::tls::extra_roots;
+    let ca = TestCa::make();
+    let pem = ca.file("ca.pem");
+    let link = ca.dir.path().join("link-to-ca.pem");
+    std::os::unix::fs::symlink(&pem, &link).unwrap();
+    let notify: nix_fetch_model::http::Notify = std::sync::Arc::new(|_| {});
+    let env = |name: &str| (name == "NIX_SSL_CERT_FILE").then(|| pem.clone());
+    for ca_file in [Path::new(&pem), link.as_path()] {
+        let roots = extra_roots(Some(ca_file), &env, &notify).unwrap();
+        assert_eq!(roots.len(), 1, "{}", ca_file.display());
+    }
+    let other = ca.file("other-ca.pem");
+    let roots = extra_roots(Some(Path::new(&other)), &env, &notify).unwrap();
+    assert_eq!(roots.len(), 2);
+}
+
+#[test]
 fn fetch_options_ca_file_is_trusted_besides_the_built_in_roots() {
     use nix_fetch_model::fetch::{fetch_into, FetchOptions};
     let ca = TestCa::make();
