@@ -85,11 +85,13 @@ pub enum Error {
         commit: String,
     },
 
-    #[error(
-        "the token in {place} holds a character an HTTP header cannot carry (a line break or \
-         another control character inside it): it must be the token alone, on one line"
-    )]
-    UnsendableToken { place: String },
+    /// A token that cannot be a Hub token: `problem` says what it holds.
+    #[error("the token in {place} {problem}")]
+    UnsendableToken { place: String, problem: String },
+
+    /// `auth.tokenFile` names a file whose token cannot be read.
+    #[error("auth.tokenFile names {}, which {problem}", file.display())]
+    TokenFile { file: PathBuf, problem: String },
 
     #[error(
         "{endpoint} refused the token (HTTP 401): check HF_TOKEN / auth.tokenFile, \
