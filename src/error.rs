@@ -78,6 +78,13 @@ pub enum Error {
     #[error("revision '{revision}' not found in repo {repo}: check the branch, tag or commit")]
     RevisionNotFound { repo: String, revision: String },
 
+    #[error(
+        "commit {commit} (source.huggingface.commit) not found in repo {repo}: check that it is \
+         a commit of this repo (nix-fetch-model prefetch prints the one to pin), or leave it out \
+         to fetch what the revision holds now"
+    )]
+    PinnedCommitNotFound { repo: String, commit: String },
+
     #[error("file '{path}' not found in repo {repo} at commit {commit}")]
     EntryNotFound {
         repo: String,

@@ -168,7 +168,18 @@ async fn fetch_hf(
         Some(pinned) => pinned.clone(),
         None => hub.resolve_commit(&source.repo, &source.revision).await?,
     };
-    let listing = hub.list_files(&source.repo, &commit).await?;
+    let listing = hub
+        .list_files(&source.repo, &commit)
+        .await
+        .map_err(|error| match error {
+            Error::RevisionNotFound { repo, .. } if source.commit.is_some() => {
+                Error::PinnedCommitNotFound {
+                    repo,
+                    commit: commit.clone(),
+                }
+            }
+            other => other,
+        })?;
     layout::check_listing(listing.iter().map(|f| f.path.as_str()))?;
     let selected = select(&listing, source, &commit)?;
     layout::check_names_fit(selected.iter().map(|f| f.path.as_str()))?;

@@ -302,6 +302,30 @@ fn prefetch_suggests_its_flags_where_a_fetch_suggests_the_specs_attributes() {
 }
 
 #[test]
+fn a_pinned_commit_that_is_not_in_the_repo_names_the_commit_attribute() {
+    let hub = hub_with_two_commits();
+    let (_d, out) = out_dir();
+    let missing = "0123456789abcdef0123456789abcdef01234567";
+    let spec = hf_spec(&hub.endpoint, "org/moving", json!({"commit": missing}));
+    let message = stderr(&fetch(&spec, &out, &[]));
+    assert!(
+        message.starts_with(&format!(
+            "error: commit {missing} (source.huggingface.commit) not found in repo org/moving"
+        )),
+        "{message}"
+    );
+    // A commit as the revision is a revision.
+    let spec = hf_spec(&hub.endpoint, "org/moving", json!({"revision": missing}));
+    let message = stderr(&fetch(&spec, &out, &[]));
+    assert!(
+        message.starts_with(&format!(
+            "error: revision '{missing}' not found in repo org/moving"
+        )),
+        "{message}"
+    );
+}
+
+#[test]
 fn hf_endpoint_with_credentials_is_refused_unshown() {
     let (_d, out) = out_dir();
     let spec = json!({"source": {"huggingface": {"repo": "org/name"}}});
