@@ -307,8 +307,8 @@ pub enum Error {
         "not enough room in {}: {} {}, and its file system has {} free. {}",
         folder.display(),
         if *streamed { "the largest selected file needs" } else { "the selected files need" },
-        needed.map_or("more bytes than 64 bits count (the server's listing is wrong)".into(), size),
-        free.map_or("an unknown number of bytes".into(), size),
+        needed.map_or("more bytes than 64 bits count (the server's listing is wrong)".into(), human_size),
+        free.map_or("an unknown number of bytes".into(), human_size),
         room_remedy(*names)
     )]
     NoRoom {
@@ -370,14 +370,14 @@ pub enum SettingNames {
 }
 
 impl SettingNames {
-    pub fn endpoint(self) -> &'static str {
+    fn endpoint(self) -> &'static str {
         match self {
             SettingNames::Spec => "network.endpoint",
             SettingNames::PrefetchFlags => "--endpoint",
         }
     }
 
-    pub fn retries(self) -> &'static str {
+    fn retries(self) -> &'static str {
         match self {
             SettingNames::Spec => "network.retries",
             SettingNames::PrefetchFlags => {
@@ -386,14 +386,14 @@ impl SettingNames {
         }
     }
 
-    pub fn exclude(self) -> &'static str {
+    fn exclude(self) -> &'static str {
         match self {
             SettingNames::Spec => "source.huggingface.exclude",
             SettingNames::PrefetchFlags => "--exclude",
         }
     }
 
-    pub fn name(self) -> &'static str {
+    fn name(self) -> &'static str {
         match self {
             SettingNames::Spec => "name",
             SettingNames::PrefetchFlags => "--name",
@@ -401,7 +401,7 @@ impl SettingNames {
     }
 
     /// The settings that select files.
-    pub fn selection_settings(self) -> &'static str {
+    fn selection_settings(self) -> &'static str {
         match self {
             SettingNames::Spec => "source.huggingface.files / exclude",
             SettingNames::PrefetchFlags => "--include / --exclude",
@@ -435,8 +435,8 @@ impl LongNameRemedy {
             LongNameRemedy::ShorterOut => "choose a shorter --out".to_string(),
             LongNameRemedy::LeaveOut => format!("leave the file out with {exclude}"),
             LongNameRemedy::ShorterFolderOrLeaveOut => format!(
-                "choose a shorter output folder (--out; TMPDIR for the plugin and prefetch) or \
-                 {}, or leave the file out with {exclude}",
+                "choose a shorter output folder ({OUTPUT_FOLDERS}) or {}, or leave the file out \
+                 with {exclude}",
                 names.name()
             ),
         }
@@ -467,8 +467,11 @@ impl std::fmt::Display for ShownUrl {
     }
 }
 
+/// Where each front end writes a fetch: what a user changes to fetch elsewhere.
+const OUTPUT_FOLDERS: &str = "TMPDIR for the plugin and prefetch, --out for nix-fetch-model fetch";
+
 /// `8.00 EiB (9223372036854775807 bytes)`, `512 bytes`.
-fn size(bytes: u64) -> String {
+fn human_size(bytes: u64) -> String {
     if bytes < 1024 {
         format!("{bytes} bytes")
     } else {
@@ -479,8 +482,8 @@ fn size(bytes: u64) -> String {
 /// What to do when the folder a fetch writes into has no room for it.
 fn room_remedy(names: SettingNames) -> String {
     format!(
-        "Free space there, fetch into a larger file system (TMPDIR for the plugin and prefetch, \
-         --out for nix-fetch-model fetch), or select fewer files with {}",
+        "Free space there, fetch into a larger file system ({OUTPUT_FOLDERS}), or select fewer \
+         files with {}",
         names.selection_settings()
     )
 }
@@ -494,8 +497,7 @@ fn blob_write_problem(error: &std::io::Error, names: SettingNames) -> String {
         }
         Some(libc::EFBIG) => format!(
             "its file system holds no file that large ({error}). Fetch into another file system \
-             (TMPDIR for the plugin and prefetch, --out for nix-fetch-model fetch), or leave the \
-             file out with {}",
+             ({OUTPUT_FOLDERS}), or leave the file out with {}",
             names.exclude()
         ),
         _ => error.to_string(),
