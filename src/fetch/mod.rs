@@ -171,15 +171,7 @@ async fn fetch_hf(
     let listing = hub
         .list_files(&source.repo, &commit)
         .await
-        .map_err(|error| match error {
-            Error::RevisionNotFound { repo, .. } if source.commit.is_some() => {
-                Error::PinnedCommitNotFound {
-                    repo,
-                    commit: commit.clone(),
-                }
-            }
-            other => other,
-        })?;
+        .map_err(|error| naming_the_pin(error, source))?;
     layout::check_listing(listing.iter().map(|f| f.path.as_str()))?;
     let selected = select(&listing, source, &commit)?;
     layout::check_names_fit(selected.iter().map(|f| f.path.as_str()))?;
@@ -272,6 +264,17 @@ fn joined<T>(ended: std::result::Result<T, tokio::task::JoinError>) -> Result<T>
             Error::Interrupted
         }
     })
+}
+
+/// `error`, naming `source.huggingface.commit` when what the Hub does not have is that commit.
+fn naming_the_pin(error: Error, source: &HfSource) -> Error {
+    match (error, &source.commit) {
+        (Error::RevisionNotFound { repo, .. }, Some(commit)) => Error::PinnedCommitNotFound {
+            repo,
+            commit: commit.clone(),
+        },
+        (other, _) => other,
+    }
 }
 
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
