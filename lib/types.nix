@@ -46,9 +46,11 @@ let
 
   validateSource = source:
     let
-      given = if isAttrs source then attrNames source else [ ];
+      # Every attribute is checked for a known type; only those not null are given sources.
+      names = if isAttrs source then attrNames source else [ ];
+      given = if isAttrs source then attrNames (util.withoutNulls source) else [ ];
       known = filter (t: elem t sources.sourceTypes) given;
-      unknown = filter (t: !elem t sources.sourceTypes) given;
+      unknown = filter (t: !elem t sources.sourceTypes) names;
       types = concatStringsSep ", " sources.sourceTypes;
       errors =
         if source == null then [ "source is missing: give one of ${types}, e.g. source.huggingface.repo = \"org/name\"" ]

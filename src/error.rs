@@ -78,6 +78,13 @@ pub enum Error {
     #[error("revision '{revision}' not found in repo {repo}: check the branch, tag or commit")]
     RevisionNotFound { repo: String, revision: String },
 
+    #[error(
+        "commit {commit} (source.huggingface.commit) not found in repo {repo}: check that it is \
+         a commit of this repo (nix-fetch-model prefetch prints the one to pin), or leave it out \
+         to fetch what the revision holds now"
+    )]
+    PinnedCommitNotFound { repo: String, commit: String },
+
     #[error("file '{path}' not found in repo {repo} at commit {commit}")]
     EntryNotFound {
         repo: String,
@@ -85,11 +92,13 @@ pub enum Error {
         commit: String,
     },
 
-    #[error(
-        "the token in {place} holds a character an HTTP header cannot carry (a line break or \
-         another control character inside it): it must be the token alone, on one line"
-    )]
-    UnsendableToken { place: String },
+    /// A token that cannot be a Hub token: `problem` says what it holds.
+    #[error("the token in {place} {problem}")]
+    UnsendableToken { place: String, problem: String },
+
+    /// `auth.tokenFile` names a file whose token cannot be read.
+    #[error("auth.tokenFile names {}, which {problem}", file.display())]
+    TokenFile { file: PathBuf, problem: String },
 
     #[error(
         "{endpoint} refused the token (HTTP 401): check HF_TOKEN / auth.tokenFile, \
@@ -105,20 +114,26 @@ pub enum Error {
 
     #[error(
         "cannot reach {url}: {cause}. Check the network, a proxy (HTTPS_PROXY), \
-         or set network.endpoint / HF_ENDPOINT"
+         or set {} / HF_ENDPOINT", names.endpoint()
     )]
-    Unreachable { url: String, cause: String },
+    Unreachable {
+        url: ShownUrl,
+        cause: String,
+        names: SettingNames,
+    },
 
     #[error(
         "the download of {url} kept breaking off: {tries} tries, the last one after {received} \
          bytes ({cause}). The server, or a proxy or firewall between, keeps cutting the \
-         connection: try again later or from another network, or raise network.retries"
+         connection: try again later or from another network, or raise {}",
+        names.retries()
     )]
     KeptCutting {
-        url: String,
+        url: ShownUrl,
         tries: u32,
         received: u64,
         cause: String,
+        names: SettingNames,
     },
 
     #[error(
@@ -144,28 +159,54 @@ pub enum Error {
 
     #[error("{url} answered HTTP {status}{detail}{}", after_retries(*retries))]
     Http {
-        url: String,
+        url: ShownUrl,
         status: u16,
         detail: String,
         retries: u32,
     },
 
     #[error(
-        "the file listing of repo {repo} loops: its next page, {url}, was read already. The \
-         server's pagination (its Link: rel=\"next\" header) is broken: try again later, or \
-         tell the operator of network.endpoint"
+        "the file listing of repo {repo} loops: its next page, {url}, was read already. {}",
+        pagination_remedy(*names)
     )]
-    ListingLoops { repo: String, url: String },
+    ListingLoops {
+        repo: String,
+        url: ShownUrl,
+        names: SettingNames,
+    },
+
+    #[error(
+        "the file listing of repo {repo} goes round: its page {url} lists no path that earlier \
+         pages did not, yet names a next page. {}",
+        pagination_remedy(*names)
+    )]
+    ListingRepeats {
+        repo: String,
+        url: ShownUrl,
+        names: SettingNames,
+    },
+
+    #[error(
+        "the file listing of repo {repo} goes on past {pages} pages, more than any repo \
+         takes. {}",
+        pagination_remedy(*names)
+    )]
+    ListingTooLong {
+        repo: String,
+        pages: usize,
+        names: SettingNames,
+    },
 
     #[error(
         "the file listing of repo {repo} on {endpoint} sends its next page to another host, \
          {url}: refusing it (a Hub lists a repo on its own host, and the token goes nowhere \
-         else). Check network.endpoint / HF_ENDPOINT"
+         else). Check {} / HF_ENDPOINT", names.endpoint()
     )]
     ListingLeavesHost {
         repo: String,
         endpoint: String,
-        url: String,
+        url: ShownUrl,
+        names: SettingNames,
     },
 
     #[error(
@@ -174,19 +215,46 @@ pub enum Error {
     )]
     ListingPageFailed {
         repo: String,
-        url: String,
+        url: ShownUrl,
         status: u16,
         detail: String,
     },
 
     #[error(
         "{url} redirected to {location}, which is not an http(s) URL: refusing to follow it \
-         (a Hub and its CDN redirect only to http(s)). Check network.endpoint / HF_ENDPOINT"
+         (a Hub and its CDN redirect only to http(s)). Check {} / HF_ENDPOINT",
+        names.endpoint()
     )]
-    BadRedirect { url: String, location: String },
+    BadRedirect {
+        url: ShownUrl,
+        location: ShownUrl,
+        names: SettingNames,
+    },
+
+    #[error(
+        "nix-store --add-fixed added {added}, but the fixed-output path of the fetched tree is \
+         {expected}: set NIX_STORE_DIR to the store folder nix-store uses, or, if it is that \
+         already, report this bug to nix-fetch-model"
+    )]
+    StorePathDiffers { added: String, expected: String },
+
+    #[error(
+        "{url} ignored the Range request for bytes {first}-{last} of {path} and sent the whole \
+         file (HTTP 200): the server, or a proxy between, does not serve byte ranges, which \
+         the download of a large file in parts and the resumption of a cut one need. Check {} / \
+         HF_ENDPOINT and the proxy (HTTPS_PROXY)",
+        names.endpoint()
+    )]
+    RangeIgnored {
+        url: ShownUrl,
+        path: String,
+        first: u64,
+        last: u64,
+        names: SettingNames,
+    },
 
     #[error("{url}: unexpected answer: {problem}")]
-    Protocol { url: String, problem: String },
+    Protocol { url: ShownUrl, problem: String },
 
     #[error("{path}: {algorithm} mismatch: expected {expected}, got {got}")]
     DigestMismatch {
@@ -211,21 +279,57 @@ pub enum Error {
         got: u64,
     },
 
-    #[error("refusing unsafe path {path:?} listed by the Hub: {reason}")]
+    #[error("refusing unsafe path {path:?} listed by the Hub: it {reason}")]
     UnsafePath { path: String, reason: &'static str },
 
     #[error(
-        "no file of repo {repo} at {commit} matches files = {include:?} / exclude = {exclude:?}"
+        "no file of repo {repo} at {commit} matches {}",
+        names.selection(include, exclude)
     )]
     NothingSelected {
         repo: String,
         commit: String,
         include: Vec<String>,
         exclude: Vec<String>,
+        names: SettingNames,
     },
 
-    #[error("{path}: {problem}")]
-    NameTooLong { path: String, problem: String },
+    #[error("{path}: {problem}: {}", remedy.text(*names))]
+    NameTooLong {
+        path: String,
+        problem: String,
+        remedy: LongNameRemedy,
+        names: SettingNames,
+    },
+
+    /// The blobs of a fetch cannot fit in the folder it writes into.
+    #[error(
+        "not enough room in {}: {} {}, and its file system has {} free. {}",
+        folder.display(),
+        if *streamed { "the largest selected file needs" } else { "the selected files need" },
+        needed.map_or("more bytes than 64 bits count (the server's listing is wrong)".into(), human_size),
+        free.map_or("an unknown number of bytes".into(), human_size),
+        room_remedy(*names)
+    )]
+    NoRoom {
+        folder: PathBuf,
+        /// `None`: more than a u64 counts.
+        needed: Option<u64>,
+        /// `None`: the file system does not say.
+        free: Option<u64>,
+        /// Whether the blobs go to the store as they download (then the largest counts).
+        streamed: bool,
+        names: SettingNames,
+    },
+
+    /// Writing the blob of the repo file `path` into `file` failed.
+    #[error("cannot write {}, the download of {path}: {}", file.display(), blob_write_problem(source, *names))]
+    BlobWrite {
+        path: String,
+        file: PathBuf,
+        source: std::io::Error,
+        names: SettingNames,
+    },
 
     #[error("{path}: {source}")]
     Io {
@@ -242,6 +346,10 @@ pub enum Error {
     #[error("interrupted")]
     Interrupted,
 
+    /// A bug of nix-fetch-model, not a problem of the user's, the network's or a server's.
+    #[error("internal error: {0}; please report this bug to nix-fetch-model, with this message")]
+    Internal(String),
+
     #[error(transparent)]
     Nar(#[from] crate::nar::NarError),
 
@@ -250,6 +358,159 @@ pub enum Error {
 
     #[error(transparent)]
     StorePath(#[from] crate::store_path::StorePathError),
+}
+
+/// How the user gave the settings a message suggests: as attributes of a spec (the plugin, the
+/// library's builder, `fetch --spec`), or as the flags of `prefetch`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SettingNames {
+    #[default]
+    Spec,
+    PrefetchFlags,
+}
+
+impl SettingNames {
+    fn endpoint(self) -> &'static str {
+        match self {
+            SettingNames::Spec => "network.endpoint",
+            SettingNames::PrefetchFlags => "--endpoint",
+        }
+    }
+
+    fn retries(self) -> &'static str {
+        match self {
+            SettingNames::Spec => "network.retries",
+            SettingNames::PrefetchFlags => {
+                "network.retries in a spec for nix-fetch-model fetch (prefetch has no flag for it)"
+            }
+        }
+    }
+
+    fn exclude(self) -> &'static str {
+        match self {
+            SettingNames::Spec => "source.huggingface.exclude",
+            SettingNames::PrefetchFlags => "--exclude",
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            SettingNames::Spec => "name",
+            SettingNames::PrefetchFlags => "--name",
+        }
+    }
+
+    /// The settings that select files.
+    fn selection_settings(self) -> &'static str {
+        match self {
+            SettingNames::Spec => "source.huggingface.files / exclude",
+            SettingNames::PrefetchFlags => "--include / --exclude",
+        }
+    }
+
+    /// The selection of files, as the user wrote it.
+    fn selection(self, include: &[String], exclude: &[String]) -> String {
+        match self {
+            SettingNames::Spec => format!("files = {include:?} / exclude = {exclude:?}"),
+            SettingNames::PrefetchFlags => format!("--include {include:?} / --exclude {exclude:?}"),
+        }
+    }
+}
+
+/// What makes a name or path that is too long for the system shorter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LongNameRemedy {
+    /// It is the output the user named (`fetch --out`).
+    ShorterOut,
+    /// It is a file of the repo.
+    LeaveOut,
+    /// It is somewhere under the output.
+    ShorterFolderOrLeaveOut,
+}
+
+impl LongNameRemedy {
+    fn text(self, names: SettingNames) -> String {
+        let exclude = names.exclude();
+        match self {
+            LongNameRemedy::ShorterOut => "choose a shorter --out".to_string(),
+            LongNameRemedy::LeaveOut => format!("leave the file out with {exclude}"),
+            LongNameRemedy::ShorterFolderOrLeaveOut => format!(
+                "choose a shorter output folder ({OUTPUT_FOLDERS}) or {}, or leave the file out \
+                 with {exclude}",
+                names.name()
+            ),
+        }
+    }
+}
+
+/// A URL as a message shows it: without its query and fragment, where a CDN's signed URL carries
+/// its signature (`?X-Amz-Signature=...`), and without user information.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShownUrl(String);
+
+impl ShownUrl {
+    pub fn new(url: &str) -> Self {
+        let end = url.find(['?', '#']).unwrap_or(url.len());
+        ShownUrl(crate::spec::redact_userinfo(&url[..end]).into_owned())
+    }
+}
+
+impl From<&url::Url> for ShownUrl {
+    fn from(url: &url::Url) -> Self {
+        ShownUrl::new(url.as_str())
+    }
+}
+
+impl std::fmt::Display for ShownUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Where each front end writes a fetch: what a user changes to fetch elsewhere.
+const OUTPUT_FOLDERS: &str = "TMPDIR for the plugin and prefetch, --out for nix-fetch-model fetch";
+
+/// `8.00 EiB (9223372036854775807 bytes)`, `512 bytes`.
+fn human_size(bytes: u64) -> String {
+    if bytes < 1024 {
+        format!("{bytes} bytes")
+    } else {
+        format!("{} ({bytes} bytes)", indicatif::HumanBytes(bytes))
+    }
+}
+
+/// What to do when the folder a fetch writes into has no room for it.
+fn room_remedy(names: SettingNames) -> String {
+    format!(
+        "Free space there, fetch into a larger file system ({OUTPUT_FOLDERS}), or select fewer \
+         files with {}",
+        names.selection_settings()
+    )
+}
+
+/// Why a blob could not be written, in the user's terms when the file system is full or
+/// holds no file that large.
+fn blob_write_problem(error: &std::io::Error, names: SettingNames) -> String {
+    match error.raw_os_error() {
+        Some(libc::ENOSPC | libc::EDQUOT) => {
+            format!("its file system is full ({error}). {}", room_remedy(names))
+        }
+        Some(libc::EFBIG) => format!(
+            "its file system holds no file that large ({error}). Fetch into another file system \
+             ({OUTPUT_FOLDERS}), or leave the file out with {}",
+            names.exclude()
+        ),
+        _ => error.to_string(),
+    }
+}
+
+/// What to do when a server's pagination goes round.
+fn pagination_remedy(names: SettingNames) -> String {
+    format!(
+        "The server's pagination (its Link: rel=\"next\" header) is broken: try again later, or \
+         tell the operator of the server ({} / HF_ENDPOINT)",
+        names.endpoint()
+    )
 }
 
 fn after_retries(retries: u32) -> String {
@@ -381,11 +642,42 @@ impl Error {
         }
     }
 
+    /// This error, its suggestions naming the flags of `prefetch` where the spec's attributes
+    /// have one.
+    pub fn in_prefetch_terms(mut self) -> Self {
+        match &mut self {
+            Error::Unreachable { names, .. }
+            | Error::KeptCutting { names, .. }
+            | Error::ListingLoops { names, .. }
+            | Error::ListingRepeats { names, .. }
+            | Error::ListingTooLong { names, .. }
+            | Error::ListingLeavesHost { names, .. }
+            | Error::BadRedirect { names, .. }
+            | Error::NothingSelected { names, .. }
+            | Error::NameTooLong { names, .. }
+            | Error::NoRoom { names, .. }
+            | Error::BlobWrite { names, .. }
+            | Error::RangeIgnored { names, .. } => *names = SettingNames::PrefetchFlags,
+            _ => {}
+        }
+        self
+    }
+
+    /// The error of writing the blob of the repo file `path` into `file`.
+    pub fn blob_write(path: &str, file: &Path, source: std::io::Error) -> Self {
+        Error::BlobWrite {
+            path: path.to_string(),
+            file: file.to_path_buf(),
+            source,
+            names: SettingNames::Spec,
+        }
+    }
+
     /// An I/O error on `path`; a name or path too long for the system says which and the limit.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         let path = path.into();
         if source.raw_os_error() == Some(libc::ENAMETOOLONG) {
-            if let Some(error) = name_too_long(&path) {
+            if let Some(error) = name_too_long(&path, LongNameRemedy::ShorterFolderOrLeaveOut) {
                 return error;
             }
         }
@@ -397,8 +689,15 @@ impl Error {
 pub const NAME_MAX: usize = 255;
 pub const PATH_MAX: usize = 4095;
 
-/// The error for `path` if a name in it, or the whole, is longer than the system allows.
-pub fn name_too_long(path: &Path) -> Option<Error> {
+/// The error for `path` if a name in it, or the whole, is longer than the system allows; what
+/// makes it shorter is `remedy`.
+pub fn name_too_long(path: &Path, remedy: LongNameRemedy) -> Option<Error> {
+    let too_long = |path: String, problem: String| Error::NameTooLong {
+        path,
+        problem,
+        remedy,
+        names: SettingNames::Spec,
+    };
     let long_name = path
         .components()
         .map(|c| c.as_os_str())
@@ -407,36 +706,61 @@ pub fn name_too_long(path: &Path) -> Option<Error> {
         let shown: PathBuf = path
             .components()
             .map(|c| match c.as_os_str() {
-                long if long.len() > NAME_MAX => abbreviated(long).into(),
+                long if long.len() > NAME_MAX => head(long).into(),
                 short => short.to_os_string(),
             })
             .collect();
-        return Some(Error::NameTooLong {
-            path: shown.display().to_string(),
-            problem: format!(
+        return Some(too_long(
+            shown.display().to_string(),
+            format!(
                 "a name in it is {} bytes long, more than the {NAME_MAX} bytes a file name can \
                  have",
                 name.len()
             ),
-        });
+        ));
     }
     let length = path.as_os_str().len();
-    (length > PATH_MAX).then(|| Error::NameTooLong {
-        path: abbreviated(path.as_os_str()),
-        problem: format!(
-            "the path is {length} bytes long, more than the {PATH_MAX} bytes a path can have"
-        ),
+    (length > PATH_MAX).then(|| {
+        too_long(
+            tail(path.as_os_str()),
+            format!(
+                "the path is {length} bytes long, more than the {PATH_MAX} bytes a path can have"
+            ),
+        )
     })
 }
 
-/// The first 40 bytes of `name`, and "..." when it is longer.
-fn abbreviated(name: &OsStr) -> String {
+/// Bytes of a long name or path shown: enough to tell it.
+const SHOWN_BYTES: usize = 40;
+
+/// The first bytes of a long name, and "...": where the name starts is what tells it.
+fn head(name: &OsStr) -> String {
     let bytes = name.as_bytes();
-    let head = String::from_utf8_lossy(&bytes[..bytes.len().min(40)]).into_owned();
-    if bytes.len() > 40 {
+    let mut end = bytes.len().min(SHOWN_BYTES);
+    while end < bytes.len() && (bytes[end] & 0b1100_0000) == 0b1000_0000 {
+        end -= 1;
+    }
+    let head = String::from_utf8_lossy(&bytes[..end]).into_owned();
+    if end < bytes.len() {
         head + "..."
     } else {
         head
+    }
+}
+
+/// "..." and the last bytes of a long path: where it ends is what tells it, its start is the
+/// output folder or a temporary one.
+fn tail(path: &OsStr) -> String {
+    let bytes = path.as_bytes();
+    let mut start = bytes.len().saturating_sub(SHOWN_BYTES);
+    while start < bytes.len() && (bytes[start] & 0b1100_0000) == 0b1000_0000 {
+        start += 1;
+    }
+    let tail = String::from_utf8_lossy(&bytes[start..]).into_owned();
+    if start > 0 {
+        format!("...{tail}")
+    } else {
+        tail
     }
 }
 
@@ -493,6 +817,80 @@ mod tests {
         // lib.fakeHash asks for the hash: nothing moved.
         let fake = "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
         assert!(!mismatch(false, fake).contains("moved"));
+    }
+
+    #[test]
+    fn a_long_path_shows_its_end_and_a_long_name_its_start() {
+        let root = format!("/tmp/{}", "t".repeat(100));
+        let long_path = format!("{root}/{}end-of-it.bin", "d/".repeat(2100));
+        let message = name_too_long(Path::new(&long_path), LongNameRemedy::LeaveOut)
+            .unwrap()
+            .to_string();
+        assert!(
+            message
+                .starts_with(".../d/d/d/d/d/d/d/d/d/d/d/d/d/end-of-it.bin: the path is 4319 bytes"),
+            "{message}"
+        );
+        let long_name = format!("{root}/é{}", "n".repeat(300));
+        let message = name_too_long(Path::new(&long_name), LongNameRemedy::ShorterOut)
+            .unwrap()
+            .to_string();
+        assert!(
+            message.starts_with(&format!(
+                "{root}/é{}...: a name in it is 302 bytes",
+                "n".repeat(38)
+            )) && message.ends_with(": choose a shorter --out"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_full_disk_or_a_file_too_large_names_the_file_on_disk_and_the_repo_file() {
+        let file = Path::new("/tmp/x/blobs/abc.incomplete");
+        let written = |errno| {
+            let error =
+                Error::blob_write("model.bin", file, std::io::Error::from_raw_os_error(errno));
+            error.to_string()
+        };
+        let full = written(libc::ENOSPC);
+        assert!(
+            full.starts_with("cannot write /tmp/x/blobs/abc.incomplete, the download of model.bin: its file system is full")
+                && full.contains("TMPDIR")
+                && full.contains("source.huggingface.files / exclude"),
+            "{full}"
+        );
+        let too_large = written(libc::EFBIG);
+        assert!(
+            too_large.contains("holds no file that large")
+                && too_large.ends_with("leave the file out with source.huggingface.exclude"),
+            "{too_large}"
+        );
+        let in_prefetch =
+            Error::blob_write("m", file, std::io::Error::from_raw_os_error(libc::EDQUOT))
+                .in_prefetch_terms()
+                .to_string();
+        assert!(
+            in_prefetch.ends_with("select fewer files with --include / --exclude"),
+            "{in_prefetch}"
+        );
+    }
+
+    #[test]
+    fn urls_are_shown_without_query_fragment_or_credentials() {
+        for (url, shown) in [
+            (
+                "https://cdn.test/repos/ab?X-Amz-Signature=secret&X-Amz-Credential=key",
+                "https://cdn.test/repos/ab",
+            ),
+            ("https://cdn.test/a#token=secret", "https://cdn.test/a"),
+            ("https://user:secret@hub.test/x?y", "https://***@hub.test/x"),
+            (
+                "http://hub.test/api/models/a/b",
+                "http://hub.test/api/models/a/b",
+            ),
+        ] {
+            assert_eq!(ShownUrl::new(url).to_string(), shown);
+        }
     }
 
     #[test]

@@ -22,9 +22,8 @@ const SHA256_NIX32_LEN: usize = 52;
 /// Length of a sha256 digest in padded base-64.
 const SHA256_BASE64_LEN: usize = 44;
 
-/// The forms accepted by [`parse_sha256`], for error messages.
-const ACCEPTED_FORMS: &str = "expected 'sha256-<base64>' (SRI), 'sha256:<hash>', or a bare hash, \
-     where <hash> is 52 Nix base-32, 64 base-16 or 44 base-64 characters";
+/// Base-64 digits of a sha256, without the `=` that may follow them.
+const SHA256_BASE64_DIGITS: usize = 43;
 
 /// Base-64 as Nix reads it: standard alphabet, `=` padding optional, unused
 /// low bits of the last digit ignored.
@@ -36,22 +35,34 @@ const NIX_BASE64: GeneralPurpose = GeneralPurpose::new(
         .with_decode_allow_trailing_bits(true),
 );
 
-/// What was wrong with a hash string.
+/// What was wrong with a hash string. A hash's error reads as the problem line the library's
+/// check (lib/hash.nix `parseHash`) gives: `hash '<hash>': <problem>`.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum HashError {
     /// The string names an algorithm other than sha256.
-    #[error("hash '{hash}' uses algorithm '{algorithm}', but only sha256 is supported; {ACCEPTED_FORMS}")]
+    #[error("hash '{hash}': only sha256 is supported, not '{algorithm}'")]
     UnsupportedAlgorithm { hash: String, algorithm: String },
     /// The digits have a length that is none of the sha256 encodings.
-    #[error("hash '{hash}' has {len} digits, which is no sha256 encoding; {ACCEPTED_FORMS}")]
+    #[error(
+        "hash '{hash}': sha256 digits are 64 (base-16), 52 (Nix base-32) or 44 (base-64) \
+         characters, not {len}"
+    )]
     WrongLength { hash: String, len: usize },
+    /// Base-64 digits (after `sha256-`, or 44 characters) that are not 43 and one `=` at most.
+    #[error("hash '{hash}': base-64 sha256 digits are 43 characters and at most one '='")]
+    WrongBase64Length { hash: String },
     /// A digit is outside the alphabet of the encoding its length implies.
-    #[error("hash '{hash}' has character '{bad_char}', which is not a {encoding} digit; {ACCEPTED_FORMS}")]
+    #[error("hash '{hash}': '{bad_char}' is not a {digits}")]
     BadCharacter {
         hash: String,
         bad_char: char,
-        encoding: &'static str,
+        digits: Digits,
     },
+    /// 52 Nix base-32 digits that encode a value wider than 32 bytes.
+    #[error(
+        "hash '{hash}': it is not a valid Nix base-32 sha256 (its high bits overflow 32 bytes)"
+    )]
+    Nix32Sha256Overflow { hash: String },
     /// Nix base-32 digits that encode a value wider than the digest.
     #[error("Nix base-32 string '{0}' encodes more bits than it has bytes; its first digit is too large")]
     Nix32Overflow(String),
@@ -63,6 +74,28 @@ pub enum HashError {
     /// A digest of the wrong size.
     #[error("a sha256 digest has 32 bytes, got {0}")]
     DigestLength(usize),
+}
+
+/// The encodings of a hash's digits, as an error names one of their digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Digits {
+    Base16,
+    Nix32,
+    Base64,
+}
+
+impl std::fmt::Display for Digits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Digits::Base16 => f.write_str("base-16 digit"),
+            Digits::Nix32 => write!(
+                f,
+                "Nix base-32 digit (alphabet {})",
+                std::str::from_utf8(NIX32_ALPHABET).expect("ASCII")
+            ),
+            Digits::Base64 => f.write_str("base-64 digit"),
+        }
+    }
 }
 
 /// A sha256 digest.
@@ -121,18 +154,29 @@ impl std::str::FromStr for Sha256Hash {
 
 /// Parses a sha256 hash in any form Nix accepts when it knows the algorithm
 /// is sha256: `sha256-<base64>` (SRI), `sha256:<digits>`, or bare digits,
-/// where the digits are 64 base-16, 52 Nix base-32 or 44 base-64 characters.
+/// where the digits are 64 base-16, 52 Nix base-32 or 44 base-64 characters. A refused hash is
+/// refused at the step, and in the words, of the library's `parseHash` (lib/hash.nix): the
+/// first `:` splits off the algorithm; else a `-` after letters and digits does (the digits are
+/// then base-64); else the length of the digits says their base.
 pub fn parse_sha256(s: &str) -> Result<Sha256Hash, HashError> {
-    // Nix looks for ':' first, then '-'; neither occurs in any of the digit alphabets.
     if let Some((algorithm, digits)) = s.split_once(':') {
         require_sha256(s, algorithm)?;
         parse_digits_by_length(s, digits)
-    } else if let Some((algorithm, digits)) = s.split_once('-') {
+    } else if let Some((algorithm, digits)) = sri_split(s) {
         require_sha256(s, algorithm)?;
         parse_base64(s, digits)
     } else {
         parse_digits_by_length(s, s)
     }
+}
+
+/// `<algorithm>-<digits>` when the algorithm is letters and digits (the regex
+/// `([A-Za-z0-9]+)-(.*)`).
+fn sri_split(hash: &str) -> Option<(&str, &str)> {
+    let (algorithm, digits) = hash.split_once('-')?;
+    let alphanumeric =
+        !algorithm.is_empty() && algorithm.bytes().all(|b| b.is_ascii_alphanumeric());
+    alphanumeric.then_some((algorithm, digits))
 }
 
 fn require_sha256(hash: &str, algorithm: &str) -> Result<(), HashError> {
@@ -150,17 +194,7 @@ fn require_sha256(hash: &str, algorithm: &str) -> Result<(), HashError> {
 fn parse_digits_by_length(hash: &str, digits: &str) -> Result<Sha256Hash, HashError> {
     match digits.len() {
         SHA256_BASE16_LEN => parse_base16(hash, digits),
-        SHA256_NIX32_LEN => {
-            let bytes = nix32_decode(digits).map_err(|err| match err {
-                HashError::BadCharacter { bad_char, .. } => HashError::BadCharacter {
-                    hash: hash.to_owned(),
-                    bad_char,
-                    encoding: "Nix base-32",
-                },
-                other => other,
-            })?;
-            Sha256Hash::from_digest(&bytes)
-        }
+        SHA256_NIX32_LEN => parse_nix32(hash, digits),
         SHA256_BASE64_LEN => parse_base64(hash, digits),
         len => Err(HashError::WrongLength {
             hash: hash.to_owned(),
@@ -169,44 +203,59 @@ fn parse_digits_by_length(hash: &str, digits: &str) -> Result<Sha256Hash, HashEr
     }
 }
 
-fn parse_base16(hash: &str, digits: &str) -> Result<Sha256Hash, HashError> {
-    if let Some(bad_char) = digits.chars().find(|c| !c.is_ascii_hexdigit()) {
-        return Err(HashError::BadCharacter {
+fn first_bad_digit(
+    hash: &str,
+    digits: &str,
+    valid: impl Fn(char) -> bool,
+    kind: Digits,
+) -> Result<(), HashError> {
+    match digits.chars().find(|&c| !valid(c)) {
+        Some(bad_char) => Err(HashError::BadCharacter {
             hash: hash.to_owned(),
             bad_char,
-            encoding: "base-16",
-        });
+            digits: kind,
+        }),
+        None => Ok(()),
     }
+}
+
+fn parse_base16(hash: &str, digits: &str) -> Result<Sha256Hash, HashError> {
+    first_bad_digit(hash, digits, |c| c.is_ascii_hexdigit(), Digits::Base16)?;
     let bytes = hex::decode(digits).expect("hex digits were checked");
     Sha256Hash::from_digest(&bytes)
 }
 
+fn parse_nix32(hash: &str, digits: &str) -> Result<Sha256Hash, HashError> {
+    first_bad_digit(
+        hash,
+        digits,
+        |c| nix32_digit_value(c).is_some(),
+        Digits::Nix32,
+    )?;
+    let bytes = nix32_decode(digits).map_err(|error| match error {
+        HashError::Nix32Overflow(_) => HashError::Nix32Sha256Overflow {
+            hash: hash.to_owned(),
+        },
+        other => other,
+    })?;
+    Sha256Hash::from_digest(&bytes)
+}
+
+/// 43 digits, then at most one `=`.
 fn parse_base64(hash: &str, digits: &str) -> Result<Sha256Hash, HashError> {
-    let wrong_length = || HashError::WrongLength {
-        hash: hash.to_owned(),
-        len: digits.len(),
-    };
-    let mut bytes = [0u8; SHA256_LEN + 2];
-    match NIX_BASE64.decode_slice(digits, &mut bytes) {
-        Ok(SHA256_LEN) => Sha256Hash::from_digest(&bytes[..SHA256_LEN]),
-        Ok(_) => Err(wrong_length()),
-        // Only a refused hash is read again, to name the character that is not base-64.
-        Err(_) => {
-            let is_base64_char = |c: char| c.is_ascii_alphanumeric() || c == '+' || c == '/';
-            match digits
-                .trim_end_matches('=')
-                .chars()
-                .find(|&c| !is_base64_char(c))
-            {
-                Some(bad_char) => Err(HashError::BadCharacter {
-                    hash: hash.to_owned(),
-                    bad_char,
-                    encoding: "base-64",
-                }),
-                None => Err(wrong_length()),
-            }
-        }
+    let body = digits.trim_end_matches('=');
+    let is_base64_char = |c: char| c.is_ascii_alphanumeric() || c == '+' || c == '/';
+    first_bad_digit(hash, body, is_base64_char, Digits::Base64)?;
+    if body.len() != SHA256_BASE64_DIGITS || digits.len() > SHA256_BASE64_LEN {
+        return Err(HashError::WrongBase64Length {
+            hash: hash.to_owned(),
+        });
     }
+    let mut bytes = [0u8; SHA256_LEN + 1];
+    let len = NIX_BASE64
+        .decode_slice(body, &mut bytes)
+        .expect("43 base-64 digits were checked");
+    Sha256Hash::from_digest(&bytes[..len])
 }
 
 /// Number of Nix base-32 digits for `byte_count` bytes (52 for sha256, 32 for a store path hash).
@@ -254,7 +303,7 @@ pub fn nix32_decode(text: &str) -> Result<Vec<u8>, HashError> {
         let digit = nix32_digit_value(c).ok_or_else(|| HashError::BadCharacter {
             hash: text.to_owned(),
             bad_char: c,
-            encoding: "Nix base-32",
+            digits: Digits::Nix32,
         })?;
         add_nix32_digit(&mut bytes, digit_index, digit)
             .map_err(|()| HashError::Nix32Overflow(text.to_owned()))?;
@@ -402,41 +451,65 @@ mod tests {
         ));
     }
 
+    /// The library's `parseHash` steps: the first ':' splits off the algorithm, else a '-' after
+    /// letters and digits does, else the length says the base; the first bad digit is named.
     #[test]
-    fn errors_name_the_problem_and_the_accepted_forms() {
+    fn errors_follow_the_steps_and_words_of_the_library() {
         let hash = sample_hashes()[2];
+        let (base16, nix32) = (hash.to_base16(), hash.to_nix32());
+        let base64 = NIX_BASE64.encode(hash.0);
+        let lengths = "sha256 digits are 64 (base-16), 52 (Nix base-32) or 44 (base-64) characters";
+        let base64_length = "base-64 sha256 digits are 43 characters and at most one '='";
         let cases = [
             (
-                format!("sha512-{}", NIX_BASE64.encode(hash.0)),
-                "only sha256",
+                format!("sha512-{base64}"),
+                "only sha256 is supported, not 'sha512'".to_string(),
             ),
-            (format!("md5:{}", hash.to_base16()), "only sha256"),
-            (format!("SHA256:{}", hash.to_base16()), "only sha256"),
-            (hash.to_base16()[1..].to_owned(), "63 digits"),
-            (String::new(), "0 digits"),
-            (format!("sha256-{}", hash.to_base16()), "64 digits"),
-            (format!("sha256:{}", &hash.to_nix32()[..51]), "51 digits"),
-            (hash.to_nix32().replace(|c| c != '0', "e"), "'e'"),
-            (format!("{}g", &hash.to_base16()[..63]), "'g'"),
             (
-                format!(
-                    "sha256-{}",
-                    hash.to_sri()[7..].replace('+', "-").replace('/', "_")
-                ),
-                "'-'",
+                format!("md5:{base16}"),
+                "only sha256 is supported, not 'md5'".into(),
+            ),
+            (
+                format!("SHA256:{base16}"),
+                "only sha256 is supported, not 'SHA256'".into(),
+            ),
+            (
+                format!(":{base16}"),
+                "only sha256 is supported, not ''".into(),
+            ),
+            (base16[1..].to_owned(), format!("{lengths}, not 63")),
+            (String::new(), format!("{lengths}, not 0")),
+            // No letters or digits before the '-': no algorithm, so bare digits.
+            ("-abc".into(), format!("{lengths}, not 4")),
+            ("a.b-abc".into(), format!("{lengths}, not 7")),
+            (format!("sha256-{base16}"), base64_length.into()),
+            (format!("sha256-{base64}="), base64_length.into()),
+            (
+                format!("sha256:{}", &nix32[..51]),
+                format!("{lengths}, not 51"),
+            ),
+            (
+                format!("o{}e", &nix32[1..51]),
+                "'o' is not a Nix base-32 digit (alphabet 0123456789abcdfghijklmnpqrsvwxyz)".into(),
+            ),
+            (
+                format!("x{}g", &base16[1..63]),
+                "'x' is not a base-16 digit".into(),
+            ),
+            (
+                format!("sha256-{}_", &base64[..42]),
+                "'_' is not a base-64 digit".into(),
+            ),
+            (
+                format!("2{}", &Sha256Hash([0xff; 32]).to_nix32()[1..]),
+                "it is not a valid Nix base-32 sha256 (its high bits overflow 32 bytes)".into(),
             ),
         ];
-        for (input, expected_detail) in cases {
+        for (input, problem) in cases {
             let message = parse_sha256(&input)
                 .expect_err(&format!("'{input}' should be rejected"))
                 .to_string();
-            assert!(
-                message.contains(expected_detail),
-                "'{message}' lacks '{expected_detail}'"
-            );
-            if !message.contains("Nix base-32 string") {
-                assert!(message.contains("'sha256-<base64>'"), "{message}");
-            }
+            assert_eq!(message, format!("hash '{input}': {problem}"));
         }
     }
 

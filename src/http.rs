@@ -9,7 +9,7 @@ use reqwest::header::{HeaderMap, ACCEPT_ENCODING, AUTHORIZATION, USER_AGENT};
 use reqwest::{Response, StatusCode};
 use url::Url;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, SettingNames};
 use crate::hub::Token;
 use crate::spec::Network;
 
@@ -191,23 +191,23 @@ impl Backoff {
     /// Tells the user that `what` (at `url`) failed and when it is tried again, then sleeps;
     /// or turns the failure into the final error when the retries are used up.
     pub async fn wait_or_fail(&mut self, url: &Url, what: &str, failure: Failure) -> Result<()> {
-        let delay = self.next_delay(url, &failure)?;
+        let retry = self.next_retry(url, &failure)?;
         (self.notify)(&retry_notice(
             what,
             &failure,
-            delay,
-            self.failures,
-            self.retries,
+            retry.delay,
+            retry.number,
+            retry.last,
         ));
-        tokio::time::sleep(delay).await;
+        tokio::time::sleep(retry.delay).await;
         Ok(())
     }
 
-    /// Counts one more failure: the wait before the next try, or the final error.
-    fn next_delay(&mut self, url: &Url, failure: &Failure) -> Result<Duration> {
+    /// Counts one more failure: the retry it leads to, or the final error.
+    fn next_retry(&mut self, url: &Url, failure: &Failure) -> Result<Retry> {
         self.failed_tries += 1;
-        let capped = self.failed_tries >= MAX_TRIES_FACTOR.saturating_mul(self.retries + 1);
-        if self.failures >= self.retries || capped {
+        let max_tries = MAX_TRIES_FACTOR.saturating_mul(self.retries + 1);
+        if self.failures >= self.retries || self.failed_tries >= max_tries {
             return Err(final_error(url, failure, self.failed_tries));
         }
         let asked = match failure {
@@ -218,18 +218,34 @@ impl Backoff {
             .unwrap_or_else(|| exponential(self.failures))
             .min(MAX_BACKOFF);
         self.failures += 1;
-        Ok(delay)
+        let retries_left = self.retries - self.failures;
+        Ok(Retry {
+            delay,
+            number: self.failed_tries,
+            last: (self.failed_tries + retries_left).min(max_tries - 1),
+        })
     }
 }
 
-/// The one wording of a retry, as Nix words its own: `<what>: <why>; retrying in 2.3 s`
-/// (the CLI adds "warning: ", the plugin hands it to Nix's `warn`).
+/// The next try of a request after a failure.
+#[derive(Debug)]
+struct Retry {
+    delay: Duration,
+    /// Which retry it is, counting every retry of the request.
+    number: u32,
+    /// The last retry there can be if no try makes progress from now on.
+    last: u32,
+}
+
+/// The one wording of a retry, as Nix words its own: `<what>: <why>; retrying in 2.3 s (retry
+/// 3 of 7)`, where 7 is the last retry there can be unless the tries make progress (the CLI
+/// adds "warning: ", the plugin hands it to Nix's `warn`).
 pub fn retry_notice(
     what: &str,
     failure: &Failure,
     delay: Duration,
     retry: u32,
-    retries: u32,
+    last: u32,
 ) -> String {
     let why = match failure {
         Failure::Status { status, detail, .. } => format!("HTTP {status}{detail}"),
@@ -239,7 +255,7 @@ pub fn retry_notice(
         }
     };
     format!(
-        "{what}: {why}; retrying in {} (retry {retry} of {retries})",
+        "{what}: {why}; retrying in {} (retry {retry} of {last})",
         seconds(delay)
     )
 }
@@ -269,20 +285,22 @@ fn final_error(url: &Url, failure: &Failure, failed_tries: u32) -> Error {
             ..
         } => Error::RateLimited { endpoint, retries },
         Failure::Status { status, detail, .. } => Error::Http {
-            url: url.to_string(),
+            url: url.into(),
             status: status.as_u16(),
             detail: detail.clone(),
             retries,
         },
         Failure::Transport(cause) => Error::Unreachable {
-            url: url.to_string(),
+            url: url.into(),
             cause: cause.clone(),
+            names: SettingNames::Spec,
         },
         Failure::Cut { received, cause } => Error::KeptCutting {
-            url: url.to_string(),
+            url: url.into(),
             tries: failed_tries,
             received: *received,
             cause: cause.clone(),
+            names: SettingNames::Spec,
         },
     }
 }
@@ -292,7 +310,8 @@ pub fn is_retryable(status: StatusCode) -> bool {
 }
 
 /// The wait a server asks for: `Retry-After: <seconds>`, or the reset time `t`
-/// of the Hub's `RateLimit: "api";r=0;t=<seconds>` header.
+/// of the Hub's `RateLimit: "api";r=0;t=<seconds>` header; at most [`MAX_BACKOFF`], which is
+/// also what `1e20` seconds, more than a `Duration` holds, comes to.
 pub fn requested_wait(headers: &HeaderMap) -> Option<Duration> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let retry_after = header("retry-after").and_then(|v| v.trim().parse::<f64>().ok());
@@ -304,7 +323,7 @@ pub fn requested_wait(headers: &HeaderMap) -> Option<Duration> {
     retry_after
         .or(ratelimit_reset)
         .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
+        .map(|s| Duration::from_secs_f64(s.min(MAX_BACKOFF.as_secs_f64())))
 }
 
 /// The Hub's own words about an error, from `X-Error-Message`, as ": message".
@@ -363,6 +382,19 @@ mod tests {
         assert_eq!(requested_wait(&headers), Some(Duration::from_secs(2)));
     }
 
+    #[test]
+    fn a_wait_too_long_for_a_duration_is_the_longest_wait() {
+        for (name, value) in [("retry-after", "1e20"), ("ratelimit", "\"api\";r=0;t=1e20")] {
+            let mut headers = HeaderMap::new();
+            headers.insert(name, HeaderValue::from_static(value));
+            assert_eq!(
+                requested_wait(&headers),
+                Some(MAX_BACKOFF),
+                "{name}: {value}"
+            );
+        }
+    }
+
     fn url() -> Url {
         Url::parse("http://hub.test/f").unwrap()
     }
@@ -377,9 +409,9 @@ mod tests {
     #[test]
     fn retries_run_out_and_name_the_tries() {
         let mut backoff = Backoff::new(2, Arc::new(|_| {}));
-        assert!(backoff.next_delay(&url(), &cut()).is_ok());
-        assert!(backoff.next_delay(&url(), &cut()).is_ok());
-        let error = backoff.next_delay(&url(), &cut()).unwrap_err().to_string();
+        assert!(backoff.next_retry(&url(), &cut()).is_ok());
+        assert!(backoff.next_retry(&url(), &cut()).is_ok());
+        let error = backoff.next_retry(&url(), &cut()).unwrap_err().to_string();
         assert!(
             error.contains("3 tries") && error.contains("after 1000 bytes"),
             "{error}"
@@ -390,11 +422,34 @@ mod tests {
     fn real_progress_refills_the_retries_up_to_a_cap() {
         let mut backoff = Backoff::new(1, Arc::new(|_| {}));
         let mut tries = 1;
-        while backoff.next_delay(&url(), &cut()).is_ok() {
+        while backoff.next_retry(&url(), &cut()).is_ok() {
             backoff.refill();
             tries += 1;
         }
         assert_eq!(tries, MAX_TRIES_FACTOR * 2);
+    }
+
+    /// After a try that made progress, the retries go on counting, against the last retry there
+    /// can be now, within the cap of tries.
+    #[test]
+    fn retries_count_on_after_progress_against_the_last_one_there_can_be() {
+        let mut backoff = Backoff::new(5, Arc::new(|_| {}));
+        let next = |backoff: &mut Backoff| {
+            let retry = backoff.next_retry(&url(), &cut()).unwrap();
+            (retry.number, retry.last)
+        };
+        assert_eq!(next(&mut backoff), (1, 5));
+        assert_eq!(next(&mut backoff), (2, 5));
+        backoff.refill();
+        assert_eq!(next(&mut backoff), (3, 7));
+        for _ in 0..20 {
+            backoff.refill();
+            let (number, last) = next(&mut backoff);
+            assert!(
+                last < MAX_TRIES_FACTOR * 6 && number <= last,
+                "{number} of {last}"
+            );
+        }
     }
 
     #[test]

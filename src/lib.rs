@@ -12,11 +12,14 @@ pub mod http;
 pub mod hub;
 pub mod layout;
 pub mod nar;
+pub mod nix_build;
 pub mod patterns;
 pub mod sha256_stream;
 pub mod spec;
 pub mod store_path;
 pub mod tls;
+
+pub use error::{Error, Result};
 
 /// An environment for tests of code that reads variables through a lookup function.
 #[cfg(test)]
@@ -31,5 +34,3 @@ mod test_env {
         move |name| map.get(name).cloned()
     }
 }
-
-pub use error::{Error, Result};

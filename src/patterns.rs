@@ -9,14 +9,6 @@
 //! `fnmatch.translate` makes of a set, quirks included (an unclosed `[` is a
 //! literal, a reversed range such as `z-a` is dropped).
 
-/// Errors from building a [`PathFilter`].
-///
-/// Uninhabited: like `fnmatch`, every string is a valid pattern (an unclosed
-/// `[` is literal text). The `Result` keeps callers ready for checks that
-/// reject patterns.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum PatternError {}
-
 /// A compiled allow list and ignore list.
 #[derive(Debug, Clone)]
 pub struct PathFilter {
@@ -27,15 +19,16 @@ pub struct PathFilter {
 impl PathFilter {
     /// Compiles the patterns. An empty `allow` list allows every path (as
     /// huggingface_hub's `allow_patterns=None`); `ignore` removes paths from
-    /// what `allow` lets through.
-    pub fn new(allow: &[String], ignore: &[String]) -> Result<Self, PatternError> {
-        Ok(Self {
+    /// what `allow` lets through. Like `fnmatch`, it takes every string as a pattern (an
+    /// unclosed `[` is literal text).
+    pub fn new(allow: &[String], ignore: &[String]) -> Self {
+        Self {
             allow: allow.iter().map(|p| Pattern::from_hub_pattern(p)).collect(),
             ignore: ignore
                 .iter()
                 .map(|p| Pattern::from_hub_pattern(p))
                 .collect(),
-        })
+        }
     }
 
     /// Whether the repo path (relative, `/`-separated) is kept: it matches
@@ -435,9 +428,8 @@ print("".join(out))
 
     #[test]
     fn star_crosses_slashes_and_folders_take_a_trailing_slash() {
-        let filter = |allow: &[&str], ignore: &[&str]| {
-            PathFilter::new(&strings(allow), &strings(ignore)).unwrap()
-        };
+        let filter =
+            |allow: &[&str], ignore: &[&str]| PathFilter::new(&strings(allow), &strings(ignore));
         let json = filter(&["*.json"], &[]);
         assert!(json.matches("config.json"));
         assert!(json.matches("1_Pooling/config.json"));
@@ -536,7 +528,7 @@ print("".join("1" if p in kept else "0" for p in paths))
                 println!("SKIP: huggingface_hub is not importable by python3");
                 return;
             }
-            let filter = PathFilter::new(&strings(allow), &strings(ignore)).unwrap();
+            let filter = PathFilter::new(&strings(allow), &strings(ignore));
             let ours: String = paths
                 .iter()
                 .map(|p| if filter.matches(p) { '1' } else { '0' })

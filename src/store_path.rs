@@ -75,12 +75,12 @@ pub fn validate_name(name: &str) -> Result<(), StorePathError> {
         return Err(StorePathError::EmptyName);
     }
     // Checked on every cache hit of the plugin: bytes first, characters only to say which.
-    let all_allowed = name.bytes().all(|b| is_name_char(b as char));
-    if let Some((position, bad_char)) = name
-        .chars()
-        .enumerate()
-        .find(|&(_, c)| !all_allowed && !is_name_char(c))
-    {
+    if !name.bytes().all(is_name_byte) {
+        let (position, bad_char) = name
+            .chars()
+            .enumerate()
+            .find(|&(_, c)| !is_name_char(c))
+            .expect("a byte outside the name characters is part of a character outside them");
         return Err(StorePathError::IllegalCharacter {
             name: name.to_owned(),
             bad_char,
@@ -106,8 +106,12 @@ pub fn validate_name(name: &str) -> Result<(), StorePathError> {
     Ok(())
 }
 
+fn is_name_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || NAME_PUNCTUATION.as_bytes().contains(&byte)
+}
+
 fn is_name_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.' | '_' | '?' | '=')
+    c.is_ascii() && is_name_byte(c as u8)
 }
 
 /// A valid name close to `name`: illegal characters become '-', leading

@@ -5,6 +5,7 @@
 #     extractMeta = cfg: attrs; mkFetchDerivation = pkgs: { name; spec; hash; impureEnvVars; }: drv; }
 let
   inherit (builtins) attrNames head;
+  util = import ../util.nix;
 
   adapters = {
     huggingface = import ./huggingface.nix;
@@ -25,8 +26,9 @@ in
   getAdapter = type:
     adapters.${type} or (throw "fetchModel: unknown source type '${type}', known: ${builtins.concatStringsSep ", " sourceTypes}");
 
-  # { type; config; adapter; } of `source = { <type> = config; }`; call after types.validateSource.
+  # { type; config; adapter; } of `source = { <type> = config; }` (other types null, as absent);
+  # call after types.validateSource.
   dispatch = source:
-    let type = head (attrNames source);
+    let type = head (attrNames (util.withoutNulls source));
     in { inherit type; config = source.${type}; adapter = adapters.${type}; };
 }

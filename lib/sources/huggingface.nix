@@ -23,11 +23,17 @@ let
     match "${repoPart}(/${repoPart})?" repo != null
     && match ".*(--|\\.\\.).*" repo == null;
 
+  # The core's rule of a relative path (src/layout/paths.rs), in its order: a revision is
+  # written as refs/<revision>.
   revisionProblem = revision:
+    let names = filter isString (builtins.split "/" revision);
+    in
     if revision == "" then "is empty"
     else if match ".*\\\\.*" revision != null then "holds a backslash"
-    else if match "(/.*|.*/|.*//.*)" revision != null then "has an empty segment"
-    else if builtins.any (s: s == "." || s == "..") (filter isString (builtins.split "/" revision)) then "has a '.' or '..' segment"
+    else if util.hasPrefix "/" revision then "starts with '/'"
+    else if match "(.*/|.*//.*)" revision != null then "has an empty segment"
+    else if builtins.any (s: s == "." || s == "..") names then "has a '.' or '..' segment"
+    else if builtins.any (s: builtins.stringLength s > 255) names then "has a name longer than the 255 bytes a file name can have"
     else null;
 
   at = "source.huggingface";

@@ -9,6 +9,7 @@ use nix_fetch_model::fetch::{
     fetch_into, fetch_into_with_nar_hash, verify_nar_hash, CancelFlag, FetchOptions, FetchOutcome,
 };
 use nix_fetch_model::layout::StagingDir;
+use nix_fetch_model::nix_build::in_nix_build;
 use nix_fetch_model::spec::{self, FetchSpec};
 use nix_fetch_model::{Error, Result};
 
@@ -26,7 +27,7 @@ pub fn run(
     cancel: CancelFlag,
 ) -> Result<()> {
     let spec = spec::check(&read_spec(spec_path)?).map_err(|e| e.in_file(spec_path))?;
-    let builder = direct || std::env::var_os("NIX_BUILD_TOP").is_some();
+    let builder = direct || in_nix_build(&|name| std::env::var(name).ok());
     let options = FetchOptions {
         progress: reporter(quiet),
         cancel,
@@ -46,7 +47,7 @@ pub fn run(
             Ok(outcome)
         })
     };
-    let outcome = fetched.map_err(|error| explain_for_builder(error, direct))?;
+    let outcome = fetched.map_err(|error| explain_for_builder(error, builder))?;
     if !quiet {
         let hf = spec.huggingface();
         super::eprint_line(&format!(
@@ -78,12 +79,11 @@ fn fetch_checking_hash(
     Ok(outcome)
 }
 
-/// In a Nix builder (`--direct`, or `NIX_BUILD_TOP` set), a repo that wants a token the
-/// build cannot see gets the ways out added to its error.
-fn explain_for_builder(error: Error, direct: bool) -> Error {
-    let in_builder = direct || std::env::var_os("NIX_BUILD_TOP").is_some();
+/// In a Nix builder (`--direct`, or inside a Nix build), a repo that wants a token the build
+/// cannot see gets the ways out added to its error.
+fn explain_for_builder(error: Error, builder: bool) -> Error {
     match error {
-        Error::Gated { .. } | Error::RepoNotFound { .. } if in_builder => Error::NoTokenInBuilder {
+        Error::Gated { .. } | Error::RepoNotFound { .. } if builder => Error::NoTokenInBuilder {
             cause: Box::new(error),
         },
         other => other,

@@ -77,12 +77,9 @@ pub fn run() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) if is_closed_stdout(&error) => end_by_sigpipe(),
         Err(Error::Interrupted) => {
-            let signal = match stopped_by.load(Ordering::SeqCst) {
-                0 => SIGINT,
-                signal => signal,
-            };
-            eprint_line(&format!("error: interrupted by {}", signal_name(signal)));
-            ExitCode::from(128 + signal as u8)
+            let (message, status) = interrupted(stopped_by.load(Ordering::SeqCst));
+            eprint_line(&message);
+            ExitCode::from(status)
         }
         Err(error) => {
             eprint_line(&format!("error: {error}"));
@@ -112,12 +109,16 @@ fn stop_on_signals(cancel: CancelFlag) -> Arc<AtomicI32> {
     first
 }
 
-fn signal_name(signal: i32) -> &'static str {
-    match signal {
+/// The message and exit status of a command that was interrupted, by `signal` (0: none came,
+/// the fetch stopped for a reason it did not say).
+fn interrupted(signal: i32) -> (String, u8) {
+    let name = match signal {
+        SIGINT => "SIGINT",
         SIGTERM => "SIGTERM",
         SIGHUP => "SIGHUP",
-        _ => "SIGINT",
-    }
+        _ => return ("error: interrupted".to_string(), 1),
+    };
+    (format!("error: interrupted by {name}"), 128 + signal as u8)
 }
 
 /// Prints `text` and a newline on stdout, without panicking when nobody reads any more.
@@ -158,4 +159,22 @@ fn print_hash(dir: &std::path::Path, format: HashFormat) -> nix_fetch_model::Res
         HashFormat::Base16 => hash.to_base16(),
     };
     print_line(&text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_interruption_names_the_signal_only_when_one_came() {
+        assert_eq!(
+            interrupted(SIGTERM),
+            ("error: interrupted by SIGTERM".into(), 143)
+        );
+        assert_eq!(
+            interrupted(SIGINT),
+            ("error: interrupted by SIGINT".into(), 130)
+        );
+        assert_eq!(interrupted(0), ("error: interrupted".into(), 1));
+    }
 }

@@ -59,7 +59,8 @@ pub fn run(args: Args, quiet: bool, cancel: CancelFlag) -> Result<()> {
         cancel,
         ..FetchOptions::default()
     };
-    let (outcome, summary) = fetch_into_with_nar_hash(&spec, &dir, &options)?;
+    let (outcome, summary) =
+        fetch_into_with_nar_hash(&spec, &dir, &options).map_err(Error::in_prefetch_terms)?;
     let hash = summary.hash;
     let expected_path = fixed_output_path(&store::store_dir(), &spec.name, &hash)?;
     let added = if args.no_add {
@@ -67,11 +68,15 @@ pub fn run(args: Args, quiet: bool, cancel: CancelFlag) -> Result<()> {
     } else {
         store::add_fixed(&dir)
     };
+    // A signal that came while nix-store ran stops the command as it stops a fetch.
+    if options.cancel.is_cancelled() {
+        return Err(Error::Interrupted);
+    }
     if let Ok(path) = &added {
         if path != &expected_path {
-            return Err(Error::Protocol {
-                url: "nix-store --add-fixed".into(),
-                problem: format!("added {path}, but the fixed-output path is {expected_path}"),
+            return Err(Error::StorePathDiffers {
+                added: path.clone(),
+                expected: expected_path,
             });
         }
     }
@@ -125,7 +130,7 @@ fn check_arguments(args: &Args) -> Result<Reference> {
         flag("--name", fields::name(name));
     }
     if let Some(endpoint) = &args.endpoint {
-        flag("--endpoint", fields::endpoint(endpoint));
+        flag("--endpoint", fields::endpoint(endpoint).map(drop));
     }
     if let Some(concurrency) = args.concurrency {
         flag(

@@ -18,8 +18,8 @@ use url::Url;
 use super::nar_trail::NarFollow;
 use super::segments::{hash_behind, plan_ranges, Frontier, Range, BUFFER_SIZE};
 use super::verify::ContentHasher;
-use super::{CancelFlag, Progress};
-use crate::error::{Error, IoContext, Result};
+use super::{joined, CancelFlag, Progress};
+use crate::error::{Error, IoContext, Result, SettingNames, ShownUrl};
 use crate::http::Failure;
 use crate::hub::{HubClient, Oid, RepoId};
 
@@ -65,10 +65,7 @@ impl Verification {
     async fn outcome(self, blob: &Blob) -> Result<()> {
         match self {
             Verification::ByNarHasher(verified) => verified.await.map_err(|_| Error::Interrupted),
-            Verification::Own(hashing) => hashing
-                .await
-                .map_err(|_| Error::Interrupted)??
-                .check(&blob.oid, &blob.path),
+            Verification::Own(hashing) => joined(hashing.await)??.check(&blob.oid, &blob.path),
         }
     }
 }
@@ -85,8 +82,9 @@ pub async fn download_blob(shared: Arc<Downloads>, mut blob: Blob) -> Result<()>
         .create(true)
         .truncate(true)
         .open(&partial)
-        .at(&partial)?;
-    file.set_len(blob.size).at(&partial)?;
+        .map_err(|e| Error::blob_write(&blob.path, &partial, e))?;
+    file.set_len(blob.size)
+        .map_err(|e| Error::blob_write(&blob.path, &partial, e))?;
     let file = Arc::new(file);
     let frontier = Arc::new(Frontier::new(plan_ranges(blob.size, shared.range_size)));
     let _abandon_on_exit = AbandonOnDrop(frontier.clone());
@@ -120,13 +118,14 @@ pub async fn download_blob(shared: Arc<Downloads>, mut blob: Blob) -> Result<()>
                 permit = shared.requests.clone().acquire_owned() => {
                     break permit.map_err(|_| Error::Interrupted)?;
                 }
-                Some(joined) = ranges.join_next() => joined.map_err(|_| Error::Interrupted)??,
+                Some(ended) = ranges.join_next() => joined(ended)??,
             }
         };
         let job = RangeJob {
             shared: shared.clone(),
             url: url.clone(),
             file: file.clone(),
+            partial: partial.clone(),
             frontier: frontier.clone(),
             index,
             size: blob.size,
@@ -137,8 +136,8 @@ pub async fn download_blob(shared: Arc<Downloads>, mut blob: Blob) -> Result<()>
     if let Some(turn) = &shared.turn {
         turn.send_modify(|next| *next += 1);
     }
-    while let Some(joined) = ranges.join_next().await {
-        joined.map_err(|_| Error::Interrupted)??;
+    while let Some(ended) = ranges.join_next().await {
+        joined(ended)??;
     }
     verification.outcome(&blob).await?;
     std::fs::rename(&partial, &blob.dest).at(&blob.dest)?;
@@ -159,6 +158,8 @@ struct RangeJob {
     shared: Arc<Downloads>,
     url: Url,
     file: Arc<File>,
+    /// Where `file` is on disk.
+    partial: PathBuf,
     frontier: Arc<Frontier>,
     index: usize,
     size: u64,
@@ -183,7 +184,7 @@ impl RangeJob {
                 .await?
             {
                 Ok(response) => {
-                    let response = self.accept(response, start)?;
+                    let response = self.accept(response, start, range.end)?;
                     match self.stream(response, start, range.end).await? {
                         None => return Ok(()),
                         Some(failure) => failure,
@@ -208,17 +209,24 @@ impl RangeJob {
         format!("{} (bytes {}-{})", self.path, range.start, range.end - 1)
     }
 
+    /// Whether bytes `start..end` are asked for with a `Range` header: unless they are the whole
+    /// file.
+    fn asks_range(&self, start: u64, end: u64) -> bool {
+        start > 0 || end < self.size
+    }
+
     fn range_header(&self, start: u64, end: u64) -> HeaderMap {
         let mut headers = HeaderMap::new();
-        if start > 0 || end < self.size {
+        if self.asks_range(start, end) {
             let value = format!("bytes={}-{}", start, end - 1);
             headers.insert(RANGE, HeaderValue::from_str(&value).expect("ascii range"));
         }
         headers
     }
 
-    /// Checks the answer is the bytes asked for; maps Hub errors (404...) to their errors.
-    fn accept(&self, response: Response, start: u64) -> Result<Response> {
+    /// Checks the answer is the bytes `start..end` asked for; maps Hub errors (404...) to their
+    /// errors.
+    fn accept(&self, response: Response, start: u64, end: u64) -> Result<Response> {
         let asked = crate::hub::Asked::File {
             path: &self.path,
             commit: &self.shared.commit,
@@ -227,7 +235,7 @@ impl RangeJob {
             .shared
             .hub
             .checked(&self.shared.repo, response, asked)?;
-        let url = response.url().to_string();
+        let url = ShownUrl::from(response.url());
         match response.status() {
             StatusCode::PARTIAL_CONTENT => {
                 let (first, total) =
@@ -249,7 +257,16 @@ impl RangeJob {
                     });
                 }
             }
-            StatusCode::OK if start == 0 => {
+            StatusCode::OK if self.asks_range(start, end) => {
+                return Err(Error::RangeIgnored {
+                    url,
+                    path: self.path.clone(),
+                    first: start,
+                    last: end - 1,
+                    names: SettingNames::Spec,
+                });
+            }
+            StatusCode::OK => {
                 if let Some(length) = response.content_length().filter(|&l| l != self.size) {
                     return Err(Error::SizeMismatch {
                         path: self.path.clone(),
@@ -314,7 +331,7 @@ impl RangeJob {
         }
         self.file
             .write_all_at(buffer, position)
-            .map_err(|e| Error::io(&self.path, e))?;
+            .map_err(|e| Error::blob_write(&self.path, &self.partial, e))?;
         let written = buffer.len() as u64;
         self.frontier.advance(self.index, written);
         self.shared.progress.advanced(written);

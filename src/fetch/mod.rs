@@ -5,6 +5,7 @@ mod download;
 mod nar_stream;
 mod nar_trail;
 mod progress;
+mod room;
 mod segments;
 mod verify;
 mod widening;
@@ -23,7 +24,7 @@ use tokio::task::JoinSet;
 
 use self::download::{download_blob, Blob, Downloads};
 use self::nar_trail::{NarFollow, NarTrail, StopOnDrop, TrailBlob};
-use crate::error::{Error, HashMismatch, IoContext, Result};
+use crate::error::{Error, HashMismatch, IoContext, Result, SettingNames};
 use crate::hash::Sha256Hash;
 use crate::http::{ClientSetup, Notify};
 use crate::hub::{find_token, HubClient, RepoFile};
@@ -104,17 +105,15 @@ pub fn fetch_into_with_nar_hash(
     options: &FetchOptions,
 ) -> Result<(FetchOutcome, NarSummary)> {
     let (outcome, followed) = fetch(spec, root, options, true)?;
-    let summary =
-        match (followed, &options.nar_stream) {
-            (Some(summary), _) => summary,
-            (None, None) => nar_trail::nar_summary_from_disk(root, &options.cancel)?,
-            (None, Some(_)) => return Err(Error::Protocol {
-                url: outcome.endpoint,
-                problem:
-                    "the fetched tree is not the one streamed to the store; please report this bug"
-                        .into(),
-            }),
-        };
+    let summary = match (followed, &options.nar_stream) {
+        (Some(summary), _) => summary,
+        (None, None) => nar_trail::nar_summary_from_disk(root, &options.cancel)?,
+        (None, Some(_)) => {
+            return Err(Error::Internal(
+                "the fetched tree is not the one streamed to the store".into(),
+            ))
+        }
+    };
     Ok((outcome, summary))
 }
 
@@ -169,14 +168,21 @@ async fn fetch_hf(
         Some(pinned) => pinned.clone(),
         None => hub.resolve_commit(&source.repo, &source.revision).await?,
     };
-    let listing = hub.list_files(&source.repo, &commit).await?;
+    let listing = hub
+        .list_files(&source.repo, &commit)
+        .await
+        .map_err(|error| naming_the_pin(error, source))?;
     layout::check_listing(listing.iter().map(|f| f.path.as_str()))?;
     let selected = select(&listing, source, &commit)?;
+    layout::check_names_fit(selected.iter().map(|f| f.path.as_str()))?;
 
+    let mut blobs = unique_blobs(&selected, root);
+    let sizes = blobs.iter().map(|b| b.size);
+    let streamed = options.nar_stream.is_some();
+    room::check_room(root, room::needed_bytes(sizes.clone(), streamed), streamed)?;
+    let bytes = sizes.fold(0, u64::saturating_add);
     let blobs_dir = root.join("blobs");
     std::fs::create_dir_all(&blobs_dir).at(&blobs_dir)?;
-    let mut blobs = unique_blobs(&selected, root);
-    let bytes = blobs.iter().map(|b| b.size).sum();
     let trail = nar.then(|| {
         let blobs = blobs.iter_mut().map(follow).collect();
         Arc::new(NarTrail::new(blobs, options.nar_stream.clone()))
@@ -215,16 +221,16 @@ async fn fetch_hf(
                 if let Some(trail) = &trail {
                     trail.stop();
                 }
-                match trailing.await {
-                    Ok(Err(hasher_error)) => hasher_error,
-                    _ => Error::Interrupted,
+                match joined(trailing.await) {
+                    Ok(Err(hasher_error)) | Err(hasher_error) => hasher_error,
+                    Ok(Ok(_)) => Error::Interrupted,
                 }
             }
             (error, _) => error,
         });
     }
     let hashed = match trailing {
-        Some(trailing) => Some(trailing.await.map_err(|_| Error::Interrupted)??),
+        Some(trailing) => Some(joined(trailing.await)??),
         None => None,
     };
 
@@ -246,6 +252,29 @@ async fn fetch_hf(
         bytes,
     };
     Ok((outcome, summary))
+}
+
+/// What a task of the fetch gave: a panic in it is a bug of ours, not an interruption; a task
+/// aborted (the fetch stops) is one.
+fn joined<T>(ended: std::result::Result<T, tokio::task::JoinError>) -> Result<T> {
+    ended.map_err(|error| {
+        if error.is_panic() {
+            Error::Internal(format!("a task of the fetch failed: {error}"))
+        } else {
+            Error::Interrupted
+        }
+    })
+}
+
+/// `error`, naming `source.huggingface.commit` when what the Hub does not have is that commit.
+fn naming_the_pin(error: Error, source: &HfSource) -> Error {
+    match (error, &source.commit) {
+        (Error::RevisionNotFound { repo, .. }, Some(commit)) => Error::PinnedCommitNotFound {
+            repo,
+            commit: commit.clone(),
+        },
+        (other, _) => other,
+    }
 }
 
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
@@ -271,8 +300,7 @@ fn follow(blob: &mut Blob) -> TrailBlob {
 
 /// The files `files`/`exclude` keep, sorted by path; an empty selection is an error.
 fn select(listing: &[RepoFile], source: &HfSource, commit: &str) -> Result<Vec<RepoFile>> {
-    let filter = PathFilter::new(&source.files, &source.exclude)
-        .map_err(|e| Error::Spec(format!("source.huggingface.files: {e}")))?;
+    let filter = PathFilter::new(&source.files, &source.exclude);
     let mut selected: Vec<RepoFile> = listing
         .iter()
         .filter(|f| filter.matches(&f.path))
@@ -284,6 +312,7 @@ fn select(listing: &[RepoFile], source: &HfSource, commit: &str) -> Result<Vec<R
             commit: commit.to_string(),
             include: source.files.clone(),
             exclude: source.exclude.clone(),
+            names: SettingNames::Spec,
         });
     }
     selected.sort_by(|a, b| a.path.cmp(&b.path));
@@ -327,7 +356,7 @@ async fn download_all(shared: Arc<Downloads>, blobs: Vec<Blob>, concurrency: usi
                     download_blob(shared, blob).await
                 });
             }
-            Some(joined) = tasks.join_next() => joined.map_err(|_| Error::Interrupted)??,
+            Some(ended) = tasks.join_next() => joined(ended)??,
             else => return Ok(()),
         }
     }
@@ -371,6 +400,25 @@ mod tests {
     }
 
     #[test]
+    fn a_task_that_panicked_is_a_bug_to_report_not_an_interruption() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let panicked = joined(tokio::spawn(async { panic!("the bug") }).await).unwrap_err();
+            assert!(
+                matches!(panicked, Error::Internal(_))
+                    && panicked.to_string().contains("the bug")
+                    && panicked.to_string().contains("please report"),
+                "{panicked}"
+            );
+            let waiting = tokio::spawn(std::future::pending::<()>());
+            waiting.abort();
+            assert!(matches!(joined(waiting.await), Err(Error::Interrupted)));
+        });
+    }
+
+    #[test]
     fn nar_hash_during_the_download_is_the_hash_of_the_tree() {
         let dir = tempfile::tempdir().unwrap();
         let repo = dir.path().join("hub/models/org/model");
@@ -392,12 +440,10 @@ mod tests {
         for (path, contents) in files {
             std::fs::write(repo.join(path), contents).unwrap();
         }
-        let Some(hub) = Hub::start(&dir.path().join("hub")) else {
-            println!("SKIP: python3 cannot run tests/support/fake_hub.py");
-            return;
-        };
+        let hub = Hub::start(&dir.path().join("hub"))
+            .expect("python3 runs tests/support/fake_hub.py (the tests require python3)");
         for (revision, files) in [("main", "[]"), ("main", r#"["*.json", "empty.txt"]"#)] {
-            let spec = FetchSpec::from_json(&format!(
+            let spec = crate::spec::check(&format!(
                 r#"{{"source":{{"huggingface":{{"repo":"org/model","revision":"{revision}","files":{files}}}}},
                     "network":{{"endpoint":"{}"}}}}"#,
                 hub.1

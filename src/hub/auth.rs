@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use reqwest::header::HeaderValue;
 
 use crate::error::{Error, Result};
+use crate::nix_build::in_nix_build;
 use crate::spec::Auth;
 
 /// A Hub token, kept as the `Authorization` header value it is sent as (marked sensitive).
@@ -13,9 +14,42 @@ use crate::spec::Auth;
 #[derive(Clone, PartialEq, Eq)]
 pub struct Token(HeaderValue);
 
-/// A token holds a character an HTTP header cannot carry (a line break, a control character).
-#[derive(Debug)]
-pub struct Unsendable;
+/// A character no Hub token holds: a token is printable ASCII (`hf_` and letters and digits).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Unsendable {
+    /// A line break or another control character, which an HTTP header cannot carry.
+    ControlCharacter,
+    /// A space inside it.
+    Space,
+    /// U+FEFF, which some editors write at the start of a file.
+    ByteOrderMark,
+    /// Another character beyond ASCII (a curly quote from a web page...).
+    NotAscii(char),
+}
+
+impl Unsendable {
+    /// What the token holds, as its error says it.
+    fn problem(&self) -> String {
+        let alone = "it must be the token alone, on one line";
+        match self {
+            Unsendable::ControlCharacter => format!(
+                "holds a character an HTTP header cannot carry (a line break or another control \
+                 character inside it): {alone}"
+            ),
+            Unsendable::Space => format!("holds a space: {alone}"),
+            Unsendable::ByteOrderMark => format!(
+                "holds a byte-order mark (U+FEFF), which some editors write at the start of a \
+                 file: save it without one; {alone}"
+            ),
+            Unsendable::NotAscii(c) => format!(
+                "holds a character other than printable ASCII (U+{:04X}), as a curly quote copied \
+                 from a web page or a document is: a token is ASCII letters, digits and \
+                 punctuation; {alone}",
+                u32::from(*c)
+            ),
+        }
+    }
+}
 
 impl Token {
     /// The token in `text`, surrounding whitespace dropped; `None` if that leaves nothing.
@@ -24,8 +58,16 @@ impl Token {
         if secret.is_empty() {
             return Ok(None);
         }
-        let mut header =
-            HeaderValue::from_str(&format!("Bearer {secret}")).map_err(|_| Unsendable)?;
+        if let Some(c) = secret.chars().find(|c| !c.is_ascii_graphic()) {
+            return Err(match c {
+                ' ' => Unsendable::Space,
+                '\u{feff}' => Unsendable::ByteOrderMark,
+                c if c.is_control() => Unsendable::ControlCharacter,
+                c => Unsendable::NotAscii(c),
+            });
+        }
+        let mut header = HeaderValue::from_str(&format!("Bearer {secret}"))
+            .map_err(|_| Unsendable::ControlCharacter)?;
         header.set_sensitive(true);
         Ok(Some(Token(header)))
     }
@@ -44,7 +86,10 @@ impl fmt::Debug for Token {
 
 /// The token in `text`, read from `source` ("the variable HF_TOKEN", "the file ...").
 fn token_from(text: &str, source: impl FnOnce() -> String) -> Result<Option<Token>> {
-    Token::new(text).map_err(|Unsendable| Error::UnsendableToken { place: source() })
+    Token::new(text).map_err(|unsendable| Error::UnsendableToken {
+        place: source(),
+        problem: unsendable.problem(),
+    })
 }
 
 /// The token, looked up in order: `auth.tokenFile`; the variable named by
@@ -53,17 +98,17 @@ fn token_from(text: &str, source: impl FnOnce() -> String) -> Result<Option<Toke
 /// `env` reads an environment variable (the process environment in production).
 pub fn find_token(auth: &Auth, env: &dyn Fn(&str) -> Option<String>) -> Result<Option<Token>> {
     if let Some(file) = &auth.token_file {
-        let text = std::fs::read_to_string(file).map_err(|e| {
-            Error::Spec(format!(
-                "auth.tokenFile: cannot read {}: {e}",
-                file.display()
-            ))
-        })?;
+        let unreadable = |problem| Error::TokenFile {
+            file: file.clone(),
+            problem,
+        };
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| unreadable(token_file_problem(&e, in_nix_build(env))))?;
         return token_from(&text, || {
             format!("the file {} (auth.tokenFile)", file.display())
         })?
         .map(Some)
-        .ok_or_else(|| Error::Spec(format!("auth.tokenFile: {} is empty", file.display())));
+        .ok_or_else(|| unreadable("is empty: it must hold the token".into()));
     }
     let variables: Vec<&str> = match &auth.token_env_var {
         Some(name) => vec![name.as_str()],
@@ -84,6 +129,34 @@ pub fn find_token(auth: &Auth, env: &dyn Fn(&str) -> Option<String>) -> Result<O
         }
     }
     Ok(None)
+}
+
+/// Why the file of `auth.tokenFile` could not be read, and what to do, in a Nix build (the
+/// fixed-output builder) or not.
+fn token_file_problem(error: &std::io::Error, in_build: bool) -> String {
+    match error.kind() {
+        std::io::ErrorKind::NotFound if in_build => format!(
+            "this Nix build cannot see ({error}): a build sees only its sandbox, and the paths \
+             of Nix's extra-sandbox-paths setting"
+        ),
+        std::io::ErrorKind::NotFound => "does not exist".into(),
+        std::io::ErrorKind::PermissionDenied => {
+            let reader = if in_build {
+                "this build user cannot read"
+            } else {
+                "this user cannot read"
+            };
+            format!(
+                "{reader} ({error}): it must be readable by whoever fetches: your user with the \
+                 plugin or prefetch; the build users (group nixbld) in a fixed-output build, e.g. \
+                 chgrp nixbld FILE && chmod 640 FILE"
+            )
+        }
+        std::io::ErrorKind::InvalidData => {
+            "is not text (UTF-8): it must hold the token alone, on one line".into()
+        }
+        _ => format!("cannot be read: {error}"),
+    }
 }
 
 fn token_file_candidates(env: &dyn Fn(&str) -> Option<String>) -> Vec<PathBuf> {
@@ -170,6 +243,69 @@ mod tests {
         let token = Token::new("hf_secret").unwrap().unwrap();
         assert!(!format!("{token:?}").contains("hf_secret"));
         assert!(!format!("{:?}", token.header()).contains("hf_secret"));
+    }
+
+    #[test]
+    fn a_token_beyond_printable_ascii_says_what_it_holds() {
+        assert_eq!(
+            Token::new("\u{feff}hf_abc\n").unwrap_err(),
+            Unsendable::ByteOrderMark
+        );
+        assert_eq!(
+            Token::new("hf_ab\u{2019}c").unwrap_err(),
+            Unsendable::NotAscii('\u{2019}')
+        );
+        assert_eq!(Token::new("hf_a bc").unwrap_err(), Unsendable::Space);
+        assert_eq!(
+            Token::new("hf_a\tbc").unwrap_err(),
+            Unsendable::ControlCharacter
+        );
+        let env = lookup(&[("HF_TOKEN", "\u{feff}hf_secret")]);
+        let err = find_token(&Auth::default(), &env).unwrap_err().to_string();
+        assert!(
+            err.starts_with("the token in the variable HF_TOKEN holds a byte-order mark (U+FEFF)")
+                && !err.contains("hf_secret"),
+            "{err}"
+        );
+        let env = lookup(&[("HF_TOKEN", "hf_\u{201c}secret\u{201d}")]);
+        let err = find_token(&Auth::default(), &env).unwrap_err().to_string();
+        assert!(
+            err.contains("holds a character other than printable ASCII (U+201C)")
+                && !err.contains("secret\u{201d}"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_unreadable_token_file_says_who_must_read_it() {
+        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let error = Error::TokenFile {
+            file: "/run/secrets/hf".into(),
+            problem: token_file_problem(&denied, true),
+        }
+        .to_string();
+        assert!(
+            error.starts_with(
+                "auth.tokenFile names /run/secrets/hf, which this build user cannot read ("
+            ) && error.contains("the build users (group nixbld)")
+                && !error.starts_with("invalid fetch spec"),
+            "{error}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("token");
+        std::fs::write(&empty, "\n").unwrap();
+        let auth = Auth {
+            token_file: Some(empty.clone()),
+            token_env_var: None,
+        };
+        let error = find_token(&auth, &lookup(&[])).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            format!(
+                "auth.tokenFile names {}, which is empty: it must hold the token",
+                empty.display()
+            )
+        );
     }
 
     #[test]

@@ -1,8 +1,6 @@
 //! The Hub APIs the fetch needs: revision -> commit, the recursive file tree
 //! (paginated), and the `resolve` URL of a file at a commit.
 
-use std::collections::HashSet;
-
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use reqwest::header::{LINK, LOCATION};
 use reqwest::Response;
@@ -10,8 +8,9 @@ use serde::Deserialize;
 use url::Url;
 
 use super::errors::{Asked, ErrorContext};
+use super::pagination::Pagination;
 use super::{RepoId, DEFAULT_ENDPOINT};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, SettingNames, ShownUrl};
 use crate::http::{ClientSetup, Http};
 use crate::spec::Network;
 
@@ -111,14 +110,14 @@ impl HubClient {
         match info.sha {
             Some(sha) if is_hex(&sha, 40) => Ok(sha),
             other => Err(Error::Protocol {
-                url: url.to_string(),
+                url: (&url).into(),
                 problem: format!("no 40-hex commit sha in the answer (got {other:?})"),
             }),
         }
     }
 
     /// Every file of the repo at `commit`, following `Link: rel="next"` pages on the endpoint's
-    /// host, each page once.
+    /// host while they list new paths ([`Pagination`]).
     pub async fn list_files(&self, repo: &RepoId, commit: &str) -> Result<Vec<RepoFile>> {
         let first = self.url(&format!(
             "/api/{}/{}/tree/{}?recursive=true",
@@ -127,7 +126,7 @@ impl HubClient {
             commit
         ))?;
         let mut url = first.clone();
-        let mut read = HashSet::new();
+        let mut pages = Pagination::new(&repo.id);
         let mut files = Vec::new();
         loop {
             let response = self.http.get(&url).await?;
@@ -138,23 +137,18 @@ impl HubClient {
             };
             let next = next_page(&url, &response);
             let entries: Vec<TreeEntry> = read_json(&url, response).await?;
+            let next = pages.next(url.clone(), entries.iter().map(|e| e.path.as_str()), next)?;
             for entry in entries.into_iter().filter(|e| e.kind == "file") {
                 files.push(entry.into_repo_file(&url)?);
             }
-            read.insert(url);
             url = match next {
                 None => break,
-                Some(next) if read.contains(&next) => {
-                    return Err(Error::ListingLoops {
-                        repo: repo.id.clone(),
-                        url: next.to_string(),
-                    })
-                }
                 Some(next) if next.origin() != first.origin() => {
                     return Err(Error::ListingLeavesHost {
                         repo: repo.id.clone(),
                         endpoint: self.endpoint.clone(),
-                        url: next.to_string(),
+                        url: (&next).into(),
+                        names: SettingNames::Spec,
                     })
                 }
                 Some(next) => next,
@@ -190,7 +184,7 @@ impl HubClient {
 
     fn url(&self, path_and_query: &str) -> Result<Url> {
         let text = format!("{}{}", self.endpoint, path_and_query);
-        Url::parse(&text).map_err(|e| Error::Spec(format!("cannot build URL {text}: {e}")))
+        Url::parse(&text).map_err(|e| Error::Internal(format!("cannot build URL {text}: {e}")))
     }
 }
 
@@ -207,9 +201,7 @@ pub fn checked_endpoint(network: &Network, env_endpoint: Option<String>) -> Resu
         "network.endpoint"
     };
     let invalid = |problem: String| Error::InvalidEndpoint { setting, problem };
-    crate::spec::fields::endpoint(&endpoint).map_err(invalid)?;
-    let url = Url::parse(&endpoint)
-        .map_err(|e| invalid(format!("'{endpoint}' is not a valid URL: {e}")))?;
+    let url = crate::spec::fields::endpoint(&endpoint).map_err(invalid)?;
     Ok((endpoint, url))
 }
 
@@ -262,13 +254,13 @@ impl TreeEntry {
         };
         if !valid {
             return Err(Error::Protocol {
-                url: url.to_string(),
+                url: url.into(),
                 problem: format!("file {:?} has a malformed oid {:?}", self.path, oid.etag()),
             });
         }
         if size > MAX_FILE_SIZE {
             return Err(Error::Protocol {
-                url: url.to_string(),
+                url: url.into(),
                 problem: format!(
                     "file {:?} is listed with {size} bytes, more than a file can hold: the \
                      server's listing is wrong",
@@ -302,7 +294,7 @@ fn next_page_checked(repo: &RepoId, response: Response) -> Result<Response> {
     refuse_redirect(&response)?;
     Err(Error::ListingPageFailed {
         repo: repo.id.clone(),
-        url: response.url().to_string(),
+        url: response.url().into(),
         status: response.status().as_u16(),
         detail: crate::http::error_detail(response.headers()),
     })
@@ -314,35 +306,31 @@ fn refuse_redirect(response: &Response) -> Result<()> {
     if !response.status().is_redirection() {
         return Ok(());
     }
-    let location = response.headers().get(LOCATION);
+    let location = match response.headers().get(LOCATION) {
+        Some(location) => String::from_utf8_lossy(location.as_bytes()).into_owned(),
+        None => "nowhere (no Location header)".into(),
+    };
     Err(Error::BadRedirect {
-        url: response.url().to_string(),
-        location: location.map_or("nowhere (no Location header)".into(), |l| {
-            String::from_utf8_lossy(l.as_bytes()).into_owned()
-        }),
+        url: response.url().into(),
+        location: ShownUrl::new(&location),
+        names: SettingNames::Spec,
     })
 }
 
 /// The `rel="next"` target of a `Link` header, resolved against the current URL.
 fn next_page(current: &Url, response: &Response) -> Option<Url> {
-    let link = response.headers().get(LINK)?.to_str().ok()?;
-    link.split(',').find_map(|part| {
-        let (target, params) = part.split_once(';')?;
-        let is_next = params
-            .split(';')
-            .any(|p| p.trim().replace(' ', "") == "rel=\"next\"");
-        let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
-        is_next.then(|| current.join(target).ok()).flatten()
-    })
+    let header = response.headers().get(LINK)?.to_str().ok()?;
+    current.join(super::link::target(header, "next")?).ok()
 }
 
 async fn read_json<T: serde::de::DeserializeOwned>(url: &Url, response: Response) -> Result<T> {
     let body = response.bytes().await.map_err(|e| Error::Unreachable {
-        url: url.to_string(),
+        url: url.into(),
         cause: crate::http::describe(&e),
+        names: SettingNames::Spec,
     })?;
     serde_json::from_slice(&body).map_err(|e| Error::Protocol {
-        url: url.to_string(),
+        url: url.into(),
         problem: format!("the answer is not the expected JSON: {e}"),
     })
 }

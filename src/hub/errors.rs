@@ -83,7 +83,7 @@ impl ErrorContext<'_> {
                 },
             },
             _ => Error::Http {
-                url: response.url().to_string(),
+                url: response.url().into(),
                 status: status.as_u16(),
                 detail: error_detail(response.headers()),
                 retries: 0,

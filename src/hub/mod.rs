@@ -4,6 +4,8 @@
 mod auth;
 mod client;
 mod errors;
+mod link;
+mod pagination;
 mod repo;
 
 pub use auth::{find_token, Token};

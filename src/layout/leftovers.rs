@@ -3,7 +3,9 @@
 //!
 //! The owner holds an exclusive `flock` on the folder itself. The kernel releases it when the
 //! owner dies, however it dies, and no other process holds it, whatever its pid. A later run
-//! removes the folders of the same prefix that it can lock: their owners are gone.
+//! removes the folders of the same prefix that it can lock: their owners are gone. On a file
+//! system without locks (some NFS and FUSE ones) a folder is owned unlocked, and no run removes
+//! it as a leftover, since none can lock it.
 
 use std::fs::{File, Metadata};
 use std::io;
@@ -24,14 +26,24 @@ const CREATE_ATTEMPTS: usize = 8;
 /// [`remove_leftovers`] with the same prefix removes it.
 pub struct OwnedTempDir {
     path: PathBuf,
-    /// The folder, open and locked; closed (unlocked) only after `drop` removed the folder.
-    _lock: File,
+    /// The folder, open and locked (unless its file system has no locks); closed (unlocked)
+    /// only after `drop` removed the folder.
+    _lock: Option<File>,
     removed_on_drop: bool,
 }
 
 impl OwnedTempDir {
     /// Creates and locks a new folder in `parent`, mode 700.
     pub fn new_in(parent: &Path, prefix: &str) -> io::Result<Self> {
+        OwnedTempDir::new_locked_by(parent, prefix, lock_if_at)
+    }
+
+    /// [`OwnedTempDir::new_in`], locking the folder with `lock`.
+    fn new_locked_by(
+        parent: &Path,
+        prefix: &str,
+        lock: impl Fn(&Path) -> io::Result<Option<File>>,
+    ) -> io::Result<Self> {
         for _ in 0..CREATE_ATTEMPTS {
             let path = tempfile::Builder::new()
                 .prefix(prefix)
@@ -39,15 +51,15 @@ impl OwnedTempDir {
                 .keep();
             // Until it is locked, another run may take the new folder for a leftover and
             // remove it: then it is no longer at `path`, and another is made.
-            match lock_if_at(&path) {
-                Ok(Some(lock)) => {
-                    return Ok(OwnedTempDir {
-                        path,
-                        _lock: lock,
-                        removed_on_drop: true,
-                    })
-                }
+            let owned = |lock| OwnedTempDir {
+                path: path.clone(),
+                _lock: lock,
+                removed_on_drop: true,
+            };
+            match lock(&path) {
+                Ok(Some(lock)) => return Ok(owned(Some(lock))),
                 Ok(None) => continue,
+                Err(error) if has_no_locks(&error) => return Ok(owned(None)),
                 Err(error) => {
                     let _ = std::fs::remove_dir_all(&path);
                     return Err(error);
@@ -110,6 +122,14 @@ pub fn remove_leftovers(parent: &Path, prefix: &str) -> Vec<PathBuf> {
         }
     }
     removed
+}
+
+/// Whether `error`, of `flock`, says the file system has no locks.
+fn has_no_locks(error: &io::Error) -> bool {
+    matches!(
+        error.raw_os_error(),
+        Some(libc::EOPNOTSUPP | libc::ENOLCK | libc::ENOSYS)
+    )
 }
 
 /// Locks the folder at `path` if it is still there and nobody holds it.
@@ -211,6 +231,21 @@ mod tests {
         expected.sort();
         assert_eq!(names(parent.path()), expected);
         assert_eq!(names(target.path()), ["keep"]);
+    }
+
+    #[test]
+    fn a_folder_on_a_file_system_without_locks_is_owned_unlocked() {
+        let parent = tempfile::tempdir().unwrap();
+        for errno in [libc::EOPNOTSUPP, libc::ENOLCK] {
+            let no_locks = |_: &Path| Err(io::Error::from_raw_os_error(errno));
+            let owned = OwnedTempDir::new_locked_by(parent.path(), "x-", no_locks).unwrap();
+            assert!(owned.path().is_dir());
+            drop(owned);
+            assert!(names(parent.path()).is_empty());
+        }
+        let refused = |_: &Path| Err(io::Error::from_raw_os_error(libc::EACCES));
+        assert!(OwnedTempDir::new_locked_by(parent.path(), "x-", refused).is_err());
+        assert!(names(parent.path()).is_empty());
     }
 
     #[test]

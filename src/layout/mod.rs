@@ -16,7 +16,7 @@ mod staging;
 mod tree_cache;
 
 pub use leftovers::{remove_leftovers, OwnedTempDir, FETCH_TEMP_PREFIX};
-pub use paths::{check_listing, check_relative_path};
+pub use paths::{check_listing, check_names_fit, relative_path_problem, PathProblem};
 pub use staging::StagingDir;
 pub use tree_cache::write_tree_cache;
 

@@ -1,44 +1,75 @@
 //! Refusing hostile paths from the Hub before anything is written.
 
-use crate::error::{Error, Result, NAME_MAX};
+use std::path::Path;
 
-/// Checks that `path` is a plain relative path that stays inside the folder it is
-/// joined to: not empty or absolute, no `.`/`..` or empty segment, no backslash, no NUL.
-pub fn check_relative_path(path: &str) -> Result<(), &'static str> {
-    if path.is_empty() {
-        return Err("it is empty");
-    }
-    if path.starts_with('/') {
-        return Err("it is absolute");
-    }
-    if path.contains('\0') {
-        return Err("it contains a NUL byte");
-    }
-    if path.contains('\\') {
-        return Err("it contains a backslash");
-    }
-    for segment in path.split('/') {
-        match segment {
-            "" => return Err("it has an empty segment"),
-            "." | ".." => return Err("it has a '.' or '..' segment"),
-            long if long.len() > NAME_MAX => {
-                return Err("one of its names is longer than the 255 bytes a file name can have")
-            }
-            _ => {}
+use crate::error::{name_too_long, Error, LongNameRemedy, Result, NAME_MAX};
+
+/// What keeps a `/`-separated path from being joined to a folder as a plain relative path
+/// there, in the order [`relative_path_problem`] looks for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathProblem {
+    Empty,
+    NulByte,
+    Backslash,
+    Absolute,
+    EmptySegment,
+    DotSegment,
+    /// A name longer than a file name can be: harmless, but no file system writes it.
+    LongName,
+}
+
+impl PathProblem {
+    /// The problem as it follows the path in a message: `'a//b' has an empty segment`.
+    pub fn words(self) -> &'static str {
+        match self {
+            PathProblem::Empty => "is empty",
+            PathProblem::NulByte => "holds a NUL byte",
+            PathProblem::Backslash => "holds a backslash",
+            PathProblem::Absolute => "starts with '/'",
+            PathProblem::EmptySegment => "has an empty segment",
+            PathProblem::DotSegment => "has a '.' or '..' segment",
+            PathProblem::LongName => "has a name longer than the 255 bytes a file name can have",
         }
     }
-    Ok(())
+}
+
+/// The first problem of `path` as a plain relative path that stays inside the folder it is
+/// joined to, and that a file system can hold: the rule of the listed paths and of a revision
+/// (written as `refs/<revision>`). lib/sources/huggingface.nix checks a revision in this order.
+pub fn relative_path_problem(path: &str) -> Option<PathProblem> {
+    let problem = if path.is_empty() {
+        PathProblem::Empty
+    } else if path.contains('\0') {
+        PathProblem::NulByte
+    } else if path.contains('\\') {
+        PathProblem::Backslash
+    } else if path.starts_with('/') {
+        PathProblem::Absolute
+    } else if path.ends_with('/') || path.contains("//") {
+        PathProblem::EmptySegment
+    } else if path.split('/').any(|name| name == "." || name == "..") {
+        PathProblem::DotSegment
+    } else if path.split('/').any(|name| name.len() > NAME_MAX) {
+        PathProblem::LongName
+    } else {
+        return None;
+    };
+    Some(problem)
 }
 
 /// Checks every listed path, and that no path is listed twice or is both a file
-/// and the folder of another file.
+/// and the folder of another file. A name too long for a file system is no problem here: only
+/// the files selected are written ([`check_names_fit`]).
 pub fn check_listing<'a>(paths: impl IntoIterator<Item = &'a str>) -> Result<()> {
     let mut sorted: Vec<&str> = paths.into_iter().collect();
     for path in &sorted {
-        check_relative_path(path).map_err(|reason| Error::UnsafePath {
-            path: path.to_string(),
-            reason,
-        })?;
+        let problem = relative_path_problem(path).filter(|p| *p != PathProblem::LongName);
+        if let Some(problem) = problem {
+            return Err(Error::UnsafePath {
+                path: path.to_string(),
+                reason: problem.words(),
+            });
+        }
     }
     sorted.sort_unstable();
     for pair in sorted.windows(2) {
@@ -46,7 +77,7 @@ pub fn check_listing<'a>(paths: impl IntoIterator<Item = &'a str>) -> Result<()>
         if first == second {
             return Err(Error::UnsafePath {
                 path: first.into(),
-                reason: "it is listed twice",
+                reason: "is listed twice",
             });
         }
     }
@@ -57,8 +88,19 @@ pub fn check_listing<'a>(paths: impl IntoIterator<Item = &'a str>) -> Result<()>
     if let Some(clash) = sorted.iter().find(|p| folders.contains(*p)) {
         return Err(Error::UnsafePath {
             path: clash.to_string(),
-            reason: "it is both a file and a folder",
+            reason: "is both a file and a folder",
         });
+    }
+    Ok(())
+}
+
+/// Checks that the names of the selected files fit in a file name; the error says to leave
+/// the file out.
+pub fn check_names_fit<'a>(paths: impl IntoIterator<Item = &'a str>) -> Result<()> {
+    for path in paths {
+        if let Some(error) = name_too_long(Path::new(path), LongNameRemedy::LeaveOut) {
+            return Err(error);
+        }
     }
     Ok(())
 }
@@ -75,29 +117,33 @@ mod tests {
             "a/b/c.d",
             ".gitattributes",
             "a..b",
+            &"n".repeat(NAME_MAX),
         ] {
-            assert_eq!(check_relative_path(path), Ok(()), "{path}");
+            assert_eq!(relative_path_problem(path), None, "{path}");
         }
     }
 
     #[test]
     fn hostile_paths_are_refused() {
-        for path in [
-            "",
-            "/etc/passwd",
-            "../x",
-            "a/../../x",
-            "a//b",
-            "a/",
-            "./a",
-            "a\\b",
-            "a\0b",
-            "..",
-            &"n".repeat(256),
+        use PathProblem::*;
+        for (path, problem) in [
+            ("", Empty),
+            ("/etc/passwd", Absolute),
+            ("../x", DotSegment),
+            ("a/../../x", DotSegment),
+            ("a//b", EmptySegment),
+            ("a/", EmptySegment),
+            ("./a", DotSegment),
+            ("a\\b", Backslash),
+            ("a\0b", NulByte),
+            ("..", DotSegment),
+            // The whole path is looked at for each problem in turn, not name by name.
+            ("../a//b", EmptySegment),
+            (&"n".repeat(NAME_MAX + 1), LongName),
+            (&format!("{}/..", "n".repeat(NAME_MAX + 1)), DotSegment),
         ] {
-            assert!(check_relative_path(path).is_err(), "{path:?}");
+            assert_eq!(relative_path_problem(path), Some(problem), "{path:?}");
         }
-        assert_eq!(check_relative_path(&"n".repeat(255)), Ok(()));
     }
 
     #[test]
@@ -109,5 +155,14 @@ mod tests {
         assert!(err.contains("listed twice"), "{err}");
         let err = check_listing(["ok", "../evil"]).unwrap_err().to_string();
         assert!(err.contains("../evil"), "{err}");
+        // Only a file that is written must have names a file system holds.
+        let long = format!("{}.bin", "n".repeat(NAME_MAX));
+        assert!(check_listing(["ok", &long]).is_ok());
+        let err = check_names_fit(["ok", &long]).unwrap_err().to_string();
+        assert!(
+            err.contains("259 bytes long")
+                && err.ends_with("leave the file out with source.huggingface.exclude"),
+            "{err}"
+        );
     }
 }

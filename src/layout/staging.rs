@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use super::leftovers::{remove_leftovers, OwnedTempDir};
-use crate::error::{name_too_long, Error, IoContext, Result, NAME_MAX};
+use crate::error::{name_too_long, Error, IoContext, LongNameRemedy, Result, NAME_MAX};
 
 /// What of the output's name goes into the staging folder's name: enough to tell it, and room
 /// for `.`, `.partial-<pid>-` and 6 random characters within a file name's length.
@@ -40,7 +40,7 @@ impl StagingDir {
             _ => PathBuf::from("."),
         };
         std::fs::create_dir_all(&parent).at(&parent)?;
-        if let Some(error) = name_too_long(out) {
+        if let Some(error) = name_too_long(out, LongNameRemedy::ShorterOut) {
             return Err(error);
         }
         let prefix = format!(

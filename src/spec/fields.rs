@@ -3,6 +3,8 @@
 //! the spec check writes `network.concurrency must be ...`, the CLI `--concurrency: must be ...`.
 
 use crate::hub::{is_hex, RepoId, RepoType};
+use crate::layout::relative_path_problem;
+use crate::store_path::{validate_name, StorePathError};
 
 /// What a problem line says after `<attribute> ` when the value has the wrong type.
 pub fn wrong_type(type_name: &str, wanted: &str) -> String {
@@ -35,24 +37,16 @@ pub fn repo_type(text: &str) -> Result<RepoType, String> {
 
 pub const REPO_TYPES: &str = "'model', 'dataset', 'space'";
 
-/// A branch, tag, `refs/pr/N` or commit: a relative path that stays where it is joined.
+/// A branch, tag, `refs/pr/N` or commit: written as `refs/<revision>`, so a plain relative
+/// path that a file system can hold ([`relative_path_problem`]).
 pub fn revision(text: &str) -> Result<(), String> {
-    let problem = if text.is_empty() {
-        "is empty"
-    } else if text.contains('\0') {
-        "holds a NUL byte"
-    } else if text.contains('\\') {
-        "holds a backslash"
-    } else if text.starts_with('/') || text.ends_with('/') || text.contains("//") {
-        "has an empty segment"
-    } else if text.split('/').any(|s| s == "." || s == "..") {
-        "has a '.' or '..' segment"
-    } else {
-        return Ok(());
-    };
-    Err(format!(
-        "'{text}' {problem}: give a branch, a tag, refs/pr/N or a commit"
-    ))
+    match relative_path_problem(text) {
+        None => Ok(()),
+        Some(problem) => Err(format!(
+            "'{text}' {}: give a branch, a tag, refs/pr/N or a commit",
+            problem.words()
+        )),
+    }
 }
 
 pub fn is_commit(text: &str) -> bool {
@@ -76,25 +70,25 @@ pub fn commit(text: &str, revision: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A store path name that every supported Nix accepts.
+/// A store path name that every supported Nix accepts: [`validate_name`]'s rule, in the
+/// library's words.
 pub fn name(text: &str) -> Result<(), String> {
-    let valid_char = |c: char| c.is_ascii_alphanumeric() || "+-._?=".contains(c);
-    let problem = if text.is_empty() {
-        "is empty"
-    } else if !text.chars().all(valid_char) {
-        "may only hold letters, digits and + - . _ ? ="
-    } else if text.starts_with('.') {
-        "must not start with '.'"
-    } else if text.len() > crate::store_path::MAX_NAME_LEN {
-        "is longer than 211 characters"
-    } else {
-        return Ok(());
+    let problem = match validate_name(text) {
+        Ok(()) => return Ok(()),
+        Err(StorePathError::EmptyName) => "is empty",
+        Err(StorePathError::IllegalCharacter { .. }) => {
+            "may only hold letters, digits and + - . _ ? ="
+        }
+        Err(StorePathError::LeadingPeriod { .. }) => "must not start with '.'",
+        Err(StorePathError::NameTooLong { .. }) => "is longer than 211 characters",
+        Err(other @ StorePathError::BadStoreDir(_)) => return Err(other.to_string()),
     };
     Err(format!("'{text}' {problem}"))
 }
 
-/// `http(s)://host...`, without credentials.
-pub fn endpoint(text: &str) -> Result<(), String> {
+/// `http(s)://host...`, without credentials, that is a URL (the library checks only the start:
+/// Nix has no URL parser).
+pub fn endpoint(text: &str) -> Result<url::Url, String> {
     let shown = redact_userinfo(text);
     if shown != text {
         return Err(format!(
@@ -106,9 +100,10 @@ pub fn endpoint(text: &str) -> Result<(), String> {
         .iter()
         .find_map(|scheme| text.strip_prefix(scheme));
     match host_start {
-        Some(rest) if !rest.is_empty() && !rest.starts_with('/') => Ok(()),
-        _ => Err(format!("'{text}' is not an http:// or https:// URL")),
+        Some(rest) if !rest.is_empty() && !rest.starts_with('/') => {}
+        _ => return Err(format!("'{text}' is not an http:// or https:// URL")),
     }
+    url::Url::parse(text).map_err(|e| format!("'{text}' is not a valid URL: {e}"))
 }
 
 /// `url` with the user information of its authority (`user:token@`) replaced by `***`.
@@ -221,11 +216,32 @@ mod tests {
     }
 
     #[test]
+    fn an_endpoint_must_be_a_url_beyond_its_start() {
+        for (text, problem) in [
+            ("http://host:99999", "invalid port number"),
+            ("https://[::1", "invalid IPv6 address"),
+            ("http://a b", "invalid international domain name"),
+        ] {
+            assert_eq!(
+                endpoint(text).unwrap_err(),
+                format!("'{text}' is not a valid URL: {problem}")
+            );
+        }
+        assert_eq!(
+            endpoint("https://hub.example/").unwrap().as_str(),
+            "https://hub.example/"
+        );
+    }
+
+    #[test]
     fn revisions() {
         for good in ["main", "v1.0", "refs/pr/1", "a.b/c"] {
             assert!(revision(good).is_ok(), "{good}");
         }
-        for bad in ["", "/a", "a/", "a//b", "a\\b", "../x", "a/./b", "nul\0"] {
+        let long = "n".repeat(256);
+        for bad in [
+            "", "/a", "a/", "a//b", "a\\b", "../x", "a/./b", "nul\0", &long,
+        ] {
             assert!(revision(bad).is_err(), "{bad:?}");
         }
     }

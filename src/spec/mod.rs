@@ -11,7 +11,6 @@
 //! of its values; only a refused one is walked again to list every problem (`problems`).
 
 pub mod fields;
-mod hash_problem;
 mod problems;
 mod unknown;
 
@@ -48,16 +47,25 @@ pub const SPEC_KEYS: &[&str] = &["name", "source", "hash", "network", "auth"];
 /// The attributes of lib.fetchModel's argument that only the library reads.
 pub const LIBRARY_KEYS: &[&str] = &["validation", "integration", "meta"];
 /// The top-level attributes of lib.fetchModel's argument, as its messages list them.
-const TOP_KEYS: &[&str] = &[
-    "name",
-    "source",
-    "hash",
-    "network",
-    "auth",
-    "validation",
-    "integration",
-    "meta",
-];
+const TOP_KEYS: &[&str] =
+    &concatenated::<{ SPEC_KEYS.len() + LIBRARY_KEYS.len() }>(SPEC_KEYS, LIBRARY_KEYS);
+
+const fn concatenated<const N: usize>(
+    first: &[&'static str],
+    second: &[&'static str],
+) -> [&'static str; N] {
+    let mut keys = [""; N];
+    let mut i = 0;
+    while i < N {
+        keys[i] = if i < first.len() {
+            first[i]
+        } else {
+            second[i - first.len()]
+        };
+        i += 1;
+    }
+    keys
+}
 /// The attributes of `source.huggingface`, in the order messages and `prefetch --nix` list them.
 pub const HF_KEYS: &[&str] = &["repo", "revision", "commit", "repoType", "files", "exclude"];
 const NETWORK_KEYS: &[&str] = &["endpoint", "concurrency", "timeout", "retries"];
@@ -139,30 +147,65 @@ pub struct Auth {
 /// is an [`Error::InvalidSpec`] listing every problem, or an [`Error::SpecJson`] saying
 /// where the JSON is broken.
 pub fn check(json: &str) -> Result<FetchSpec> {
-    let refused = match serde_json::from_str::<RawSpec>(json) {
+    let refusal = match serde_json::from_str::<RawSpec>(json) {
         Ok(raw) => match raw.into_spec() {
-            Some(spec) => return Ok(spec),
-            None => None,
+            Ok(spec) => return Ok(spec),
+            Err(problem) => Refusal::Value(problem),
         },
-        Err(error) => Some(error),
+        Err(_) => Refusal::Json,
     };
-    let value: serde_json::Value = serde_json::from_str(json).map_err(Error::spec_json)?;
-    let problems = problems::problems(&value);
+    Err(refused(json, refusal))
+}
+
+/// Why the typed pass refused a spec.
+enum Refusal {
+    /// serde refused it: the walk says why, unless the problem is the JSON's (a key given twice).
+    Json,
+    /// A value's check refused it, with this problem line.
+    Value(String),
+}
+
+/// The error of a spec the typed pass refused: every problem the walk finds; if it finds none,
+/// the typed pass's own reason, so that there is always one.
+fn refused(json: &str, refusal: Refusal) -> Error {
+    let value: serde_json::Value = match serde_json::from_str(json) {
+        Ok(value) => value,
+        Err(error) => return Error::spec_json(error),
+    };
+    let mut problems = problems::problems(&value);
     if problems.is_empty() {
-        // What the walk lets through, the typed pass reads: only a JSON-level problem
-        // (a key given twice) is left.
-        if let Some(error) = refused {
-            return Err(Error::spec_json(error));
+        match refusal {
+            Refusal::Json => return typed_pass_error(json),
+            Refusal::Value(problem) => problems.push(problem),
         }
     }
-    Err(Error::InvalidSpec {
+    Error::InvalidSpec {
         repo: problems::subject(&value).map(String::from),
         problems,
-    })
+    }
+}
+
+/// The typed pass's error, read again to say where in the spec it is.
+fn typed_pass_error(json: &str) -> Error {
+    let mut deserializer = serde_json::Deserializer::from_str(json);
+    match serde_path_to_error::deserialize::<_, RawSpec>(&mut deserializer) {
+        Ok(_) => Error::Internal("the spec's typed pass refused a spec it reads".into()),
+        Err(error) => {
+            let at = error.path().to_string();
+            let mut error = Error::spec_json(error.into_inner());
+            if let Error::SpecJson { problem, .. } = &mut error {
+                if at != "." {
+                    *problem = format!("{at}: {problem}");
+                }
+            }
+            error
+        }
+    }
 }
 
 impl FetchSpec {
-    /// [`check`].
+    /// The old name of [`check`], kept only until src/ffi* calls [`check`]: then remove it.
+    #[doc(hidden)]
     pub fn from_json(text: &str) -> Result<Self> {
         check(text)
     }
@@ -186,9 +229,11 @@ struct RawSpec {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawSource {
     huggingface: RawHfSource,
+    /// The other attributes, which must be source types given as null (absent).
+    #[serde(flatten)]
+    others: std::collections::HashMap<String, Option<serde::de::IgnoredAny>>,
 }
 
 #[derive(Deserialize)]
@@ -219,30 +264,39 @@ struct RawAuth {
 }
 
 impl RawSpec {
-    /// The spec, if every value passes its check (the same checks `problems` words).
-    fn into_spec(self) -> Option<FetchSpec> {
+    /// The spec, if every value passes its check (the same checks `problems` words); else
+    /// the problem line of the first that does not.
+    fn into_spec(self) -> Result<FetchSpec, String> {
+        if let Some((kind, _)) = self
+            .source
+            .others
+            .iter()
+            .find(|(kind, config)| !SOURCE_TYPES.contains(&kind.as_str()) || config.is_some())
+        {
+            return Err(format!("source.{kind}: give exactly one source"));
+        }
         let hf = self.source.huggingface;
         let kind = match &hf.repo_type {
-            Some(text) => fields::repo_type(text).ok()?,
+            Some(text) => fields::repo_type(text).map_err(at("source.huggingface.repoType"))?,
             None => RepoType::Model,
         };
-        let mut repo = fields::repo(&hf.repo).ok()?;
+        let mut repo = fields::repo(&hf.repo).map_err(at("source.huggingface.repo"))?;
         repo.kind = kind;
         let revision = hf.revision.unwrap_or_else(|| "main".to_string());
-        fields::revision(&revision).ok()?;
+        fields::revision(&revision).map_err(at("source.huggingface.revision"))?;
         if let Some(commit) = &hf.commit {
-            fields::commit(commit, &revision).ok()?;
+            fields::commit(commit, &revision).map_err(at("source.huggingface.commit"))?;
         }
         let name = match self.name {
             Some(name) => {
-                fields::name(&name).ok()?;
+                fields::name(&name).map_err(at("name"))?;
                 name
             }
             None => repo.cache_folder_name(),
         };
         let hash = match self.hash.as_deref() {
             None | Some("") => None,
-            Some(text) => Some(parse_sha256(text).ok()?),
+            Some(text) => Some(parse_sha256(text).map_err(|e| e.to_string())?),
         };
         let network = match self.network {
             Some(raw) => raw.into_network()?,
@@ -259,7 +313,7 @@ impl RawSpec {
             files: hf.files.unwrap_or_default(),
             exclude: hf.exclude.unwrap_or_default(),
         });
-        Some(FetchSpec {
+        Ok(FetchSpec {
             name,
             source,
             hash,
@@ -269,24 +323,29 @@ impl RawSpec {
     }
 }
 
+/// Puts the attribute before a value's problem: `network.timeout must be ...`.
+fn at(attribute: &'static str) -> impl Fn(String) -> String {
+    move |problem| format!("{attribute} {problem}")
+}
+
 impl RawNetwork {
-    fn into_network(self) -> Option<Network> {
+    fn into_network(self) -> Result<Network, String> {
         let default = Network::default();
         if let Some(endpoint) = &self.endpoint {
-            fields::endpoint(endpoint).ok()?;
+            fields::endpoint(endpoint).map_err(at("network.endpoint"))?;
         }
-        Some(Network {
+        Ok(Network {
             endpoint: self.endpoint,
             concurrency: match self.concurrency {
-                Some(value) => fields::concurrency(value).ok()?,
+                Some(value) => fields::concurrency(value).map_err(at("network.concurrency"))?,
                 None => default.concurrency,
             },
             timeout: match self.timeout {
-                Some(value) => fields::timeout(value).ok()?,
+                Some(value) => fields::timeout(value).map_err(at("network.timeout"))?,
                 None => default.timeout,
             },
             retries: match self.retries {
-                Some(value) => fields::retries(value).ok()?,
+                Some(value) => fields::retries(value).map_err(at("network.retries"))?,
                 None => default.retries,
             },
         })
@@ -294,14 +353,14 @@ impl RawNetwork {
 }
 
 impl RawAuth {
-    fn into_auth(self) -> Option<Auth> {
+    fn into_auth(self) -> Result<Auth, String> {
         if let Some(file) = &self.token_file {
-            fields::token_file(file).ok()?;
+            fields::token_file(file).map_err(at("auth.tokenFile"))?;
         }
         if let Some(name) = &self.token_env_var {
-            fields::token_env_var(name).ok()?;
+            fields::token_env_var(name).map_err(at("auth.tokenEnvVar"))?;
         }
-        Some(Auth {
+        Ok(Auth {
             token_file: self.token_file.map(PathBuf::from),
             token_env_var: self.token_env_var,
         })
@@ -396,13 +455,44 @@ mod tests {
         }
     }
 
+    /// What the library cannot check (it has no URL parser), the check of a plugin's cache hit
+    /// refuses as a fetch would.
     #[test]
-    fn a_key_given_twice_is_a_json_problem() {
+    fn an_endpoint_that_is_no_url_is_refused_by_the_check() {
+        let e = spec(
+            r#"{"source":{"huggingface":{"repo":"a/b"}},"network":{"endpoint":"http://hub:99999"}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "fetchModel (a/b):\n  - network.endpoint 'http://hub:99999' is not a valid URL: \
+             invalid port number"
+        );
+    }
+
+    #[test]
+    fn a_key_given_twice_is_a_json_problem_that_says_where() {
         let e = spec(r#"{"source":{"huggingface":{"repo":"a/b","repo":"c/d"}}}"#).unwrap_err();
         assert!(
             matches!(&e, Error::SpecJson { line: 1, .. })
-                && e.to_string().contains("duplicate field `repo`"),
+                && e.to_string()
+                    .contains("source.huggingface: duplicate field `repo`"),
             "{e}"
+        );
+    }
+
+    /// Should the walk over the JSON miss a problem the typed pass found, the typed pass's
+    /// reason is the problem line: a refused spec always says why.
+    #[test]
+    fn a_refusal_always_has_a_reason() {
+        let walked_clean = r#"{"source":{"huggingface":{"repo":"a/b"}}}"#;
+        let e = refused(
+            walked_clean,
+            Refusal::Value("name 'x' is what the typed pass says".into()),
+        );
+        assert_eq!(
+            e.to_string(),
+            "fetchModel (a/b):\n  - name 'x' is what the typed pass says"
         );
     }
 

@@ -8,7 +8,6 @@
 use serde_json::{Map, Value};
 
 use super::fields::{self, nix_string, with_article, wrong_type};
-use super::hash_problem::hash_problem;
 use super::unknown::unknown;
 use super::{AUTH_KEYS, HF_KEYS, LIBRARY_KEYS, NETWORK_KEYS, SOURCE_TYPES, TOP_KEYS};
 
@@ -42,8 +41,8 @@ pub fn problems(spec: &Value) -> Vec<String> {
         None => {}
         Some(Value::String(text)) if text.is_empty() => {}
         Some(Value::String(text)) => {
-            if let Some(problem) = hash_problem(text) {
-                lines.push(format!("hash {problem}"));
+            if let Err(problem) = crate::hash::parse_sha256(text) {
+                lines.push(problem.to_string());
             }
         }
         Some(other) => lines.push(format!(
@@ -117,7 +116,11 @@ fn source_problems(source: Option<&Value>, lines: &mut Vec<String>) {
             ));
         }
     }
-    let mut given: Vec<&str> = source.keys().map(String::as_str).collect();
+    let mut given: Vec<&str> = source
+        .iter()
+        .filter(|(_, config)| !config.is_null())
+        .map(|(kind, _)| kind.as_str())
+        .collect();
     given.sort_unstable();
     match given.as_slice() {
         [] => lines.push(format!("source is empty: give exactly one of {types}")),

@@ -617,6 +617,42 @@ fn large_file_is_fetched_as_parallel_ranges() {
 }
 
 #[test]
+fn a_server_that_ignores_range_requests_is_named() {
+    let hub = FakeHub::start(&[]);
+    // Two ranges: 16 MiB and the rest.
+    let big = pseudo_random((16 << 20) + 1000, 8);
+    hub.repo("models/org/big", &[("model.safetensors", &big)]);
+    hub.add_fault(
+        json!({"path": "model.safetensors", "kind": "ignore-range", "on": "cdn", "times": 100}),
+    );
+    let (message, nothing_left) = failed_fetch(&hub, "org/big", &[]);
+    assert!(
+        message.contains("ignored the Range request for bytes ")
+            && message.contains(" of model.safetensors and sent the whole file (HTTP 200)")
+            && message.contains("does not serve byte ranges"),
+        "{message}"
+    );
+    assert!(nothing_left);
+
+    // A file in one piece, whose download resumes after a cut.
+    let hub = hub_with_model();
+    hub.add_fault(
+        json!({"path": "model.safetensors", "kind": "cut", "after_bytes": 1000, "on": "cdn"}),
+    );
+    hub.add_fault(
+        json!({"path": "model.safetensors", "kind": "ignore-range", "on": "cdn", "times": 100}),
+    );
+    let (message, _) = failed_fetch(&hub, "org/model", &[]);
+    let last = weights().len() - 1;
+    assert!(
+        message.contains(&format!(
+            "ignored the Range request for bytes 1000-{last} of model.safetensors"
+        )),
+        "{message}"
+    );
+}
+
+#[test]
 fn prefetch_starts_with_one_request_and_widens_while_the_link_sets_the_pace() {
     // Each connection gets 8 MiB/s, so one request leaves the NAR hasher waiting: every 25 ms
     // the fetch doubles its requests, up to network.concurrency. Before the first 25 ms, only
@@ -888,6 +924,41 @@ fn fetch_checks_the_spec_hash_and_keeps_nothing_on_a_mismatch() {
 }
 
 #[test]
+fn a_signal_while_nix_store_adds_the_model_stops_prefetch() {
+    use std::os::unix::fs::PermissionsExt;
+    let hub = hub_with_model();
+    // A nix-store that sends SIGTERM to its caller while it adds, as `timeout` would, then
+    // fails: the command would go on to report the model as not added.
+    let bin = tempfile::tempdir().unwrap();
+    let nix_store = bin.path().join("nix-store");
+    std::fs::write(&nix_store, "#!/bin/sh\nkill -TERM $PPID\nsleep 1\nexit 1\n").unwrap();
+    std::fs::set_permissions(&nix_store, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap()
+    );
+    let output = cli()
+        .env("PATH", path)
+        .args([
+            "--quiet",
+            "prefetch",
+            "hf:org/model",
+            "--endpoint",
+            &hub.endpoint,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(143), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("interrupted by SIGTERM"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(output.stdout.is_empty(), "a report was printed");
+}
+
+#[test]
 fn prefetch_names_the_store_path() {
     let hub = hub_with_model();
     let output = prefetch(
@@ -1038,47 +1109,74 @@ fn listing_pages_that_loop_or_leave_the_host_are_refused() {
     let files: &[(&str, &[u8])] = &[("a.txt", b"a"), ("b.txt", b"b"), ("c.txt", b"c")];
     let elsewhere = format!("{}/api/models/org/away/tree/main?recursive=true", hub.cdn);
     let gone = "/api/models/org/no-such-repo/tree/main?recursive=true";
-    let first_page_of_loop = format!("{}/api/models/org/loop/tree/", hub.endpoint);
-    // (repo, the last page's next link, the problem, the URL the message names)
-    let cases = [
+    // (repo, the last page's next link, what the message says after "listing of repo <repo> ",
+    // given the URL of the first page without its query)
+    type Expected<'a> = Box<dyn Fn(&str) -> String + 'a>;
+    let cases: [(&str, &str, Expected); 4] = [
         (
             "org/loop",
             "?recursive=true",
-            "was read already",
-            first_page_of_loop,
+            Box::new(|first: &str| format!("loops: its next page, {first}, was read already")),
         ),
-        ("org/away", &elsewhere, "another host", elsewhere.clone()),
+        (
+            "org/round",
+            "?recursive=true&page={n}",
+            Box::new(|first: &str| {
+                format!("goes round: its page {first} lists no path that earlier pages did not")
+            }),
+        ),
+        (
+            "org/away",
+            &elsewhere,
+            Box::new(|_: &str| {
+                format!(
+                    "on {} sends its next page to another host, \
+                     {}/api/models/org/away/tree/main: refusing it",
+                    hub.endpoint, hub.cdn
+                )
+            }),
+        ),
         (
             "org/gone",
             gone,
-            "answered HTTP 404",
-            format!("{}{gone}", hub.endpoint),
+            Box::new(|_: &str| {
+                format!(
+                    "stops short: its next page, {}/api/models/org/no-such-repo/tree/main, \
+                     answered HTTP 404",
+                    hub.endpoint
+                )
+            }),
         ),
     ];
-    for (repo, link, _, _) in &cases {
+    for (repo, link, _) in &cases {
         hub.repo_with(
             &format!("models/{repo}"),
             json!({"tree_next_link": link}),
             &[("main", files)],
         );
     }
-    for (repo, _, problem, url) in &cases {
+    for (repo, _, expected) in &cases {
         hub.clear_log();
         let (dir, out) = out_dir();
         let spec = hf_spec(&hub.endpoint, repo, json!({}));
         let (mut command, _spec) = fetch_command(&spec, &out, &[], &[]);
         let output = output_within(&mut command, Duration::from_secs(60));
         assert!(!output.status.success(), "{repo}");
+        let log = hub.log();
+        let first_path = log
+            .iter()
+            .map(|r| r["path"].as_str().unwrap())
+            .find(|path| path.contains("/tree/"))
+            .unwrap();
+        let first = format!("{}{first_path}", hub.endpoint);
         let message = stderr(&output);
         assert!(
-            message.contains(&format!("listing of repo {repo}"))
-                && message.contains(problem)
-                && message.contains(url.as_str()),
+            message.contains(&format!("listing of repo {repo} {}", expected(&first))),
             "{repo}: {message}"
         );
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
         assert!(
-            hub.log().iter().all(|r| r["origin"] == "hub"),
+            log.iter().all(|r| r["origin"] == "hub"),
             "{repo}: another host was asked"
         );
     }
@@ -1253,6 +1351,36 @@ fn a_listed_size_no_file_can_have_is_named() {
 }
 
 #[test]
+fn a_listed_size_beyond_the_free_space_is_refused_before_the_download() {
+    let hub = FakeHub::start(&[]);
+    let huge = json!({"type": "file", "path": "huge.bin", "oid": git_blob_sha1(b"x"), "size": 1,
+        "lfs": {"oid": sha256_hex(b"x"), "size": i64::MAX, "pointerSize": 130}});
+    hub.repo_with(
+        "models/org/huge",
+        json!({"extra_tree_entries": [huge]}),
+        &[("main", &[("config.json", CONFIG)])],
+    );
+    let (message, nothing_left) = failed_fetch(&hub, "org/huge", &[]);
+    let needed = i64::MAX as u64 + CONFIG.len() as u64;
+    assert!(
+        message.contains("error: not enough room in ")
+            && message.contains(&format!(
+                "the selected files need 8.00 EiB ({needed} bytes)"
+            ))
+            && message.contains("free. Free space there")
+            && message.contains("or select fewer files with source.huggingface.files / exclude"),
+        "{message}"
+    );
+    assert!(nothing_left);
+    assert!(
+        hub.log()
+            .iter()
+            .all(|r| !r["path"].as_str().unwrap().contains("/resolve/")),
+        "a file was downloaded"
+    );
+}
+
+#[test]
 fn a_redirect_to_a_file_url_is_named() {
     let hub = hub_with_model();
     hub.add_fault(json!({"path": "config.json", "kind": "redirect", "location": "file:///etc/passwd", "on": "resolve"}));
@@ -1262,6 +1390,22 @@ fn a_redirect_to_a_file_url_is_named() {
             && message.contains("not an http(s) URL"),
         "{message}"
     );
+    assert!(nothing_left);
+}
+
+#[test]
+fn a_signed_cdn_url_is_shown_without_its_signature() {
+    let hub = hub_with_model();
+    hub.add_fault(
+        json!({"path": "model.safetensors", "kind": "status", "status": 403, "on": "cdn"}),
+    );
+    let (message, nothing_left) = failed_fetch(&hub, "org/model", &[]);
+    let blob = sha256_hex(&weights());
+    assert!(
+        message.contains(&format!("{}/repos/{blob} answered HTTP 403", hub.cdn)),
+        "{message}"
+    );
+    assert!(!message.contains("Signature"), "{message}");
     assert!(nothing_left);
 }
 
@@ -1341,7 +1485,9 @@ fn names_longer_than_a_file_name_can_be_are_named() {
     assert!(!output.status.success());
     let message = stderr(&output);
     assert!(
-        message.contains("is 300 bytes long") && message.contains("255"),
+        message.contains("is 300 bytes long")
+            && message.contains("255")
+            && message.ends_with(": choose a shorter --out\n"),
         "{message}"
     );
     assert!(
@@ -1364,11 +1510,18 @@ fn names_longer_than_a_file_name_can_be_are_named() {
     );
     let (message, nothing_left) = failed_fetch(&hub, "org/long-name", &[]);
     assert!(
-        message.contains("refusing unsafe path")
-            && message.contains("longer than the 255 bytes a file name can have"),
+        message.contains(&format!(
+            "error: {}...: a name in it is 304 bytes long",
+            "c".repeat(40)
+        )) && message.contains("more than the 255 bytes a file name can have")
+            && message.contains("leave the file out with source.huggingface.exclude"),
         "{message}"
     );
     assert!(nothing_left);
+    // Left out, it is nothing to write.
+    let (_d, out) = out_dir();
+    let spec = hf_spec(&hub.endpoint, "org/long-name", json!({"exclude": ["ccc*"]}));
+    assert_ok(&fetch(&spec, &out, &[]));
 }
 
 const SIGPIPE: i32 = 13;
@@ -1512,13 +1665,31 @@ fn a_bundle_named_by_a_variable_must_be_usable() {
 }
 
 #[test]
+fn a_bundle_named_twice_is_read_once() {
+    use nix_fetch_model::tls::extra_roots;
+    let ca = TestCa::make();
+    let pem = ca.file("ca.pem");
+    let link = ca.dir.path().join("link-to-ca.pem");
+    std::os::unix::fs::symlink(&pem, &link).unwrap();
+    let notify: nix_fetch_model::http::Notify = std::sync::Arc::new(|_| {});
+    let env = |name: &str| (name == "NIX_SSL_CERT_FILE").then(|| pem.clone());
+    for ca_file in [Path::new(&pem), link.as_path()] {
+        let roots = extra_roots(Some(ca_file), &env, &notify).unwrap();
+        assert_eq!(roots.len(), 1, "{}", ca_file.display());
+    }
+    let other = ca.file("other-ca.pem");
+    let roots = extra_roots(Some(Path::new(&other)), &env, &notify).unwrap();
+    assert_eq!(roots.len(), 2);
+}
+
+#[test]
 fn fetch_options_ca_file_is_trusted_besides_the_built_in_roots() {
     use nix_fetch_model::fetch::{fetch_into, FetchOptions};
-    use nix_fetch_model::spec::FetchSpec;
     let ca = TestCa::make();
     let hub = with_model(FakeHub::start_tls(&ca, "server"));
     let spec =
-        FetchSpec::from_json(&hf_spec(&hub.endpoint, "org/model", json!({})).to_string()).unwrap();
+        nix_fetch_model::spec::check(&hf_spec(&hub.endpoint, "org/model", json!({})).to_string())
+            .unwrap();
     let root = tempfile::tempdir().unwrap();
     let refused = fetch_into(&spec, root.path(), &FetchOptions::default()).unwrap_err();
     assert!(

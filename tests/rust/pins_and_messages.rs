@@ -267,6 +267,65 @@ fn prefetch_names_its_flags_and_shows_no_credentials() {
 }
 
 #[test]
+fn prefetch_suggests_its_flags_where_a_fetch_suggests_the_specs_attributes() {
+    let hub = hub_with_two_commits();
+    let output = prefetch(&hub, "hf:org/moving", &["--include", "*.bin", "--no-add"]);
+    let message = stderr(&output);
+    assert!(
+        message.contains("matches --include [\"*.bin\"] / --exclude []"),
+        "{message}"
+    );
+    let (_d, out) = out_dir();
+    let spec = hf_spec(&hub.endpoint, "org/moving", json!({"files": ["*.bin"]}));
+    let message = stderr(&fetch(&spec, &out, &[]));
+    assert!(
+        message.contains("matches files = [\"*.bin\"] / exclude = []"),
+        "{message}"
+    );
+
+    hub.add_fault(
+        json!({"path": "a.txt", "kind": "redirect", "location": "file:///etc/passwd",
+        "on": "resolve", "times": 2}),
+    );
+    let message = stderr(&prefetch(&hub, "hf:org/moving", &["--no-add"]));
+    assert!(
+        message.contains("Check --endpoint / HF_ENDPOINT") && !message.contains("network."),
+        "{message}"
+    );
+    let (_d, out) = out_dir();
+    let spec = hf_spec(&hub.endpoint, "org/moving", json!({}));
+    let message = stderr(&fetch(&spec, &out, &[]));
+    assert!(
+        message.contains("Check network.endpoint / HF_ENDPOINT"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_pinned_commit_that_is_not_in_the_repo_names_the_commit_attribute() {
+    let hub = hub_with_two_commits();
+    let (_d, out) = out_dir();
+    let missing = "0123456789abcdef0123456789abcdef01234567";
+    let spec = hf_spec(&hub.endpoint, "org/moving", json!({"commit": missing}));
+    let message = stderr(&fetch(&spec, &out, &[]));
+    assert!(
+        message.starts_with(&format!(
+            "error: commit {missing} (source.huggingface.commit) not found in repo org/moving"
+        )),
+        "{message}"
+    );
+    // A commit as the revision is a revision.
+    let spec = hf_spec(&hub.endpoint, "org/moving", json!({"revision": missing}));
+    let message = stderr(&fetch(&spec, &out, &[]));
+    assert!(
+        message.starts_with(&format!(
+            "error: revision '{missing}' not found in repo org/moving"
+        )),
+        "{message}"
+    );
+}
+
+#[test]
 fn hf_endpoint_with_credentials_is_refused_unshown() {
     let (_d, out) = out_dir();
     let spec = json!({"source": {"huggingface": {"repo": "org/name"}}});

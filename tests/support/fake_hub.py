@@ -28,7 +28,8 @@ which no revision names but which are still served by their commit sha, as a bra
 commits are on the Hub; "extra_tree_entries" are appended as they are to the root's tree
 listing, and "tree_next_link" is sent as it is as the `Link: <...>; rel="next"` of the last
 page of every tree listing, to play a hostile or broken Hub: a relative link back to the first
-page makes the pagination loop, an absolute one sends it to another host). `_hub.json` is read
+page makes the pagination loop, an absolute one sends it to another host; "{n}" in it becomes a
+new number each time, for a pagination that goes round with ever new links). `_hub.json` is read
 again for every request: a test moves a branch by rewriting it (e.g. "main" to a new folder,
 the old one into "history"). Regular files are listed sorted and recursively;
 symlinks, `__pycache__` folders and `*.pyc` files are skipped.
@@ -58,7 +59,7 @@ Admin API on the Hub origin (not logged):
     GET /_admin/held ({"held": N}: bodies a "hold" fault holds now); POST /_admin/release
     (every body held so far goes on).
     A fault (POST JSON) is {"path": glob,
-    "kind": "status"|"redirect"|"cut"|"wrong-bytes"|"slow"|"hold",
+    "kind": "status"|"redirect"|"cut"|"wrong-bytes"|"slow"|"hold"|"ignore-range",
     "on": "resolve"|"cdn"|"any"|"api" (default "any"), "times": N (default 1),
     "status": 429|500|503 (default 503), "retry_after": s, "ratelimit": bool,
     "after_bytes": N (default 0), "delay": s, "location": URL}.
@@ -73,6 +74,8 @@ Admin API on the Hub origin (not logged):
       hold         send the headers and `after_bytes` bytes of the body, then wait for
                    POST /_admin/release before the rest (a download caught in the middle, for
                    as long as a test needs, without timing)
+      ignore-range send the whole file with 200, whatever the Range header asks (a server or
+                   a proxy that does not serve byte ranges)
     Offsets count from the first byte of the response body (so from the Range start).
     The log is a list of {"origin", "method", "path", "query", "range", "auth", "status",
     "bytes_sent", "started", "ended"}, the last two from the system's monotonic clock (Python's
@@ -88,6 +91,7 @@ import glob
 import hashlib
 import http.server
 import ipaddress
+import itertools
 import json
 import os
 import re
@@ -99,6 +103,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
@@ -384,7 +389,7 @@ class Hub:
 # ---------------------------------------------------------------------------------------------
 # Faults and request log
 
-FAULT_KINDS = ("status", "redirect", "cut", "wrong-bytes", "slow", "hold")
+FAULT_KINDS = ("status", "redirect", "cut", "wrong-bytes", "slow", "hold", "ignore-range")
 ANSWER_FAULT_KINDS = ("status", "redirect")
 FAULT_TARGETS = ("resolve", "cdn", "any", "api")
 BODY_FAULT_KINDS = ("cut", "wrong-bytes", "slow", "hold")
@@ -545,6 +550,8 @@ class App:
     endpoint: str = ""
     cdn: str = ""
     holds: Holds = field(default_factory=Holds)
+    # Numbers the next-page links that ask for one ("{n}" in "tree_next_link").
+    next_link_numbers: Iterator[int] = field(default_factory=itertools.count)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -687,7 +694,8 @@ class BaseHandler(http.server.BaseHTTPRequestHandler):
             raise HubError(404, f"fake-hub: file vanished: {abspath}", "EntryNotFound") from None
         with f:
             size = os.fstat(f.fileno()).st_size
-            byte_range = parse_range(self.headers.get("Range"), size)
+            ignores_range = self.command == "GET" and self.app.faults.take(target, paths, ("ignore-range",))
+            byte_range = None if ignores_range else parse_range(self.headers.get("Range"), size)
             start, length = byte_range or (0, size)
             headers = dict(headers, **{"Accept-Ranges": "bytes"})
             if byte_range:
@@ -888,7 +896,8 @@ class HubHandler(BaseHandler):
             params = dict(query, cursor=base64.urlsafe_b64encode(str(end).encode()).decode())
             headers["Link"] = f'<{self.app.endpoint}{raw_path}?{urlencode(params)}>; rel="next"'
         elif repo.tree_next_link is not None:
-            headers["Link"] = f'<{repo.tree_next_link}>; rel="next"'
+            link = repo.tree_next_link.replace("{n}", str(next(self.app.next_link_numbers)))
+            headers["Link"] = f'<{link}>; rel="next"'
         self.respond_json(entries[start:end], headers=headers)
 
     @staticmethod

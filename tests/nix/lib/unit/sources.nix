@@ -14,6 +14,7 @@ in
   { name = "impureEnvVars carry the token and endpoint"; expr = hf.impureEnvVars { }; expected = [ "HF_TOKEN" "HUGGING_FACE_HUB_TOKEN" "HF_ENDPOINT" ]; }
   { name = "meta of a dataset"; expr = (hf.extractMeta { repo = "o/d"; repoType = "dataset"; revision = "v1"; }).homepage; expected = "https://huggingface.co/datasets/o/d"; }
   { name = "dispatch"; expr = (dispatch { huggingface.repo = "a/b"; }).type; expected = "huggingface"; }
+  { name = "dispatch past a null source type (absent)"; expr = (dispatch { git-lfs = null; huggingface.repo = "a/b"; }).type; expected = "huggingface"; }
   { name = "every source type has an adapter"; expr = builtins.attrNames lib.sources.adapters; expected = builtins.sort builtins.lessThan lib.sourceTypes; }
   { name = "only huggingface is fetched"; expr = builtins.filter (t: (getAdapter t).supported) lib.sourceTypes; expected = [ "huggingface" ]; }
   { name = "an unknown type fails"; expr = (builtins.tryEval (getAdapter "ftp")).success; expected = false; }

@@ -44,5 +44,6 @@ in
   { name = "editDistance"; expr = map ({ a, b }: (import ../../../../lib/sources/check.nix).editDistance a b) [ { a = "revison"; b = "revision"; } { a = ""; b = "abc"; } { a = "kitten"; b = "sitting"; } ]; expected = [ 1 3 3 ]; }
   { name = "heading names the repo"; expr = map lib.types.heading [ (hf "a/b") (hf "") { source = "x"; } [ 1 ] ]; expected = [ "fetchModel (a/b)" "fetchModel" "fetchModel" "fetchModel" ]; }
   { name = "validateSource"; expr = lib.validateSource { huggingface.repo = "a/b"; }; expected = { valid = true; errors = [ ]; sourceType = "huggingface"; }; }
+  { name = "validateSource: a null source type is absent"; expr = lib.validateSource { git-lfs = null; huggingface.repo = "a/b"; }; expected = { valid = true; errors = [ ]; sourceType = "huggingface"; }; }
   { name = "sourceTypes"; expr = lib.sourceTypes; expected = [ "huggingface" "mlflow" "s3" "git-lfs" "git-xet" "url" "ollama" ]; }
 ]
