@@ -153,7 +153,7 @@ mod bridge {
 pub use bridge::{FetchProgress, Fetched, NarChunk, Pinned, Plan, Remembered};
 
 fn plan(spec_json: &str, store_dir: &str) -> Result<Plan, String> {
-    let spec = FetchSpec::from_json(spec_json).map_err(message)?;
+    let spec = spec::check(spec_json).map_err(message)?;
     let hf = spec.huggingface();
     let endpoint = endpoint(&spec)?;
     let urls = vec![

@@ -17,7 +17,7 @@ use crate::fetch::{
     NarSummary, Progress,
 };
 use crate::layout::{remove_leftovers, OwnedTempDir, FETCH_TEMP_PREFIX};
-use crate::spec::FetchSpec;
+use crate::spec::{self, FetchSpec};
 use crate::store_path::fixed_output_path;
 
 pub struct Fetch {
@@ -40,7 +40,7 @@ pub fn start_fetch(
     stream_nar: bool,
     ca_file: &str,
 ) -> Result<Box<Fetch>, String> {
-    let spec = FetchSpec::from_json(spec_json).map_err(message)?;
+    let spec = spec::check(spec_json).map_err(message)?;
     let temp = std::env::temp_dir();
     remove_leftovers(&temp, FETCH_TEMP_PREFIX);
     let dir = OwnedTempDir::new_in(&temp, FETCH_TEMP_PREFIX).map_err(|e| {

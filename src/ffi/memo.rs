@@ -183,7 +183,7 @@ mod tests {
         let cache = tempfile::tempdir().unwrap();
         let cache = cache.path();
         let spec = |files: &str| {
-            FetchSpec::from_json(&format!(
+            crate::spec::check(&format!(
                 r#"{{"source":{{"huggingface":{{"repo":"org/memo","files":{files}}}}}}}"#
             ))
             .unwrap()

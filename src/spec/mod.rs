@@ -204,12 +204,6 @@ fn typed_pass_error(json: &str) -> Error {
 }
 
 impl FetchSpec {
-    /// The old name of [`check`], kept only until src/ffi* calls [`check`]: then remove it.
-    #[doc(hidden)]
-    pub fn from_json(text: &str) -> Result<Self> {
-        check(text)
-    }
-
     pub fn huggingface(&self) -> &HfSource {
         match &self.source {
             Source::HuggingFace(hf) => hf,
