@@ -1331,16 +1331,22 @@ fn failed_fetch(hub: &FakeHub, repo: &str, envs: &[(&str, &str)]) -> (String, bo
     (stderr(&output), names_in(dir.path()).is_empty())
 }
 
-#[test]
-fn a_listed_size_no_file_can_have_is_named() {
+/// A hub whose org/huge lists an LFS file huge.bin of `size` bytes beside its config.
+fn hub_listing_a_file_of(size: u64) -> FakeHub {
     let hub = FakeHub::start(&[]);
     let huge = json!({"type": "file", "path": "huge.bin", "oid": git_blob_sha1(b"x"), "size": 1,
-        "lfs": {"oid": sha256_hex(b"x"), "size": u64::MAX, "pointerSize": 130}});
+        "lfs": {"oid": sha256_hex(b"x"), "size": size, "pointerSize": 130}});
     hub.repo_with(
         "models/org/huge",
         json!({"extra_tree_entries": [huge]}),
         &[("main", &[("config.json", CONFIG)])],
     );
+    hub
+}
+
+#[test]
+fn a_listed_size_no_file_can_have_is_named() {
+    let hub = hub_listing_a_file_of(u64::MAX);
     let (message, nothing_left) = failed_fetch(&hub, "org/huge", &[]);
     assert!(
         message.contains("\"huge.bin\" is listed with 18446744073709551615 bytes")
@@ -1352,14 +1358,7 @@ fn a_listed_size_no_file_can_have_is_named() {
 
 #[test]
 fn a_listed_size_beyond_the_free_space_is_refused_before_the_download() {
-    let hub = FakeHub::start(&[]);
-    let huge = json!({"type": "file", "path": "huge.bin", "oid": git_blob_sha1(b"x"), "size": 1,
-        "lfs": {"oid": sha256_hex(b"x"), "size": i64::MAX, "pointerSize": 130}});
-    hub.repo_with(
-        "models/org/huge",
-        json!({"extra_tree_entries": [huge]}),
-        &[("main", &[("config.json", CONFIG)])],
-    );
+    let hub = hub_listing_a_file_of(i64::MAX as u64);
     let (message, nothing_left) = failed_fetch(&hub, "org/huge", &[]);
     let needed = i64::MAX as u64 + CONFIG.len() as u64;
     assert!(
