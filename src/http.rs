@@ -11,6 +11,7 @@ use url::Url;
 
 use crate::error::{Error, Result, SettingNames};
 use crate::hub::Token;
+use crate::notice::Notify;
 use crate::spec::Network;
 
 /// The longest wait between two tries, whatever the server asks for.
@@ -19,9 +20,6 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 /// However much progress its tries make, one request gets at most this many times
 /// `network.retries + 1` tries.
 const MAX_TRIES_FACTOR: u32 = 4;
-
-/// Receives what the user should see: each retry and why (the fetch's `Progress::notice`).
-pub type Notify = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// What the client needs besides the spec's `network` settings.
 pub struct ClientSetup {

@@ -13,6 +13,7 @@ pub mod hub;
 pub mod layout;
 pub mod nar;
 pub mod nix_build;
+pub mod notice;
 pub mod patterns;
 pub mod sha256_stream;
 pub mod spec;

@@ -13,7 +13,7 @@ use rustls::pki_types::CertificateDer;
 use rustls::CertificateError;
 
 use crate::error::{Error, Result};
-use crate::http::Notify;
+use crate::notice::Notify;
 
 /// The variables naming a PEM bundle of roots, the first set one wins.
 pub const BUNDLE_VARIABLES: [&str; 2] = ["NIX_SSL_CERT_FILE", "SSL_CERT_FILE"];

@@ -1670,7 +1670,7 @@ fn a_bundle_named_twice_is_read_once() {
     let pem = ca.file("ca.pem");
     let link = ca.dir.path().join("link-to-ca.pem");
     std::os::unix::fs::symlink(&pem, &link).unwrap();
-    let notify: nix_fetch_model::http::Notify = std::sync::Arc::new(|_| {});
+    let notify: nix_fetch_model::notice::Notify = std::sync::Arc::new(|_| {});
     let env = |name: &str| (name == "NIX_SSL_CERT_FILE").then(|| pem.clone());
     for ca_file in [Path::new(&pem), link.as_path()] {
         let roots = extra_roots(Some(ca_file), &env, &notify).unwrap();
