@@ -29,12 +29,17 @@ def serve_main_from(repo: Path, folder: str, history: list[str]) -> None:
     (repo / "_hub.json").write_text(json.dumps({"revisions": {"main": folder}, "history": history}))
 
 
-def test_a_commit_pin_holds_when_the_branch_moves(tmp_path, start_fake_hub, hf_client_for):
+def moving_repo(tmp_path: Path, start_fake_hub):
+    """A repo whose `main` is at the folder `old`, with `new` ready to move to, and its hub."""
     repo = tmp_path / "hub" / "models" / REPO
     shutil.copytree(MULTI_REV / "rev-v1", repo / "old")
     shutil.copytree(MULTI_REV / "rev-main", repo / "new")
     serve_main_from(repo, "old", [])
-    hub = start_fake_hub(root=tmp_path / "hub")
+    return repo, start_fake_hub(root=tmp_path / "hub")
+
+
+def test_a_commit_pin_holds_when_the_branch_moves(tmp_path, start_fake_hub, hf_client_for):
+    repo, hub = moving_repo(tmp_path, start_fake_hub)
     judge = hf_client_for(hub)
     judge.snapshot_download(REPO)  # huggingface_hub's own download of main, before the move
     theirs = judge.cache / "models--fake-org--moving"
@@ -71,11 +76,7 @@ def test_a_commit_pin_holds_when_the_branch_moves(tmp_path, start_fake_hub, hf_c
 
 
 def test_a_stale_hash_without_a_commit_names_the_commit_main_moved_to(tmp_path, start_fake_hub, hf_client_for):
-    repo = tmp_path / "hub" / "models" / REPO
-    shutil.copytree(MULTI_REV / "rev-v1", repo / "old")
-    shutil.copytree(MULTI_REV / "rev-main", repo / "new")
-    serve_main_from(repo, "old", [])
-    hub = start_fake_hub(root=tmp_path / "hub")
+    repo, hub = moving_repo(tmp_path, start_fake_hub)
     pin = ours.prefetch(hub.endpoint, f"hf:{REPO}")["pin"]
     unpinned = json.loads(json.dumps(pin)) | {"network": {"endpoint": hub.endpoint}}
     del unpinned["source"]["huggingface"]["commit"]
