@@ -27,14 +27,14 @@ rust::Box<FetchLock> lockFetch(Store & store, const StorePath & path, const Plan
 {
     auto lock = nfm::fetch_lock(plan.store_path);
     if (!lock->try_acquire()) {
-        printInfo("waiting for another fetch of model '%s'", std::string(plan.repo));
+        printInfo("waiting for another fetch of model '%s'", std::string(plan.subject));
         auto giveUp = std::chrono::steady_clock::now() + lockPatience;
         while (!lock->try_acquire() && !store.isValidPath(path)) {
             checkInterrupt();
             if (std::chrono::steady_clock::now() > giveUp) {
                 warn("fetchModel: another process has held the lock of model '%s' for %d minutes without "
                      "fetching it; fetching it without the lock",
-                    std::string(plan.repo), std::chrono::duration_cast<std::chrono::minutes>(lockPatience).count());
+                    std::string(plan.subject), std::chrono::duration_cast<std::chrono::minutes>(lockPatience).count());
                 break;
             }
             std::this_thread::sleep_for(pollInterval);
@@ -80,9 +80,9 @@ public:
     FetchReport(Fetch & fetch, const Plan & plan)
         : fetch(fetch)
         , act(*logger, lvlInfo, actFileTransfer,
-              fmt("fetching model '%s' at '%s' from %s", std::string(plan.repo), std::string(plan.revision),
+              fmt("fetching model '%s' at '%s' from %s", std::string(plan.subject), std::string(plan.revision),
                   std::string(plan.endpoint)),
-              {std::string(plan.endpoint) + "/" + std::string(plan.repo)})
+              {std::string(plan.endpoint) + "/" + std::string(plan.subject)})
     {
     }
 
@@ -278,7 +278,7 @@ std::pair<PrintedPath, Fetched> fetchIntoStore(Store & store, const std::string 
 
 void warnUnpinned(const Plan & plan, const rust::String & narHash)
 {
-    warn("fetchModel: model '%s' has no 'hash'; to pin it, add hash = \"%s\";", std::string(plan.repo),
+    warn("fetchModel: model '%s' has no 'hash'; to pin it, add hash = \"%s\";", std::string(plan.subject),
         std::string(narHash));
 }
 

@@ -557,13 +557,14 @@ fn is_fake_hash(sri: &str) -> bool {
 pub struct HashMismatch {
     /// The store path name.
     pub name: String,
-    pub repo: String,
+    /// What the source names: a repo id, a URL, a bucket's prefix.
+    pub subject: String,
     pub revision: String,
-    /// The commit that was fetched.
+    /// The commit (the pin) that was fetched.
     pub commit: String,
-    /// Whether the spec fixed the commit (`source.huggingface.commit`, or a commit as the
-    /// revision), so that the content could not have moved.
-    pub commit_pinned: bool,
+    /// The line that pins `commit`, unless the spec fixed it (`source.huggingface.commit`, or
+    /// a commit as the revision), so that the content could not have moved.
+    pub pin: Option<String>,
     /// SRI.
     pub specified: String,
     /// SRI.
@@ -574,24 +575,24 @@ impl std::fmt::Display for HashMismatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let HashMismatch {
             name,
-            repo,
+            subject,
             revision,
             commit,
-            commit_pinned,
+            pin,
             specified,
             got,
         } = self;
         write!(
             f,
-            "hash mismatch in the fetched model '{name}' ({repo} at commit {commit}):\n  \
+            "hash mismatch in the fetched model '{name}' ({subject} at commit {commit}):\n  \
              specified: {specified}\n     got:    {got}"
         )?;
-        if !commit_pinned && !is_fake_hash(specified) {
+        if let Some(pin) = pin.as_ref().filter(|_| !is_fake_hash(specified)) {
             write!(
                 f,
                 "\nThe spec pins no commit, so revision '{revision}' may have moved since the \
                  hash was pinned: it is now at commit {commit}. To take what it holds now, pin \
-                 both:\n  source.huggingface.commit = \"{commit}\";\n  hash = \"{got}\";\n\
+                 both:\n  {pin}\n  hash = \"{got}\";\n\
                  To keep what the hash was made from, pin the commit it was made from instead."
             )?;
         }
@@ -782,10 +783,11 @@ mod tests {
     fn mismatch(commit_pinned: bool, specified: &str) -> String {
         Error::HashMismatch(Box::new(HashMismatch {
             name: "models--org--name".into(),
-            repo: "org/name".into(),
+            subject: "org/name".into(),
             revision: "main".into(),
             commit: "c".repeat(40),
-            commit_pinned,
+            pin: (!commit_pinned)
+                .then(|| format!("source.huggingface.commit = \"{}\";", "c".repeat(40))),
             specified: specified.into(),
             got: "sha256-GOT".into(),
         }))

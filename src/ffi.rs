@@ -6,8 +6,8 @@
 
 use std::path::Path;
 
-use crate::hub::checked_endpoint;
-use crate::spec::{self, FetchSpec};
+use crate::sources::{self, Addresses};
+use crate::spec;
 use crate::store_path::fixed_output_path;
 
 mod fetch;
@@ -24,10 +24,10 @@ mod bridge {
     struct Plan {
         /// Store path name.
         name: String,
-        /// `org/name`.
-        repo: String,
+        /// What the source names: `org/name`, a URL, a bucket's prefix.
+        subject: String,
         revision: String,
-        /// The Hub the fetch talks to.
+        /// Where the files come from (the Hub, a server).
         endpoint: String,
         /// The URL prefixes the fetch will contact (restricted mode checks them).
         urls: Vec<String>,
@@ -154,12 +154,8 @@ pub use bridge::{FetchProgress, Fetched, NarChunk, Pinned, Plan, Remembered};
 
 fn plan(spec_json: &str, store_dir: &str) -> Result<Plan, String> {
     let spec = spec::check(spec_json).map_err(message)?;
-    let hf = spec.huggingface();
-    let endpoint = endpoint(&spec)?;
-    let urls = vec![
-        format!("{endpoint}/api/{}/{}", hf.repo.kind.plural(), hf.repo.id),
-        format!("{endpoint}/{}{}", hf.repo.kind.url_prefix(), hf.repo.id),
-    ];
+    let env = |name: &str| std::env::var(name).ok();
+    let Addresses { endpoint, urls } = sources::addresses(&spec, &env).map_err(message)?;
     let (hash, store_path) = match &spec.hash {
         None => Default::default(),
         Some(hash) => {
@@ -169,8 +165,8 @@ fn plan(spec_json: &str, store_dir: &str) -> Result<Plan, String> {
     };
     Ok(Plan {
         name: spec.name.clone(),
-        repo: hf.repo.id.clone(),
-        revision: hf.revision.clone(),
+        subject: spec.source.subject(),
+        revision: spec.source.revision().to_string(),
         endpoint,
         urls,
         hash,
@@ -190,14 +186,6 @@ fn pinned(spec_json: &str, store_dir: &str) -> Result<Pinned, String> {
         store_path: fixed_output_path(store_dir, &spec.name, hash).map_err(message)?,
         hash: hash.to_sri(),
     })
-}
-
-/// The Hub the fetch talks to; an HF_ENDPOINT with credentials is refused before the URLs are
-/// printed anywhere (a restricted-mode error names them).
-fn endpoint(spec: &FetchSpec) -> Result<String, String> {
-    checked_endpoint(&spec.network, std::env::var("HF_ENDPOINT").ok())
-        .map(|(endpoint, _)| endpoint)
-        .map_err(message)
 }
 
 /// The lock of `store_path`, by its base name: not `<store path>.lock`, which Nix itself locks

@@ -16,6 +16,7 @@ pub mod nix_build;
 pub mod notice;
 pub mod patterns;
 pub mod sha256_stream;
+pub mod sources;
 pub mod spec;
 pub mod store_path;
 pub mod tls;

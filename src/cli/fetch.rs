@@ -49,10 +49,9 @@ pub fn run(
     };
     let outcome = fetched.map_err(|error| explain_for_builder(error, builder))?;
     if !quiet {
-        let hf = spec.huggingface();
         super::eprint_line(&format!(
             "fetched {} at {} ({}): {} files, {} bytes, into {}",
-            hf.repo,
+            spec.source.subject(),
             outcome.revision,
             outcome.commit,
             outcome.files.len(),

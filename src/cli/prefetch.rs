@@ -5,7 +5,7 @@ use nix_fetch_model::error::IoContext;
 use nix_fetch_model::fetch::{fetch_into_with_nar_hash, CancelFlag, FetchOptions, FetchOutcome};
 use nix_fetch_model::hub::RepoType;
 use nix_fetch_model::layout::{remove_leftovers, OwnedTempDir, FETCH_TEMP_PREFIX};
-use nix_fetch_model::spec::{self, fields, FetchSpec, HF_KEYS};
+use nix_fetch_model::spec::{self, fields, FetchSpec};
 use nix_fetch_model::store_path::fixed_output_path;
 use nix_fetch_model::{Error, Result};
 use serde_json::{json, Value};
@@ -200,47 +200,65 @@ struct Report<'a> {
 
 impl Report<'_> {
     /// The fetchModel argument (and `fetch --spec` JSON) that pins this fetch: the source as
-    /// fetched, with the commit it was at (unless the revision is that commit), and the hash.
+    /// fetched, with its pin (the commit it was at, unless the revision is that commit), and
+    /// the hash.
     fn pin(&self) -> Value {
-        let mut source = self.spec_json["source"]["huggingface"].clone();
-        if !spec::is_commit(&self.outcome.revision) {
-            source["commit"] = json!(self.outcome.commit);
+        let kind = self.spec.source.kind();
+        let mut source = self.spec_json["source"][kind].clone();
+        if let Value::Object(attributes) = &mut source {
+            attributes.extend(self.spec.source.pin_attributes(&self.outcome.commit));
         }
         json!({
             "name": self.spec.name,
-            "source": { "huggingface": source },
+            "source": { kind: source },
             "hash": self.hash,
         })
     }
 
     fn json(&self) -> Value {
-        let hf = self.spec.huggingface();
-        json!({
+        let mut report = json!({
             "name": self.spec.name,
-            "repo": hf.repo.id,
-            "repoType": hf.repo.kind.as_str(),
-            "revision": self.outcome.revision,
-            "commit": self.outcome.commit,
-            "files": self.outcome.files,
-            "size": self.outcome.bytes,
-            "hash": self.hash,
-            "storePath": self.path,
-            "addedToStore": self.added,
-            "pin": self.pin(),
-        })
+            "sourceType": self.spec.source.kind(),
+            "subject": self.spec.source.subject(),
+        });
+        if let Some(hf) = self.spec.huggingface() {
+            report["repo"] = json!(hf.repo.id);
+            report["repoType"] = json!(hf.repo.kind.as_str());
+        }
+        report.as_object_mut().expect("an object").extend(
+            json!({
+                "revision": self.outcome.revision,
+                "commit": self.outcome.commit,
+                "files": self.outcome.files,
+                "size": self.outcome.bytes,
+                "hash": self.hash,
+                "storePath": self.path,
+                "addedToStore": self.added,
+                "pin": self.pin(),
+            })
+            .as_object()
+            .expect("an object")
+            .clone(),
+        );
+        report
     }
 
     fn text(&self) -> String {
-        let hf = self.spec.huggingface();
         let store_note = if self.added {
             ""
         } else {
             " (not in the store)"
         };
+        let first = match self.spec.huggingface() {
+            Some(hf) => format!("repo:     {} ({})", hf.repo.id, hf.repo.kind.as_str()),
+            None => format!(
+                "source:   {} ({})",
+                self.spec.source.subject(),
+                self.spec.source.kind()
+            ),
+        };
         format!(
-            "repo:     {} ({})\nrevision: {}\ncommit:   {}\nfiles:    {} ({})\nhash:     {}\npath:     {}{}",
-            hf.repo.id,
-            hf.repo.kind.as_str(),
+            "{first}\nrevision: {}\ncommit:   {}\nfiles:    {} ({})\nhash:     {}\npath:     {}{}",
             self.outcome.revision,
             self.outcome.commit,
             self.outcome.files.len(),
@@ -254,13 +272,14 @@ impl Report<'_> {
     /// [`Report::pin`] as a Nix attrset, the source's attributes in their usual order.
     fn nix(&self) -> String {
         let pin = self.pin();
-        let source = &pin["source"]["huggingface"];
+        let kind = self.spec.source.kind();
+        let source = &pin["source"][kind];
         let mut lines = vec![
             "{".to_string(),
             format!("  name = {};", fields::nix_string(&self.spec.name)),
-            "  source.huggingface = {".to_string(),
+            format!("  source.{kind} = {{"),
         ];
-        for key in HF_KEYS {
+        for key in self.spec.source.keys() {
             if let Some(value) = source.get(key) {
                 lines.push(format!("    {key} = {};", nix_value(value)));
             }

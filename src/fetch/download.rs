@@ -21,13 +21,12 @@ use super::verify::ContentHasher;
 use super::{joined, CancelFlag, Progress};
 use crate::error::{Error, IoContext, Result, SettingNames, ShownUrl};
 use crate::http::Failure;
-use crate::hub::{HubClient, Oid, RepoId};
+use crate::hub::Oid;
+use crate::sources::{Digest, Origin, Request};
 
 /// What every download of one fetch shares.
 pub struct Downloads {
-    pub hub: HubClient,
-    pub repo: RepoId,
-    pub commit: String,
+    pub origin: Arc<dyn Origin>,
     /// One permit per request in flight.
     pub requests: Arc<Semaphore>,
     /// With a NAR hasher, the blob (its index in NAR order) whose ranges are asked for next:
@@ -40,16 +39,34 @@ pub struct Downloads {
     pub cancel: CancelFlag,
 }
 
-/// One blob to fetch: the first repo path that names it, its size and oid.
+/// One blob to fetch: the first repo path that names it, its size and digest.
 pub struct Blob {
-    /// Its place in NAR order among the blobs of the fetch.
+    /// Its place among the blobs of the fetch: NAR order, for blobs of known digests.
     pub order: usize,
     pub path: String,
     pub size: u64,
-    pub oid: Oid,
-    pub dest: PathBuf,
+    pub digest: Digest,
+    pub request: Request,
+    pub dest: BlobDest,
     /// How the NAR hasher of the fetch follows this download and checks it, if one does.
     pub nar: Option<NarFollow>,
+}
+
+impl Blob {
+    pub fn oid(&self) -> Option<&Oid> {
+        match &self.digest {
+            Digest::Known(oid) => Some(oid),
+            Digest::Sha256Computed => None,
+        }
+    }
+}
+
+/// Where a blob goes once verified.
+pub enum BlobDest {
+    /// This file, named by the known digest.
+    Known(PathBuf),
+    /// This folder, under the sha256 of the content.
+    Computed(PathBuf),
 }
 
 /// Who checks the content of a blob.
@@ -62,20 +79,35 @@ enum Verification {
 }
 
 impl Verification {
-    async fn outcome(self, blob: &Blob) -> Result<()> {
-        match self {
-            Verification::ByNarHasher(verified) => verified.await.map_err(|_| Error::Interrupted),
-            Verification::Own(hashing) => joined(hashing.await)??.check(&blob.oid, &blob.path),
+    /// The blob's name in `blobs/` once its content is verified: its known digest, or the
+    /// sha256 computed.
+    async fn outcome(self, blob: &Blob) -> Result<String> {
+        match (self, &blob.digest) {
+            (Verification::ByNarHasher(verified), Digest::Known(oid)) => {
+                verified.await.map_err(|_| Error::Interrupted)?;
+                Ok(oid.etag().to_string())
+            }
+            (Verification::Own(hashing), Digest::Known(oid)) => {
+                joined(hashing.await)??.check(oid, &blob.path)?;
+                Ok(oid.etag().to_string())
+            }
+            (Verification::Own(hashing), Digest::Sha256Computed) => {
+                Ok(joined(hashing.await)??.finish_hex())
+            }
+            (Verification::ByNarHasher(_), Digest::Sha256Computed) => Err(Error::Internal(
+                "the NAR hasher followed a blob of unknown digest".into(),
+            )),
         }
     }
 }
 
-/// Downloads `blob` and moves it into place once its content is verified.
-pub async fn download_blob(shared: Arc<Downloads>, mut blob: Blob) -> Result<()> {
-    let url = shared
-        .hub
-        .file_url(&shared.repo, &shared.commit, &blob.path)?;
-    let partial = blob.dest.with_extension("incomplete");
+/// Downloads `blob` and moves it into place once its content is verified; gives its name.
+pub async fn download_blob(shared: Arc<Downloads>, mut blob: Blob) -> Result<String> {
+    let url = blob.request.url.clone();
+    let partial = match &blob.dest {
+        BlobDest::Known(dest) => dest.with_extension("incomplete"),
+        BlobDest::Computed(folder) => folder.join(format!("{}.incomplete", blob.order)),
+    };
     let file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -86,7 +118,11 @@ pub async fn download_blob(shared: Arc<Downloads>, mut blob: Blob) -> Result<()>
     file.set_len(blob.size)
         .map_err(|e| Error::blob_write(&blob.path, &partial, e))?;
     let file = Arc::new(file);
-    let frontier = Arc::new(Frontier::new(plan_ranges(blob.size, shared.range_size)));
+    let range_size = match blob.request.ranges {
+        true => shared.range_size,
+        false => blob.size.max(1),
+    };
+    let frontier = Arc::new(Frontier::new(plan_ranges(blob.size, range_size)));
     let _abandon_on_exit = AbandonOnDrop(frontier.clone());
     let verification = match blob.nar.take() {
         Some(follow) => {
@@ -95,7 +131,10 @@ pub async fn download_blob(shared: Arc<Downloads>, mut blob: Blob) -> Result<()>
         }
         None => {
             let (file, frontier, cancel) = (file.clone(), frontier.clone(), shared.cancel.clone());
-            let hasher = ContentHasher::for_oid(&blob.oid, blob.size);
+            let hasher = match blob.oid() {
+                Some(oid) => ContentHasher::for_oid(oid, blob.size),
+                None => ContentHasher::sha256(),
+            };
             let size = blob.size;
             Verification::Own(tokio::task::spawn_blocking(move || {
                 hash_behind(&file, &frontier, size, hasher, &cancel)
@@ -124,6 +163,7 @@ pub async fn download_blob(shared: Arc<Downloads>, mut blob: Blob) -> Result<()>
         let job = RangeJob {
             shared: shared.clone(),
             url: url.clone(),
+            headers: blob.request.headers.clone(),
             file: file.clone(),
             partial: partial.clone(),
             frontier: frontier.clone(),
@@ -139,10 +179,14 @@ pub async fn download_blob(shared: Arc<Downloads>, mut blob: Blob) -> Result<()>
     while let Some(ended) = ranges.join_next().await {
         joined(ended)??;
     }
-    verification.outcome(&blob).await?;
-    std::fs::rename(&partial, &blob.dest).at(&blob.dest)?;
+    let name = verification.outcome(&blob).await?;
+    let dest = match &blob.dest {
+        BlobDest::Known(dest) => dest.clone(),
+        BlobDest::Computed(folder) => folder.join(&name),
+    };
+    std::fs::rename(&partial, &dest).at(&dest)?;
     shared.progress.file_done(&blob.path);
-    Ok(())
+    Ok(name)
 }
 
 struct AbandonOnDrop(Arc<Frontier>);
@@ -157,6 +201,8 @@ impl Drop for AbandonOnDrop {
 struct RangeJob {
     shared: Arc<Downloads>,
     url: Url,
+    /// The request's own headers.
+    headers: HeaderMap,
     file: Arc<File>,
     /// Where `file` is on disk.
     partial: PathBuf,
@@ -170,7 +216,7 @@ impl RangeJob {
     /// Runs holding `_permit`, its place among the requests in flight.
     async fn run(self, _permit: OwnedSemaphorePermit) -> Result<()> {
         let range = self.frontier.ranges()[self.index];
-        let mut backoff = self.shared.hub.http().backoff();
+        let mut backoff = self.shared.origin.http().backoff();
         loop {
             let start = self.frontier.position(self.index);
             if start >= range.end {
@@ -178,7 +224,7 @@ impl RangeJob {
             }
             let failure = match self
                 .shared
-                .hub
+                .origin
                 .http()
                 .send_once(&self.url, false, self.range_header(start, range.end))
                 .await?
@@ -216,7 +262,7 @@ impl RangeJob {
     }
 
     fn range_header(&self, start: u64, end: u64) -> HeaderMap {
-        let mut headers = HeaderMap::new();
+        let mut headers = self.headers.clone();
         if self.asks_range(start, end) {
             let value = format!("bytes={}-{}", start, end - 1);
             headers.insert(RANGE, HeaderValue::from_str(&value).expect("ascii range"));
@@ -227,14 +273,7 @@ impl RangeJob {
     /// Checks the answer is the bytes `start..end` asked for; maps Hub errors (404...) to their
     /// errors.
     fn accept(&self, response: Response, start: u64, end: u64) -> Result<Response> {
-        let asked = crate::hub::Asked::File {
-            path: &self.path,
-            commit: &self.shared.commit,
-        };
-        let response = self
-            .shared
-            .hub
-            .checked(&self.shared.repo, response, asked)?;
+        let response = self.shared.origin.checked(response, &self.path)?;
         let url = ShownUrl::from(response.url());
         match response.status() {
             StatusCode::PARTIAL_CONTENT => {

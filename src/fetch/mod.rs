@@ -22,33 +22,28 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use self::download::{download_blob, Blob, Downloads};
+use self::download::{download_blob, Blob, BlobDest, Downloads};
 use self::nar_trail::{NarFollow, NarTrail, StopOnDrop, TrailBlob};
-use crate::error::{Error, HashMismatch, IoContext, Result, SettingNames};
+use crate::error::{Error, HashMismatch, IoContext, Result};
 use crate::hash::Sha256Hash;
-use crate::http::ClientSetup;
-use crate::hub::{find_token, HubClient, RepoFile};
 use crate::layout;
 use crate::notice::Notify;
-use crate::patterns::PathFilter;
-use crate::spec::{FetchSpec, HfSource};
+use crate::sources::{self, Digest, Layout, Plan, PlannedFile};
+use crate::spec::FetchSpec;
 use crate::tls;
 
 /// Checks the NAR hash `got` of what `outcome` fetched against the spec's `hash`, if any.
 pub fn verify_nar_hash(spec: &FetchSpec, outcome: &FetchOutcome, got: &Sha256Hash) -> Result<()> {
     match &spec.hash {
-        Some(specified) if specified != got => {
-            let hf = spec.huggingface();
-            Err(Error::HashMismatch(Box::new(HashMismatch {
-                name: spec.name.clone(),
-                repo: hf.repo.id.clone(),
-                revision: hf.revision.clone(),
-                commit: outcome.commit.clone(),
-                commit_pinned: hf.commit_is_pinned(),
-                specified: specified.to_sri(),
-                got: got.to_sri(),
-            })))
-        }
+        Some(specified) if specified != got => Err(Error::HashMismatch(Box::new(HashMismatch {
+            name: spec.name.clone(),
+            subject: spec.source.subject(),
+            revision: spec.source.revision().to_string(),
+            commit: outcome.commit.clone(),
+            pin: spec.source.pin_line(&outcome.commit),
+            specified: specified.to_sri(),
+            got: got.to_sri(),
+        }))),
         _ => Ok(()),
     }
 }
@@ -108,7 +103,7 @@ pub fn fetch_into_with_nar_hash(
     let (outcome, followed) = fetch(spec, root, options, true)?;
     let summary = match (followed, &options.nar_stream) {
         (Some(summary), _) => summary,
-        (None, None) => nar_trail::nar_summary_from_disk(root, &options.cancel)?,
+        (None, None) => nar_trail::nar_summary_from_disk(root, &options.cancel, None)?,
         (None, Some(_)) => {
             return Err(Error::Internal(
                 "the fetched tree is not the one streamed to the store".into(),
@@ -131,7 +126,7 @@ fn fetch(
         .map_err(|e| Error::io("(tokio runtime)", e))?;
     let result = runtime.block_on(async {
         tokio::select! {
-            result = fetch_hf(spec, spec.huggingface(), root, options, nar) => result,
+            result = fetch_source(spec, root, options, nar) => result,
             _ = cancelled(&options.cancel) => Err(Error::Interrupted),
         }
     });
@@ -150,41 +145,43 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
-async fn fetch_hf(
+async fn fetch_source(
     spec: &FetchSpec,
-    source: &HfSource,
     root: &Path,
     options: &FetchOptions,
     nar: bool,
 ) -> Result<(FetchOutcome, Option<NarSummary>)> {
     let progress = options.progress.clone();
     let notify: Notify = Arc::new(move |notice: &str| progress.notice(notice));
-    let setup = ClientSetup {
-        token: find_token(&spec.auth, &env)?,
+    let context = sources::Context {
         extra_roots: tls::extra_roots(options.ca_file.as_deref(), &env, &notify)?,
         notify,
+        env: &env,
     };
-    let hub = HubClient::new(&spec.network, env("HF_ENDPOINT"), setup)?;
-    let commit = match &source.commit {
-        Some(pinned) => pinned.clone(),
-        None => hub.resolve_commit(&source.repo, &source.revision).await?,
-    };
-    let listing = hub
-        .list_files(&source.repo, &commit)
-        .await
-        .map_err(|error| naming_the_pin(error, source))?;
-    layout::check_listing(listing.iter().map(|f| f.path.as_str()))?;
-    let selected = select(&listing, source, &commit)?;
-    layout::check_names_fit(selected.iter().map(|f| f.path.as_str()))?;
+    let plan = sources::plan(spec, context).await?;
+    fetch_plan(spec, plan, root, options, nar).await
+}
 
-    let mut blobs = unique_blobs(&selected, root);
+/// Downloads, checks and lays out what `plan` lists; with `nar`, its NAR hash too.
+async fn fetch_plan(
+    spec: &FetchSpec,
+    plan: Plan,
+    root: &Path,
+    options: &FetchOptions,
+    nar: bool,
+) -> Result<(FetchOutcome, Option<NarSummary>)> {
+    layout::check_names_fit(plan.files.iter().map(|f| f.path.as_str()))?;
+    let (mut blobs, blob_of_file) = unique_blobs(&plan.files, root);
     let sizes = blobs.iter().map(|b| b.size);
     let streamed = options.nar_stream.is_some();
     room::check_room(root, room::needed_bytes(sizes.clone(), streamed), streamed)?;
     let bytes = sizes.fold(0, u64::saturating_add);
     let blobs_dir = root.join("blobs");
     std::fs::create_dir_all(&blobs_dir).at(&blobs_dir)?;
-    let trail = nar.then(|| {
+    // The NAR hasher follows the downloads when it knows every blob's name beforehand;
+    // otherwise it reads the finished tree.
+    let followed = nar && blobs.iter().all(|b| b.oid().is_some());
+    let trail = followed.then(|| {
         let blobs = blobs.iter_mut().map(follow).collect();
         Arc::new(NarTrail::new(blobs, options.nar_stream.clone()))
     });
@@ -195,7 +192,6 @@ async fn fetch_hf(
     });
     options.progress.started(blobs.len(), bytes);
 
-    let endpoint = hub.endpoint().to_string();
     let concurrency = spec.network.concurrency;
     let requests = Arc::new(Semaphore::new(match trail {
         Some(_) => widening::FIRST_WIDTH,
@@ -206,50 +202,66 @@ async fn fetch_hf(
         AbortOnDrop(tokio::spawn(widen))
     });
     let shared = Arc::new(Downloads {
-        hub,
-        repo: source.repo.clone(),
-        commit: commit.clone(),
+        origin: plan.origin.clone(),
         requests,
-        turn: nar.then(|| tokio::sync::watch::Sender::new(0)),
+        turn: followed.then(|| tokio::sync::watch::Sender::new(0)),
         range_size: RANGE_SIZE,
         progress: options.progress.clone(),
         cancel: options.cancel.clone(),
     });
-    if let Err(error) = download_all(shared, blobs, concurrency).await {
-        return Err(match (error, trailing) {
-            (Error::Interrupted, Some(trailing)) => {
-                // The NAR hasher stopped first: its error says why.
-                if let Some(trail) = &trail {
-                    trail.stop();
+    let names = match download_all(shared, blobs, concurrency).await {
+        Ok(names) => names,
+        Err(error) => {
+            return Err(match (error, trailing) {
+                (Error::Interrupted, Some(trailing)) => {
+                    // The NAR hasher stopped first: its error says why.
+                    if let Some(trail) = &trail {
+                        trail.stop();
+                    }
+                    match joined(trailing.await) {
+                        Ok(Err(hasher_error)) | Err(hasher_error) => hasher_error,
+                        Ok(Ok(_)) => Error::Interrupted,
+                    }
                 }
-                match joined(trailing.await) {
-                    Ok(Err(hasher_error)) | Err(hasher_error) => hasher_error,
-                    Ok(Ok(_)) => Error::Interrupted,
-                }
-            }
-            (error, _) => error,
-        });
-    }
+                (error, _) => error,
+            })
+        }
+    };
     let hashed = match trailing {
         Some(trailing) => Some(joined(trailing.await)??),
         None => None,
     };
 
-    let links: Vec<(&str, &str)> = selected
+    let links: Vec<(&str, &str)> = plan
+        .files
         .iter()
-        .map(|f| (f.path.as_str(), f.oid.etag()))
+        .zip(&blob_of_file)
+        .map(|(file, &blob)| (file.path.as_str(), names[blob].as_str()))
         .collect();
-    layout::write_snapshot(root, &source.revision, &commit, &links)?;
-    layout::write_tree_cache(root, &commit, &listing)?;
+    layout::write_snapshot(root, &plan.revision, &plan.commit, &links)?;
+    match &plan.layout {
+        Layout::HubCache {
+            listing: Some(listing),
+        } => layout::write_tree_cache(root, &plan.commit, listing)?,
+        Layout::HubCache { listing: None } => {}
+    }
     let summary = match (trail, hashed) {
         (Some(trail), Some(hashed)) => trail.finish(hashed, root)?,
+        _ if nar => {
+            let (root, cancel) = (root.to_path_buf(), options.cancel.clone());
+            let stream = options.nar_stream.clone();
+            let from_disk = tokio::task::spawn_blocking(move || {
+                nar_trail::nar_summary_from_disk(&root, &cancel, stream.as_ref())
+            });
+            Some(joined(from_disk.await)??)
+        }
         _ => None,
     };
     let outcome = FetchOutcome {
-        endpoint,
-        revision: source.revision.clone(),
-        commit,
-        files: selected.into_iter().map(|f| f.path).collect(),
+        endpoint: plan.endpoint,
+        revision: plan.revision,
+        commit: plan.commit,
+        files: plan.files.into_iter().map(|f| f.path).collect(),
         bytes,
     };
     Ok((outcome, summary))
@@ -267,17 +279,6 @@ fn joined<T>(ended: std::result::Result<T, tokio::task::JoinError>) -> Result<T>
     })
 }
 
-/// `error`, naming `source.huggingface.commit` when what the Hub does not have is that commit.
-fn naming_the_pin(error: Error, source: &HfSource) -> Error {
-    match (error, &source.commit) {
-        (Error::RevisionNotFound { repo, .. }, Some(commit)) => Error::PinnedCommitNotFound {
-            repo,
-            commit: commit.clone(),
-        },
-        (other, _) => other,
-    }
-}
-
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
@@ -286,66 +287,79 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Sets the NAR hasher to follow (and check) the download of `blob`.
+/// Sets the NAR hasher to follow (and check) the download of `blob`, whose digest is known.
 fn follow(blob: &mut Blob) -> TrailBlob {
     let follow = NarFollow::new();
     let slot = follow.slot.clone();
     blob.nar = Some(follow);
     TrailBlob {
         path: blob.path.clone(),
-        oid: blob.oid.clone(),
+        oid: blob.oid().cloned().expect("a followed blob has a known digest"),
         size: blob.size,
         slot,
     }
 }
 
-/// The files `files`/`exclude` keep, sorted by path; an empty selection is an error.
-fn select(listing: &[RepoFile], source: &HfSource, commit: &str) -> Result<Vec<RepoFile>> {
-    let filter = PathFilter::new(&source.files, &source.exclude);
-    let mut selected: Vec<RepoFile> = listing
-        .iter()
-        .filter(|f| filter.matches(&f.path))
-        .cloned()
-        .collect();
-    if selected.is_empty() {
-        return Err(Error::NothingSelected {
-            repo: source.repo.id.clone(),
-            commit: commit.to_string(),
-            include: source.files.clone(),
-            exclude: source.exclude.clone(),
-            names: SettingNames::Spec,
-        });
+/// One download per distinct content: files with the same known digest share a blob; a file
+/// whose digest only its download gives has a blob of its own. The blobs of known digests
+/// come first, in NAR order (by name); with them, the blob of each file.
+fn unique_blobs(files: &[PlannedFile], root: &Path) -> (Vec<Blob>, Vec<usize>) {
+    let mut by_etag: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut computed = Vec::new();
+    for (index, file) in files.iter().enumerate() {
+        match &file.digest {
+            Digest::Known(oid) => {
+                by_etag.entry(oid.etag()).or_insert(index);
+            }
+            Digest::Sha256Computed => computed.push(index),
+        }
     }
-    selected.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(selected)
-}
-
-/// One download per distinct content: files with the same etag share a blob.
-fn unique_blobs(files: &[RepoFile], root: &Path) -> Vec<Blob> {
-    let mut by_etag: BTreeMap<&str, &RepoFile> = BTreeMap::new();
-    for file in files {
-        by_etag.entry(file.oid.etag()).or_insert(file);
-    }
-    by_etag
-        .into_values()
+    let mut blob_of_file = vec![0; files.len()];
+    let mut order_of_etag = BTreeMap::new();
+    let firsts: Vec<usize> = by_etag.values().copied().chain(computed).collect();
+    let blobs = firsts
+        .into_iter()
         .enumerate()
-        .map(|(order, file)| Blob {
-            order,
-            path: file.path.clone(),
-            size: file.size,
-            oid: file.oid.clone(),
-            dest: layout::blob_path(root, file.oid.etag()),
-            nar: None,
+        .map(|(order, index)| {
+            let file = &files[index];
+            blob_of_file[index] = order;
+            let dest = match &file.digest {
+                Digest::Known(oid) => {
+                    order_of_etag.insert(oid.etag(), order);
+                    BlobDest::Known(layout::blob_path(root, oid.etag()))
+                }
+                Digest::Sha256Computed => BlobDest::Computed(root.join("blobs")),
+            };
+            Blob {
+                order,
+                path: file.path.clone(),
+                size: file.size,
+                digest: file.digest.clone(),
+                request: file.request.clone(),
+                dest,
+                nar: None,
+            }
         })
-        .collect()
+        .collect();
+    for (index, file) in files.iter().enumerate() {
+        if let Digest::Known(oid) = &file.digest {
+            blob_of_file[index] = order_of_etag[oid.etag()];
+        }
+    }
+    (blobs, blob_of_file)
 }
 
 /// Downloads every blob, at most `2 * concurrency` files open at once; the first
 /// error stops the others. Blobs open in the order given (NAR order): the NAR hasher, which
 /// checks them in that order, never waits for a blob that waits for a file to open.
-async fn download_all(shared: Arc<Downloads>, blobs: Vec<Blob>, concurrency: usize) -> Result<()> {
+async fn download_all(
+    shared: Arc<Downloads>,
+    blobs: Vec<Blob>,
+    concurrency: usize,
+) -> Result<Vec<String>> {
     let open_files = Arc::new(Semaphore::new(2 * concurrency));
     let mut tasks = JoinSet::new();
+    let mut names = vec![String::new(); blobs.len()];
     let mut waiting = blobs.into_iter().peekable();
     loop {
         tokio::select! {
@@ -354,11 +368,15 @@ async fn download_all(shared: Arc<Downloads>, blobs: Vec<Blob>, concurrency: usi
                 let (shared, blob) = (shared.clone(), waiting.next().expect("peeked"));
                 tasks.spawn(async move {
                     let _permit = permit;
-                    download_blob(shared, blob).await
+                    let order = blob.order;
+                    download_blob(shared, blob).await.map(|name| (order, name))
                 });
             }
-            Some(ended) = tasks.join_next() => joined(ended)??,
-            else => return Ok(()),
+            Some(ended) = tasks.join_next() => {
+                let (order, name) = joined(ended)??;
+                names[order] = name;
+            }
+            else => return Ok(names),
         }
     }
 }

@@ -237,10 +237,15 @@ impl NarTrail {
     }
 }
 
-/// [`crate::nar::nar_hash`] of `root` and the NAR's size, read from disk (when the tree is not
-/// what the hasher followed); stops early when the fetch is cancelled.
-pub fn nar_summary_from_disk(root: &Path, cancel: &CancelFlag) -> Result<NarSummary> {
-    let mut nar = NarHasher::new();
+/// [`crate::nar::nar_hash`] of `root` and the NAR's size, read from disk (when the hasher did
+/// not follow the downloads), the NAR copied to `stream` if given; stops early when the fetch
+/// is cancelled.
+pub fn nar_summary_from_disk(
+    root: &Path,
+    cancel: &CancelFlag,
+    stream: Option<&Arc<NarStream>>,
+) -> Result<NarSummary> {
+    let mut nar = NarHasher::copying_to(stream.map(|stream| stream.writer(cancel.clone())));
     let mut hasher = Cancellable {
         nar: &mut nar,
         cancel,
@@ -297,14 +302,14 @@ mod tests {
         let mut nar = Vec::new();
         write_nar(dir.path(), &mut nar).unwrap();
         assert_eq!(
-            nar_summary_from_disk(dir.path(), &cancel).unwrap(),
+            nar_summary_from_disk(dir.path(), &cancel, None).unwrap(),
             NarSummary {
                 hash: crate::nar::nar_hash(dir.path()).unwrap(),
                 size: nar.len() as u64
             }
         );
         cancel.cancel();
-        let e = nar_summary_from_disk(dir.path(), &cancel).unwrap_err();
+        let e = nar_summary_from_disk(dir.path(), &cancel, None).unwrap_err();
         assert!(matches!(e, Error::Interrupted), "{e}");
     }
 }

@@ -26,6 +26,19 @@ impl ContentHasher {
         }
     }
 
+    /// A sha256 hasher, for content whose digest the download gives ([`Self::finish_hex`]).
+    pub fn sha256() -> Self {
+        ContentHasher::Sha256(Sha256Stream::new())
+    }
+
+    /// The digest, in hex.
+    pub fn finish_hex(self) -> String {
+        match self {
+            ContentHasher::Sha256(h) => hex::encode(h.finalize()),
+            ContentHasher::GitSha1(h) => hex::encode(h.finalize()),
+        }
+    }
+
     pub fn update(&mut self, bytes: &[u8]) {
         match self {
             ContentHasher::Sha256(h) => h.update(bytes),
@@ -46,10 +59,11 @@ impl ContentHasher {
 
     /// Compares the digest with `oid`; the error names `path`, expected and got.
     pub fn check(self, oid: &Oid, path: &str) -> Result<(), Error> {
-        let (algorithm, got) = match self {
-            ContentHasher::Sha256(h) => ("sha256", hex::encode(h.finalize())),
-            ContentHasher::GitSha1(h) => ("git blob sha1", hex::encode(h.finalize())),
+        let algorithm = match self {
+            ContentHasher::Sha256(_) => "sha256",
+            ContentHasher::GitSha1(_) => "git blob sha1",
         };
+        let got = self.finish_hex();
         if got == oid.etag() {
             return Ok(());
         }

@@ -14,7 +14,6 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::hash::parse_sha256;
-use crate::hub::choose_endpoint;
 use crate::spec::FetchSpec;
 use crate::store_path::fixed_output_path;
 
@@ -132,16 +131,12 @@ fn remember_in(cache: &Path, spec: &FetchSpec, nar_hash: &str, commit: &str) {
 /// The file of `spec`'s entry: named by the hash of what decides the content (the source, the
 /// Hub, the name), not by what only reaches it (the token).
 fn entry_file(cache: &Path, spec: &FetchSpec) -> PathBuf {
-    let hf = spec.huggingface();
+    let env = |name: &str| std::env::var(name).ok();
+    let endpoint = crate::sources::addresses(spec, &env).map(|a| a.endpoint).ok();
     let key = serde_json::json!({
         "name": spec.name,
-        "repo": hf.repo.id,
-        "repoType": hf.repo.kind.as_str(),
-        "revision": hf.revision,
-        "commit": hf.commit,
-        "files": hf.files,
-        "exclude": hf.exclude,
-        "endpoint": choose_endpoint(&spec.network, std::env::var("HF_ENDPOINT").ok()),
+        "source": spec.source.identity(),
+        "endpoint": endpoint,
     });
     let digest = hex::encode(Sha256::digest(key.to_string()));
     cache.join("unpinned").join(format!("{digest}.json"))

@@ -204,9 +204,86 @@ fn typed_pass_error(json: &str) -> Error {
 }
 
 impl FetchSpec {
-    pub fn huggingface(&self) -> &HfSource {
+    /// The Hugging Face source, if the spec's source is one.
+    pub fn huggingface(&self) -> Option<&HfSource> {
         match &self.source {
-            Source::HuggingFace(hf) => hf,
+            Source::HuggingFace(hf) => Some(hf),
+        }
+    }
+}
+
+impl Source {
+    /// The source's type, as the spec names it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Source::HuggingFace(_) => "huggingface",
+        }
+    }
+
+    /// What the source names, for headings and messages: a repo id, a URL, a bucket's prefix.
+    pub fn subject(&self) -> String {
+        match self {
+            Source::HuggingFace(hf) => hf.repo.id.clone(),
+        }
+    }
+
+    /// What the spec asks for, which may move (a branch, an alias).
+    pub fn revision(&self) -> &str {
+        match self {
+            Source::HuggingFace(hf) => &hf.revision,
+        }
+    }
+
+    /// What decides the content besides the endpoint, as JSON: what an entry remembering a
+    /// fetch is keyed by (never a credential).
+    pub fn identity(&self) -> serde_json::Value {
+        match self {
+            Source::HuggingFace(hf) => serde_json::json!({
+                "type": "huggingface",
+                "repo": hf.repo.id,
+                "repoType": hf.repo.kind.as_str(),
+                "revision": hf.revision,
+                "commit": hf.commit,
+                "files": hf.files,
+                "exclude": hf.exclude,
+            }),
+        }
+    }
+
+    /// The store path name when the spec gives none.
+    pub fn default_name(&self) -> String {
+        match self {
+            Source::HuggingFace(hf) => hf.repo.cache_folder_name(),
+        }
+    }
+
+    /// The attributes of the source, in the order messages and `prefetch --nix` list them.
+    pub fn keys(&self) -> &'static [&'static str] {
+        match self {
+            Source::HuggingFace(_) => HF_KEYS,
+        }
+    }
+
+    /// The attributes to add to the source so that it names the fetched `commit` and only it.
+    pub fn pin_attributes(&self, commit: &str) -> serde_json::Map<String, serde_json::Value> {
+        let mut pin = serde_json::Map::new();
+        match self {
+            Source::HuggingFace(hf) => {
+                if !is_commit(&hf.revision) {
+                    pin.insert("commit".into(), commit.into());
+                }
+            }
+        }
+        pin
+    }
+
+    /// The line that pins the fetched `commit`, unless the spec fixes it already.
+    pub fn pin_line(&self, commit: &str) -> Option<String> {
+        match self {
+            Source::HuggingFace(hf) if !hf.commit_is_pinned() => {
+                Some(format!("source.huggingface.commit = \"{commit}\";"))
+            }
+            Source::HuggingFace(_) => None,
         }
     }
 }
@@ -222,12 +299,30 @@ struct RawSpec {
     auth: Option<RawAuth>,
 }
 
+/// One attribute per source type; exactly one is given (not null).
 #[derive(Deserialize)]
 struct RawSource {
-    huggingface: RawHfSource,
+    huggingface: Option<RawHfSource>,
     /// The other attributes, which must be source types given as null (absent).
     #[serde(flatten)]
     others: std::collections::HashMap<String, Option<serde::de::IgnoredAny>>,
+}
+
+impl RawSource {
+    /// The source given, checked; the problem line of the first refusal.
+    fn into_source(self) -> Result<Source, String> {
+        if let Some((kind, _)) = self
+            .others
+            .iter()
+            .find(|(kind, config)| !SOURCE_TYPES.contains(&kind.as_str()) || config.is_some())
+        {
+            return Err(format!("source.{kind}: give exactly one source"));
+        }
+        match self.huggingface {
+            Some(hf) => hf.into_source().map(Source::HuggingFace),
+            None => Err("source: give exactly one source".into()),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -261,32 +356,13 @@ impl RawSpec {
     /// The spec, if every value passes its check (the same checks `problems` words); else
     /// the problem line of the first that does not.
     fn into_spec(self) -> Result<FetchSpec, String> {
-        if let Some((kind, _)) = self
-            .source
-            .others
-            .iter()
-            .find(|(kind, config)| !SOURCE_TYPES.contains(&kind.as_str()) || config.is_some())
-        {
-            return Err(format!("source.{kind}: give exactly one source"));
-        }
-        let hf = self.source.huggingface;
-        let kind = match &hf.repo_type {
-            Some(text) => fields::repo_type(text).map_err(at("source.huggingface.repoType"))?,
-            None => RepoType::Model,
-        };
-        let mut repo = fields::repo(&hf.repo).map_err(at("source.huggingface.repo"))?;
-        repo.kind = kind;
-        let revision = hf.revision.unwrap_or_else(|| "main".to_string());
-        fields::revision(&revision).map_err(at("source.huggingface.revision"))?;
-        if let Some(commit) = &hf.commit {
-            fields::commit(commit, &revision).map_err(at("source.huggingface.commit"))?;
-        }
+        let source = self.source.into_source()?;
         let name = match self.name {
             Some(name) => {
                 fields::name(&name).map_err(at("name"))?;
                 name
             }
-            None => repo.cache_folder_name(),
+            None => source.default_name(),
         };
         let hash = match self.hash.as_deref() {
             None | Some("") => None,
@@ -300,19 +376,35 @@ impl RawSpec {
             Some(raw) => raw.into_auth()?,
             None => Auth::default(),
         };
-        let source = Source::HuggingFace(HfSource {
-            repo,
-            revision,
-            commit: hf.commit,
-            files: hf.files.unwrap_or_default(),
-            exclude: hf.exclude.unwrap_or_default(),
-        });
         Ok(FetchSpec {
             name,
             source,
             hash,
             network,
             auth,
+        })
+    }
+}
+
+impl RawHfSource {
+    fn into_source(self) -> Result<HfSource, String> {
+        let kind = match &self.repo_type {
+            Some(text) => fields::repo_type(text).map_err(at("source.huggingface.repoType"))?,
+            None => RepoType::Model,
+        };
+        let mut repo = fields::repo(&self.repo).map_err(at("source.huggingface.repo"))?;
+        repo.kind = kind;
+        let revision = self.revision.unwrap_or_else(|| "main".to_string());
+        fields::revision(&revision).map_err(at("source.huggingface.revision"))?;
+        if let Some(commit) = &self.commit {
+            fields::commit(commit, &revision).map_err(at("source.huggingface.commit"))?;
+        }
+        Ok(HfSource {
+            repo,
+            revision,
+            commit: self.commit,
+            files: self.files.unwrap_or_default(),
+            exclude: self.exclude.unwrap_or_default(),
         })
     }
 }
@@ -372,7 +464,7 @@ mod tests {
     #[test]
     fn minimal_spec_takes_defaults() {
         let s = spec(r#"{"source":{"huggingface":{"repo":"org/name"}}}"#).unwrap();
-        let hf = s.huggingface();
+        let hf = s.huggingface().unwrap();
         assert_eq!(hf.revision, "main");
         assert_eq!(hf.commit, None);
         assert_eq!(hf.repo.kind, RepoType::Model);
@@ -390,7 +482,7 @@ mod tests {
                "repoType":"dataset","revision":"refs/pr/1","commit":"0123456789abcdef0123456789abcdef01234567"}}}"#,
         )
         .unwrap();
-        let hf = s.huggingface();
+        let hf = s.huggingface().unwrap();
         assert_eq!(hf.repo.kind, RepoType::Dataset);
         assert_eq!(hf.revision, "refs/pr/1");
         assert_eq!(
@@ -412,9 +504,9 @@ mod tests {
             r#"{{"source":{{"huggingface":{{"repo":"a/b","revision":"{commit}"}}}}}}"#
         ))
         .unwrap();
-        assert!(s.huggingface().commit_is_pinned());
+        assert!(s.huggingface().unwrap().commit_is_pinned());
         let s = spec(r#"{"source":{"huggingface":{"repo":"a/b","revision":"v1"}}}"#).unwrap();
-        assert!(!s.huggingface().commit_is_pinned());
+        assert!(!s.huggingface().unwrap().commit_is_pinned());
     }
 
     /// tests/support/bad_specs.json: the problems and heading of each spec, as the library
