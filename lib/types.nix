@@ -93,13 +93,8 @@ let
       let parsed = hash.parseHash h;
       in util.optional (parsed.error != null) parsed.error;
 
-  # `url` with the user information of its authority (user:token@) replaced by ***.
-  redactUserinfo = url:
-    let m = match "(([^/?#]*://)?)[^/?#]*(@.*)" url;
-    in if m == null then url else "${builtins.head m}***${builtins.elemAt m 2}";
-
   endpointProblem = endpoint:
-    let shown = redactUserinfo endpoint;
+    let shown = util.redactUserinfo endpoint;
     in
     if !isString endpoint then "network.endpoint ${wrongType endpoint "a URL such as \"https://huggingface.co\""}"
     else if shown != endpoint then
@@ -176,7 +171,8 @@ let
 in
 {
   inherit (sources) sourceTypes;
-  inherit topKeys specKeys libraryKeys validateSource validateConfigWith heading redactUserinfo;
+  inherit topKeys specKeys libraryKeys validateSource validateConfigWith heading;
+  inherit (util) redactUserinfo;
   inherit (hash) normalizeHash parseHash isValidHash fakeHash;
   validateConfig = validateConfigWith { };
 }

@@ -28,6 +28,11 @@ rec {
   # attrs.${key}, or `default` when it is absent or null (a null attribute is one not given).
   attrOr = attrs: key: default: let value = attrs.${key} or null; in if value == null then default else value;
 
+  # `url` with the user information of its authority (user:token@) replaced by ***.
+  redactUserinfo = url:
+    let m = builtins.match "(([^/?#]*://)?)[^/?#]*(@.*)" url;
+    in if m == null then url else "${builtins.head m}***${builtins.elemAt m 2}";
+
   # The attrset without its null attributes: { a = 1; b = null; } -> { a = 1; }.
   withoutNulls = a: removeAttrs a (filter (n: a.${n} == null) (attrNames a));
 

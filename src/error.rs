@@ -253,6 +253,15 @@ pub enum Error {
         names: SettingNames,
     },
 
+    #[error("{url} answered HTTP {status}{detail}: {remedy}")]
+    Refused {
+        url: ShownUrl,
+        status: u16,
+        detail: String,
+        /// What to do about it, in the source's terms.
+        remedy: String,
+    },
+
     #[error("{url}: unexpected answer: {problem}")]
     Protocol { url: ShownUrl, problem: String },
 

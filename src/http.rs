@@ -150,9 +150,14 @@ impl Http {
     /// GET with retries. Answers with any response that is not worth retrying
     /// (the caller maps 4xx to errors) or the error of the last try.
     pub async fn get(&self, url: &Url) -> Result<Response> {
+        self.send(url, false, HeaderMap::new()).await
+    }
+
+    /// [`Http::get`], or a HEAD, with headers of its own.
+    pub async fn send(&self, url: &Url, head: bool, headers: HeaderMap) -> Result<Response> {
         let mut backoff = self.backoff();
         loop {
-            match self.send_once(url, false, HeaderMap::new()).await? {
+            match self.send_once(url, head, headers.clone()).await? {
                 Ok(response) => return Ok(response),
                 Err(failure) => backoff.wait_or_fail(url, url.as_str(), failure).await?,
             }

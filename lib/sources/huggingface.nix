@@ -83,7 +83,7 @@ in
 {
   type = "huggingface";
   supported = true;
-  inherit validateConfig knownKeys;
+  inherit validateConfig knownKeys isRepoId;
 
   defaultName = cacheFolderName;
 

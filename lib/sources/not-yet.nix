@@ -5,7 +5,7 @@
   inherit type;
   supported = false;
 
-  validateConfig = cfg: [ "source.${type}: this source is not fetched by nix-fetch-model yet; only huggingface is supported for now" ];
+  validateConfig = cfg: [ "source.${type}: this source is not fetched by nix-fetch-model yet; see the README's table of sources" ];
 
   defaultName = cfg: builtins.replaceStrings [ "/" ":" "@" ] [ "--" "-" "-" ] (describe cfg);
   hfCacheName = cfg: null;
@@ -13,5 +13,5 @@
   commit = cfg: null;
   extractMeta = cfg: { description = "${describe cfg} (${type})"; };
   mkFetchDerivation = pkgs: args:
-    throw "fetchModel: source.${type} is not fetched by nix-fetch-model yet; only huggingface is supported for now";
+    throw "fetchModel: source.${type} is not fetched by nix-fetch-model yet; see the README's table of sources";
 }

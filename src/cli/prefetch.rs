@@ -205,9 +205,16 @@ impl Report<'_> {
     fn pin(&self) -> Value {
         let kind = self.spec.source.kind();
         let mut source = self.spec_json["source"][kind].clone();
-        if let Value::Object(attributes) = &mut source {
-            attributes.extend(self.spec.source.pin_attributes(&self.outcome.commit));
-        }
+        let digests: Vec<(String, String)> = self
+            .outcome
+            .files
+            .iter()
+            .cloned()
+            .zip(self.outcome.digests.iter().cloned())
+            .collect();
+        self.spec
+            .source
+            .pin_source(&mut source, &self.outcome.commit, &digests);
         json!({
             "name": self.spec.name,
             "source": { kind: source },

@@ -82,6 +82,8 @@ pub struct FetchOutcome {
     pub commit: String,
     /// Paths of the fetched files, sorted.
     pub files: Vec<String>,
+    /// The digest (blob name) of each file: sha256, or the git blob sha1, in hex.
+    pub digests: Vec<String>,
     pub bytes: u64,
 }
 
@@ -238,11 +240,15 @@ async fn fetch_plan(
         .zip(&blob_of_file)
         .map(|(file, &blob)| (file.path.as_str(), names[blob].as_str()))
         .collect();
-    layout::write_snapshot(root, &plan.revision, &plan.commit, &links)?;
+    let commit = match &plan.commit {
+        Some(commit) => commit.clone(),
+        None => sources::content_commit(&links),
+    };
+    layout::write_snapshot(root, &plan.revision, &commit, &links)?;
     match &plan.layout {
         Layout::HubCache {
             listing: Some(listing),
-        } => layout::write_tree_cache(root, &plan.commit, listing)?,
+        } => layout::write_tree_cache(root, &commit, listing)?,
         Layout::HubCache { listing: None } => {}
     }
     let summary = match (trail, hashed) {
@@ -257,11 +263,13 @@ async fn fetch_plan(
         }
         _ => None,
     };
+    let digests = blob_of_file.iter().map(|&blob| names[blob].clone()).collect();
     let outcome = FetchOutcome {
         endpoint: plan.endpoint,
         revision: plan.revision,
-        commit: plan.commit,
+        commit,
         files: plan.files.into_iter().map(|f| f.path).collect(),
+        digests,
         bytes,
     };
     Ok((outcome, summary))

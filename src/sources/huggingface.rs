@@ -64,7 +64,7 @@ pub async fn plan(spec: &FetchSpec, source: &HfSource, context: Context<'_>) -> 
             repo: source.repo.clone(),
             commit: commit.clone(),
         }),
-        commit,
+        commit: Some(commit),
         files,
         layout: Layout::HubCache {
             listing: Some(listing),

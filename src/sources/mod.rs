@@ -4,12 +4,13 @@
 //! lays out every plan the same way: no adapter has a download loop of its own.
 
 mod huggingface;
+mod url;
 
 use std::sync::Arc;
 
 use reqwest::header::HeaderMap;
 use reqwest::Response;
-use url::Url;
+use ::url::Url;
 
 use crate::error::Result;
 use crate::http::Http;
@@ -25,8 +26,9 @@ pub struct Plan {
     pub endpoint: String,
     /// What the spec asked for (a branch, a tag, an alias), written as `refs/<revision>`.
     pub revision: String,
-    /// The pin `revision` resolved to: the snapshot's folder name.
-    pub commit: String,
+    /// The pin `revision` resolved to: the snapshot's folder name. `None`: the fetched content
+    /// is its own pin ([`content_commit`]).
+    pub commit: Option<String>,
     /// The selected files, sorted by path.
     pub files: Vec<PlannedFile>,
     pub layout: Layout,
@@ -108,12 +110,26 @@ pub struct Addresses {
 pub fn addresses(spec: &FetchSpec, env: &dyn Fn(&str) -> Option<String>) -> Result<Addresses> {
     match &spec.source {
         Source::HuggingFace(source) => huggingface::addresses(spec, source, env),
+        Source::Url(source) => Ok(url::addresses(source)),
     }
+}
+
+/// The "commit" of content that has no version of its own (files at plain URLs): the first 40
+/// hex digits of the sha256 of its listing, one `<path>\0<digest>\n` for each (path, digest)
+/// in path order. The same files give the same commit wherever they come from.
+pub fn content_commit(files: &[(&str, &str)]) -> String {
+    use sha2::{Digest as _, Sha256};
+    let mut listing = Sha256::new();
+    for (path, digest) in files {
+        listing.update(format!("{path}\0{digest}\n"));
+    }
+    hex::encode(listing.finalize())[..40].to_string()
 }
 
 /// Resolves `spec`'s source to its pin and plans the files to fetch.
 pub async fn plan(spec: &FetchSpec, context: Context<'_>) -> Result<Plan> {
     match &spec.source {
         Source::HuggingFace(source) => huggingface::plan(spec, source, context).await,
+        Source::Url(source) => url::plan(spec, source, context).await,
     }
 }

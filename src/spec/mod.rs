@@ -13,6 +13,7 @@
 pub mod fields;
 mod problems;
 mod unknown;
+pub mod url;
 
 pub use fields::{is_commit, redact_userinfo};
 
@@ -84,6 +85,7 @@ pub struct FetchSpec {
 #[derive(Debug, Clone)]
 pub enum Source {
     HuggingFace(HfSource),
+    Url(url::UrlSource),
 }
 
 #[derive(Debug, Clone)]
@@ -208,6 +210,7 @@ impl FetchSpec {
     pub fn huggingface(&self) -> Option<&HfSource> {
         match &self.source {
             Source::HuggingFace(hf) => Some(hf),
+            _ => None,
         }
     }
 }
@@ -217,6 +220,7 @@ impl Source {
     pub fn kind(&self) -> &'static str {
         match self {
             Source::HuggingFace(_) => "huggingface",
+            Source::Url(_) => "url",
         }
     }
 
@@ -224,6 +228,10 @@ impl Source {
     pub fn subject(&self) -> String {
         match self {
             Source::HuggingFace(hf) => hf.repo.id.clone(),
+            Source::Url(source) => match source.files.as_slice() {
+                [one] => fields::redact_userinfo(one.url.as_str()).into_owned(),
+                many => format!("{} URLs ({})", many.len(), source.repo.id),
+            },
         }
     }
 
@@ -231,6 +239,7 @@ impl Source {
     pub fn revision(&self) -> &str {
         match self {
             Source::HuggingFace(hf) => &hf.revision,
+            Source::Url(_) => "main",
         }
     }
 
@@ -247,6 +256,15 @@ impl Source {
                 "files": hf.files,
                 "exclude": hf.exclude,
             }),
+            Source::Url(source) => serde_json::json!({
+                "type": "url",
+                "repo": source.repo.id,
+                "files": source.files.iter().map(|file| serde_json::json!({
+                    "url": file.url.as_str(),
+                    "sha256": file.sha256.as_ref().map(Sha256Hash::to_sri),
+                    "filename": file.filename,
+                })).collect::<Vec<_>>(),
+            }),
         }
     }
 
@@ -254,6 +272,7 @@ impl Source {
     pub fn default_name(&self) -> String {
         match self {
             Source::HuggingFace(hf) => hf.repo.cache_folder_name(),
+            Source::Url(source) => source.repo.cache_folder_name(),
         }
     }
 
@@ -261,20 +280,42 @@ impl Source {
     pub fn keys(&self) -> &'static [&'static str] {
         match self {
             Source::HuggingFace(_) => HF_KEYS,
+            Source::Url(_) => url::URL_KEYS,
         }
     }
 
-    /// The attributes to add to the source so that it names the fetched `commit` and only it.
-    pub fn pin_attributes(&self, commit: &str) -> serde_json::Map<String, serde_json::Value> {
-        let mut pin = serde_json::Map::new();
+    /// Adds to `source` (its attributes, as the spec gave them) what pins the fetched
+    /// `commit` and only it: the commit of a branch; the sha256 of each file of plain URLs.
+    /// `digests`: the fetched files' paths and sha256 (or git blob) digests in hex.
+    pub fn pin_source(&self, source: &mut serde_json::Value, commit: &str, digests: &[(String, String)]) {
+        let Some(attributes) = source.as_object_mut() else {
+            return;
+        };
         match self {
             Source::HuggingFace(hf) => {
                 if !is_commit(&hf.revision) {
-                    pin.insert("commit".into(), commit.into());
+                    attributes.insert("commit".into(), commit.into());
+                }
+            }
+            Source::Url(url) => {
+                let sri = |filename: &str| {
+                    digests
+                        .iter()
+                        .find(|(path, _)| path == filename)
+                        .and_then(|(_, hex)| parse_sha256(hex).ok())
+                        .map(|hash| serde_json::Value::from(hash.to_sri()))
+                };
+                if let Some(serde_json::Value::Array(entries)) = attributes.get_mut("urls") {
+                    for (entry, file) in entries.iter_mut().zip(&url.files) {
+                        if let (Some(entry), Some(sha256)) = (entry.as_object_mut(), sri(&file.filename)) {
+                            entry.insert("sha256".into(), sha256);
+                        }
+                    }
+                } else if let Some(sha256) = sri(&url.files[0].filename) {
+                    attributes.insert("sha256".into(), sha256);
                 }
             }
         }
-        pin
     }
 
     /// The line that pins the fetched `commit`, unless the spec fixes it already.
@@ -283,7 +324,7 @@ impl Source {
             Source::HuggingFace(hf) if !hf.commit_is_pinned() => {
                 Some(format!("source.huggingface.commit = \"{commit}\";"))
             }
-            Source::HuggingFace(_) => None,
+            Source::HuggingFace(_) | Source::Url(_) => None,
         }
     }
 }
@@ -303,6 +344,7 @@ struct RawSpec {
 #[derive(Deserialize)]
 struct RawSource {
     huggingface: Option<RawHfSource>,
+    url: Option<serde_json::Value>,
     /// The other attributes, which must be source types given as null (absent).
     #[serde(flatten)]
     others: std::collections::HashMap<String, Option<serde::de::IgnoredAny>>,
@@ -318,9 +360,12 @@ impl RawSource {
         {
             return Err(format!("source.{kind}: give exactly one source"));
         }
-        match self.huggingface {
-            Some(hf) => hf.into_source().map(Source::HuggingFace),
-            None => Err("source: give exactly one source".into()),
+        match (self.huggingface, self.url) {
+            (Some(hf), None) => hf.into_source().map(Source::HuggingFace),
+            (None, Some(config)) => url::check(&config)
+                .map(Source::Url)
+                .map_err(|lines| lines.join("; ")),
+            _ => Err("source: give exactly one source".into()),
         }
     }
 }

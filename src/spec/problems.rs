@@ -125,9 +125,14 @@ fn source_problems(source: Option<&Value>, lines: &mut Vec<String>) {
     match given.as_slice() {
         [] => lines.push(format!("source is empty: give exactly one of {types}")),
         ["huggingface"] => hf_problems(&source["huggingface"], lines),
+        ["url"] => {
+            if let Err(problems) = super::url::check(&source["url"]) {
+                lines.extend(problems);
+            }
+        }
         [kind] if SOURCE_TYPES.contains(kind) => lines.push(format!(
-            "source.{kind}: this source is not fetched by nix-fetch-model yet; only huggingface \
-             is supported for now"
+            "source.{kind}: this source is not fetched by nix-fetch-model yet; see the \
+             README's table of sources"
         )),
         [_] => {}
         several => lines.push(format!(
@@ -336,19 +341,19 @@ fn auth_problems(auth: &Value, lines: &mut Vec<String>) {
     }
 }
 
-fn push_err<T>(lines: &mut Vec<String>, at: &str, checked: Result<T, String>) {
+pub(super) fn push_err<T>(lines: &mut Vec<String>, at: &str, checked: Result<T, String>) {
     if let Err(problem) = checked {
         lines.push(format!("{at} {problem}"));
     }
 }
 
 /// The value of `key`, unless it is absent or null.
-fn given<'a>(object: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+pub(super) fn given<'a>(object: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
     object.get(key).filter(|value| !value.is_null())
 }
 
 /// The attributes by name, as Nix's `attrNames` orders them (bytewise).
-fn sorted(object: &Map<String, Value>) -> Vec<(&str, &Value)> {
+pub(super) fn sorted(object: &Map<String, Value>) -> Vec<(&str, &Value)> {
     let mut entries: Vec<(&str, &Value)> = object.iter().map(|(k, v)| (k.as_str(), v)).collect();
     entries.sort_unstable_by_key(|(key, _)| *key);
     entries
@@ -357,7 +362,7 @@ fn sorted(object: &Map<String, Value>) -> Vec<(&str, &Value)> {
 /// The name Nix gives the type of the value the JSON came from (`builtins.typeOf`, with
 /// `set` called `attrset` and `lambda` called `function`), also for the values the plugin
 /// writes as [`super::NIX_TYPE`].
-fn type_name(value: &Value) -> &'static str {
+pub(super) fn type_name(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "bool",

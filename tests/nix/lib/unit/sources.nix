@@ -16,7 +16,7 @@ in
   { name = "dispatch"; expr = (dispatch { huggingface.repo = "a/b"; }).type; expected = "huggingface"; }
   { name = "dispatch past a null source type (absent)"; expr = (dispatch { git-lfs = null; huggingface.repo = "a/b"; }).type; expected = "huggingface"; }
   { name = "every source type has an adapter"; expr = builtins.attrNames lib.sources.adapters; expected = builtins.sort builtins.lessThan lib.sourceTypes; }
-  { name = "only huggingface is fetched"; expr = builtins.filter (t: (getAdapter t).supported) lib.sourceTypes; expected = [ "huggingface" ]; }
+  { name = "the sources fetched"; expr = builtins.filter (t: (getAdapter t).supported) lib.sourceTypes; expected = [ "huggingface" "url" ]; }
   { name = "an unknown type fails"; expr = (builtins.tryEval (getAdapter "ftp")).success; expected = false; }
   { name = "an unsupported source fails when fetched"; expr = (builtins.tryEval ((getAdapter "ollama").mkFetchDerivation { } { })).success; expected = false; }
   { name = "factory: huggingface.model"; expr = lib.huggingface.model "a/b"; expected = { huggingface.repo = "a/b"; }; }
@@ -30,5 +30,5 @@ in
   { name = "factory: mkHttp"; expr = lib.mkHttp { baseUrl = "https://x/m"; } "w.gguf"; expected = { url.url = "https://x/m/w.gguf"; }; }
   { name = "factory: ollama.model"; expr = lib.ollama.model "llama3:8b"; expected = { ollama = { model = "llama3"; tag = "8b"; }; }; }
   { name = "factory sources pass the checks (huggingface)"; expr = (lib.validateSource (lib.huggingface.org "o" "m")).valid; expected = true; }
-  { name = "factory sources of unfetched types say so"; expr = (lib.validateSource (lib.ollama.model "llama3")).errors; expected = [ "source.ollama: this source is not fetched by nix-fetch-model yet; only huggingface is supported for now" ]; }
+  { name = "factory sources of unfetched types say so"; expr = (lib.validateSource (lib.ollama.model "llama3")).errors; expected = [ "source.ollama: this source is not fetched by nix-fetch-model yet; see the README's table of sources" ]; }
 ]
