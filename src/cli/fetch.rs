@@ -89,7 +89,7 @@ fn explain_for_builder(error: Error, builder: bool) -> Error {
     }
 }
 
-fn read_spec(path: &Path) -> Result<String> {
+pub fn read_spec(path: &Path) -> Result<String> {
     if path == Path::new("-") {
         let mut text = String::new();
         std::io::stdin()

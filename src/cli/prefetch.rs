@@ -11,13 +11,19 @@ use nix_fetch_model::{Error, Result};
 use serde_json::{json, Value};
 
 use super::progress::reporter;
-use super::reference::{self, Reference};
+use super::reference::{self, Reference, Source};
 use super::store;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// hf:org/name[@revision], hf:datasets/org/name[@revision] or hf:spaces/org/name[@revision].
-    reference: String,
+    /// hf:org/name[@revision], hf:datasets/org/name[@revision], hf:spaces/org/name[@revision],
+    /// or url:https://... (a file at a plain URL).
+    #[arg(required_unless_present = "spec")]
+    reference: Option<String>,
+    /// A fetch spec (the fetchModel argument as JSON, any source) instead of a reference; - for
+    /// standard input.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["reference", "include", "exclude", "endpoint", "name"])]
+    spec: Option<std::path::PathBuf>,
     /// Only files matching these globs (huggingface_hub's allow_patterns).
     #[arg(long = "include", value_name = "GLOB")]
     include: Vec<String>,
@@ -45,9 +51,19 @@ pub struct Args {
 }
 
 pub fn run(args: Args, quiet: bool, cancel: CancelFlag) -> Result<()> {
-    let reference = check_arguments(&args)?;
-    let spec_json = spec_json(&args, &reference);
-    let spec = spec::check(&spec_json.to_string())?;
+    let (spec, spec_json) = match &args.spec {
+        Some(file) => {
+            let text = super::fetch::read_spec(file)?;
+            let spec = spec::check(&text).map_err(|e| e.in_file(file))?;
+            let json: Value = serde_json::from_str(&text).map_err(Error::spec_json)?;
+            (spec, json)
+        }
+        None => {
+            let reference = check_arguments(&args)?;
+            let spec_json = spec_json(&args, &reference);
+            (spec::check(&spec_json.to_string())?, spec_json)
+        }
+    };
     let temp_dir = std::env::temp_dir();
     remove_leftovers(&temp_dir, FETCH_TEMP_PREFIX);
     let temp = OwnedTempDir::new_in(&temp_dir, FETCH_TEMP_PREFIX).at(&temp_dir)?;
@@ -105,16 +121,28 @@ pub fn run(args: Args, quiet: bool, cancel: CancelFlag) -> Result<()> {
 
 /// The reference, once every flag and the reference have passed the spec's checks; else
 /// every problem, each naming its flag (or the reference).
-fn check_arguments(args: &Args) -> Result<Reference> {
+fn check_arguments(args: &Args) -> Result<Source> {
     let mut problems = Vec::new();
     let mut flag = |name: &str, checked: std::result::Result<(), String>| {
         if let Err(problem) = checked {
             problems.push(format!("{name}: {problem}"));
         }
     };
-    let reference = reference::parse(&args.reference);
-    if let Ok(reference) = &reference {
-        let at = &args.reference;
+    let text = args.reference.as_deref().unwrap_or_default();
+    let reference = reference::parse_source(text);
+    if let Ok(Source::Url(_)) = &reference {
+        for (given, name) in [
+            (!args.include.is_empty(), "--include"),
+            (!args.exclude.is_empty(), "--exclude"),
+            (args.endpoint.is_some(), "--endpoint"),
+        ] {
+            if given {
+                flag(name, Err("applies to hf: references only".into()));
+            }
+        }
+    }
+    if let Ok(Source::Hub(reference)) = &reference {
+        let at = text;
         flag(
             at,
             fields::repo(&reference.repo)
@@ -161,18 +189,11 @@ fn invalid_arguments(problems: Vec<String>) -> Error {
 }
 
 /// The spec as the Nix library would pass it.
-fn spec_json(args: &Args, reference: &Reference) -> Value {
-    let mut source = json!({ "repo": reference.repo, "revision": reference.revision });
-    if reference.kind != RepoType::Model {
-        source["repoType"] = json!(reference.kind.as_str());
-    }
-    if !args.include.is_empty() {
-        source["files"] = json!(args.include);
-    }
-    if !args.exclude.is_empty() {
-        source["exclude"] = json!(args.exclude);
-    }
-    let mut spec = json!({ "source": { "huggingface": source } });
+fn spec_json(args: &Args, reference: &Source) -> Value {
+    let mut spec = match reference {
+        Source::Hub(reference) => json!({ "source": { "huggingface": hub_source(args, reference) } }),
+        Source::Url(url) => json!({ "source": { "url": { "url": url } } }),
+    };
     if let Some(name) = &args.name {
         spec["name"] = json!(name);
     }
@@ -187,6 +208,20 @@ fn spec_json(args: &Args, reference: &Reference) -> Value {
         spec["network"] = Value::Object(network);
     }
     spec
+}
+
+fn hub_source(args: &Args, reference: &Reference) -> Value {
+    let mut source = json!({ "repo": reference.repo, "revision": reference.revision });
+    if reference.kind != RepoType::Model {
+        source["repoType"] = json!(reference.kind.as_str());
+    }
+    if !args.include.is_empty() {
+        source["files"] = json!(args.include);
+    }
+    if !args.exclude.is_empty() {
+        source["exclude"] = json!(args.exclude);
+    }
+    source
 }
 
 struct Report<'a> {
@@ -304,6 +339,13 @@ fn nix_value(value: &Value) -> String {
         Value::Array(items) => {
             let items: Vec<String> = items.iter().map(nix_value).collect();
             format!("[ {} ]", items.join(" "))
+        }
+        Value::Object(attributes) => {
+            let attributes: Vec<String> = attributes
+                .iter()
+                .map(|(key, value)| format!("{key} = {};", nix_value(value)))
+                .collect();
+            format!("{{ {} }}", attributes.join(" "))
         }
         other => other.to_string(),
     }

@@ -1,7 +1,15 @@
 //! Model references on the command line: `hf:org/name[@revision]`,
-//! `hf:datasets/org/name@rev`, `hf:spaces/org/name`.
+//! `hf:datasets/org/name@rev`, `hf:spaces/org/name`, and `url:https://...`.
 
 use nix_fetch_model::hub::RepoType;
+
+/// What a reference names.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Source {
+    Hub(Reference),
+    /// A file at a plain URL.
+    Url(String),
+}
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct Reference {
@@ -10,10 +18,19 @@ pub struct Reference {
     pub revision: String,
 }
 
+const FORMS: &str = "write hf:org/name[@revision] (or hf:datasets/org/name), or url:https://...";
+
+pub fn parse_source(text: &str) -> Result<Source, String> {
+    if let Some(url) = text.strip_prefix("url:") {
+        return Ok(Source::Url(url.to_string()));
+    }
+    parse(text).map(Source::Hub)
+}
+
 pub fn parse(text: &str) -> Result<Reference, String> {
-    let rest = text.strip_prefix("hf:").ok_or_else(|| {
-        format!("'{text}' is not a model reference: write hf:org/name[@revision] (or hf:datasets/org/name)")
-    })?;
+    let rest = text
+        .strip_prefix("hf:")
+        .ok_or_else(|| format!("'{text}' is not a model reference: {FORMS}"))?;
     let (path, revision) = match rest.split_once('@') {
         Some((path, revision)) if !revision.is_empty() => (path, revision.to_string()),
         Some(_) => {
@@ -60,6 +77,10 @@ mod tests {
         );
         assert_eq!(parse("hf:gpt2@v1").unwrap().repo, "gpt2");
         assert!(parse("org/name").is_err());
+        assert_eq!(
+            parse_source("url:https://x/m.bin").unwrap(),
+            Source::Url("https://x/m.bin".into())
+        );
         assert!(parse("hf:org/name@").is_err());
     }
 }
