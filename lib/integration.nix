@@ -9,8 +9,12 @@ let
     else
       let
         list = util.toList models;
-        nameOf = m: m.hfCacheName or (throw
-          "mkHfCache: ${m.name or "a model"} has no hfCacheName; give integration.hfCacheName to fetchModel, or pass an attrset { \"models--org--name\" = model; }");
+        nameOf = m:
+          if (m.sourceType or null) == "ollama" && (m.hfCacheName or null) == null then throw
+            "mkHfCache: ${m.name or "a model"} is an Ollama model, laid out as Ollama's models folder (OLLAMA_MODELS), not as a Hub cache folder: leave it out of the Hub cache"
+          else if (m.hfCacheName or null) == null then throw
+            "mkHfCache: ${m.name or "a model"} has no hfCacheName; give integration.hfCacheName to fetchModel, or pass an attrset { \"models--org--name\" = model; }"
+          else m.hfCacheName;
         duplicates = util.duplicates (map nameOf list);
       in
       if duplicates != [ ] then

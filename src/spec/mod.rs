@@ -11,6 +11,7 @@
 //! of its values; only a refused one is walked again to list every problem (`problems`).
 
 pub mod fields;
+pub mod ollama;
 mod problems;
 mod unknown;
 pub mod url;
@@ -86,6 +87,7 @@ pub struct FetchSpec {
 pub enum Source {
     HuggingFace(HfSource),
     Url(url::UrlSource),
+    Ollama(ollama::OllamaSource),
 }
 
 #[derive(Debug, Clone)]
@@ -221,6 +223,7 @@ impl Source {
         match self {
             Source::HuggingFace(_) => "huggingface",
             Source::Url(_) => "url",
+            Source::Ollama(_) => "ollama",
         }
     }
 
@@ -232,6 +235,7 @@ impl Source {
                 [one] => fields::redact_userinfo(one.url.as_str()).into_owned(),
                 many => format!("{} URLs ({})", many.len(), source.repo.id),
             },
+            Source::Ollama(source) => source.display(),
         }
     }
 
@@ -240,6 +244,7 @@ impl Source {
         match self {
             Source::HuggingFace(hf) => &hf.revision,
             Source::Url(_) => "main",
+            Source::Ollama(source) => &source.tag,
         }
     }
 
@@ -265,6 +270,14 @@ impl Source {
                     "filename": file.filename,
                 })).collect::<Vec<_>>(),
             }),
+            Source::Ollama(source) => serde_json::json!({
+                "type": "ollama",
+                "registry": source.registry_url(),
+                "namespace": source.namespace,
+                "model": source.model,
+                "tag": source.tag,
+                "digest": source.digest,
+            }),
         }
     }
 
@@ -273,6 +286,7 @@ impl Source {
         match self {
             Source::HuggingFace(hf) => hf.repo.cache_folder_name(),
             Source::Url(source) => source.repo.cache_folder_name(),
+            Source::Ollama(source) => source.default_name(),
         }
     }
 
@@ -281,6 +295,7 @@ impl Source {
         match self {
             Source::HuggingFace(_) => HF_KEYS,
             Source::Url(_) => url::URL_KEYS,
+            Source::Ollama(_) => ollama::OLLAMA_KEYS,
         }
     }
 
@@ -315,6 +330,9 @@ impl Source {
                     attributes.insert("sha256".into(), sha256);
                 }
             }
+            Source::Ollama(_) => {
+                attributes.insert("digest".into(), commit.into());
+            }
         }
     }
 
@@ -324,7 +342,10 @@ impl Source {
             Source::HuggingFace(hf) if !hf.commit_is_pinned() => {
                 Some(format!("source.huggingface.commit = \"{commit}\";"))
             }
-            Source::HuggingFace(_) | Source::Url(_) => None,
+            Source::Ollama(source) if source.digest.is_none() => {
+                Some(format!("source.ollama.digest = \"{commit}\";"))
+            }
+            Source::HuggingFace(_) | Source::Url(_) | Source::Ollama(_) => None,
         }
     }
 }
@@ -345,6 +366,7 @@ struct RawSpec {
 struct RawSource {
     huggingface: Option<RawHfSource>,
     url: Option<serde_json::Value>,
+    ollama: Option<serde_json::Value>,
     /// The other attributes, which must be source types given as null (absent).
     #[serde(flatten)]
     others: std::collections::HashMap<String, Option<serde::de::IgnoredAny>>,
@@ -360,10 +382,13 @@ impl RawSource {
         {
             return Err(format!("source.{kind}: give exactly one source"));
         }
-        match (self.huggingface, self.url) {
-            (Some(hf), None) => hf.into_source().map(Source::HuggingFace),
-            (None, Some(config)) => url::check(&config)
+        match (self.huggingface, self.url, self.ollama) {
+            (Some(hf), None, None) => hf.into_source().map(Source::HuggingFace),
+            (None, Some(config), None) => url::check(&config)
                 .map(Source::Url)
+                .map_err(|lines| lines.join("; ")),
+            (None, None, Some(config)) => ollama::check(&config)
+                .map(Source::Ollama)
                 .map_err(|lines| lines.join("; ")),
             _ => Err("source: give exactly one source".into()),
         }
