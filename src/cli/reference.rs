@@ -1,5 +1,6 @@
 //! Model references on the command line: `hf:org/name[@revision]`,
-//! `hf:datasets/org/name@rev`, `hf:spaces/org/name`, and `url:https://...`.
+//! `hf:datasets/org/name@rev`, `hf:spaces/org/name`, `url:https://...`, and
+//! `ollama:[registry/][namespace/]model[:tag][@sha256:...]`.
 
 use nix_fetch_model::hub::RepoType;
 
@@ -9,6 +10,11 @@ pub enum Source {
     Hub(Reference),
     /// A file at a plain URL.
     Url(String),
+    /// An Ollama name, and the manifest digest after '@' if given.
+    Ollama {
+        name: String,
+        digest: Option<String>,
+    },
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -18,11 +24,22 @@ pub struct Reference {
     pub revision: String,
 }
 
-const FORMS: &str = "write hf:org/name[@revision] (or hf:datasets/org/name), or url:https://...";
+const FORMS: &str = "write hf:org/name[@revision] (or hf:datasets/org/name), url:https://..., or \
+                     ollama:[registry/][namespace/]model[:tag][@sha256:...]";
 
 pub fn parse_source(text: &str) -> Result<Source, String> {
     if let Some(url) = text.strip_prefix("url:") {
         return Ok(Source::Url(url.to_string()));
+    }
+    if let Some(name) = text.strip_prefix("ollama:") {
+        let (name, digest) = match name.split_once('@') {
+            Some((name, digest)) => (name, Some(digest.to_string())),
+            None => (name, None),
+        };
+        return Ok(Source::Ollama {
+            name: name.to_string(),
+            digest,
+        });
     }
     parse(text).map(Source::Hub)
 }
@@ -82,5 +99,19 @@ mod tests {
             Source::Url("https://x/m.bin".into())
         );
         assert!(parse("hf:org/name@").is_err());
+        assert_eq!(
+            parse_source("ollama:llama3:8b").unwrap(),
+            Source::Ollama {
+                name: "llama3:8b".into(),
+                digest: None
+            }
+        );
+        assert_eq!(
+            parse_source("ollama:r.example:5000/ns/m:t@sha256:ab").unwrap(),
+            Source::Ollama {
+                name: "r.example:5000/ns/m:t".into(),
+                digest: Some("sha256:ab".into())
+            }
+        );
     }
 }
