@@ -126,6 +126,9 @@ class MlflowServer:
                 f"admin_username = {self.admin[0]}\n"
                 f"admin_password = {self.admin[1]}\n"
                 f"authorization_function = {function}\n"
+                # Successful Basic checks cached (PBKDF2 per request costs ~0.1 s); failures
+                # are never cached, so a wrong password is still refused.
+                "auth_cache_ttl_seconds = 60\n"
             )
             env.update(
                 MLFLOW_AUTH_CONFIG_PATH=str(auth_ini),
