@@ -42,7 +42,7 @@ except ImportError:
     from _proc_b import LOOPBACK, Process, ServerError, free_port, venv_bin
 
 HERE = Path(__file__).resolve().parent
-START_TIMEOUT = 180  # seconds; a cold start imports mlflow's whole server (about 10-16 s here)
+START_TIMEOUT = 180  # seconds; a start imports mlflow's whole server (6-16 s measured here)
 BIG_FILE_SIZE = 1536 * 1024 + 7  # over 1 MiB, not a multiple of any block size
 
 ADMIN_USER = "admin"
@@ -91,7 +91,11 @@ class MlflowServer:
         self.token = "tok-" + secrets.token_hex(16) if auth == "token" else None
         self.process: Process | None = None
         self.start_seconds: float | None = None
-        self._start(start_timeout)
+        try:
+            self._start(start_timeout)
+        except BaseException:
+            self.stop()  # the temp dir stays, with mlflow-server.log
+            raise
 
     # -- process ---------------------------------------------------------------------------
 

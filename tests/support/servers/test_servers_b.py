@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import urllib.error
@@ -44,7 +45,6 @@ def mlflow_plain():
 
 def mlflow_client(server: MlflowServer, env: dict, code: str, tmp_path: Path) -> subprocess.CompletedProcess:
     """Run `code` with MLflow's own Python client (server venv) and `env`."""
-    import os
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     full_env.update(env, MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true",
                     MLFLOW_HTTP_REQUEST_MAX_RETRIES="0")
@@ -330,9 +330,9 @@ def test_git_http_basic_auth(git_auth, tmp_path):
     wrong = repo["url"].replace("http://", f"http://{server.git_user}:wrong@")
     result = server.git(*no_helper, "clone", wrong, tmp_path / "b", check=False)
     assert result.returncode != 0 and "Authentication failed" in result.stderr
-    code = urllib.request.Request(repo["url"] + "/info/refs?service=git-upload-pack")
+    refs = urllib.request.Request(repo["url"] + "/info/refs?service=git-upload-pack")
     with pytest.raises(urllib.error.HTTPError) as caught:
-        urllib.request.urlopen(code, timeout=30)
+        urllib.request.urlopen(refs, timeout=30)
     assert caught.value.code == 401
     assert caught.value.headers["WWW-Authenticate"].startswith("Basic")
     # With the credential store (git's and giftless's credentials), clone and smudge work.
