@@ -153,6 +153,10 @@ def test_a_cache_hit_needs_no_server(nix, ways):
     # The pin read back from the store: the digest of its manifest.
     assert by_plugin["commit"] == pushed["manifest_digest"]
     assert ways.fod(nix, pinned)["path"] == fetched["path"]
+    # An Ollama folder has no Hub snapshot: the result names none.
+    expr = f"(builtins.fetchModel (builtins.fromJSON ''{json.dumps(pinned)}'')) ? snapshot"
+    done = nix.run("nix-instantiate", *nix.options(), "--eval", "--json", "-E", expr, env=ways.env())
+    assert (done.returncode, done.stdout.strip()) == (0, "false"), done.stderr
 
 
 def test_a_wrong_hash_is_refused_by_each_way(nix, ways):
