@@ -32,6 +32,16 @@ in
       description = "Models to fetch, each the argument of `lib.fetchModel`; the shell's HF_HUB_CACHE holds them.";
     };
 
+    fetched = mkOption {
+      type = types.attrsOf types.unspecified;
+      readOnly = true;
+      description = ''
+        The models by their name in `models`: what `lib.fetchModel` returns (a derivation or
+        store path, with `commit`, `hfCacheName`, `hfCachePath`, `spec`...). For a service that
+        takes a folder: "''${fetched.minilm}/snapshots/''${fetched.minilm.commit}" (with a pinned commit).
+      '';
+    };
+
     offline = mkOption {
       type = types.bool;
       default = true;
@@ -46,7 +56,7 @@ in
   };
 
   config = lib.mkMerge [
-    { nix-fetch-model.hubCache = models.hubCache; }
+    { nix-fetch-model = { inherit (models) hubCache fetched; }; }
     (mkIf cfg.enable {
       packages = [ cfg.package ];
       # env, not enterShell: devenv's processes and scripts get it too. The shell references

@@ -61,6 +61,16 @@ in
       '';
     };
 
+    fetched = mkOption {
+      type = types.attrsOf types.unspecified;
+      readOnly = true;
+      description = ''
+        The models by their name in `models`: what `lib.fetchModel` returns (a derivation or
+        store path, with `commit`, `hfCacheName`, `hfCachePath`, `spec`...). For a service that
+        takes a folder: "''${fetched.minilm}/snapshots/''${fetched.minilm.commit}" (with a pinned commit).
+      '';
+    };
+
     hubCachePath = mkOption {
       type = types.str;
       default = "${toString config.xdg.cacheHome}/huggingface/hub";
@@ -78,23 +88,26 @@ in
     };
   };
 
-  config = mkIf cfg.enable (mkMerge [
-    {
-      home.packages = [ cfg.package ];
-      # Runs with no models too: it removes the links of models taken out of the configuration.
-      home.activation.nixFetchModelCheck = dagEntry { before = [ "writeBoundary" ]; } (hubLinks "check");
-      home.activation.nixFetchModelLinks = dagEntry { after = [ "writeBoundary" ]; } (hubLinks "link");
-    }
-    (mkIf cfg.plugin.enable {
-      assertions = [{
-        assertion = cfg.plugin.package != null;
-        message = "programs.nix-fetch-model.plugin.enable: set nix.package to the Nix you run (the plugin is built for exactly that Nix), or set programs.nix-fetch-model.plugin.package.";
-      }];
-      nix.settings.plugin-files = lib.optional (cfg.plugin.package != null)
-        "${cfg.plugin.package}/lib/nix/plugins/libnix_fetch_model.so";
-    })
-    (mkIf cfg.setSessionVariables {
-      home.sessionVariables = { HF_HUB_CACHE = cfg.hubCachePath; } // models.offlineVariables;
-    })
-  ]);
+  config = mkMerge [
+    { programs.nix-fetch-model.fetched = models.fetched; }
+    (mkIf cfg.enable (mkMerge [
+      {
+        home.packages = [ cfg.package ];
+        # Runs with no models too: it removes the links of models taken out of the configuration.
+        home.activation.nixFetchModelCheck = dagEntry { before = [ "writeBoundary" ]; } (hubLinks "check");
+        home.activation.nixFetchModelLinks = dagEntry { after = [ "writeBoundary" ]; } (hubLinks "link");
+      }
+      (mkIf cfg.plugin.enable {
+        assertions = [{
+          assertion = cfg.plugin.package != null;
+          message = "programs.nix-fetch-model.plugin.enable: set nix.package to the Nix you run (the plugin is built for exactly that Nix), or set programs.nix-fetch-model.plugin.package.";
+        }];
+        nix.settings.plugin-files = lib.optional (cfg.plugin.package != null)
+          "${cfg.plugin.package}/lib/nix/plugins/libnix_fetch_model.so";
+      })
+      (mkIf cfg.setSessionVariables {
+        home.sessionVariables = { HF_HUB_CACHE = cfg.hubCachePath; } // models.offlineVariables;
+      })
+    ]))
+  ];
 }

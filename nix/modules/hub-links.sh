@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Links models of the Nix store into a writable Hugging Face cache, beside the models that
 # huggingface_hub downloaded there the usual way. home-manager's activation runs it (see
 # nix/modules/home-manager.nix): `check` before anything is written, `link` after.

@@ -67,6 +67,16 @@ in
       '';
     };
 
+    fetched = mkOption {
+      type = types.attrsOf types.unspecified;
+      readOnly = true;
+      description = ''
+        The models by their name in `models`: what `lib.fetchModel` returns (a derivation or
+        store path, with `commit`, `hfCacheName`, `hfCachePath`, `spec`...). For a service that
+        takes a folder: "''${fetched.minilm}/snapshots/''${fetched.minilm.commit}" (with a pinned commit).
+      '';
+    };
+
     tokenFile = mkOption {
       type = types.nullOr modelType.tokenFile;
       default = null;
@@ -105,7 +115,7 @@ in
   config = mkMerge [
     {
       programs.nix-fetch-model = {
-        inherit (models) hubCache;
+        inherit (models) hubCache fetched;
         hubCachePath = "${models.hubCache}";
       };
     }
