@@ -42,7 +42,6 @@ in
       nix.settings = mkOption { type = nixSettings; default = { }; };
       home.packages = mkOption { type = types.listOf types.package; default = [ ]; };
       home.sessionVariables = mkOption { type = types.lazyAttrsOf (types.either types.str types.int); default = { }; };
-      home.file = mkOption { type = types.attrsOf any; default = { }; };
       # home-manager's is a DAG of strings; its entries are { data; after; before; }.
       home.activation = mkOption {
         type = types.attrsOf (types.submodule {
@@ -54,7 +53,6 @@ in
         });
         default = { };
       };
-      home.homeDirectory = mkOption { type = types.str; default = "/home/stand-in"; };
       xdg.cacheHome = mkOption { type = types.str; default = "/home/stand-in/.cache"; };
       xdg.stateHome = mkOption { type = types.str; default = "/home/stand-in/.local/state"; };
     };
@@ -64,7 +62,6 @@ in
     options = {
       env = mkOption { type = types.lazyAttrsOf types.anything; default = { }; };
       packages = mkOption { type = types.listOf types.package; default = [ ]; };
-      enterShell = mkOption { type = types.lines; default = ""; };
     };
   };
 }
