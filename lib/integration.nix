@@ -62,11 +62,14 @@ let
     in
     ''
       export HF_HUB_CACHE=${mkHfCache pkgs models}
-    '' + util.optionalString offline ''
-      export HF_HUB_OFFLINE=1
-      export TRANSFORMERS_OFFLINE=1
-      export HF_DATASETS_OFFLINE=1
-    '';
+    '' + util.optionalString offline (concatStringsSep "" (map (name: ''
+      export ${name}=${offlineVariables.${name}}
+    '') (attrNames offlineVariables)));
+
+  # What keeps huggingface_hub, transformers and datasets from the network (mkShellHook and
+  # the modules set them).
+  offlineVariables = { HF_HUB_OFFLINE = "1"; TRANSFORMERS_OFFLINE = "1"; HF_DATASETS_OFFLINE = "1"; };
+
   # One OLLAMA_MODELS folder for several models of the ollama source: blobs/ and manifests/ of
   # links into each model. (One model alone needs none: OLLAMA_MODELS = the model.)
   mkOllamaModels = pkgs: models:
@@ -102,5 +105,5 @@ let
     };
 in
 {
-  inherit mkHfCache mkHfSymlinks mkShellHook mkOllamaModels;
+  inherit mkHfCache mkHfSymlinks mkShellHook mkOllamaModels offlineVariables;
 }
