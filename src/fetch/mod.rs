@@ -343,7 +343,7 @@ fn unique_blobs(files: &[PlannedFile], root: &Path) -> (Vec<Blob>, Vec<usize>) {
                 path: file.path.clone(),
                 size: file.size,
                 digest: file.digest.clone(),
-                request: file.request.clone(),
+                content: file.content.clone(),
                 dest,
                 nar: None,
             }

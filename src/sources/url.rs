@@ -11,7 +11,7 @@ use reqwest::header::{HeaderMap, HeaderValue, ACCEPT_RANGES, AUTHORIZATION, CONT
 use reqwest::{Response, StatusCode};
 use url::Url;
 
-use super::{Addresses, Context, Digest, Layout, Origin, Plan, PlannedFile, Request};
+use super::{Addresses, Content, Context, Digest, Layout, Origin, Plan, PlannedFile, Request};
 use crate::error::{Error, Result, ShownUrl};
 use crate::http::{ClientSetup, Http};
 use crate::hub::Oid;
@@ -92,11 +92,11 @@ impl UrlFiles {
                 Some(hash) => Digest::Known(Oid::Sha256(hash.to_base16())),
                 None => Digest::Sha256Computed,
             },
-            request: Request {
+            content: Content::Download(Request {
                 url: file.url.clone(),
                 headers,
                 ranges,
-            },
+            }),
         })
     }
 }
@@ -143,13 +143,13 @@ fn total_of_range(headers: &HeaderMap) -> Option<u64> {
 }
 
 /// The netrc file ($NETRC, else ~/.netrc) and its entries, if it has any.
-struct Netrc {
-    file: Option<PathBuf>,
+pub(super) struct Netrc {
+    pub(super) file: Option<PathBuf>,
     entries: Option<netrc::Netrc>,
 }
 
 impl Netrc {
-    fn find(env: &(dyn Fn(&str) -> Option<String> + Sync)) -> Self {
+    pub(super) fn find(env: &(dyn Fn(&str) -> Option<String> + Sync)) -> Self {
         let file = env("NETRC")
             .filter(|f| !f.is_empty())
             .map(PathBuf::from)
@@ -159,14 +159,14 @@ impl Netrc {
         Netrc { file, entries }
     }
 
-    fn entry(&self, url: &Url) -> Option<&netrc::Authenticator> {
+    pub(super) fn entry(&self, url: &Url) -> Option<&netrc::Authenticator> {
         let entries = self.entries.as_ref()?;
         let host = url.host_str()?;
         entries.hosts.get(host).or_else(|| entries.hosts.get("default"))
     }
 
     /// Basic credentials for `url`'s host, if the netrc file has them.
-    fn headers_for(&self, url: &Url) -> HeaderMap {
+    pub(super) fn headers_for(&self, url: &Url) -> HeaderMap {
         let mut headers = HeaderMap::new();
         if let Some(entry) = self.entry(url) {
             use base64::Engine as _;
