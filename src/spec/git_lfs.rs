@@ -154,7 +154,8 @@ fn walk(config: &Value, lines: &mut Vec<String>) -> Option<GitLfsSource> {
     let url = url?;
     let repo = match repo.ok()? {
         Some(repo) => repo,
-        None => default_repo(url.as_str()),
+        // From the URL as written: the library, which has no URL parser, derives the same.
+        None => default_repo(given(config, "url")?.as_str()?),
     };
     let [files, exclude] = lists;
     Some(GitLfsSource {
@@ -169,6 +170,10 @@ fn walk(config: &Value, lines: &mut Vec<String>) -> Option<GitLfsSource> {
 
 /// An http(s) URL without credentials.
 fn remote(text: &str) -> Result<Url, String> {
+    if !text.contains("://") {
+        // An scp-like ssh remote (git@host:org/name.git): its user is no secret.
+        return Err(format!("'{text}' is not an http:// or https:// URL"));
+    }
     let shown = redact_userinfo(text);
     if shown != text {
         return Err(format!(

@@ -2,6 +2,7 @@
 let
   inherit (lib.sources) getAdapter dispatch;
   hf = getAdapter "huggingface";
+  gitLfs = getAdapter "git-lfs";
 in
 [
   { name = "default name of a model is the Hub cache folder"; expr = hf.defaultName { repo = "sentence-transformers/all-MiniLM-L6-v2"; }; expected = "models--sentence-transformers--all-MiniLM-L6-v2"; }
@@ -16,7 +17,15 @@ in
   { name = "dispatch"; expr = (dispatch { huggingface.repo = "a/b"; }).type; expected = "huggingface"; }
   { name = "dispatch past a null source type (absent)"; expr = (dispatch { git-lfs = null; huggingface.repo = "a/b"; }).type; expected = "huggingface"; }
   { name = "every source type has an adapter"; expr = builtins.attrNames lib.sources.adapters; expected = builtins.sort builtins.lessThan lib.sourceTypes; }
-  { name = "the sources fetched"; expr = builtins.filter (t: (getAdapter t).supported) lib.sourceTypes; expected = [ "huggingface" "url" ]; }
+  { name = "the sources fetched"; expr = builtins.filter (t: (getAdapter t).supported) lib.sourceTypes; expected = [ "huggingface" "git-lfs" "url" ]; }
+  # The same remotes as src/spec/git_lfs.rs `default_repos`.
+  { name = "git-lfs: default repos"; expr = map gitLfs.defaultRepo [ "https://h/org/name.git" "https://h/git/org/Llama-3.1-8B/" "https://h:8080/a/b/c%20d..e.git" "https://h/only" "https://h/" "https://h/--/.git" "http://127.0.0.1:1/git/org/tiny.git" "https://h/o/${builtins.concatStringsSep "" (builtins.genList (i: "a") 95)}.-x" ]; expected = [ "org/name" "org/Llama-3.1-8B" "b/c-20d-e" "git/only" "git/repo" "git/repo" "org/tiny" "o/${builtins.concatStringsSep "" (builtins.genList (i: "a") 95)}" ]; }
+  { name = "git-lfs: default name"; expr = gitLfs.defaultName { url = "https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2"; }; expected = "models--sentence-transformers--all-MiniLM-L6-v2"; }
+  { name = "git-lfs: a repo names the cache folder"; expr = gitLfs.hfCacheName { url = "https://h/x/y.git"; repo = "org/m"; }; expected = "models--org--m"; }
+  { name = "git-lfs: a commit rev is the commit"; expr = gitLfs.commit { url = "https://h/r"; rev = "0123456789abcdef0123456789abcdef01234567"; }; expected = "0123456789abcdef0123456789abcdef01234567"; }
+  { name = "git-lfs: a pinned branch is its commit"; expr = gitLfs.commit { url = "https://h/r"; commit = "0123456789abcdef0123456789abcdef01234567"; }; expected = "0123456789abcdef0123456789abcdef01234567"; }
+  { name = "git-lfs: a branch has no commit before the fetch"; expr = gitLfs.commit { url = "https://h/r"; rev = "v1"; }; expected = null; }
+  { name = "git-lfs: the builder reads netrc"; expr = gitLfs.impureEnvVars { }; expected = [ "NETRC" ]; }
   { name = "an unknown type fails"; expr = (builtins.tryEval (getAdapter "ftp")).success; expected = false; }
   { name = "an unsupported source fails when fetched"; expr = (builtins.tryEval ((getAdapter "ollama").mkFetchDerivation { } { })).success; expected = false; }
   { name = "factory: huggingface.model"; expr = lib.huggingface.model "a/b"; expected = { huggingface.repo = "a/b"; }; }
