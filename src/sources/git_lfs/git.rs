@@ -1,11 +1,14 @@
 //! The git side, with gix: a shallow fetch of one commit into a temporary bare repository,
 //! then its tree and the blobs of the selected files.
 //!
-//! The commit is asked for by its id (`want <sha>`, depth 1) when the spec pins it; a server
-//! that refuses wants of unadvertised objects (`uploadpack.allowReachableSHA1InWant` and
-//! `allowAnySHA1InWant` off) answers "not our ref", and the fetch falls back to the ref `rev`
-//! names (all branches and tags when `rev` is itself the commit): depth 1 when the ref still
-//! points at the commit, else its whole history. An unpinned `rev` is resolved by the
+//! The commit is asked for by its id (`want <sha>`, depth 1) when the spec pins it. Over smart
+//! HTTP, git's own upload-pack gives any commit reachable from a ref (protocol v0 in stateless
+//! mode checks reachability whatever `uploadpack.allowReachableSHA1InWant` says; protocol v2
+//! gives any object the repository has); a server that refuses the want (a stricter server, or
+//! a commit no ref reaches, or one it does not have) answers "not our ref", and the fetch falls
+//! back to the ref `rev` names (all branches and tags when `rev` is itself the commit): depth 1
+//! when the ref still points at the commit, else its whole history, in which the commit must
+//! then be. An unpinned `rev` is resolved by the
 //! remote's ref listing, with git's rules (`<rev>`, `refs/<rev>`, `refs/tags/<rev>`,
 //! `refs/heads/<rev>`, `refs/remotes/<rev>`), and fetched at depth 1 in the same connection.
 
