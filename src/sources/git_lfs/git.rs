@@ -199,6 +199,20 @@ fn tips(refs: &gix::remote::fetch::RefMap) -> impl Iterator<Item = gix::ObjectId
 
 /// The commit `rev` names among the listed refs, by git's rules (`git rev-parse`).
 fn named(refs: &gix::remote::fetch::RefMap, rev: &str) -> Option<gix::ObjectId> {
+    let listed: Vec<(String, gix::ObjectId)> = refs
+        .remote_refs
+        .iter()
+        .filter_map(|r| {
+            let (name, target, peeled) = r.unpack();
+            Some((name.to_string(), peeled.or(target)?.to_owned()))
+        })
+        .collect();
+    pick(&listed, rev)
+}
+
+/// The commit of the first of `<rev>`, `refs/<rev>`, `refs/tags/<rev>`, `refs/heads/<rev>`,
+/// `refs/remotes/<rev>` that `listed` (ref names and the commits they point at) has.
+fn pick(listed: &[(String, gix::ObjectId)], rev: &str) -> Option<gix::ObjectId> {
     let candidates = [
         rev.to_string(),
         format!("refs/{rev}"),
@@ -207,12 +221,10 @@ fn named(refs: &gix::remote::fetch::RefMap, rev: &str) -> Option<gix::ObjectId> 
         format!("refs/remotes/{rev}"),
     ];
     candidates.iter().find_map(|wanted| {
-        refs.remote_refs.iter().find_map(|r| {
-            let (name, target, peeled) = r.unpack();
-            (name == wanted.as_str())
-                .then(|| peeled.or(target).map(|id| id.to_owned()))
-                .flatten()
-        })
+        listed
+            .iter()
+            .find(|(name, _)| name == wanted)
+            .map(|(_, id)| *id)
     })
 }
 
@@ -291,4 +303,37 @@ fn one_line(text: &str) -> String {
         .filter(|line| !line.is_empty())
         .collect::<Vec<_>>()
         .join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rev_is_resolved_as_git_resolves_it() {
+        let id = |n: u8| gix::ObjectId::from_hex(format!("{n:02x}").repeat(20).as_bytes()).unwrap();
+        let listed = vec![
+            ("HEAD".to_string(), id(1)),
+            ("refs/heads/main".to_string(), id(1)),
+            ("refs/heads/v1".to_string(), id(2)),
+            ("refs/tags/v1".to_string(), id(3)),
+            ("refs/pr/7".to_string(), id(4)),
+        ];
+        assert_eq!(pick(&listed, "main"), Some(id(1)));
+        assert_eq!(pick(&listed, "v1"), Some(id(3)), "a tag before a branch");
+        assert_eq!(pick(&listed, "heads/v1"), Some(id(2)));
+        assert_eq!(pick(&listed, "refs/heads/v1"), Some(id(2)));
+        assert_eq!(pick(&listed, "pr/7"), Some(id(4)));
+        assert_eq!(pick(&listed, "HEAD"), Some(id(1)));
+        assert_eq!(pick(&listed, "nope"), None);
+    }
+
+    #[test]
+    fn a_refused_want_is_told_apart() {
+        assert!(refused_want(
+            "fetching the commit: upload-pack: not our ref 0000000000000000000000000000000000000001"
+        ));
+        assert!(!refused_want("listing its refs: connection refused"));
+        assert_eq!(one_line("a\n  b\n\nc"), "a: b: c");
+    }
 }

@@ -35,6 +35,8 @@ in
   { name = "factory: mkS3"; expr = lib.mkS3 { bucket = "b"; region = "eu-west-1"; } "llama/"; expected = { s3 = { bucket = "b"; region = "eu-west-1"; prefix = "llama/"; }; }; }
   { name = "factory: mkMlflow"; expr = lib.mkMlflow { trackingUri = "http://m"; } { modelName = "x"; version = "3"; }; expected = { mlflow = { trackingUri = "http://m"; modelName = "x"; version = "3"; }; }; }
   { name = "factory: mkGitLfs"; expr = lib.mkGitLfs { url = "https://h/r.git"; } { rev = "abc"; }; expected = { git-lfs = { url = "https://h/r.git"; rev = "abc"; }; }; }
+  { name = "factory: mkGitLfs with a pin"; expr = lib.mkGitLfs { url = "https://h/r.git"; } { rev = "main"; commit = "0123456789abcdef0123456789abcdef01234567"; exclude = [ "*.onnx" ]; }; expected = { git-lfs = { url = "https://h/r.git"; rev = "main"; commit = "0123456789abcdef0123456789abcdef01234567"; exclude = [ "*.onnx" ]; }; }; }
+  { name = "factory sources pass the checks (git-lfs)"; expr = (lib.validateSource (lib.mkGitLfs { url = "https://h/org/r.git"; } { rev = "v1"; files = [ "*.json" ]; })).valid; expected = true; }
   { name = "factory: mkGitXet"; expr = (lib.mkGitXet { url = "u"; } { rev = "r"; }) ? git-xet; expected = true; }
   { name = "factory: mkHttp"; expr = lib.mkHttp { baseUrl = "https://x/m"; } "w.gguf"; expected = { url.url = "https://x/m/w.gguf"; }; }
   { name = "factory: ollama.model"; expr = lib.ollama.model "llama3:8b"; expected = { ollama = { model = "llama3"; tag = "8b"; }; }; }
