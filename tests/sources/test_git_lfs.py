@@ -79,9 +79,10 @@ def test_the_default_lfs_endpoint_a_selection_and_a_commit_as_rev(ways, server):
     fetched = ways.prefetch(spec)
     store = Path(fetched["path"])
     assert not (store / "refs").exists()
+    # The repo has no .lfsconfig: its LFS object came through <remote>/info/lfs.
     assert (store / "blobs" / lfs_oid(repo["files"]["model.safetensors"])).is_file()
-    log = (server.root / "lighttpd-access.log").read_text()
-    assert "/git/org/plain-endpoint.git/info/lfs/objects/batch" in log
+    everything = ways.prefetch(spec_of(repo["url"], rev=repo["sha"]), args=("--json", "--no-add"))
+    assert ".lfsconfig" not in everything["report"]["files"]
 
 
 def test_a_cache_hit_needs_no_server(nix, ways):
