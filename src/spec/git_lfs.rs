@@ -118,7 +118,10 @@ fn walk(config: &Value, lines: &mut Vec<String>) -> Option<GitLfsSource> {
         }
         Some(other) => {
             let wanted = "a string: the 40 hex digits of a commit";
-            lines.push(format!("{AT}.commit {}", wrong_type(type_name(other), wanted)));
+            lines.push(format!(
+                "{AT}.commit {}",
+                wrong_type(type_name(other), wanted)
+            ));
             Err(())
         }
     };
@@ -147,7 +150,10 @@ fn walk(config: &Value, lines: &mut Vec<String>) -> Option<GitLfsSource> {
         }
         Some(other) => {
             let wanted = "a string such as \"org/name\"";
-            lines.push(format!("{AT}.repo {}", wrong_type(type_name(other), wanted)));
+            lines.push(format!(
+                "{AT}.repo {}",
+                wrong_type(type_name(other), wanted)
+            ));
             Err(())
         }
     };
@@ -274,8 +280,9 @@ mod tests {
 
     #[test]
     fn a_remote_takes_main_and_a_repo_from_its_path() {
-        let source = checked(r#"{"url":"https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2"}"#)
-            .unwrap();
+        let source =
+            checked(r#"{"url":"https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2"}"#)
+                .unwrap();
         assert_eq!(source.rev, "main");
         assert_eq!(source.repo.id, "sentence-transformers/all-MiniLM-L6-v2");
         assert_eq!(source.pinned_commit(), None);

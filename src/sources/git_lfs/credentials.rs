@@ -82,7 +82,9 @@ impl Credentials {
             if let Some(found) = &sent {
                 with.insert(AUTHORIZATION, found.header.clone());
             }
-            let response = http.request(method.clone(), url, with, body.clone()).await?;
+            let response = http
+                .request(method.clone(), url, with, body.clone())
+                .await?;
             if response.status() != StatusCode::UNAUTHORIZED {
                 if let Some(found) = &sent {
                     self.worked.lock().unwrap().insert(origin, found.clone());

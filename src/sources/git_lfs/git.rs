@@ -159,7 +159,10 @@ impl Git<'_> {
         let by_name = !super::super::super::spec::is_commit(rev);
         let specs: Vec<String> = match by_name {
             true => vec![rev.to_string()],
-            false => vec!["refs/heads/*:refs/heads/*".into(), "refs/tags/*:refs/tags/*".into()],
+            false => vec![
+                "refs/heads/*:refs/heads/*".into(),
+                "refs/tags/*:refs/tags/*".into(),
+            ],
         };
         let remote = self.remote;
         self.receive(&specs, &mut |refs| {
@@ -170,7 +173,14 @@ impl Git<'_> {
                 });
             }
             let at_tip = tips(refs).any(|tip| tip == commit);
-            Ok((commit, if at_tip { depth_one() } else { Shallow::NoChange }))
+            Ok((
+                commit,
+                if at_tip {
+                    depth_one()
+                } else {
+                    Shallow::NoChange
+                },
+            ))
         })?;
         if self.repo.find_commit(commit).is_err() {
             return Err(Error::GitCommitNotFound {

@@ -111,7 +111,10 @@ fn header_lines(response: &Response) -> Cursor<Vec<u8>> {
 }
 
 fn lines(headers: impl IntoIterator<Item = impl AsRef<str>>) -> Vec<String> {
-    headers.into_iter().map(|h| h.as_ref().to_string()).collect()
+    headers
+        .into_iter()
+        .map(|h| h.as_ref().to_string())
+        .collect()
 }
 
 impl Http for GitHttp {

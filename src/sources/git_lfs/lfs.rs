@@ -51,7 +51,8 @@ pub fn pointer(blob: &[u8]) -> Option<Pointer> {
         match key {
             "oid" => {
                 let hex = value.strip_prefix("sha256:")?;
-                let valid = hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+                let valid =
+                    hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
                 oid = valid.then(|| hex.to_string());
                 oid.as_ref()?;
             }
@@ -161,7 +162,10 @@ pub struct Lfs<'a> {
 impl Lfs<'_> {
     /// The download of every object, asked in batches; `objects` are (path, pointer), one path
     /// for each object.
-    pub async fn downloads(&self, objects: &[(&str, &Pointer)]) -> Result<BTreeMap<String, Download>> {
+    pub async fn downloads(
+        &self,
+        objects: &[(&str, &Pointer)],
+    ) -> Result<BTreeMap<String, Download>> {
         let mut downloads = BTreeMap::new();
         for batch in objects.chunks(BATCH_SIZE) {
             self.batch(batch, &mut downloads).await?;
@@ -233,7 +237,10 @@ impl Lfs<'_> {
         }
         let body = response.bytes().await.map_err(|e| Error::Protocol {
             url: shown.clone(),
-            problem: format!("the LFS batch answer broke off: {}", crate::http::describe_cut(&e)),
+            problem: format!(
+                "the LFS batch answer broke off: {}",
+                crate::http::describe_cut(&e)
+            ),
         })?;
         let answer: BatchAnswer = serde_json::from_slice(&body).map_err(|e| Error::Protocol {
             url: shown.clone(),
@@ -245,8 +252,10 @@ impl Lfs<'_> {
                 problem: format!("the LFS server chose the '{transfer}' transfer, not 'basic'"),
             });
         }
-        let paths: BTreeMap<&str, (&str, &Pointer)> =
-            objects.iter().map(|(path, p)| (p.oid.as_str(), (*path, *p))).collect();
+        let paths: BTreeMap<&str, (&str, &Pointer)> = objects
+            .iter()
+            .map(|(path, p)| (p.oid.as_str(), (*path, *p)))
+            .collect();
         for object in answer.objects {
             let Some(&(path, pointer)) = paths.get(object.oid.as_str()) else {
                 continue;
@@ -328,10 +337,14 @@ mod tests {
 
     #[test]
     fn pointers() {
-        let text = format!("version https://git-lfs.github.com/spec/v1\noid sha256:{OID}\nsize 12345\n");
+        let text =
+            format!("version https://git-lfs.github.com/spec/v1\noid sha256:{OID}\nsize 12345\n");
         assert_eq!(
             pointer(text.as_bytes()),
-            Some(Pointer { oid: OID.into(), size: 12345 })
+            Some(Pointer {
+                oid: OID.into(),
+                size: 12345
+            })
         );
         let with_ext = format!(
             "version https://git-lfs.github.com/spec/v1\next-0-foo sha256:{OID}\noid sha256:{OID}\nsize 0\n"
@@ -353,17 +366,29 @@ mod tests {
     #[test]
     fn endpoints() {
         let remote = Url::parse("https://h/org/name").unwrap();
-        assert_eq!(endpoint(&remote, None).unwrap().as_str(), "https://h/org/name.git/info/lfs");
+        assert_eq!(
+            endpoint(&remote, None).unwrap().as_str(),
+            "https://h/org/name.git/info/lfs"
+        );
         let remote = Url::parse("https://h/org/name.git/").unwrap();
-        assert_eq!(endpoint(&remote, None).unwrap().as_str(), "https://h/org/name.git/info/lfs");
+        assert_eq!(
+            endpoint(&remote, None).unwrap().as_str(),
+            "https://h/org/name.git/info/lfs"
+        );
         let config = b"[lfs]\n\turl = http://127.0.0.1:9/org/name.git/info/lfs\n";
         assert_eq!(
             endpoint(&remote, Some(config)).unwrap().as_str(),
             "http://127.0.0.1:9/org/name.git/info/lfs"
         );
         let config = b"[remote \"origin\"]\n\tlfsurl = https://lfs.example/x\n";
-        assert_eq!(endpoint(&remote, Some(config)).unwrap().as_str(), "https://lfs.example/x");
-        assert_eq!(endpoint(&remote, Some(b"[core]\n")).unwrap().as_str(), "https://h/org/name.git/info/lfs");
+        assert_eq!(
+            endpoint(&remote, Some(config)).unwrap().as_str(),
+            "https://lfs.example/x"
+        );
+        assert_eq!(
+            endpoint(&remote, Some(b"[core]\n")).unwrap().as_str(),
+            "https://h/org/name.git/info/lfs"
+        );
         assert!(endpoint(&remote, Some(b"[lfs]\nurl = ssh://git@h/x\n")).is_err());
     }
 }

@@ -64,7 +64,15 @@ pub async fn plan(spec: &FetchSpec, source: &GitLfsSource, context: Context<'_>)
             .tempdir()
             .map_err(|e| Error::io(std::env::temp_dir(), e))?;
         let select = |path: &str| filter.matches(path);
-        git::fetch(dir.path(), &remote, &rev, pinned.as_deref(), bridge, &select, &interrupt)
+        git::fetch(
+            dir.path(),
+            &remote,
+            &rev,
+            pinned.as_deref(),
+            bridge,
+            &select,
+            &interrupt,
+        )
     });
     let snapshot = fetching
         .await
@@ -107,8 +115,10 @@ pub async fn plan(spec: &FetchSpec, source: &GitLfsSource, context: Context<'_>)
         downloads = lfs.downloads(&unique).await?;
         endpoint = Some(lfs.endpoint);
     }
-    let pointer_of: BTreeMap<&str, &lfs::Pointer> =
-        pointers.iter().map(|(path, p)| (path.as_str(), p)).collect();
+    let pointer_of: BTreeMap<&str, &lfs::Pointer> = pointers
+        .iter()
+        .map(|(path, p)| (path.as_str(), p))
+        .collect();
     let mut files = Vec::with_capacity(snapshot.files.len());
     for file in snapshot.files {
         let planned = match pointer_of.get(file.path.as_str()) {
