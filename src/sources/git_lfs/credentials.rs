@@ -1,8 +1,9 @@
 //! Credentials of the git remote and of the LFS server, from where git and git-lfs take them:
 //! a netrc file ($NETRC, else ~/.netrc), sent from the first request as curl (and so git)
 //! does; then, when the server answers 401, git's credential helpers through
-//! `git credential fill`, exactly as git-lfs asks them. Nothing is prompted
-//! (`GIT_TERMINAL_PROMPT=0`), nothing is stored back, and no credential is ever printed.
+//! `git credential fill`, exactly as git-lfs asks them. Nothing is asked on the terminal
+//! (`GIT_TERMINAL_PROMPT=0`; an askpass program the user configured may still ask), nothing is
+//! stored back, and no credential is ever printed.
 //!
 //! The fixed-output builder has no `git` and no home: there only `$NETRC` (an impure
 //! variable) can give credentials.
