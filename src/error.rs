@@ -265,6 +265,42 @@ pub enum Error {
     #[error("{url}: unexpected answer: {problem}")]
     Protocol { url: ShownUrl, problem: String },
 
+    /// gix's fetch from a git remote failed (not an HTTP refusal, which is [`Error::Refused`]).
+    #[error("the git fetch from {remote} failed, {problem}")]
+    GitFetch { remote: ShownUrl, problem: String },
+
+    #[error(
+        "rev '{rev}' is neither a branch nor a tag of {remote}: check source.git-lfs.rev \
+         (git ls-remote {remote} lists them), or give a commit"
+    )]
+    GitRevNotFound { remote: ShownUrl, rev: String },
+
+    #[error(
+        "commit {commit} (source.git-lfs.commit) is not on {remote}{}: check that it is a \
+         commit of this repository (nix-fetch-model prefetch prints the one to pin), or leave \
+         it out to fetch what the rev holds now",
+        rev.as_ref().map(|rev| format!(" in the history of '{rev}'")).unwrap_or_default()
+    )]
+    GitCommitNotFound {
+        remote: ShownUrl,
+        commit: String,
+        rev: Option<String>,
+    },
+
+    #[error(
+        "{path} is a Git LFS pointer to object {oid} ({size} bytes), which the LFS server \
+         {endpoint} does not have{detail}: the object was never pushed there, or was deleted. \
+         Push it again from a clone that has it (git lfs push --all origin), check lfs.url in \
+         the repository's .lfsconfig, or leave the file out with source.git-lfs.exclude"
+    )]
+    LfsObjectMissing {
+        path: String,
+        oid: String,
+        size: u64,
+        endpoint: ShownUrl,
+        detail: String,
+    },
+
     #[error("{path}: {algorithm} mismatch: expected {expected}, got {got}")]
     DigestMismatch {
         path: String,

@@ -106,21 +106,37 @@ impl Http {
         } else {
             reqwest::Method::GET
         };
+        self.request_once(method, url, headers, None).await
+    }
+
+    /// [`Http::send_once`] of any method, with a body (a POST to an API that only reads, which
+    /// is as safe to retry as a GET).
+    pub async fn request_once(
+        &self,
+        method: reqwest::Method,
+        url: &Url,
+        headers: HeaderMap,
+        body: Option<Vec<u8>>,
+    ) -> Result<Result<Response, Failure>> {
+        let own_agent = !headers.contains_key(USER_AGENT);
         let mut request = self
             .client
             .request(method, url.clone())
             .headers(headers)
-            .header(
-                USER_AGENT,
-                concat!("nix-fetch-model/", env!("CARGO_PKG_VERSION")),
-            )
             .header(ACCEPT_ENCODING, "identity");
+        if own_agent {
+            let agent = concat!("nix-fetch-model/", env!("CARGO_PKG_VERSION"));
+            request = request.header(USER_AGENT, agent);
+        }
         if let Some(token) = self
             .token
             .as_ref()
             .filter(|_| url.origin() == self.token_origin)
         {
             request = request.header(AUTHORIZATION, token.header());
+        }
+        if let Some(body) = body {
+            request = request.body(body);
         }
         let response = match request.send().await {
             Ok(response) => response,
@@ -158,6 +174,26 @@ impl Http {
         let mut backoff = self.backoff();
         loop {
             match self.send_once(url, head, headers.clone()).await? {
+                Ok(response) => return Ok(response),
+                Err(failure) => backoff.wait_or_fail(url, url.as_str(), failure).await?,
+            }
+        }
+    }
+}
+
+impl Http {
+    /// [`Http::request_once`] with retries, as [`Http::send`].
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        url: &Url,
+        headers: HeaderMap,
+        body: Option<Vec<u8>>,
+    ) -> Result<Response> {
+        let mut backoff = self.backoff();
+        loop {
+            let once = self.request_once(method.clone(), url, headers.clone(), body.clone());
+            match once.await? {
                 Ok(response) => return Ok(response),
                 Err(failure) => backoff.wait_or_fail(url, url.as_str(), failure).await?,
             }

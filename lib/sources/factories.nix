@@ -13,8 +13,8 @@ let
     else hfRepo repoType "${org}/${nameOrAttrs.name}" (removeAttrs nameOrAttrs [ "name" ]);
 
   # git-lfs and git-xet take the same attributes.
-  mkGit = type: { url }: { rev, files ? null }: {
-    ${type} = { inherit url rev; } // withoutNulls { inherit files; };
+  mkGit = type: { url }: { rev, commit ? null, files ? null, exclude ? null }: {
+    ${type} = { inherit url rev; } // withoutNulls { inherit commit files exclude; };
   };
 in
 {

@@ -17,8 +17,9 @@ use super::store;
 #[derive(clap::Args)]
 pub struct Args {
     /// hf:org/name[@revision], hf:datasets/org/name[@revision], hf:spaces/org/name[@revision],
-    /// url:https://... (a file at a plain URL), or ollama:[registry/][namespace/]model[:tag]
-    /// (an Ollama model; @sha256:... pins its manifest).
+    /// url:https://... (a file at a plain URL), git-lfs:https://host/org/name.git[@rev] (a git
+    /// repository with Git LFS), or ollama:[registry/][namespace/]model[:tag] (an Ollama model;
+    /// @sha256:... pins its manifest).
     #[arg(required_unless_present = "spec")]
     reference: Option<String>,
     /// A fetch spec (the fetchModel argument as JSON, any source) instead of a reference; - for
@@ -151,6 +152,11 @@ fn check_arguments(args: &Args) -> Result<Source> {
             }
         }
     }
+    if let Ok(Source::GitLfs { .. }) = &reference {
+        if args.endpoint.is_some() {
+            flag("--endpoint", Err("applies to hf: references only".into()));
+        }
+    }
     if let Ok(Source::Hub(reference)) = &reference {
         let at = text;
         flag(
@@ -205,6 +211,19 @@ fn spec_json(args: &Args, reference: &Source) -> Value {
         Source::Url(url) => json!({ "source": { "url": { "url": url } } }),
         Source::Ollama { name, digest } => {
             json!({ "source": { "ollama": ollama_source(name, digest) } })
+        }
+        Source::GitLfs { url, rev } => {
+            let mut source = json!({ "url": url });
+            if let Some(rev) = rev {
+                source["rev"] = json!(rev);
+            }
+            if !args.include.is_empty() {
+                source["files"] = json!(args.include);
+            }
+            if !args.exclude.is_empty() {
+                source["exclude"] = json!(args.exclude);
+            }
+            json!({ "source": { "git-lfs": source } })
         }
     };
     if let Some(name) = &args.name {

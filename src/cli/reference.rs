@@ -1,5 +1,6 @@
 //! Model references on the command line: `hf:org/name[@revision]`,
-//! `hf:datasets/org/name@rev`, `hf:spaces/org/name`, `url:https://...`, and
+//! `hf:datasets/org/name@rev`, `hf:spaces/org/name`, `url:https://...`,
+//! `git-lfs:https://host/org/name.git[@rev]` and
 //! `ollama:[registry/][namespace/]model[:tag][@sha256:...]`.
 
 use nix_fetch_model::hub::RepoType;
@@ -15,6 +16,8 @@ pub enum Source {
         name: String,
         digest: Option<String>,
     },
+    /// A git remote and, after its path's last `@`, the rev.
+    GitLfs { url: String, rev: Option<String> },
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -25,6 +28,7 @@ pub struct Reference {
 }
 
 const FORMS: &str = "write hf:org/name[@revision] (or hf:datasets/org/name), url:https://..., or \
+                     git-lfs:https://host/org/name.git[@rev], or \
                      ollama:[registry/][namespace/]model[:tag][@sha256:...]";
 
 pub fn parse_source(text: &str) -> Result<Source, String> {
@@ -39,6 +43,31 @@ pub fn parse_source(text: &str) -> Result<Source, String> {
         return Ok(Source::Ollama {
             name: name.to_string(),
             digest,
+        });
+    }
+    if let Some(rest) = text.strip_prefix("git-lfs:") {
+        // The rev follows the last '@' of the path (an '@' before it is the authority's).
+        let path_start = rest
+            .find("://")
+            .and_then(|at| rest[at + 3..].find('/').map(|slash| at + 3 + slash))
+            .unwrap_or(rest.len());
+        return Ok(match rest[path_start..].rfind('@') {
+            Some(at) => {
+                let (url, rev) = rest.split_at(path_start + at);
+                if rev.len() == 1 {
+                    return Err(format!(
+                        "'{text}': nothing after '@': give a branch, tag or commit"
+                    ));
+                }
+                Source::GitLfs {
+                    url: url.to_string(),
+                    rev: Some(rev[1..].to_string()),
+                }
+            }
+            None => Source::GitLfs {
+                url: rest.to_string(),
+                rev: None,
+            },
         });
     }
     parse(text).map(Source::Hub)
@@ -113,5 +142,20 @@ mod tests {
                 digest: Some("sha256:ab".into())
             }
         );
+        assert_eq!(
+            parse_source("git-lfs:https://h/org/name.git@refs/pr/1").unwrap(),
+            Source::GitLfs {
+                url: "https://h/org/name.git".into(),
+                rev: Some("refs/pr/1".into())
+            }
+        );
+        assert_eq!(
+            parse_source("git-lfs:https://u@h/org/name").unwrap(),
+            Source::GitLfs {
+                url: "https://u@h/org/name".into(),
+                rev: None
+            }
+        );
+        assert!(parse_source("git-lfs:https://h/r@").is_err());
     }
 }

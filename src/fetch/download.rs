@@ -22,7 +22,7 @@ use super::{joined, CancelFlag, Progress};
 use crate::error::{Error, IoContext, Result, SettingNames, ShownUrl};
 use crate::http::Failure;
 use crate::hub::Oid;
-use crate::sources::{Digest, Origin, Request};
+use crate::sources::{Content, Digest, Origin};
 
 /// What every download of one fetch shares.
 pub struct Downloads {
@@ -46,7 +46,7 @@ pub struct Blob {
     pub path: String,
     pub size: u64,
     pub digest: Digest,
-    pub request: Request,
+    pub content: Content,
     pub dest: BlobDest,
     /// How the NAR hasher of the fetch follows this download and checks it, if one does.
     pub nar: Option<NarFollow>,
@@ -103,7 +103,6 @@ impl Verification {
 
 /// Downloads `blob` and moves it into place once its content is verified; gives its name.
 pub async fn download_blob(shared: Arc<Downloads>, mut blob: Blob) -> Result<String> {
-    let url = blob.request.url.clone();
     let partial = match &blob.dest {
         BlobDest::Known(dest) => dest.with_extension("incomplete"),
         BlobDest::Computed(folder) => folder.join(format!("{}.incomplete", blob.order)),
@@ -118,9 +117,9 @@ pub async fn download_blob(shared: Arc<Downloads>, mut blob: Blob) -> Result<Str
     file.set_len(blob.size)
         .map_err(|e| Error::blob_write(&blob.path, &partial, e))?;
     let file = Arc::new(file);
-    let range_size = match blob.request.ranges {
-        true => shared.range_size,
-        false => blob.size.max(1),
+    let range_size = match &blob.content {
+        Content::Download(request) if request.ranges => shared.range_size,
+        Content::Download(_) | Content::InHand(_) => blob.size.max(1),
     };
     let frontier = Arc::new(Frontier::new(plan_ranges(blob.size, range_size)));
     let _abandon_on_exit = AbandonOnDrop(frontier.clone());
@@ -149,6 +148,19 @@ pub async fn download_blob(shared: Arc<Downloads>, mut blob: Blob) -> Result<Str
             .await
             .map_err(|_| Error::Interrupted)?;
     }
+    let request = match &blob.content {
+        Content::Download(request) => request.clone(),
+        Content::InHand(bytes) => {
+            // The bytes go where a download's would, through the same frontier: the
+            // hasher that follows it checks them as it checks downloaded ones.
+            write_in_hand(&shared, &blob, bytes, &file, &partial, &frontier)?;
+            if let Some(turn) = &shared.turn {
+                turn.send_modify(|next| *next += 1);
+            }
+            return finish(&shared, &blob, verification, partial).await;
+        }
+    };
+    let url = request.url.clone();
     for index in 0..frontier.ranges().len() {
         // A range that failed for good fails the blob now: the ranges still queued are not
         // asked for, and those in flight are aborted when `ranges` drops.
@@ -163,7 +175,7 @@ pub async fn download_blob(shared: Arc<Downloads>, mut blob: Blob) -> Result<Str
         let job = RangeJob {
             shared: shared.clone(),
             url: url.clone(),
-            headers: blob.request.headers.clone(),
+            headers: request.headers.clone(),
             file: file.clone(),
             partial: partial.clone(),
             frontier: frontier.clone(),
@@ -179,7 +191,17 @@ pub async fn download_blob(shared: Arc<Downloads>, mut blob: Blob) -> Result<Str
     while let Some(ended) = ranges.join_next().await {
         joined(ended)??;
     }
-    let name = verification.outcome(&blob).await?;
+    finish(&shared, &blob, verification, partial).await
+}
+
+/// Moves the blob into place once `verification` passes; gives its name.
+async fn finish(
+    shared: &Downloads,
+    blob: &Blob,
+    verification: Verification,
+    partial: PathBuf,
+) -> Result<String> {
+    let name = verification.outcome(blob).await?;
     let dest = match &blob.dest {
         BlobDest::Known(dest) => dest.clone(),
         BlobDest::Computed(folder) => folder.join(&name),
@@ -187,6 +209,33 @@ pub async fn download_blob(shared: Arc<Downloads>, mut blob: Blob) -> Result<Str
     std::fs::rename(&partial, &dest).at(&dest)?;
     shared.progress.file_done(&blob.path);
     Ok(name)
+}
+
+/// Writes content the source gave with its listing ([`Content::InHand`]) as the one range of
+/// its blob.
+fn write_in_hand(
+    shared: &Downloads,
+    blob: &Blob,
+    bytes: &[u8],
+    file: &File,
+    partial: &std::path::Path,
+    frontier: &Frontier,
+) -> Result<()> {
+    if bytes.len() as u64 != blob.size {
+        return Err(Error::SizeMismatch {
+            path: blob.path.clone(),
+            expected: blob.size,
+            got: bytes.len() as u64,
+        });
+    }
+    for (index, range) in frontier.ranges().iter().enumerate() {
+        let part = &bytes[range.start as usize..range.end as usize];
+        file.write_all_at(part, range.start)
+            .map_err(|e| Error::blob_write(&blob.path, partial, e))?;
+        frontier.advance(index, part.len() as u64);
+        shared.progress.advanced(part.len() as u64);
+    }
+    Ok(())
 }
 
 struct AbandonOnDrop(Arc<Frontier>);

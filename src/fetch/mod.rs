@@ -359,7 +359,7 @@ fn unique_blobs(files: &[PlannedFile], layout: &Layout, root: &Path) -> (Vec<Blo
                 path: file.path.clone(),
                 size: file.size,
                 digest: file.digest.clone(),
-                request: file.request.clone(),
+                content: file.content.clone(),
                 dest,
                 nar: None,
             }
@@ -459,6 +459,80 @@ mod tests {
             waiting.abort();
             assert!(matches!(joined(waiting.await), Err(Error::Interrupted)));
         });
+    }
+
+    /// An origin that is never asked: every file of the plan is in hand.
+    struct NoDownloads(crate::http::Http);
+
+    impl sources::Origin for NoDownloads {
+        fn http(&self) -> &crate::http::Http {
+            &self.0
+        }
+
+        fn checked(&self, response: reqwest::Response, _path: &str) -> Result<reqwest::Response> {
+            Ok(response)
+        }
+    }
+
+    fn plan_in_hand(spec: &FetchSpec, files: &[(&str, &'static [u8], &str)]) -> Plan {
+        let endpoint = url::Url::parse("http://127.0.0.1:9").unwrap();
+        let http = crate::http::Http::new(&spec.network, &endpoint, Default::default()).unwrap();
+        Plan {
+            origin: Arc::new(NoDownloads(http)),
+            endpoint: endpoint.to_string(),
+            revision: "main".into(),
+            commit: Some("0123456789abcdef0123456789abcdef01234567".into()),
+            files: files
+                .iter()
+                .map(|(path, bytes, blob)| PlannedFile {
+                    path: path.to_string(),
+                    size: bytes.len() as u64,
+                    digest: Digest::Known(crate::hub::Oid::GitSha1(blob.to_string())),
+                    content: sources::Content::InHand(Arc::from(*bytes)),
+                })
+                .collect(),
+            layout: Layout::HubCache { listing: None },
+        }
+    }
+
+    /// Content in hand takes the downloads' one path: written into its blob, checked against its
+    /// digest by the blob's hasher or by the NAR hasher, the NAR hash that of the tree.
+    #[test]
+    fn content_in_hand_is_written_and_checked_like_a_download() {
+        let spec = crate::spec::check(r#"{"source":{"url":{"url":"http://127.0.0.1:9/x"}}}"#).unwrap();
+        // `printf 'hello\n' | git hash-object --stdin`, and the empty blob.
+        let hello = "ce013625030ba8dba906f756967f9e9ca394464a";
+        let empty = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391";
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        for nar in [false, true] {
+            let root = tempfile::tempdir().unwrap();
+            let files = [("a/hello.txt", &b"hello\n"[..], hello), ("copy.txt", b"hello\n", hello), ("empty", b"", empty)];
+            let plan = plan_in_hand(&spec, &files);
+            let options = FetchOptions::default();
+            let (outcome, summary) = runtime
+                .block_on(fetch_plan(&spec, plan, root.path(), &options, nar))
+                .unwrap();
+            assert_eq!(outcome.digests, vec![hello, hello, empty]);
+            let blob = root.path().join("blobs").join(hello);
+            assert_eq!(std::fs::read(&blob).unwrap(), b"hello\n");
+            if nar {
+                assert_eq!(summary.unwrap().hash, crate::nar::nar_hash(root.path()).unwrap());
+            }
+
+            let root = tempfile::tempdir().unwrap();
+            let wrong = [("a/hello.txt", &b"hellO\n"[..], hello)];
+            let plan = plan_in_hand(&spec, &wrong);
+            let error = runtime
+                .block_on(fetch_plan(&spec, plan, root.path(), &options, nar))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("a/hello.txt") && error.contains("mismatch"), "{error}");
+            assert!(!root.path().join("blobs").join(hello).exists());
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use reqwest::Response;
 
-use super::{Addresses, Context, Digest, Layout, Origin, Plan, PlannedFile, Request};
+use super::{Addresses, Content, Context, Digest, Layout, Origin, Plan, PlannedFile, Request};
 use crate::error::{Error, Result, SettingNames};
 use crate::http::{ClientSetup, Http};
 use crate::hub::{checked_endpoint, find_token, Asked, HubClient, RepoFile, RepoId};
@@ -49,7 +49,11 @@ pub async fn plan(spec: &FetchSpec, source: &HfSource, context: Context<'_>) -> 
         .into_iter()
         .map(|file| {
             Ok(PlannedFile {
-                request: Request::get(hub.file_url(&source.repo, &commit, &file.path)?),
+                content: Content::Download(Request::get(hub.file_url(
+                    &source.repo,
+                    &commit,
+                    &file.path,
+                )?)),
                 path: file.path,
                 size: file.size,
                 digest: Digest::Known(file.oid),

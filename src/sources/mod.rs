@@ -3,6 +3,7 @@
 //! request that downloads each. The fetch engine ([`crate::fetch`]) downloads, verifies and
 //! lays out every plan the same way: no adapter has a download loop of its own.
 
+mod git_lfs;
 mod huggingface;
 mod ollama;
 mod url;
@@ -64,7 +65,24 @@ pub struct PlannedFile {
     pub path: String,
     pub size: u64,
     pub digest: Digest,
-    pub request: Request,
+    pub content: Content,
+}
+
+/// Where a file's bytes come from.
+///
+/// `InHand` is for content the adapter already holds because the source's protocol brought
+/// it with the listing: a git fetch receives every plain file of the tree in its pack, so
+/// asking a server for it again is impossible (git has no per-file URL) and a copy of it in
+/// a file of our own would be a second path to the blobs. The engine writes such bytes into
+/// the blob file exactly as a download's ranges are written, so the same hasher (the blob's
+/// own or the NAR hasher) checks them against `digest`: one verification path for every
+/// source, and a corrupt pack or a wrong adapter fails as a wrong download does.
+#[derive(Clone)]
+pub enum Content {
+    /// Downloaded by the engine.
+    Download(Request),
+    /// The bytes themselves (`size` of them), written and checked by the engine.
+    InHand(Arc<[u8]>),
 }
 
 /// What a file's content is checked against, and named by in `blobs/`.
@@ -130,6 +148,7 @@ pub fn addresses(spec: &FetchSpec, env: &dyn Fn(&str) -> Option<String>) -> Resu
         Source::HuggingFace(source) => huggingface::addresses(spec, source, env),
         Source::Url(source) => Ok(url::addresses(source)),
         Source::Ollama(source) => ollama::addresses(spec, source),
+        Source::GitLfs(source) => Ok(git_lfs::addresses(source)),
     }
 }
 
@@ -151,5 +170,6 @@ pub async fn plan(spec: &FetchSpec, context: Context<'_>) -> Result<Plan> {
         Source::HuggingFace(source) => huggingface::plan(spec, source, context).await,
         Source::Url(source) => url::plan(spec, source, context).await,
         Source::Ollama(source) => ollama::plan(spec, source, context).await,
+        Source::GitLfs(source) => git_lfs::plan(spec, source, context).await,
     }
 }

@@ -26,7 +26,7 @@ use sha2::{Digest as _, Sha256};
 use url::Url;
 
 use super::url::Netrc;
-use super::{Addresses, Context, Digest, Layout, Origin, Plan, PlannedFile, Request};
+use super::{Addresses, Content, Context, Digest, Layout, Origin, Plan, PlannedFile, Request};
 use crate::error::{Error, Result, SettingNames};
 use crate::http::{ClientSetup, Http};
 use crate::hub::Oid;
@@ -106,11 +106,11 @@ pub async fn plan(spec: &FetchSpec, source: &OllamaSource, context: Context<'_>)
             path: format!("blobs/{}", crate::layout::ollama_blob_name(&hex)),
             size,
             digest: Digest::Known(Oid::Sha256(hex)),
-            request: Request {
+            content: Content::Download(Request {
                 url,
                 headers: authorization.clone(),
                 ranges: true,
-            },
+            }),
         });
     }
     Ok(Plan {

@@ -11,7 +11,7 @@ use reqwest::header::{HeaderMap, HeaderValue, ACCEPT_RANGES, AUTHORIZATION, CONT
 use reqwest::{Response, StatusCode};
 use url::Url;
 
-use super::{Addresses, Context, Digest, Layout, Origin, Plan, PlannedFile, Request};
+use super::{Addresses, Content, Context, Digest, Layout, Origin, Plan, PlannedFile, Request};
 use crate::error::{Error, Result, ShownUrl};
 use crate::http::{ClientSetup, Http};
 use crate::hub::Oid;
@@ -92,11 +92,11 @@ impl UrlFiles {
                 Some(hash) => Digest::Known(Oid::Sha256(hash.to_base16())),
                 None => Digest::Sha256Computed,
             },
-            request: Request {
+            content: Content::Download(Request {
                 url: file.url.clone(),
                 headers,
                 ranges,
-            },
+            }),
         })
     }
 }
@@ -142,10 +142,10 @@ fn total_of_range(headers: &HeaderMap) -> Option<u64> {
     value.rsplit_once('/')?.1.trim().parse().ok()
 }
 
-/// The netrc file ($NETRC, else ~/.netrc) and its entries, if it has any (the ollama source
-/// reads a registry's basic credentials from it too).
+/// The netrc file ($NETRC, else ~/.netrc) and its entries, if it has any (the ollama and git-lfs
+/// sources read basic credentials from it too).
 pub(super) struct Netrc {
-    file: Option<PathBuf>,
+    pub(super) file: Option<PathBuf>,
     entries: Option<netrc::Netrc>,
 }
 

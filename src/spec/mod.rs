@@ -12,6 +12,7 @@
 
 pub mod fields;
 pub mod ollama;
+pub mod git_lfs;
 mod problems;
 mod unknown;
 pub mod url;
@@ -88,6 +89,7 @@ pub enum Source {
     HuggingFace(HfSource),
     Url(url::UrlSource),
     Ollama(ollama::OllamaSource),
+    GitLfs(git_lfs::GitLfsSource),
 }
 
 #[derive(Debug, Clone)]
@@ -224,6 +226,7 @@ impl Source {
             Source::HuggingFace(_) => "huggingface",
             Source::Url(_) => "url",
             Source::Ollama(_) => "ollama",
+            Source::GitLfs(_) => "git-lfs",
         }
     }
 
@@ -236,6 +239,7 @@ impl Source {
                 many => format!("{} URLs ({})", many.len(), source.repo.id),
             },
             Source::Ollama(source) => source.display(),
+            Source::GitLfs(source) => source.url.to_string(),
         }
     }
 
@@ -245,6 +249,7 @@ impl Source {
             Source::HuggingFace(hf) => &hf.revision,
             Source::Url(_) => "main",
             Source::Ollama(source) => &source.tag,
+            Source::GitLfs(source) => &source.rev,
         }
     }
 
@@ -278,6 +283,15 @@ impl Source {
                 "tag": source.tag,
                 "digest": source.digest,
             }),
+            Source::GitLfs(source) => serde_json::json!({
+                "type": "git-lfs",
+                "url": source.url.as_str(),
+                "rev": source.rev,
+                "commit": source.commit,
+                "files": source.files,
+                "exclude": source.exclude,
+                "repo": source.repo.id,
+            }),
         }
     }
 
@@ -287,6 +301,7 @@ impl Source {
             Source::HuggingFace(hf) => hf.repo.cache_folder_name(),
             Source::Url(source) => source.repo.cache_folder_name(),
             Source::Ollama(source) => source.default_name(),
+            Source::GitLfs(source) => source.repo.cache_folder_name(),
         }
     }
 
@@ -296,6 +311,7 @@ impl Source {
             Source::HuggingFace(_) => HF_KEYS,
             Source::Url(_) => url::URL_KEYS,
             Source::Ollama(_) => ollama::OLLAMA_KEYS,
+            Source::GitLfs(_) => git_lfs::GIT_LFS_KEYS,
         }
     }
 
@@ -309,6 +325,11 @@ impl Source {
         match self {
             Source::HuggingFace(hf) => {
                 if !is_commit(&hf.revision) {
+                    attributes.insert("commit".into(), commit.into());
+                }
+            }
+            Source::GitLfs(source) => {
+                if !is_commit(&source.rev) {
                     attributes.insert("commit".into(), commit.into());
                 }
             }
@@ -345,7 +366,10 @@ impl Source {
             Source::Ollama(source) if source.digest.is_none() => {
                 Some(format!("source.ollama.digest = \"{commit}\";"))
             }
-            Source::HuggingFace(_) | Source::Url(_) | Source::Ollama(_) => None,
+            Source::GitLfs(source) if source.pinned_commit().is_none() => {
+                Some(format!("source.git-lfs.commit = \"{commit}\";"))
+            }
+            Source::HuggingFace(_) | Source::Url(_) | Source::Ollama(_) | Source::GitLfs(_) => None,
         }
     }
 }
@@ -367,6 +391,8 @@ struct RawSource {
     huggingface: Option<RawHfSource>,
     url: Option<serde_json::Value>,
     ollama: Option<serde_json::Value>,
+    #[serde(rename = "git-lfs")]
+    git_lfs: Option<serde_json::Value>,
     /// The other attributes, which must be source types given as null (absent).
     #[serde(flatten)]
     others: std::collections::HashMap<String, Option<serde::de::IgnoredAny>>,
@@ -382,13 +408,16 @@ impl RawSource {
         {
             return Err(format!("source.{kind}: give exactly one source"));
         }
-        match (self.huggingface, self.url, self.ollama) {
-            (Some(hf), None, None) => hf.into_source().map(Source::HuggingFace),
-            (None, Some(config), None) => url::check(&config)
+        match (self.huggingface, self.url, self.ollama, self.git_lfs) {
+            (Some(hf), None, None, None) => hf.into_source().map(Source::HuggingFace),
+            (None, Some(config), None, None) => url::check(&config)
                 .map(Source::Url)
                 .map_err(|lines| lines.join("; ")),
-            (None, None, Some(config)) => ollama::check(&config)
+            (None, None, Some(config), None) => ollama::check(&config)
                 .map(Source::Ollama)
+                .map_err(|lines| lines.join("; ")),
+            (None, None, None, Some(config)) => git_lfs::check(&config)
+                .map(Source::GitLfs)
                 .map_err(|lines| lines.join("; ")),
             _ => Err("source: give exactly one source".into()),
         }

@@ -4,6 +4,7 @@ let
   hf = getAdapter "huggingface";
   ollama = getAdapter "ollama";
   digest = "sha256:${builtins.concatStringsSep "" (builtins.genList (_: "ab") 32)}";
+  gitLfs = getAdapter "git-lfs";
 in
 [
   { name = "default name of a model is the Hub cache folder"; expr = hf.defaultName { repo = "sentence-transformers/all-MiniLM-L6-v2"; }; expected = "models--sentence-transformers--all-MiniLM-L6-v2"; }
@@ -18,7 +19,15 @@ in
   { name = "dispatch"; expr = (dispatch { huggingface.repo = "a/b"; }).type; expected = "huggingface"; }
   { name = "dispatch past a null source type (absent)"; expr = (dispatch { git-lfs = null; huggingface.repo = "a/b"; }).type; expected = "huggingface"; }
   { name = "every source type has an adapter"; expr = builtins.attrNames lib.sources.adapters; expected = builtins.sort builtins.lessThan lib.sourceTypes; }
-  { name = "the sources fetched"; expr = builtins.filter (t: (getAdapter t).supported) lib.sourceTypes; expected = [ "huggingface" "url" "ollama" ]; }
+  { name = "the sources fetched"; expr = builtins.filter (t: (getAdapter t).supported) lib.sourceTypes; expected = [ "huggingface" "git-lfs" "url" "ollama" ]; }
+  # The same remotes as src/spec/git_lfs.rs `default_repos`.
+  { name = "git-lfs: default repos"; expr = map gitLfs.defaultRepo [ "https://h/org/name.git" "https://h/git/org/Llama-3.1-8B/" "https://h:8080/a/b/c%20d..e.git" "https://h/only" "https://h/" "https://h/--/.git" "http://127.0.0.1:1/git/org/tiny.git" "https://h/o/${builtins.concatStringsSep "" (builtins.genList (i: "a") 95)}.-x" ]; expected = [ "org/name" "org/Llama-3.1-8B" "b/c-20d-e" "git/only" "git/repo" "git/repo" "org/tiny" "o/${builtins.concatStringsSep "" (builtins.genList (i: "a") 95)}" ]; }
+  { name = "git-lfs: default name"; expr = gitLfs.defaultName { url = "https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2"; }; expected = "models--sentence-transformers--all-MiniLM-L6-v2"; }
+  { name = "git-lfs: a repo names the cache folder"; expr = gitLfs.hfCacheName { url = "https://h/x/y.git"; repo = "org/m"; }; expected = "models--org--m"; }
+  { name = "git-lfs: a commit rev is the commit"; expr = gitLfs.commit { url = "https://h/r"; rev = "0123456789abcdef0123456789abcdef01234567"; }; expected = "0123456789abcdef0123456789abcdef01234567"; }
+  { name = "git-lfs: a pinned branch is its commit"; expr = gitLfs.commit { url = "https://h/r"; commit = "0123456789abcdef0123456789abcdef01234567"; }; expected = "0123456789abcdef0123456789abcdef01234567"; }
+  { name = "git-lfs: a branch has no commit before the fetch"; expr = gitLfs.commit { url = "https://h/r"; rev = "v1"; }; expected = null; }
+  { name = "git-lfs: the builder reads netrc"; expr = gitLfs.impureEnvVars { }; expected = [ "NETRC" ]; }
   { name = "an unknown type fails"; expr = (builtins.tryEval (getAdapter "ftp")).success; expected = false; }
   { name = "an unsupported source fails when fetched"; expr = (builtins.tryEval ((getAdapter "mlflow").mkFetchDerivation { } { })).success; expected = false; }
   { name = "factory: huggingface.model"; expr = lib.huggingface.model "a/b"; expected = { huggingface.repo = "a/b"; }; }
@@ -28,6 +37,8 @@ in
   { name = "factory: mkS3"; expr = lib.mkS3 { bucket = "b"; region = "eu-west-1"; } "llama/"; expected = { s3 = { bucket = "b"; region = "eu-west-1"; prefix = "llama/"; }; }; }
   { name = "factory: mkMlflow"; expr = lib.mkMlflow { trackingUri = "http://m"; } { modelName = "x"; version = "3"; }; expected = { mlflow = { trackingUri = "http://m"; modelName = "x"; version = "3"; }; }; }
   { name = "factory: mkGitLfs"; expr = lib.mkGitLfs { url = "https://h/r.git"; } { rev = "abc"; }; expected = { git-lfs = { url = "https://h/r.git"; rev = "abc"; }; }; }
+  { name = "factory: mkGitLfs with a pin"; expr = lib.mkGitLfs { url = "https://h/r.git"; } { rev = "main"; commit = "0123456789abcdef0123456789abcdef01234567"; exclude = [ "*.onnx" ]; }; expected = { git-lfs = { url = "https://h/r.git"; rev = "main"; commit = "0123456789abcdef0123456789abcdef01234567"; exclude = [ "*.onnx" ]; }; }; }
+  { name = "factory sources pass the checks (git-lfs)"; expr = (lib.validateSource (lib.mkGitLfs { url = "https://h/org/r.git"; } { rev = "v1"; files = [ "*.json" ]; })).valid; expected = true; }
   { name = "factory: mkGitXet"; expr = (lib.mkGitXet { url = "u"; } { rev = "r"; }) ? git-xet; expected = true; }
   { name = "factory: mkHttp"; expr = lib.mkHttp { baseUrl = "https://x/m"; } "w.gguf"; expected = { url.url = "https://x/m/w.gguf"; }; }
   { name = "factory: ollama.model"; expr = lib.ollama.model "llama3:8b"; expected = { ollama.model = "llama3:8b"; }; }
