@@ -60,6 +60,28 @@ pub fn extra_roots(
     Ok(roots)
 }
 
+/// The roots of the PEM bundle `file`, which the variable `variable` names (a source's own
+/// setting, such as MLFLOW_TRACKING_SERVER_CERT_PATH), trusted besides [`extra_roots`]. As
+/// there, inside a Nix build a file the sandbox hides is warned about and skipped.
+pub fn roots_named_by(
+    variable: &str,
+    file: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    notify: &Notify,
+) -> Result<Vec<Certificate>> {
+    match read_bundle(Path::new(file)) {
+        Ok(certificates) => Ok(certificates),
+        Err(BundleProblem::Missing) if crate::nix_build::in_nix_build(env) => {
+            notify(&format!(
+                "{variable} names {file}, which this Nix build cannot see (its sandbox hides \
+                 it): not trusted here"
+            ));
+            Ok(Vec::new())
+        }
+        Err(problem) => Err(problem.error(file, variable)),
+    }
+}
+
 enum BundleProblem {
     Missing,
     Unreadable(std::io::Error),

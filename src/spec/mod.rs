@@ -11,6 +11,7 @@
 //! of its values; only a refused one is walked again to list every problem (`problems`).
 
 pub mod fields;
+pub mod mlflow;
 mod problems;
 mod unknown;
 pub mod url;
@@ -86,6 +87,7 @@ pub struct FetchSpec {
 pub enum Source {
     HuggingFace(HfSource),
     Url(url::UrlSource),
+    Mlflow(mlflow::MlflowSource),
 }
 
 #[derive(Debug, Clone)]
@@ -221,6 +223,7 @@ impl Source {
         match self {
             Source::HuggingFace(_) => "huggingface",
             Source::Url(_) => "url",
+            Source::Mlflow(_) => "mlflow",
         }
     }
 
@@ -232,6 +235,7 @@ impl Source {
                 [one] => fields::redact_userinfo(one.url.as_str()).into_owned(),
                 many => format!("{} URLs ({})", many.len(), source.repo.id),
             },
+            Source::Mlflow(source) => source.model_name.clone(),
         }
     }
 
@@ -240,6 +244,7 @@ impl Source {
         match self {
             Source::HuggingFace(hf) => &hf.revision,
             Source::Url(_) => "main",
+            Source::Mlflow(source) => source.asked(),
         }
     }
 
@@ -265,6 +270,7 @@ impl Source {
                     "filename": file.filename,
                 })).collect::<Vec<_>>(),
             }),
+            Source::Mlflow(source) => mlflow::identity(source),
         }
     }
 
@@ -273,6 +279,7 @@ impl Source {
         match self {
             Source::HuggingFace(hf) => hf.repo.cache_folder_name(),
             Source::Url(source) => source.repo.cache_folder_name(),
+            Source::Mlflow(source) => source.repo.cache_folder_name(),
         }
     }
 
@@ -281,6 +288,7 @@ impl Source {
         match self {
             Source::HuggingFace(_) => HF_KEYS,
             Source::Url(_) => url::URL_KEYS,
+            Source::Mlflow(_) => mlflow::MLFLOW_KEYS,
         }
     }
 
@@ -315,6 +323,8 @@ impl Source {
                     attributes.insert("sha256".into(), sha256);
                 }
             }
+            // The version an alias or stage resolved to comes with the fetch's `resolved`.
+            Source::Mlflow(_) => {}
         }
     }
 
@@ -324,7 +334,7 @@ impl Source {
             Source::HuggingFace(hf) if !hf.commit_is_pinned() => {
                 Some(format!("source.huggingface.commit = \"{commit}\";"))
             }
-            Source::HuggingFace(_) | Source::Url(_) => None,
+            Source::HuggingFace(_) | Source::Url(_) | Source::Mlflow(_) => None,
         }
     }
 }
@@ -345,6 +355,7 @@ struct RawSpec {
 struct RawSource {
     huggingface: Option<RawHfSource>,
     url: Option<serde_json::Value>,
+    mlflow: Option<serde_json::Value>,
     /// The other attributes, which must be source types given as null (absent).
     #[serde(flatten)]
     others: std::collections::HashMap<String, Option<serde::de::IgnoredAny>>,
@@ -360,10 +371,13 @@ impl RawSource {
         {
             return Err(format!("source.{kind}: give exactly one source"));
         }
-        match (self.huggingface, self.url) {
-            (Some(hf), None) => hf.into_source().map(Source::HuggingFace),
-            (None, Some(config)) => url::check(&config)
+        match (self.huggingface, self.url, self.mlflow) {
+            (Some(hf), None, None) => hf.into_source().map(Source::HuggingFace),
+            (None, Some(config), None) => url::check(&config)
                 .map(Source::Url)
+                .map_err(|lines| lines.join("; ")),
+            (None, None, Some(config)) => mlflow::check(&config)
+                .map(Source::Mlflow)
                 .map_err(|lines| lines.join("; ")),
             _ => Err("source: give exactly one source".into()),
         }

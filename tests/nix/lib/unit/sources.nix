@@ -16,7 +16,7 @@ in
   { name = "dispatch"; expr = (dispatch { huggingface.repo = "a/b"; }).type; expected = "huggingface"; }
   { name = "dispatch past a null source type (absent)"; expr = (dispatch { git-lfs = null; huggingface.repo = "a/b"; }).type; expected = "huggingface"; }
   { name = "every source type has an adapter"; expr = builtins.attrNames lib.sources.adapters; expected = builtins.sort builtins.lessThan lib.sourceTypes; }
-  { name = "the sources fetched"; expr = builtins.filter (t: (getAdapter t).supported) lib.sourceTypes; expected = [ "huggingface" "url" ]; }
+  { name = "the sources fetched"; expr = builtins.filter (t: (getAdapter t).supported) lib.sourceTypes; expected = [ "huggingface" "mlflow" "url" ]; }
   { name = "an unknown type fails"; expr = (builtins.tryEval (getAdapter "ftp")).success; expected = false; }
   { name = "an unsupported source fails when fetched"; expr = (builtins.tryEval ((getAdapter "ollama").mkFetchDerivation { } { })).success; expected = false; }
   { name = "factory: huggingface.model"; expr = lib.huggingface.model "a/b"; expected = { huggingface.repo = "a/b"; }; }
@@ -25,6 +25,12 @@ in
   { name = "factory: huggingface.dataset"; expr = lib.huggingface.dataset "o/d"; expected = { huggingface = { repo = "o/d"; repoType = "dataset"; }; }; }
   { name = "factory: mkS3"; expr = lib.mkS3 { bucket = "b"; region = "eu-west-1"; } "llama/"; expected = { s3 = { bucket = "b"; region = "eu-west-1"; prefix = "llama/"; }; }; }
   { name = "factory: mkMlflow"; expr = lib.mkMlflow { trackingUri = "http://m"; } { modelName = "x"; version = "3"; }; expected = { mlflow = { trackingUri = "http://m"; modelName = "x"; version = "3"; }; }; }
+  { name = "factory: mkMlflow with an alias and a selection"; expr = lib.mkMlflow { trackingUri = "http://m"; } { modelName = "x"; alias = "champion"; files = [ "*.json" ]; }; expected = { mlflow = { trackingUri = "http://m"; modelName = "x"; alias = "champion"; files = [ "*.json" ]; }; }; }
+  { name = "factory sources pass the checks (mlflow)"; expr = (lib.validateSource (lib.mkMlflow { trackingUri = "https://m.test"; } { modelName = "x"; alias = "a"; })).valid; expected = true; }
+  { name = "mlflow: the default name and cache folder"; expr = (getAdapter "mlflow").defaultName { trackingUri = "https://m"; modelName = "My Model.v2"; version = 3; }; expected = "models--mlflow--My-Model-v2"; }
+  { name = "mlflow: a given repo"; expr = (getAdapter "mlflow").hfCacheName { trackingUri = "https://m"; modelName = "m"; alias = "a"; repo = "org/m"; }; expected = "models--org--m"; }
+  { name = "mlflow: impureEnvVars are MLflow's client variables"; expr = builtins.elem "MLFLOW_TRACKING_TOKEN" ((getAdapter "mlflow").impureEnvVars { }) && builtins.elem "MLFLOW_TRACKING_PASSWORD" ((getAdapter "mlflow").impureEnvVars { }); expected = true; }
+  { name = "mlflow: no commit before the fetch"; expr = (getAdapter "mlflow").commit { trackingUri = "https://m"; modelName = "m"; version = "3"; }; expected = null; }
   { name = "factory: mkGitLfs"; expr = lib.mkGitLfs { url = "https://h/r.git"; } { rev = "abc"; }; expected = { git-lfs = { url = "https://h/r.git"; rev = "abc"; }; }; }
   { name = "factory: mkGitXet"; expr = (lib.mkGitXet { url = "u"; } { rev = "r"; }) ? git-xet; expected = true; }
   { name = "factory: mkHttp"; expr = lib.mkHttp { baseUrl = "https://x/m"; } "w.gguf"; expected = { url.url = "https://x/m/w.gguf"; }; }
