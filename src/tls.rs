@@ -253,4 +253,31 @@ mod tests {
             "{warnings:?}"
         );
     }
+
+    #[test]
+    fn a_sources_own_bundle_variable_is_named_in_its_errors() {
+        let notify = quiet();
+        let error = roots_named_by(
+            "MLFLOW_TRACKING_SERVER_CERT_PATH",
+            "/nonexistent.pem",
+            &lookup(&[]),
+            &notify,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.starts_with(
+                "MLFLOW_TRACKING_SERVER_CERT_PATH names /nonexistent.pem, which does not exist"
+            ),
+            "{error}"
+        );
+        let in_build = lookup(&[("NIX_BUILD_TOP", "/build")]);
+        let roots = roots_named_by(
+            "MLFLOW_TRACKING_SERVER_CERT_PATH",
+            "/hidden.pem",
+            &in_build,
+            &notify,
+        );
+        assert!(roots.unwrap().is_empty());
+    }
 }

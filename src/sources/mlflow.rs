@@ -354,7 +354,15 @@ impl Registry {
         let response = self
             .http
             .send(url, false, self.credentials.headers())
-            .await?;
+            .await
+            .map_err(|error| match error {
+                Error::Unreachable { url, cause, .. } => Error::Source(format!(
+                    "cannot reach the MLflow tracking server at {url}: {cause}. Check that it \
+                     runs, source.mlflow.trackingUri ({}), the network and a proxy (HTTPS_PROXY)",
+                    self.base()
+                )),
+                other => other,
+            })?;
         let status = response.status();
         if !status.is_success() {
             let headers = response.headers().clone();
