@@ -8,7 +8,10 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import socket
+import ssl
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -16,6 +19,7 @@ from huggingface_hub import hf_hub_download, snapshot_download
 
 from conftest import delete_path, hub_cache_with, is_valid
 from servers.mlflow_server import BIG_FILE_SIZE, MlflowServer
+from test_ca import make_test_ca
 
 # The NAR hash of nothing that exists: never matches.
 WRONG_HASH = "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
@@ -291,3 +295,76 @@ def test_references_need_a_version_and_a_tracking_server(ways, server):
     report = json.loads(done.stdout)
     assert report["pin"]["source"]["mlflow"] == {"trackingUri": server.endpoint, "modelName": name, "version": "1"}
     assert report["name"] == f"models--mlflow--{name}"
+
+
+class TlsTerminator:
+    """HTTPS in front of the plain-HTTP MLflow server, as a TLS-terminating proxy (nginx and the
+    like) puts it in production: each TLS connection is relayed byte for byte to `port`."""
+
+    def __init__(self, cert: str, key: str, port: int):
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.load_cert_chain(cert, key)
+        self.target = port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.endpoint = f"https://127.0.0.1:{self.listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._relay, args=(client,), daemon=True).start()
+
+    def _relay(self, client):
+        try:
+            tls = self.context.wrap_socket(client, server_side=True)
+        except (ssl.SSLError, OSError):
+            client.close()
+            return
+        upstream = socket.create_connection(("127.0.0.1", self.target))
+
+        def pump(source, sink):
+            try:
+                while data := source.recv(65536):
+                    sink.sendall(data)
+            except OSError:
+                pass
+            for end in (source, sink):
+                try:
+                    end.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+        threading.Thread(target=pump, args=(upstream, tls), daemon=True).start()
+        pump(tls, upstream)
+
+    def close(self):
+        self.listener.close()
+
+
+def test_an_https_tracking_server_with_its_ca_in_mlflow_tracking_server_cert_path(ways, server, tmp_path):
+    certs = make_test_ca(tmp_path / "ca")
+    key = str(Path(certs["server"]).with_suffix(".key"))
+    proxy = TlsTerminator(certs["server"], key, server.port)
+    try:
+        name = unique("tls")
+        version = server.populate(name)
+        spec = {"source": {"mlflow": {"trackingUri": proxy.endpoint, "modelName": name, "alias": "champion"}},
+                "network": {"retries": 0}}
+        env = no_credentials({"NIX_SSL_CERT_FILE": "", "SSL_CERT_FILE": ""})
+        refused = ways.prefetch(spec, env=env, check=False)
+        assert refused.returncode != 0
+        assert "the TLS certificate of " + proxy.endpoint + " is refused" in refused.stderr, refused.stderr
+        trusted = ways.prefetch(spec, env={**env, "MLFLOW_TRACKING_SERVER_CERT_PATH": certs["ca"]},
+                                args=("--json", "--no-add"))
+        assert trusted["report"]["files"] == sorted(version["files"])
+        # The tracking server's URL is not in the pin's commit: the same version over plain HTTP
+        # gives the same tree.
+        plain = ways.prefetch(spec_of(server, name), env=env, args=("--json", "--no-add"))
+        assert (plain["hash"], plain["commit"]) == (trusted["hash"], trusted["commit"])
+        insecure = ways.prefetch(spec, env={**env, "MLFLOW_TRACKING_INSECURE_TLS": "true"}, check=False)
+        assert "MLFLOW_TRACKING_INSECURE_TLS is true" in insecure.stderr, insecure.stderr
+    finally:
+        proxy.close()
