@@ -17,8 +17,9 @@ use super::store;
 #[derive(clap::Args)]
 pub struct Args {
     /// hf:org/name[@revision], hf:datasets/org/name[@revision], hf:spaces/org/name[@revision],
-    /// url:https://... (a file at a plain URL), or mlflow:<model>@<version|alias> (a version of
-    /// a model of an MLflow registry).
+    /// url:https://... (a file at a plain URL), mlflow:<model>@<version|alias> (a version of a
+    /// model of an MLflow registry), or ollama:[registry/][namespace/]model[:tag] (an Ollama
+    /// model; @sha256:... pins its manifest).
     #[arg(required_unless_present = "spec")]
     reference: Option<String>,
     /// A fetch spec (the fetchModel argument as JSON, any source) instead of a reference; - for
@@ -134,11 +135,12 @@ fn check_arguments(args: &Args) -> Result<Source> {
     };
     let text = args.reference.as_deref().unwrap_or_default();
     let reference = reference::parse_source(text);
-    if let Ok(Source::Url(_)) = &reference {
+    if let Ok(Source::Url(_) | Source::Ollama { .. }) = &reference {
+        let ollama = matches!(reference, Ok(Source::Ollama { .. }));
         for (given, name) in [
             (!args.include.is_empty(), "--include"),
             (!args.exclude.is_empty(), "--exclude"),
-            (args.endpoint.is_some(), "--endpoint"),
+            (args.endpoint.is_some() && !ollama, "--endpoint"),
         ] {
             if given {
                 flag(name, Err("applies to hf: references only".into()));
@@ -164,6 +166,14 @@ fn check_arguments(args: &Args) -> Result<Source> {
             "--tracking-uri",
             Err("applies to mlflow: references only".into()),
         );
+    }
+    if let Ok(Source::Ollama { name, digest }) = &reference {
+        if let Err(lines) = spec::ollama::check(&ollama_source(name, digest)) {
+            for line in lines {
+                let problem = line.strip_prefix("source.ollama.").unwrap_or(&line);
+                flag(text, Err(problem.to_string()));
+            }
+        }
     }
     if let Ok(Source::Hub(reference)) = &reference {
         let at = text;
@@ -222,6 +232,9 @@ fn spec_json(args: &Args, reference: &Source) -> Value {
         Source::Mlflow(reference) => {
             json!({ "source": { "mlflow": mlflow_source(args, reference) } })
         }
+        Source::Ollama { name, digest } => {
+            json!({ "source": { "ollama": ollama_source(name, digest) } })
+        }
     };
     if let Some(name) = &args.name {
         spec["name"] = json!(name);
@@ -267,6 +280,15 @@ fn mlflow_source(args: &Args, reference: &reference::MlflowReference) -> Value {
     }
     if !args.exclude.is_empty() {
         source["exclude"] = json!(args.exclude);
+    }
+    source
+}
+
+/// `source.ollama` of an `ollama:` reference: the whole name as `model`, and the digest.
+fn ollama_source(name: &str, digest: &Option<String>) -> Value {
+    let mut source = json!({ "model": name });
+    if let Some(digest) = digest {
+        source["digest"] = json!(digest);
     }
     source
 }

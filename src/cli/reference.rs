@@ -1,6 +1,7 @@
 //! Model references on the command line: `hf:org/name[@revision]`,
-//! `hf:datasets/org/name@rev`, `hf:spaces/org/name`, `url:https://...`, and
-//! `mlflow:<model>@<version|alias>` (with `--tracking-uri` or `MLFLOW_TRACKING_URI`).
+//! `hf:datasets/org/name@rev`, `hf:spaces/org/name`, `url:https://...`,
+//! `mlflow:<model>@<version|alias>` (with `--tracking-uri` or `MLFLOW_TRACKING_URI`), and
+//! `ollama:[registry/][namespace/]model[:tag][@sha256:...]`.
 
 use nix_fetch_model::hub::RepoType;
 
@@ -12,6 +13,11 @@ pub enum Source {
     Url(String),
     /// A version of a registered model of MLflow: by its number, or by an alias.
     Mlflow(MlflowReference),
+    /// An Ollama name, and the manifest digest after '@' if given.
+    Ollama {
+        name: String,
+        digest: Option<String>,
+    },
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -30,7 +36,8 @@ pub struct Reference {
 }
 
 const FORMS: &str = "write hf:org/name[@revision] (or hf:datasets/org/name), url:https://..., \
-                     or mlflow:<model>@<version|alias>";
+                     mlflow:<model>@<version|alias>, or \
+                     ollama:[registry/][namespace/]model[:tag][@sha256:...]";
 
 pub fn parse_source(text: &str) -> Result<Source, String> {
     if let Some(url) = text.strip_prefix("url:") {
@@ -38,6 +45,16 @@ pub fn parse_source(text: &str) -> Result<Source, String> {
     }
     if let Some(rest) = text.strip_prefix("mlflow:") {
         return parse_mlflow(text, rest).map(Source::Mlflow);
+    }
+    if let Some(name) = text.strip_prefix("ollama:") {
+        let (name, digest) = match name.split_once('@') {
+            Some((name, digest)) => (name, Some(digest.to_string())),
+            None => (name, None),
+        };
+        return Ok(Source::Ollama {
+            name: name.to_string(),
+            digest,
+        });
     }
     parse(text).map(Source::Hub)
 }
@@ -128,6 +145,20 @@ mod tests {
             Source::Url("https://x/m.bin".into())
         );
         assert!(parse("hf:org/name@").is_err());
+        assert_eq!(
+            parse_source("ollama:llama3:8b").unwrap(),
+            Source::Ollama {
+                name: "llama3:8b".into(),
+                digest: None
+            }
+        );
+        assert_eq!(
+            parse_source("ollama:r.example:5000/ns/m:t@sha256:ab").unwrap(),
+            Source::Ollama {
+                name: "r.example:5000/ns/m:t".into(),
+                digest: Some("sha256:ab".into())
+            }
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 mod huggingface;
 mod mlflow;
+mod ollama;
 mod url;
 
 use std::sync::Arc;
@@ -40,6 +41,23 @@ pub enum Layout {
     /// One repo folder of the Hugging Face cache; `listing`, when the source has one, is the
     /// repo's whole file listing, written to `trees/<commit>.json`.
     HubCache { listing: Option<Vec<RepoFile>> },
+    /// The models folder Ollama reads (`OLLAMA_MODELS`): `blobs/sha256-<hex>` and the manifest,
+    /// as the registry served it, at `manifest_path`
+    /// (`manifests/<registry>/<namespace>/<model>/<tag>`). Every digest is a known sha256.
+    Ollama {
+        manifest_path: String,
+        manifest: Vec<u8>,
+    },
+}
+
+impl Layout {
+    /// The name in `blobs/` of the blob of `oid`.
+    pub fn blob_name(&self, oid: &Oid) -> String {
+        match (self, oid) {
+            (Layout::Ollama { .. }, Oid::Sha256(hex)) => crate::layout::ollama_blob_name(hex),
+            _ => oid.etag().to_string(),
+        }
+    }
 }
 
 /// One file of a plan.
@@ -120,6 +138,7 @@ pub fn addresses(spec: &FetchSpec, env: &dyn Fn(&str) -> Option<String>) -> Resu
         Source::HuggingFace(source) => huggingface::addresses(spec, source, env),
         Source::Url(source) => Ok(url::addresses(source)),
         Source::Mlflow(source) => Ok(mlflow::addresses(source)),
+        Source::Ollama(source) => ollama::addresses(spec, source),
     }
 }
 
@@ -141,5 +160,6 @@ pub async fn plan(spec: &FetchSpec, context: Context<'_>) -> Result<Plan> {
         Source::HuggingFace(source) => huggingface::plan(spec, source, context).await,
         Source::Url(source) => url::plan(spec, source, context).await,
         Source::Mlflow(source) => mlflow::plan(spec, source, context).await,
+        Source::Ollama(source) => ollama::plan(spec, source, context).await,
     }
 }

@@ -12,6 +12,7 @@
 
 pub mod fields;
 pub mod mlflow;
+pub mod ollama;
 mod problems;
 mod unknown;
 pub mod url;
@@ -88,6 +89,7 @@ pub enum Source {
     HuggingFace(HfSource),
     Url(url::UrlSource),
     Mlflow(mlflow::MlflowSource),
+    Ollama(ollama::OllamaSource),
 }
 
 #[derive(Debug, Clone)]
@@ -224,6 +226,7 @@ impl Source {
             Source::HuggingFace(_) => "huggingface",
             Source::Url(_) => "url",
             Source::Mlflow(_) => "mlflow",
+            Source::Ollama(_) => "ollama",
         }
     }
 
@@ -236,6 +239,7 @@ impl Source {
                 many => format!("{} URLs ({})", many.len(), source.repo.id),
             },
             Source::Mlflow(source) => source.model_name.clone(),
+            Source::Ollama(source) => source.display(),
         }
     }
 
@@ -245,6 +249,7 @@ impl Source {
             Source::HuggingFace(hf) => &hf.revision,
             Source::Url(_) => "main",
             Source::Mlflow(source) => source.asked(),
+            Source::Ollama(source) => &source.tag,
         }
     }
 
@@ -271,6 +276,14 @@ impl Source {
                 })).collect::<Vec<_>>(),
             }),
             Source::Mlflow(source) => mlflow::identity(source),
+            Source::Ollama(source) => serde_json::json!({
+                "type": "ollama",
+                "registry": source.registry_url(),
+                "namespace": source.namespace,
+                "model": source.model,
+                "tag": source.tag,
+                "digest": source.digest,
+            }),
         }
     }
 
@@ -280,6 +293,7 @@ impl Source {
             Source::HuggingFace(hf) => hf.repo.cache_folder_name(),
             Source::Url(source) => source.repo.cache_folder_name(),
             Source::Mlflow(source) => source.repo.cache_folder_name(),
+            Source::Ollama(source) => source.default_name(),
         }
     }
 
@@ -289,6 +303,7 @@ impl Source {
             Source::HuggingFace(_) => HF_KEYS,
             Source::Url(_) => url::URL_KEYS,
             Source::Mlflow(_) => mlflow::MLFLOW_KEYS,
+            Source::Ollama(_) => ollama::OLLAMA_KEYS,
         }
     }
 
@@ -325,6 +340,9 @@ impl Source {
             }
             // The version an alias or stage resolved to comes with the fetch's `resolved`.
             Source::Mlflow(_) => {}
+            Source::Ollama(_) => {
+                attributes.insert("digest".into(), commit.into());
+            }
         }
     }
 
@@ -334,7 +352,10 @@ impl Source {
             Source::HuggingFace(hf) if !hf.commit_is_pinned() => {
                 Some(format!("source.huggingface.commit = \"{commit}\";"))
             }
-            Source::HuggingFace(_) | Source::Url(_) | Source::Mlflow(_) => None,
+            Source::Ollama(source) if source.digest.is_none() => {
+                Some(format!("source.ollama.digest = \"{commit}\";"))
+            }
+            Source::HuggingFace(_) | Source::Url(_) | Source::Mlflow(_) | Source::Ollama(_) => None,
         }
     }
 }
@@ -356,6 +377,7 @@ struct RawSource {
     huggingface: Option<RawHfSource>,
     url: Option<serde_json::Value>,
     mlflow: Option<serde_json::Value>,
+    ollama: Option<serde_json::Value>,
     /// The other attributes, which must be source types given as null (absent).
     #[serde(flatten)]
     others: std::collections::HashMap<String, Option<serde::de::IgnoredAny>>,
@@ -371,13 +393,16 @@ impl RawSource {
         {
             return Err(format!("source.{kind}: give exactly one source"));
         }
-        match (self.huggingface, self.url, self.mlflow) {
-            (Some(hf), None, None) => hf.into_source().map(Source::HuggingFace),
-            (None, Some(config), None) => url::check(&config)
+        match (self.huggingface, self.url, self.mlflow, self.ollama) {
+            (Some(hf), None, None, None) => hf.into_source().map(Source::HuggingFace),
+            (None, Some(config), None, None) => url::check(&config)
                 .map(Source::Url)
                 .map_err(|lines| lines.join("; ")),
-            (None, None, Some(config)) => mlflow::check(&config)
+            (None, None, Some(config), None) => mlflow::check(&config)
                 .map(Source::Mlflow)
+                .map_err(|lines| lines.join("; ")),
+            (None, None, None, Some(config)) => ollama::check(&config)
+                .map(Source::Ollama)
                 .map_err(|lines| lines.join("; ")),
             _ => Err("source: give exactly one source".into()),
         }

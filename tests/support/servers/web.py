@@ -21,6 +21,15 @@ from ._common import ServerProcess, require
 LIGHTTPD = "/usr/sbin/lighttpd"
 
 
+def answers(base_url: str) -> bool:
+    """Whether a web server answers at `base_url`, with any status (a connection refused raises)."""
+    try:
+        urllib.request.urlopen(base_url + "/", timeout=1)
+    except urllib.error.HTTPError:
+        pass
+    return True
+
+
 class Lighttpd(ServerProcess):
     name = "lighttpd"
 
@@ -50,11 +59,7 @@ auth.require = ("/private/" => ("method" => "basic", "realm" => "models", "requi
         return [LIGHTTPD, "-D", "-f", str(config)]
 
     def ready(self) -> bool:
-        try:
-            urllib.request.urlopen(self.base_url + "/", timeout=1)
-        except urllib.error.HTTPError:
-            pass
-        return True
+        return answers(self.base_url)
 
 
 class PlainHttpServer(ServerProcess):
@@ -71,8 +76,4 @@ class PlainHttpServer(ServerProcess):
                 "--directory", str(self.root)]
 
     def ready(self) -> bool:
-        try:
-            urllib.request.urlopen(self.base_url + "/", timeout=1)
-        except urllib.error.HTTPError:
-            pass
-        return True
+        return answers(self.base_url)
