@@ -301,6 +301,10 @@ pub enum Error {
         detail: String,
     },
 
+    /// A source's own error, worded whole by its adapter: what happened, to what, and what to do.
+    #[error("{0}")]
+    Source(String),
+
     #[error("{path}: {algorithm} mismatch: expected {expected}, got {got}")]
     DigestMismatch {
         path: String,

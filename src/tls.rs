@@ -60,6 +60,28 @@ pub fn extra_roots(
     Ok(roots)
 }
 
+/// The roots of the PEM bundle `file`, which the variable `variable` names (a source's own
+/// setting, such as MLFLOW_TRACKING_SERVER_CERT_PATH), trusted besides [`extra_roots`]. As
+/// there, inside a Nix build a file the sandbox hides is warned about and skipped.
+pub fn roots_named_by(
+    variable: &str,
+    file: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    notify: &Notify,
+) -> Result<Vec<Certificate>> {
+    match read_bundle(Path::new(file)) {
+        Ok(certificates) => Ok(certificates),
+        Err(BundleProblem::Missing) if crate::nix_build::in_nix_build(env) => {
+            notify(&format!(
+                "{variable} names {file}, which this Nix build cannot see (its sandbox hides \
+                 it): not trusted here"
+            ));
+            Ok(Vec::new())
+        }
+        Err(problem) => Err(problem.error(file, variable)),
+    }
+}
+
 enum BundleProblem {
     Missing,
     Unreadable(std::io::Error),
@@ -230,5 +252,32 @@ mod tests {
             warnings.len() == 1 && warnings[0].contains("NIX_SSL_CERT_FILE names /hidden/ca.pem"),
             "{warnings:?}"
         );
+    }
+
+    #[test]
+    fn a_sources_own_bundle_variable_is_named_in_its_errors() {
+        let notify = quiet();
+        let error = roots_named_by(
+            "MLFLOW_TRACKING_SERVER_CERT_PATH",
+            "/nonexistent.pem",
+            &lookup(&[]),
+            &notify,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.starts_with(
+                "MLFLOW_TRACKING_SERVER_CERT_PATH names /nonexistent.pem, which does not exist"
+            ),
+            "{error}"
+        );
+        let in_build = lookup(&[("NIX_BUILD_TOP", "/build")]);
+        let roots = roots_named_by(
+            "MLFLOW_TRACKING_SERVER_CERT_PATH",
+            "/hidden.pem",
+            &in_build,
+            &notify,
+        );
+        assert!(roots.unwrap().is_empty());
     }
 }

@@ -26,9 +26,10 @@ in
     datasetsOf = inOrg "dataset";
   };
 
-  mkMlflow = { trackingUri }: { modelName, version ? null, stage ? null, artifactPath ? null }: {
-    mlflow = { inherit trackingUri modelName; } // withoutNulls { inherit version stage artifactPath; };
-  };
+  mkMlflow = { trackingUri }:
+    { modelName, version ? null, alias ? null, stage ? null, artifactPath ? null, files ? null, exclude ? null, repo ? null }: {
+      mlflow = { inherit trackingUri modelName; } // withoutNulls { inherit version alias stage artifactPath files exclude repo; };
+    };
 
   mkS3 = { bucket, region ? null, endpoint ? null }: prefix: {
     s3 = { inherit bucket prefix; } // withoutNulls { inherit region endpoint; };

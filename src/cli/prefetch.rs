@@ -18,13 +18,14 @@ use super::store;
 pub struct Args {
     /// hf:org/name[@revision], hf:datasets/org/name[@revision], hf:spaces/org/name[@revision],
     /// url:https://... (a file at a plain URL), git-lfs:https://host/org/name.git[@rev] (a git
-    /// repository with Git LFS), or ollama:[registry/][namespace/]model[:tag] (an Ollama model;
+    /// repository with Git LFS), mlflow:<model>@<version|alias> (a version of a model of an
+    /// MLflow registry), or ollama:[registry/][namespace/]model[:tag] (an Ollama model;
     /// @sha256:... pins its manifest).
     #[arg(required_unless_present = "spec")]
     reference: Option<String>,
     /// A fetch spec (the fetchModel argument as JSON, any source) instead of a reference; - for
     /// standard input.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["reference", "include", "exclude", "endpoint", "name"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["reference", "include", "exclude", "endpoint", "tracking_uri", "name"])]
     spec: Option<std::path::PathBuf>,
     /// Only files matching these globs (huggingface_hub's allow_patterns).
     #[arg(long = "include", value_name = "GLOB")]
@@ -38,6 +39,9 @@ pub struct Args {
     /// The Hub endpoint (default: $HF_ENDPOINT, else https://huggingface.co).
     #[arg(long)]
     endpoint: Option<String>,
+    /// The MLflow tracking server of an mlflow: reference (default: $MLFLOW_TRACKING_URI).
+    #[arg(long, value_name = "URL")]
+    tracking_uri: Option<String>,
     /// Requests in flight at most (it starts with one and adds more while the link sets the pace)
     #[arg(long)]
     concurrency: Option<usize>,
@@ -144,6 +148,26 @@ fn check_arguments(args: &Args) -> Result<Source> {
             }
         }
     }
+    if let Ok(Source::Mlflow(_)) = &reference {
+        if args.endpoint.is_some() {
+            flag(
+                "--endpoint",
+                Err("applies to hf: references; give an mlflow: reference's server with --tracking-uri".into()),
+            );
+        }
+        match tracking_uri(args) {
+            None => flag(
+                text,
+                Err("give the MLflow tracking server with --tracking-uri URL, or set MLFLOW_TRACKING_URI".into()),
+            ),
+            Some((from, uri)) => flag(from, spec::mlflow::tracking_uri(&uri).map(drop)),
+        }
+    } else if args.tracking_uri.is_some() {
+        flag(
+            "--tracking-uri",
+            Err("applies to mlflow: references only".into()),
+        );
+    }
     if let Ok(Source::Ollama { name, digest }) = &reference {
         if let Err(lines) = spec::ollama::check(&ollama_source(name, digest)) {
             for line in lines {
@@ -207,8 +231,13 @@ fn invalid_arguments(problems: Vec<String>) -> Error {
 /// The spec as the Nix library would pass it.
 fn spec_json(args: &Args, reference: &Source) -> Value {
     let mut spec = match reference {
-        Source::Hub(reference) => json!({ "source": { "huggingface": hub_source(args, reference) } }),
+        Source::Hub(reference) => {
+            json!({ "source": { "huggingface": hub_source(args, reference) } })
+        }
         Source::Url(url) => json!({ "source": { "url": { "url": url } } }),
+        Source::Mlflow(reference) => {
+            json!({ "source": { "mlflow": mlflow_source(args, reference) } })
+        }
         Source::Ollama { name, digest } => {
             json!({ "source": { "ollama": ollama_source(name, digest) } })
         }
@@ -240,6 +269,38 @@ fn spec_json(args: &Args, reference: &Source) -> Value {
         spec["network"] = Value::Object(network);
     }
     spec
+}
+
+/// The tracking server of an mlflow: reference, and what gave it: `--tracking-uri`, else
+/// `MLFLOW_TRACKING_URI` (as MLflow's client reads it).
+fn tracking_uri(args: &Args) -> Option<(&'static str, String)> {
+    match &args.tracking_uri {
+        Some(uri) => Some(("--tracking-uri", uri.clone())),
+        None => std::env::var("MLFLOW_TRACKING_URI")
+            .ok()
+            .filter(|uri| !uri.is_empty())
+            .map(|uri| ("MLFLOW_TRACKING_URI", uri)),
+    }
+}
+
+fn mlflow_source(args: &Args, reference: &reference::MlflowReference) -> Value {
+    let mut source = json!({
+        "trackingUri": tracking_uri(args).map(|(_, uri)| uri),
+        "modelName": reference.model,
+    });
+    if let Some(version) = &reference.version {
+        source["version"] = json!(version);
+    }
+    if let Some(alias) = &reference.alias {
+        source["alias"] = json!(alias);
+    }
+    if !args.include.is_empty() {
+        source["files"] = json!(args.include);
+    }
+    if !args.exclude.is_empty() {
+        source["exclude"] = json!(args.exclude);
+    }
+    source
 }
 
 /// `source.ollama` of an `ollama:` reference: the whole name as `model`, and the digest.
@@ -291,6 +352,9 @@ impl Report<'_> {
         self.spec
             .source
             .pin_source(&mut source, &self.outcome.commit, &digests);
+        if let Value::Object(attributes) = &mut source {
+            attributes.extend(self.outcome.resolved.clone());
+        }
         json!({
             "name": self.spec.name,
             "source": { kind: source },
@@ -340,8 +404,19 @@ impl Report<'_> {
                 self.spec.source.kind()
             ),
         };
+        let resolved: String = self
+            .outcome
+            .resolved
+            .iter()
+            .map(|(key, value)| {
+                let value = value
+                    .as_str()
+                    .map_or_else(|| value.to_string(), String::from);
+                format!("\n{:<10}{value}", format!("{key}:"))
+            })
+            .collect();
         format!(
-            "{first}\nrevision: {}\ncommit:   {}\nfiles:    {} ({})\nhash:     {}\npath:     {}{}",
+            "{first}\nrevision: {}{resolved}\ncommit:   {}\nfiles:    {} ({})\nhash:     {}\npath:     {}{}",
             self.outcome.revision,
             self.outcome.commit,
             self.outcome.files.len(),

@@ -1,6 +1,7 @@
 //! Model references on the command line: `hf:org/name[@revision]`,
 //! `hf:datasets/org/name@rev`, `hf:spaces/org/name`, `url:https://...`,
-//! `git-lfs:https://host/org/name.git[@rev]` and
+//! `git-lfs:https://host/org/name.git[@rev]`,
+//! `mlflow:<model>@<version|alias>` (with `--tracking-uri` or `MLFLOW_TRACKING_URI`), and
 //! `ollama:[registry/][namespace/]model[:tag][@sha256:...]`.
 
 use nix_fetch_model::hub::RepoType;
@@ -11,6 +12,8 @@ pub enum Source {
     Hub(Reference),
     /// A file at a plain URL.
     Url(String),
+    /// A version of a registered model of MLflow: by its number, or by an alias.
+    Mlflow(MlflowReference),
     /// An Ollama name, and the manifest digest after '@' if given.
     Ollama {
         name: String,
@@ -21,19 +24,30 @@ pub enum Source {
 }
 
 #[derive(Debug, PartialEq, Eq)]
+pub struct MlflowReference {
+    pub model: String,
+    /// The version's number, when what follows '@' is digits.
+    pub version: Option<String>,
+    pub alias: Option<String>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
 pub struct Reference {
     pub kind: RepoType,
     pub repo: String,
     pub revision: String,
 }
 
-const FORMS: &str = "write hf:org/name[@revision] (or hf:datasets/org/name), url:https://..., or \
-                     git-lfs:https://host/org/name.git[@rev], or \
+const FORMS: &str = "write hf:org/name[@revision] (or hf:datasets/org/name), url:https://..., \
+                     git-lfs:https://host/org/name.git[@rev], mlflow:<model>@<version|alias>, or \
                      ollama:[registry/][namespace/]model[:tag][@sha256:...]";
 
 pub fn parse_source(text: &str) -> Result<Source, String> {
     if let Some(url) = text.strip_prefix("url:") {
         return Ok(Source::Url(url.to_string()));
+    }
+    if let Some(rest) = text.strip_prefix("mlflow:") {
+        return parse_mlflow(text, rest).map(Source::Mlflow);
     }
     if let Some(name) = text.strip_prefix("ollama:") {
         let (name, digest) = match name.split_once('@') {
@@ -71,6 +85,37 @@ pub fn parse_source(text: &str) -> Result<Source, String> {
         });
     }
     parse(text).map(Source::Hub)
+}
+
+/// `<model>@<version>` (digits) or `<model>@<alias>`.
+fn parse_mlflow(text: &str, rest: &str) -> Result<MlflowReference, String> {
+    let Some((model, asked)) = rest.rsplit_once('@') else {
+        return Err(format!(
+            "'{text}' names no version: write mlflow:<model>@<version> (a number) or \
+             mlflow:<model>@<alias>"
+        ));
+    };
+    if model.is_empty() {
+        return Err(format!(
+            "'{text}' names no model: write mlflow:<model>@<version|alias>"
+        ));
+    }
+    if asked.is_empty() {
+        return Err(format!(
+            "'{text}': nothing after '@': give a version number or an alias"
+        ));
+    }
+    let digits = asked.bytes().all(|b| b.is_ascii_digit());
+    if digits && !nix_fetch_model::spec::mlflow::is_version(asked) {
+        return Err(format!(
+            "'{text}': '{asked}' is not a version number (1 to 18 digits, not starting with 0)"
+        ));
+    }
+    Ok(MlflowReference {
+        model: model.to_string(),
+        version: digits.then(|| asked.to_string()),
+        alias: (!digits).then(|| asked.to_string()),
+    })
 }
 
 pub fn parse(text: &str) -> Result<Reference, String> {
@@ -157,5 +202,28 @@ mod tests {
             }
         );
         assert!(parse_source("git-lfs:https://h/r@").is_err());
+    }
+
+    #[test]
+    fn mlflow_references() {
+        assert_eq!(
+            parse_source("mlflow:my-model@champion").unwrap(),
+            Source::Mlflow(MlflowReference {
+                model: "my-model".into(),
+                version: None,
+                alias: Some("champion".into())
+            })
+        );
+        assert_eq!(
+            parse_source("mlflow:a@b@12").unwrap(),
+            Source::Mlflow(MlflowReference {
+                model: "a@b".into(),
+                version: Some("12".into()),
+                alias: None
+            })
+        );
+        for bad in ["mlflow:m", "mlflow:@1", "mlflow:m@", "mlflow:m@01"] {
+            assert!(parse_source(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -40,12 +40,33 @@ pub fn verify_nar_hash(spec: &FetchSpec, outcome: &FetchOutcome, got: &Sha256Has
             subject: spec.source.subject(),
             revision: spec.source.revision().to_string(),
             commit: outcome.commit.clone(),
-            pin: spec.source.pin_line(&outcome.commit),
+            pin: spec
+                .source
+                .pin_line(&outcome.commit)
+                .or_else(|| resolved_pin(spec.source.kind(), &outcome.resolved)),
             specified: specified.to_sri(),
             got: got.to_sri(),
         }))),
         _ => Ok(()),
     }
+}
+
+/// The lines that pin what a source resolved (`source.mlflow.version = "3";`), if anything.
+fn resolved_pin(
+    kind: &str,
+    resolved: &serde_json::Map<String, serde_json::Value>,
+) -> Option<String> {
+    let lines: Vec<String> = resolved
+        .iter()
+        .map(|(key, value)| {
+            let value = match value {
+                serde_json::Value::String(text) => crate::spec::fields::nix_string(text),
+                other => other.to_string(),
+            };
+            format!("source.{kind}.{key} = {value};")
+        })
+        .collect();
+    (!lines.is_empty()).then(|| lines.join("\n  "))
 }
 
 /// Files larger than this are downloaded as parallel ranges of this size.
@@ -85,6 +106,8 @@ pub struct FetchOutcome {
     /// The digest (blob name) of each file: sha256, or the git blob sha1, in hex.
     pub digests: Vec<String>,
     pub bytes: u64,
+    /// What the source resolved the spec to, as attributes that pin it ([`sources::Origin::resolved`]).
+    pub resolved: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Fetches `spec` into `root`, an existing empty folder, which then holds one repo
@@ -279,6 +302,7 @@ async fn fetch_plan(
         files: plan.files.into_iter().map(|f| f.path).collect(),
         digests,
         bytes,
+        resolved: plan.origin.resolved(),
     };
     Ok((outcome, summary))
 }

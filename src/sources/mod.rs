@@ -5,6 +5,7 @@
 
 mod git_lfs;
 mod huggingface;
+mod mlflow;
 mod ollama;
 mod url;
 
@@ -122,6 +123,13 @@ pub trait Origin: Send + Sync {
     /// The answer to the download of `path` when it is a success; otherwise the error that
     /// tells the user what to do.
     fn checked(&self, response: Response, path: &str) -> Result<Response>;
+
+    /// What the source resolved the spec to, as attributes of the source that pin it (the
+    /// version an MLflow alias named): `prefetch` adds them to the pin it prints, a hash
+    /// mismatch names them. Empty when the spec pins its content already.
+    fn resolved(&self) -> serde_json::Map<String, serde_json::Value> {
+        serde_json::Map::new()
+    }
 }
 
 /// What every adapter gets besides the spec.
@@ -147,6 +155,7 @@ pub fn addresses(spec: &FetchSpec, env: &dyn Fn(&str) -> Option<String>) -> Resu
     match &spec.source {
         Source::HuggingFace(source) => huggingface::addresses(spec, source, env),
         Source::Url(source) => Ok(url::addresses(source)),
+        Source::Mlflow(source) => Ok(mlflow::addresses(source)),
         Source::Ollama(source) => ollama::addresses(spec, source),
         Source::GitLfs(source) => Ok(git_lfs::addresses(source)),
     }
@@ -169,6 +178,7 @@ pub async fn plan(spec: &FetchSpec, context: Context<'_>) -> Result<Plan> {
     match &spec.source {
         Source::HuggingFace(source) => huggingface::plan(spec, source, context).await,
         Source::Url(source) => url::plan(spec, source, context).await,
+        Source::Mlflow(source) => mlflow::plan(spec, source, context).await,
         Source::Ollama(source) => ollama::plan(spec, source, context).await,
         Source::GitLfs(source) => git_lfs::plan(spec, source, context).await,
     }

@@ -11,6 +11,7 @@
 //! of its values; only a refused one is walked again to list every problem (`problems`).
 
 pub mod fields;
+pub mod mlflow;
 pub mod ollama;
 pub mod git_lfs;
 mod problems;
@@ -88,6 +89,7 @@ pub struct FetchSpec {
 pub enum Source {
     HuggingFace(HfSource),
     Url(url::UrlSource),
+    Mlflow(mlflow::MlflowSource),
     Ollama(ollama::OllamaSource),
     GitLfs(git_lfs::GitLfsSource),
 }
@@ -225,6 +227,7 @@ impl Source {
         match self {
             Source::HuggingFace(_) => "huggingface",
             Source::Url(_) => "url",
+            Source::Mlflow(_) => "mlflow",
             Source::Ollama(_) => "ollama",
             Source::GitLfs(_) => "git-lfs",
         }
@@ -238,6 +241,7 @@ impl Source {
                 [one] => fields::redact_userinfo(one.url.as_str()).into_owned(),
                 many => format!("{} URLs ({})", many.len(), source.repo.id),
             },
+            Source::Mlflow(source) => source.model_name.clone(),
             Source::Ollama(source) => source.display(),
             Source::GitLfs(source) => source.url.to_string(),
         }
@@ -248,6 +252,7 @@ impl Source {
         match self {
             Source::HuggingFace(hf) => &hf.revision,
             Source::Url(_) => "main",
+            Source::Mlflow(source) => source.asked(),
             Source::Ollama(source) => &source.tag,
             Source::GitLfs(source) => &source.rev,
         }
@@ -275,6 +280,7 @@ impl Source {
                     "filename": file.filename,
                 })).collect::<Vec<_>>(),
             }),
+            Source::Mlflow(source) => mlflow::identity(source),
             Source::Ollama(source) => serde_json::json!({
                 "type": "ollama",
                 "registry": source.registry_url(),
@@ -300,6 +306,7 @@ impl Source {
         match self {
             Source::HuggingFace(hf) => hf.repo.cache_folder_name(),
             Source::Url(source) => source.repo.cache_folder_name(),
+            Source::Mlflow(source) => source.repo.cache_folder_name(),
             Source::Ollama(source) => source.default_name(),
             Source::GitLfs(source) => source.repo.cache_folder_name(),
         }
@@ -310,6 +317,7 @@ impl Source {
         match self {
             Source::HuggingFace(_) => HF_KEYS,
             Source::Url(_) => url::URL_KEYS,
+            Source::Mlflow(_) => mlflow::MLFLOW_KEYS,
             Source::Ollama(_) => ollama::OLLAMA_KEYS,
             Source::GitLfs(_) => git_lfs::GIT_LFS_KEYS,
         }
@@ -351,6 +359,8 @@ impl Source {
                     attributes.insert("sha256".into(), sha256);
                 }
             }
+            // The version an alias or stage resolved to comes with the fetch's `resolved`.
+            Source::Mlflow(_) => {}
             Source::Ollama(_) => {
                 attributes.insert("digest".into(), commit.into());
             }
@@ -369,7 +379,11 @@ impl Source {
             Source::GitLfs(source) if source.pinned_commit().is_none() => {
                 Some(format!("source.git-lfs.commit = \"{commit}\";"))
             }
-            Source::HuggingFace(_) | Source::Url(_) | Source::Ollama(_) | Source::GitLfs(_) => None,
+            Source::HuggingFace(_)
+            | Source::Url(_)
+            | Source::Mlflow(_)
+            | Source::Ollama(_)
+            | Source::GitLfs(_) => None,
         }
     }
 }
@@ -390,6 +404,7 @@ struct RawSpec {
 struct RawSource {
     huggingface: Option<RawHfSource>,
     url: Option<serde_json::Value>,
+    mlflow: Option<serde_json::Value>,
     ollama: Option<serde_json::Value>,
     #[serde(rename = "git-lfs")]
     git_lfs: Option<serde_json::Value>,
@@ -408,19 +423,15 @@ impl RawSource {
         {
             return Err(format!("source.{kind}: give exactly one source"));
         }
-        match (self.huggingface, self.url, self.ollama, self.git_lfs) {
-            (Some(hf), None, None, None) => hf.into_source().map(Source::HuggingFace),
-            (None, Some(config), None, None) => url::check(&config)
-                .map(Source::Url)
-                .map_err(|lines| lines.join("; ")),
-            (None, None, Some(config), None) => ollama::check(&config)
-                .map(Source::Ollama)
-                .map_err(|lines| lines.join("; ")),
-            (None, None, None, Some(config)) => git_lfs::check(&config)
-                .map(Source::GitLfs)
-                .map_err(|lines| lines.join("; ")),
-            _ => Err("source: give exactly one source".into()),
-        }
+        let checked = match (self.huggingface, self.url, self.mlflow, self.ollama, self.git_lfs) {
+            (Some(hf), None, None, None, None) => return hf.into_source().map(Source::HuggingFace),
+            (None, Some(config), None, None, None) => url::check(&config).map(Source::Url),
+            (None, None, Some(config), None, None) => mlflow::check(&config).map(Source::Mlflow),
+            (None, None, None, Some(config), None) => ollama::check(&config).map(Source::Ollama),
+            (None, None, None, None, Some(config)) => git_lfs::check(&config).map(Source::GitLfs),
+            _ => return Err("source: give exactly one source".into()),
+        };
+        checked.map_err(|lines| lines.join("; "))
     }
 }
 

@@ -130,6 +130,11 @@ fn source_problems(source: Option<&Value>, lines: &mut Vec<String>) {
                 lines.extend(problems);
             }
         }
+        ["mlflow"] => {
+            if let Err(problems) = super::mlflow::check(&source["mlflow"]) {
+                lines.extend(problems);
+            }
+        }
         ["ollama"] => {
             if let Err(problems) = super::ollama::check(&source["ollama"]) {
                 lines.extend(problems);

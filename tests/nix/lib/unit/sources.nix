@@ -19,7 +19,7 @@ in
   { name = "dispatch"; expr = (dispatch { huggingface.repo = "a/b"; }).type; expected = "huggingface"; }
   { name = "dispatch past a null source type (absent)"; expr = (dispatch { git-lfs = null; huggingface.repo = "a/b"; }).type; expected = "huggingface"; }
   { name = "every source type has an adapter"; expr = builtins.attrNames lib.sources.adapters; expected = builtins.sort builtins.lessThan lib.sourceTypes; }
-  { name = "the sources fetched"; expr = builtins.filter (t: (getAdapter t).supported) lib.sourceTypes; expected = [ "huggingface" "git-lfs" "url" "ollama" ]; }
+  { name = "the sources fetched"; expr = builtins.filter (t: (getAdapter t).supported) lib.sourceTypes; expected = [ "huggingface" "mlflow" "git-lfs" "url" "ollama" ]; }
   # The same remotes as src/spec/git_lfs.rs `default_repos`.
   { name = "git-lfs: default repos"; expr = map gitLfs.defaultRepo [ "https://h/org/name.git" "https://h/git/org/Llama-3.1-8B/" "https://h:8080/a/b/c%20d..e.git" "https://h/only" "https://h/" "https://h/--/.git" "http://127.0.0.1:1/git/org/tiny.git" "https://h/o/${builtins.concatStringsSep "" (builtins.genList (i: "a") 95)}.-x" ]; expected = [ "org/name" "org/Llama-3.1-8B" "b/c-20d-e" "git/only" "git/repo" "git/repo" "org/tiny" "o/${builtins.concatStringsSep "" (builtins.genList (i: "a") 95)}" ]; }
   { name = "git-lfs: default name"; expr = gitLfs.defaultName { url = "https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2"; }; expected = "models--sentence-transformers--all-MiniLM-L6-v2"; }
@@ -29,13 +29,19 @@ in
   { name = "git-lfs: a branch has no commit before the fetch"; expr = gitLfs.commit { url = "https://h/r"; rev = "v1"; }; expected = null; }
   { name = "git-lfs: the builder reads netrc"; expr = gitLfs.impureEnvVars { }; expected = [ "NETRC" ]; }
   { name = "an unknown type fails"; expr = (builtins.tryEval (getAdapter "ftp")).success; expected = false; }
-  { name = "an unsupported source fails when fetched"; expr = (builtins.tryEval ((getAdapter "mlflow").mkFetchDerivation { } { })).success; expected = false; }
+  { name = "an unsupported source fails when fetched"; expr = (builtins.tryEval ((getAdapter "git-xet").mkFetchDerivation { } { })).success; expected = false; }
   { name = "factory: huggingface.model"; expr = lib.huggingface.model "a/b"; expected = { huggingface.repo = "a/b"; }; }
   { name = "factory: huggingface.org with a name"; expr = lib.huggingface.org "meta-llama" "Llama-3-8B"; expected = { huggingface.repo = "meta-llama/Llama-3-8B"; }; }
   { name = "factory: huggingface.org with options"; expr = lib.huggingface.org "o" { name = "m"; revision = "v1"; files = [ "*.json" ]; }; expected = { huggingface = { repo = "o/m"; revision = "v1"; files = [ "*.json" ]; }; }; }
   { name = "factory: huggingface.dataset"; expr = lib.huggingface.dataset "o/d"; expected = { huggingface = { repo = "o/d"; repoType = "dataset"; }; }; }
   { name = "factory: mkS3"; expr = lib.mkS3 { bucket = "b"; region = "eu-west-1"; } "llama/"; expected = { s3 = { bucket = "b"; region = "eu-west-1"; prefix = "llama/"; }; }; }
   { name = "factory: mkMlflow"; expr = lib.mkMlflow { trackingUri = "http://m"; } { modelName = "x"; version = "3"; }; expected = { mlflow = { trackingUri = "http://m"; modelName = "x"; version = "3"; }; }; }
+  { name = "factory: mkMlflow with an alias and a selection"; expr = lib.mkMlflow { trackingUri = "http://m"; } { modelName = "x"; alias = "champion"; files = [ "*.json" ]; }; expected = { mlflow = { trackingUri = "http://m"; modelName = "x"; alias = "champion"; files = [ "*.json" ]; }; }; }
+  { name = "factory sources pass the checks (mlflow)"; expr = (lib.validateSource (lib.mkMlflow { trackingUri = "https://m.test"; } { modelName = "x"; alias = "a"; })).valid; expected = true; }
+  { name = "mlflow: the default name and cache folder"; expr = (getAdapter "mlflow").defaultName { trackingUri = "https://m"; modelName = "My Model.v2"; version = 3; }; expected = "models--mlflow--My-Model-v2"; }
+  { name = "mlflow: a given repo"; expr = (getAdapter "mlflow").hfCacheName { trackingUri = "https://m"; modelName = "m"; alias = "a"; repo = "org/m"; }; expected = "models--org--m"; }
+  { name = "mlflow: impureEnvVars are MLflow's client variables"; expr = builtins.elem "MLFLOW_TRACKING_TOKEN" ((getAdapter "mlflow").impureEnvVars { }) && builtins.elem "MLFLOW_TRACKING_PASSWORD" ((getAdapter "mlflow").impureEnvVars { }); expected = true; }
+  { name = "mlflow: no commit before the fetch"; expr = (getAdapter "mlflow").commit { trackingUri = "https://m"; modelName = "m"; version = "3"; }; expected = null; }
   { name = "factory: mkGitLfs"; expr = lib.mkGitLfs { url = "https://h/r.git"; } { rev = "abc"; }; expected = { git-lfs = { url = "https://h/r.git"; rev = "abc"; }; }; }
   { name = "factory: mkGitLfs with a pin"; expr = lib.mkGitLfs { url = "https://h/r.git"; } { rev = "main"; commit = "0123456789abcdef0123456789abcdef01234567"; exclude = [ "*.onnx" ]; }; expected = { git-lfs = { url = "https://h/r.git"; rev = "main"; commit = "0123456789abcdef0123456789abcdef01234567"; exclude = [ "*.onnx" ]; }; }; }
   { name = "factory sources pass the checks (git-lfs)"; expr = (lib.validateSource (lib.mkGitLfs { url = "https://h/org/r.git"; } { rev = "v1"; files = [ "*.json" ]; })).valid; expected = true; }
@@ -52,5 +58,5 @@ in
   { name = "ollama: meta"; expr = ollama.extractMeta { model = "llama3:8b"; }; expected = { description = "Ollama model llama3:8b"; homepage = "https://ollama.com/library/llama3"; }; }
   { name = "ollama: names cut as Ollama cuts them"; expr = map ollama.splitName [ "m" "ns/m:t" "h:1/ns/m" "a/b/c/d" ]; expected = [ { registry = null; namespace = null; model = "m"; tag = null; } { registry = null; namespace = "ns"; model = "m"; tag = "t"; } { registry = "h:1"; namespace = "ns"; model = "m"; tag = null; } { registry = "a/b"; namespace = "c"; model = "d"; tag = null; } ]; }
   { name = "factory sources pass the checks (huggingface)"; expr = (lib.validateSource (lib.huggingface.org "o" "m")).valid; expected = true; }
-  { name = "factory sources of unfetched types say so"; expr = (lib.validateSource (lib.mkMlflow { trackingUri = "http://m"; } { modelName = "x"; })).errors; expected = [ "source.mlflow: this source is not fetched by nix-fetch-model yet; see the README's table of sources" ]; }
+  { name = "factory sources of unfetched types say so"; expr = (lib.validateSource (lib.mkGitXet { url = "https://h/r.git"; } { rev = "main"; })).errors; expected = [ "source.git-xet: this source is not fetched by nix-fetch-model yet; see the README's table of sources" ]; }
 ]
