@@ -240,6 +240,9 @@ impl Report<'_> {
     fn pin(&self) -> Value {
         let kind = self.spec.source.kind();
         let mut source = self.spec_json["source"][kind].clone();
+        if let Some(attributes) = source.as_object_mut() {
+            attributes.extend(self.outcome.pin.clone());
+        }
         let digests: Vec<(String, String)> = self
             .outcome
             .files
@@ -333,6 +336,22 @@ impl Report<'_> {
     }
 }
 
+/// An attribute name as Nix reads it: bare when it is an identifier, else quoted
+/// (`"config.json"`, `"w/model.bin"`).
+fn nix_key(key: &str) -> String {
+    let mut chars = key.chars();
+    let identifier = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || "_'-".contains(c))
+        && !["if", "then", "else", "assert", "with", "let", "in", "rec", "inherit", "or"]
+            .contains(&key);
+    match identifier {
+        true => key.to_string(),
+        false => fields::nix_string(key),
+    }
+}
+
 fn nix_value(value: &Value) -> String {
     match value {
         Value::String(s) => fields::nix_string(s),
@@ -343,7 +362,7 @@ fn nix_value(value: &Value) -> String {
         Value::Object(attributes) => {
             let attributes: Vec<String> = attributes
                 .iter()
-                .map(|(key, value)| format!("{key} = {};", nix_value(value)))
+                .map(|(key, value)| format!("{} = {};", nix_key(key), nix_value(value)))
                 .collect();
             format!("{{ {} }}", attributes.join(" "))
         }

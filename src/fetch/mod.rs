@@ -85,6 +85,8 @@ pub struct FetchOutcome {
     /// The digest (blob name) of each file: sha256, or the git blob sha1, in hex.
     pub digests: Vec<String>,
     pub bytes: u64,
+    /// What pins the fetched content besides `commit` ([`Plan::pin`]).
+    pub pin: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Fetches `spec` into `root`, an existing empty folder, which then holds one repo
@@ -271,6 +273,7 @@ async fn fetch_plan(
         files: plan.files.into_iter().map(|f| f.path).collect(),
         digests,
         bytes,
+        pin: plan.pin,
     };
     Ok((outcome, summary))
 }

@@ -4,10 +4,12 @@
 //! lays out every plan the same way: no adapter has a download loop of its own.
 
 mod huggingface;
+mod object_store;
 mod url;
 
 use std::sync::Arc;
 
+use futures_util::future::BoxFuture;
 use reqwest::header::HeaderMap;
 use reqwest::Response;
 use ::url::Url;
@@ -32,6 +34,9 @@ pub struct Plan {
     /// The selected files, sorted by path.
     pub files: Vec<PlannedFile>,
     pub layout: Layout,
+    /// Attributes of the source that pin what this plan fetches besides its commit (the version
+    /// of each object of a bucket), which `prefetch` adds to the spec it prints.
+    pub pin: serde_json::Map<String, serde_json::Value>,
 }
 
 /// How the fetched files are laid out.
@@ -86,6 +91,18 @@ pub trait Origin: Send + Sync {
     /// The answer to the download of `path` when it is a success; otherwise the error that
     /// tells the user what to do.
     fn checked(&self, response: Response, path: &str) -> Result<Response>;
+
+    /// The URL and headers of one try of a request (a `Range` among them), made just before it
+    /// is sent: a source that signs each request (an object store's SigV4 or SharedKey, a bearer
+    /// token its credential provider refreshes) signs them here, so that a retry long after
+    /// the plan still carries valid credentials. By default, as they are.
+    fn authorized<'a>(
+        &'a self,
+        url: &'a Url,
+        headers: HeaderMap,
+    ) -> BoxFuture<'a, Result<(Url, HeaderMap)>> {
+        Box::pin(async move { Ok((url.clone(), headers)) })
+    }
 }
 
 /// What every adapter gets besides the spec.
@@ -111,6 +128,7 @@ pub fn addresses(spec: &FetchSpec, env: &dyn Fn(&str) -> Option<String>) -> Resu
     match &spec.source {
         Source::HuggingFace(source) => huggingface::addresses(spec, source, env),
         Source::Url(source) => Ok(url::addresses(source)),
+        Source::ObjectStore(source) => object_store::addresses(source, env),
     }
 }
 
@@ -131,5 +149,6 @@ pub async fn plan(spec: &FetchSpec, context: Context<'_>) -> Result<Plan> {
     match &spec.source {
         Source::HuggingFace(source) => huggingface::plan(spec, source, context).await,
         Source::Url(source) => url::plan(spec, source, context).await,
+        Source::ObjectStore(source) => object_store::plan(spec, source, context).await,
     }
 }

@@ -11,6 +11,7 @@
 //! of its values; only a refused one is walked again to list every problem (`problems`).
 
 pub mod fields;
+pub mod object_store;
 mod problems;
 mod unknown;
 pub mod url;
@@ -26,11 +27,13 @@ use crate::error::{Error, Result};
 use crate::hash::{parse_sha256, Sha256Hash};
 use crate::hub::{RepoId, RepoType};
 
-/// Every source type the project knows; only `huggingface` is fetched by the core so far.
+/// Every source type the project knows.
 pub const SOURCE_TYPES: &[&str] = &[
     "huggingface",
     "mlflow",
     "s3",
+    "gcs",
+    "azure",
     "git-lfs",
     "git-xet",
     "url",
@@ -86,6 +89,8 @@ pub struct FetchSpec {
 pub enum Source {
     HuggingFace(HfSource),
     Url(url::UrlSource),
+    /// `s3`, `gcs` and `azure`.
+    ObjectStore(object_store::ObjectSource),
 }
 
 #[derive(Debug, Clone)]
@@ -221,6 +226,7 @@ impl Source {
         match self {
             Source::HuggingFace(_) => "huggingface",
             Source::Url(_) => "url",
+            Source::ObjectStore(source) => source.store.kind(),
         }
     }
 
@@ -232,6 +238,7 @@ impl Source {
                 [one] => fields::redact_userinfo(one.url.as_str()).into_owned(),
                 many => format!("{} URLs ({})", many.len(), source.repo.id),
             },
+            Source::ObjectStore(source) => source.subject(),
         }
     }
 
@@ -239,7 +246,7 @@ impl Source {
     pub fn revision(&self) -> &str {
         match self {
             Source::HuggingFace(hf) => &hf.revision,
-            Source::Url(_) => "main",
+            Source::Url(_) | Source::ObjectStore(_) => "main",
         }
     }
 
@@ -265,6 +272,7 @@ impl Source {
                     "filename": file.filename,
                 })).collect::<Vec<_>>(),
             }),
+            Source::ObjectStore(source) => source.identity(),
         }
     }
 
@@ -273,6 +281,7 @@ impl Source {
         match self {
             Source::HuggingFace(hf) => hf.repo.cache_folder_name(),
             Source::Url(source) => source.repo.cache_folder_name(),
+            Source::ObjectStore(source) => source.repo.cache_folder_name(),
         }
     }
 
@@ -281,6 +290,7 @@ impl Source {
         match self {
             Source::HuggingFace(_) => HF_KEYS,
             Source::Url(_) => url::URL_KEYS,
+            Source::ObjectStore(source) => source.store.keys(),
         }
     }
 
@@ -315,6 +325,8 @@ impl Source {
                     attributes.insert("sha256".into(), sha256);
                 }
             }
+            // The version of each file, the fetch's own pin (`FetchOutcome::pin`).
+            Source::ObjectStore(_) => {}
         }
     }
 
@@ -324,7 +336,7 @@ impl Source {
             Source::HuggingFace(hf) if !hf.commit_is_pinned() => {
                 Some(format!("source.huggingface.commit = \"{commit}\";"))
             }
-            Source::HuggingFace(_) | Source::Url(_) => None,
+            Source::HuggingFace(_) | Source::Url(_) | Source::ObjectStore(_) => None,
         }
     }
 }
@@ -345,6 +357,9 @@ struct RawSpec {
 struct RawSource {
     huggingface: Option<RawHfSource>,
     url: Option<serde_json::Value>,
+    s3: Option<serde_json::Value>,
+    gcs: Option<serde_json::Value>,
+    azure: Option<serde_json::Value>,
     /// The other attributes, which must be source types given as null (absent).
     #[serde(flatten)]
     others: std::collections::HashMap<String, Option<serde::de::IgnoredAny>>,
@@ -360,10 +375,20 @@ impl RawSource {
         {
             return Err(format!("source.{kind}: give exactly one source"));
         }
-        match (self.huggingface, self.url) {
-            (Some(hf), None) => hf.into_source().map(Source::HuggingFace),
-            (None, Some(config)) => url::check(&config)
+        use object_store::StoreKind;
+        let stores = [
+            (StoreKind::S3, self.s3),
+            (StoreKind::Gcs, self.gcs),
+            (StoreKind::Azure, self.azure),
+        ];
+        let mut stores = stores.into_iter().filter_map(|(kind, config)| Some((kind, config?)));
+        match (self.huggingface, self.url, stores.next(), stores.next()) {
+            (Some(hf), None, None, None) => hf.into_source().map(Source::HuggingFace),
+            (None, Some(config), None, None) => url::check(&config)
                 .map(Source::Url)
+                .map_err(|lines| lines.join("; ")),
+            (None, None, Some((kind, config)), None) => object_store::check(kind, &config)
+                .map(Source::ObjectStore)
                 .map_err(|lines| lines.join("; ")),
             _ => Err("source: give exactly one source".into()),
         }

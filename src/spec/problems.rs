@@ -130,6 +130,17 @@ fn source_problems(source: Option<&Value>, lines: &mut Vec<String>) {
                 lines.extend(problems);
             }
         }
+        [kind @ ("s3" | "gcs" | "azure")] => {
+            use super::object_store::{check, StoreKind};
+            let store = match *kind {
+                "s3" => StoreKind::S3,
+                "gcs" => StoreKind::Gcs,
+                _ => StoreKind::Azure,
+            };
+            if let Err(problems) = check(store, &source[*kind]) {
+                lines.extend(problems);
+            }
+        }
         [kind] if SOURCE_TYPES.contains(kind) => lines.push(format!(
             "source.{kind}: this source is not fetched by nix-fetch-model yet; see the \
              README's table of sources"
@@ -233,7 +244,7 @@ fn hf_problems(config: &Value, lines: &mut Vec<String>) {
 }
 
 /// What is wrong with `value` as a list of strings, with the list to write for one string.
-fn string_list_problem(key: &str, value: &Value) -> Option<String> {
+pub(super) fn string_list_problem(key: &str, value: &Value) -> Option<String> {
     match value {
         Value::String(text) => Some(format!(
             "is a string, give a list: {key} = [ {} ];",
