@@ -17,7 +17,8 @@ use super::store;
 #[derive(clap::Args)]
 pub struct Args {
     /// hf:org/name[@revision], hf:datasets/org/name[@revision], hf:spaces/org/name[@revision],
-    /// or url:https://... (a file at a plain URL).
+    /// url:https://... (a file at a plain URL), s3://bucket/prefix, gs://bucket/prefix,
+    /// azure://account/container/prefix or az://container/prefix.
     #[arg(required_unless_present = "spec")]
     reference: Option<String>,
     /// A fetch spec (the fetchModel argument as JSON, any source) instead of a reference; - for
@@ -33,7 +34,8 @@ pub struct Args {
     /// The store path name (default: the Hub cache folder name, models--org--name).
     #[arg(long)]
     name: Option<String>,
-    /// The Hub endpoint (default: $HF_ENDPOINT, else https://huggingface.co).
+    /// The Hub endpoint (default: $HF_ENDPOINT, else https://huggingface.co); for a bucket, the
+    /// store's (an S3-compatible store, an emulator).
     #[arg(long)]
     endpoint: Option<String>,
     /// Requests in flight at most (it starts with one and adds more while the link sets the pace)
@@ -193,12 +195,25 @@ fn spec_json(args: &Args, reference: &Source) -> Value {
     let mut spec = match reference {
         Source::Hub(reference) => json!({ "source": { "huggingface": hub_source(args, reference) } }),
         Source::Url(url) => json!({ "source": { "url": { "url": url } } }),
+        Source::Bucket { kind, source } => {
+            let mut source = source.clone();
+            if !args.include.is_empty() {
+                source.insert("files".into(), json!(args.include));
+            }
+            if !args.exclude.is_empty() {
+                source.insert("exclude".into(), json!(args.exclude));
+            }
+            if let Some(endpoint) = &args.endpoint {
+                source.insert("endpoint".into(), json!(endpoint));
+            }
+            json!({ "source": { *kind: source } })
+        }
     };
     if let Some(name) = &args.name {
         spec["name"] = json!(name);
     }
     let mut network = serde_json::Map::new();
-    if let Some(endpoint) = &args.endpoint {
+    if let (Some(endpoint), Source::Hub(_)) = (&args.endpoint, reference) {
         network.insert("endpoint".into(), json!(endpoint));
     }
     if let Some(concurrency) = args.concurrency {

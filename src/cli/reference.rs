@@ -1,5 +1,8 @@
 //! Model references on the command line: `hf:org/name[@revision]`,
-//! `hf:datasets/org/name@rev`, `hf:spaces/org/name`, and `url:https://...`.
+//! `hf:datasets/org/name@rev`, `hf:spaces/org/name`, `url:https://...`, and the objects below a
+//! prefix of a bucket: `s3://bucket/prefix`, `gs://bucket/prefix`,
+//! `azure://account/container/prefix` (or `az://container/prefix` with the account in
+//! `AZURE_STORAGE_ACCOUNT_NAME`).
 
 use nix_fetch_model::hub::RepoType;
 
@@ -9,6 +12,12 @@ pub enum Source {
     Hub(Reference),
     /// A file at a plain URL.
     Url(String),
+    /// The objects below a prefix of a bucket: the source type (`s3`, `gcs`, `azure`) and its
+    /// attributes (`bucket` or `account` + `container`, and `prefix` unless empty).
+    Bucket {
+        kind: &'static str,
+        source: serde_json::Map<String, serde_json::Value>,
+    },
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -18,11 +27,57 @@ pub struct Reference {
     pub revision: String,
 }
 
-const FORMS: &str = "write hf:org/name[@revision] (or hf:datasets/org/name), or url:https://...";
+const FORMS: &str = "write hf:org/name[@revision] (or hf:datasets/org/name), url:https://..., \
+                     s3://bucket/prefix, gs://bucket/prefix or azure://account/container/prefix";
 
 pub fn parse_source(text: &str) -> Result<Source, String> {
+    parse_source_with(text, &|name| std::env::var(name).ok())
+}
+
+pub fn parse_source_with(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Source, String> {
     if let Some(url) = text.strip_prefix("url:") {
         return Ok(Source::Url(url.to_string()));
+    }
+    let bucket = |kind: &'static str, names: &[&str], rest: &str| {
+        let mut parts = rest.splitn(names.len() + 1, '/');
+        let mut source = serde_json::Map::new();
+        for name in names {
+            match parts.next().filter(|part| !part.is_empty()) {
+                Some(part) => source.insert(name.to_string(), part.into()),
+                None => {
+                    return Err(format!(
+                        "'{text}' names no {name}: write {}",
+                        match kind {
+                            "azure" => "azure://account/container/prefix",
+                            "gcs" => "gs://bucket/prefix",
+                            _ => "s3://bucket/prefix",
+                        }
+                    ))
+                }
+            };
+        }
+        if let Some(prefix) = parts.next().filter(|prefix| !prefix.is_empty()) {
+            source.insert("prefix".into(), prefix.into());
+        }
+        Ok(Source::Bucket { kind, source })
+    };
+    if let Some(rest) = text.strip_prefix("s3://") {
+        return bucket("s3", &["bucket"], rest);
+    }
+    if let Some(rest) = text.strip_prefix("gs://") {
+        return bucket("gcs", &["bucket"], rest);
+    }
+    if let Some(rest) = text.strip_prefix("azure://") {
+        return bucket("azure", &["account", "container"], rest);
+    }
+    if let Some(rest) = text.strip_prefix("az://") {
+        let account = env("AZURE_STORAGE_ACCOUNT_NAME").filter(|a| !a.is_empty()).ok_or_else(|| {
+            format!(
+                "'{text}' names no storage account: set AZURE_STORAGE_ACCOUNT_NAME, or write \
+                 azure://account/container/prefix"
+            )
+        })?;
+        return bucket("azure", &["account", "container"], &format!("{account}/{rest}"));
     }
     parse(text).map(Source::Hub)
 }
@@ -82,5 +137,32 @@ mod tests {
             Source::Url("https://x/m.bin".into())
         );
         assert!(parse("hf:org/name@").is_err());
+    }
+
+    #[test]
+    fn bucket_references() {
+        let no_env = |_: &str| None;
+        let parsed = |text: &str| match parse_source_with(text, &no_env) {
+            Ok(Source::Bucket { kind, source }) => (kind, serde_json::Value::Object(source)),
+            other => panic!("{text}: {other:?}"),
+        };
+        assert_eq!(
+            parsed("s3://models/llm/tiny/"),
+            ("s3", serde_json::json!({"bucket": "models", "prefix": "llm/tiny/"}))
+        );
+        assert_eq!(parsed("gs://models"), ("gcs", serde_json::json!({"bucket": "models"})));
+        assert_eq!(
+            parsed("azure://acct/models/llm"),
+            ("azure", serde_json::json!({"account": "acct", "container": "models", "prefix": "llm"}))
+        );
+        assert!(parse_source_with("azure://acct", &no_env).unwrap_err().contains("no container"));
+        assert!(parse_source_with("az://models", &no_env)
+            .unwrap_err()
+            .contains("AZURE_STORAGE_ACCOUNT_NAME"));
+        let account = |name: &str| (name == "AZURE_STORAGE_ACCOUNT_NAME").then(|| "acct".to_string());
+        match parse_source_with("az://models/llm", &account).unwrap() {
+            Source::Bucket { source, .. } => assert_eq!(source["account"], "acct"),
+            other => panic!("{other:?}"),
+        }
     }
 }

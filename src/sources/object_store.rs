@@ -226,6 +226,10 @@ pub async fn plan(spec: &FetchSpec, source: &ObjectSource, context: Context<'_>)
     objects.sort_by(|a, b| a.path.cmp(&b.path));
     let commit = listing_commit(source, &objects);
     let mut pin = serde_json::Map::new();
+    if source.store == StoreKind::S3 && source.region.is_none() {
+        // Where the bucket was found, so that a build without AWS_REGION finds it too.
+        pin.insert("region".into(), origin.place.region.clone().into());
+    }
     if objects.iter().all(|o| o.version.is_some()) {
         let versions: serde_json::Map<String, serde_json::Value> = objects
             .iter()
