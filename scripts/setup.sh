@@ -2,7 +2,8 @@
 # Everything the build and the tests need on a fresh Debian 12 machine with a Rust toolchain:
 # Debian's packages (Nix 2.8, curl, openssl for the tests' CA, tinyproxy-bin for the proxy tests:
 # the binary alone, no service), what the Nix plugin builds with (scripts/setup-nix.sh: meson,
-# Nix 2.8's headers, Nix 2.26 from ../shared/nix), and the Python test venv.
+# Nix 2.8's headers, Nix 2.26 from ../shared/nix), the Python test venv, and the real servers the
+# sources are tested against (scripts/setup-servers.sh).
 # Idempotent: what is there already is skipped.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -28,3 +29,4 @@ fi
 
 bash "$repo/scripts/setup-nix.sh"
 bash "$repo/scripts/setup-python.sh"
+bash "$repo/scripts/setup-servers.sh"

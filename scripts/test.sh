@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # All tests: sets up the machine (scripts/setup.sh), then runs the Rust unit and integration
 # tests, the Python tests (huggingface_hub judging our layout, the real model), the plugin's and
-# the Nix library's tests with real Nix 2.8 and 2.26, and ends with one line
+# the Nix library's tests with real Nix 2.8 and 2.26, each source against its real server, and ends with one line
 # 'N passed, N failed, N skipped' over all of them. Exit status 0 only if all pass.
 set -uo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -24,6 +24,7 @@ run_suite() { # name, command...
 run_suite rust cargo test --locked
 run_suite python env NFM_BIN="$repo/target/debug/nix-fetch-model" .venv/bin/pytest tests/python -q -rs
 run_suite plugin .venv/bin/pytest tests/nix/plugin -q -rs
+run_suite sources env NFM_BIN="$repo/target/debug/nix-fetch-model" .venv/bin/pytest tests/sources tests/support/servers -q -rs
 # The plugin tests built the plugin for each Nix; the library's parity test loads it.
 NFM_BIN=$repo/target/debug/nix-fetch-model NFM_PLUGIN=$repo/build/plugin-2.8/cpp/loader/libnix_fetch_model.so run_suite nix-lib-2.8 bash tests/nix/lib/run.sh /usr/bin
 NFM_BIN=$repo/target/debug/nix-fetch-model NFM_PLUGIN=$repo/build/plugin-2.26/cpp/loader/libnix_fetch_model.so run_suite nix-lib-2.26 bash tests/nix/lib/run.sh /opt/nix-2.26/bin
@@ -31,7 +32,7 @@ NFM_BIN=$repo/target/debug/nix-fetch-model NFM_PLUGIN=$repo/build/plugin-2.26/cp
 count() { # regex-with-one-number-group, file(s)
   grep -ohE "$1" "${@:2}" | grep -oE '[0-9]+' | awk '{ s += $1 } END { print s + 0 }'
 }
-pytest_logs=("$logs/python.log" "$logs/plugin.log")
+pytest_logs=("$logs/python.log" "$logs/plugin.log" "$logs/sources.log")
 passed=$(( $(count '[0-9]+ passed;' "$logs/rust.log") + $(count '[0-9]+ passed' "${pytest_logs[@]}") ))
 failed=$(( $(count '[0-9]+ failed;' "$logs/rust.log") + $(count '[0-9]+ failed' "${pytest_logs[@]}") ))
 skipped=$(( $(count '[0-9]+ ignored;' "$logs/rust.log") + $(count '[0-9]+ skipped' "${pytest_logs[@]}") ))

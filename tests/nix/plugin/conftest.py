@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -24,29 +23,14 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "support"))
 from hub_process import hub_starter  # noqa: E402
 from multiuser import Daemon  # noqa: E402
-from nix_versions import NIX_BIN, Nix  # noqa: E402
+from nix_versions import NIX_BIN, Nix, nix_with_plugin  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 FIXTURES = REPO_ROOT / "tests" / "support" / "fixtures"
-BUILD_PLUGIN = REPO_ROOT / "scripts" / "build-plugin.sh"
 
 @pytest.fixture(scope="session", params=["2.8", "2.26"])
 def nix(request) -> Nix:
     return nix_with_plugin(request.param)
-
-
-def nix_with_plugin(version: str) -> Nix:
-    """Nix `version` with the plugin built for it (scripts/build-plugin.sh); skips if either is missing."""
-    bin_dir = NIX_BIN[version]
-    if not (bin_dir / "nix-instantiate").exists():
-        pytest.skip(f"Nix {version} is not installed ({bin_dir}): run scripts/setup-nix.sh")
-    built = subprocess.run(["bash", str(BUILD_PLUGIN), version], capture_output=True, text=True)
-    if built.returncode != 0:
-        message = built.stderr.strip().splitlines()[-1] if built.stderr.strip() else "no output"
-        if "setup-nix.sh" in built.stderr:
-            pytest.skip(f"no Nix {version} headers: {message}")
-        pytest.fail(f"building the plugin for Nix {version} failed:\n{built.stderr}")
-    return Nix(version, bin_dir, Path(built.stdout.strip().splitlines()[-1]))
 
 
 @pytest.fixture(scope="session")

@@ -61,3 +61,23 @@ class Nix:
     def new_cli(self) -> list[str]:
         """`nix` with the new CLI enabled."""
         return ["--extra-experimental-features", "nix-command"]
+
+
+BUILD_PLUGIN = Path(__file__).resolve().parents[3] / "scripts" / "build-plugin.sh"
+
+
+def nix_with_plugin(version: str) -> Nix:
+    """Nix `version` with the plugin built for it (scripts/build-plugin.sh); skips (pytest) if
+    either is missing."""
+    import pytest
+
+    bin_dir = NIX_BIN[version]
+    if not (bin_dir / "nix-instantiate").exists():
+        pytest.skip(f"Nix {version} is not installed ({bin_dir}): run scripts/setup-nix.sh")
+    built = subprocess.run(["bash", str(BUILD_PLUGIN), version], capture_output=True, text=True)
+    if built.returncode != 0:
+        message = built.stderr.strip().splitlines()[-1] if built.stderr.strip() else "no output"
+        if "setup-nix.sh" in built.stderr:
+            pytest.skip(f"no Nix {version} headers: {message}")
+        pytest.fail(f"building the plugin for Nix {version} failed:\n{built.stderr}")
+    return Nix(version, bin_dir, Path(built.stdout.strip().splitlines()[-1]))
