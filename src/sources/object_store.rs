@@ -722,18 +722,19 @@ impl Bucket {
 
     /// The listing's error in the user's terms.
     fn listing_error(&self, error: object_store::Error) -> Error {
+        let text = shown_error(&error);
         let status = match &error {
             object_store::Error::NotFound { .. } => Some(404),
             object_store::Error::PermissionDenied { .. } => Some(403),
             object_store::Error::Unauthenticated { .. } => Some(401),
-            _ => None,
+            // A refusal the store's client does not tell apart (S3's listing): its status.
+            _ => status_in(&text).filter(|status| matches!(status, 401 | 403 | 404)),
         };
-        let text = shown_error(&error);
         match status {
             Some(status) => Error::Refused {
                 url: ShownUrl::from(&self.place.bucket_url),
                 status,
-                detail: error_code(&text).map(|c| format!(" ({c})")).unwrap_or_default(),
+                detail: error_code(&chain(&error)).map(|c| format!(" ({c})")).unwrap_or_default(),
                 remedy: self.remedy(status, None),
             },
             None => Error::ObjectStore {
@@ -909,15 +910,7 @@ fn s3_sha256(checksum: Option<&str>, kind: Option<&str>) -> Option<String> {
 /// An error of object_store as shown: without the queries of the URLs in it (where a SAS
 /// would be).
 fn shown_error(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(deeper) = cause {
-        let more = deeper.to_string();
-        if !text.contains(&more) {
-            text = format!("{text}: {more}");
-        }
-        cause = deeper.source();
-    }
+    let text = chain(error);
     let words: Vec<String> = text
         .split(' ')
         .map(|word| match word.starts_with("http://") || word.starts_with("https://") {
@@ -934,6 +927,26 @@ fn shown_error(error: &dyn std::error::Error) -> String {
         }
         _ => text,
     }
+}
+
+/// `error` and its causes, each once.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(deeper) = cause {
+        let more = deeper.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        cause = deeper.source();
+    }
+    text
+}
+
+/// The HTTP status object_store's error text names (`non-2xx status code: 403 Forbidden`).
+fn status_in(text: &str) -> Option<u16> {
+    let at = text.find("status code: ")? + "status code: ".len();
+    text.get(at..at + 3)?.parse().ok()
 }
 
 /// The `<Code>` of an S3 or Azure XML error in `text`.
@@ -1062,5 +1075,9 @@ mod tests {
         let shown = shown_error(&error);
         assert!(!shown.contains("SECRET"), "{shown}");
         assert!(shown.ends_with("SignatureDoesNotMatch: The signature does not match"), "{shown}");
+        let listing = "Generic S3 error: Error performing list request: Error performing GET \
+                       http://h/b in 4ms - Server returned non-2xx status code: 403 Forbidden: x";
+        assert_eq!(status_in(listing), Some(403));
+        assert_eq!(status_in("no status"), None);
     }
 }
