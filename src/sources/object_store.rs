@@ -422,7 +422,7 @@ impl Store {
             what: source.subject(),
             problem: format!("the store's client cannot be set up: {}", shown_error(&error)),
             remedy: format!(
-                "check the credentials' variables ({})",
+                "check the credentials' variables: {}",
                 source.store.credentials()
             ),
         })
@@ -676,13 +676,27 @@ impl Bucket {
             headers.insert("x-amz-checksum-mode", HeaderValue::from_static("ENABLED"));
         }
         let mut backoff = self.http.backoff();
-        let response = loop {
-            let (signed, signed_headers) = self.sign(Method::HEAD, &url, headers.clone()).await?;
-            match self.http.send_once(&signed, true, signed_headers).await? {
-                Ok(response) => break response,
-                Err(failure) => backoff.wait_or_fail(&url, &path, failure).await?,
+        let sent: Result<Response> = async {
+            loop {
+                let (signed, signed_headers) = self.sign(Method::HEAD, &url, headers.clone()).await?;
+                match self.http.send_once(&signed, true, signed_headers).await? {
+                    Ok(response) => return Ok(response),
+                    Err(failure) => backoff.wait_or_fail(&url, &path, failure).await?,
+                }
             }
-        };
+        }
+        .await;
+        let response = sent.map_err(|error| match error {
+            Error::Unreachable { url, cause, .. } => Error::ObjectStore {
+                what: format!("cannot reach {url}"),
+                problem: cause,
+                remedy: format!(
+                    "check the network, a proxy (HTTPS_PROXY), and source.{}.endpoint",
+                    self.source.store.kind()
+                ),
+            },
+            other => other,
+        })?;
         let response = self.checked_as(response, &path, version.as_deref())?;
         let text = |name: &str| {
             response
@@ -741,7 +755,7 @@ impl Bucket {
                 what: format!("listing {}", self.source.subject()),
                 problem: text,
                 remedy: format!(
-                    "check the endpoint, the network, and the credentials ({})",
+                    "check the endpoint, the network, and the credentials: {}",
                     self.source.store.credentials()
                 ),
             },
