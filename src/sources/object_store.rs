@@ -742,7 +742,7 @@ impl Bucket {
             object_store::Error::PermissionDenied { .. } => Some(403),
             object_store::Error::Unauthenticated { .. } => Some(401),
             // A refusal the store's client does not tell apart (S3's listing): its status.
-            _ => status_in(&text).filter(|status| matches!(status, 401 | 403 | 404)),
+            _ => status_in(&text).filter(|status| matches!(status, 301 | 401 | 403 | 404)),
         };
         match status {
             Some(status) => Error::Refused {
