@@ -224,7 +224,7 @@ pub async fn plan(spec: &FetchSpec, source: &ObjectSource, context: Context<'_>)
         .buffered(spec.network.concurrency.max(1));
     let mut objects: Vec<Object> = heads.try_collect().await?;
     objects.sort_by(|a, b| a.path.cmp(&b.path));
-    let commit = listing_commit(source, &objects);
+    let commit = listing_commit(&objects);
     let mut pin = serde_json::Map::new();
     if source.store == StoreKind::S3 && source.region.is_none() {
         // Where the bucket was found, so that a build without AWS_REGION finds it too.
@@ -277,7 +277,7 @@ struct Object {
 /// `<key>\0<size>\0<etag>\0<version>\n` (an empty version where the store keeps none), in key
 /// order. The same objects at the same versions give the same commit; an overwritten object
 /// gives another (a new ETag, a new version).
-fn listing_commit(_source: &ObjectSource, objects: &[Object]) -> String {
+fn listing_commit(objects: &[Object]) -> String {
     use sha2::{Digest as _, Sha256};
     let mut sorted: Vec<&Object> = objects.iter().collect();
     sorted.sort_by(|a, b| a.key.cmp(&b.key));
@@ -1024,12 +1024,11 @@ mod tests {
             version: version.map(String::from),
             sha256: None,
         };
-        let source = source(StoreKind::S3, r#"{"bucket":"models"}"#);
-        let a = listing_commit(&source, &[object("a", "\"e1\"", Some("v1")), object("b", "\"e2\"", None)]);
-        let b = listing_commit(&source, &[object("b", "\"e2\"", None), object("a", "\"e1\"", Some("v1"))]);
+        let a = listing_commit(&[object("a", "\"e1\"", Some("v1")), object("b", "\"e2\"", None)]);
+        let b = listing_commit(&[object("b", "\"e2\"", None), object("a", "\"e1\"", Some("v1"))]);
         assert_eq!(a, b);
         assert_eq!(a.len(), 40);
-        let moved = listing_commit(&source, &[object("a", "\"e1\"", Some("v2")), object("b", "\"e2\"", None)]);
+        let moved = listing_commit(&[object("a", "\"e1\"", Some("v2")), object("b", "\"e2\"", None)]);
         assert_ne!(a, moved);
         // sha256("a\03\0\"e1\"\0v1\nb\03\0\"e2\"\0\n")
         use sha2::{Digest as _, Sha256};
