@@ -21,6 +21,12 @@
         fetchModel = pkgs: base.fetchModel (withCli pkgs);
       };
 
+      # programs.nix-fetch-model (NixOS, home-manager) and nix-fetch-model (devenv): README,
+      # "The NixOS module", "The home-manager module", "The devenv module".
+      nixosModules.default = ./nix/modules/nixos.nix;
+      homeManagerModules.default = ./nix/modules/home-manager.nix;
+      devenvModules.default = ./nix/modules/devenv.nix;
+
       overlays.default = final: prev: {
         nix-fetch-model = final.callPackage ./nix/package.nix { };
         nix-fetch-model-plugin = final.callPackage ./nix/plugin.nix { };
@@ -52,6 +58,10 @@
           plugin = pkgs.nix-fetch-model-plugin;
           # The library's unit tests run at evaluation; the check exists once they all pass.
           lib-unit = import ./tests/nix/lib/unit/check.nix { inherit pkgs; };
-        });
+        } // (if builtins.match ".*-linux" system != null then {
+          # A VM booting the NixOS module (nix/tests/nixos-vm.nix); Linux only.
+          nixos-module = pkgs.testers.runNixOSTest
+            (import ./nix/tests/nixos-vm.nix { inherit pkgs; module = self.nixosModules.default; });
+        } else { }));
     };
 }

@@ -206,7 +206,9 @@ void returnModel(EvalState & state, Value & v, const PrintedPath & model, const 
     compat::mkString(state, attrs.alloc("outPath"), model.printed, inModel);
     compat::mkString(state, attrs.alloc("narHash"), std::string(narHash));
     compat::mkString(state, attrs.alloc("commit"), commit);
-    compat::mkString(state, attrs.alloc("snapshot"), model.printed + "/snapshots/" + commit, inModel);
+    auto snapshot = nfm::snapshot_of(commit);
+    if (!snapshot.empty())
+        compat::mkString(state, attrs.alloc("snapshot"), model.printed + "/" + std::string(snapshot), inModel);
     v.mkAttrs(attrs);
 }
 

@@ -70,7 +70,8 @@ let
     unvalidated = fetched;
     validators = map (v: v.name) validators;
     validationReport = if validators == [ ] then null else "${model}/validation/report.json";
-    hfCachePath = integration.mkHfCache pkgs [ result ];
+    # null for a source not laid out as a Hub cache folder (ollama).
+    hfCachePath = if hfCacheName == null then null else integration.mkHfCache pkgs [ result ];
   };
 
   meta = adapter.extractMeta config // util.attrOr args "meta" { };

@@ -9,8 +9,12 @@ let
     else
       let
         list = util.toList models;
-        nameOf = m: m.hfCacheName or (throw
-          "mkHfCache: ${m.name or "a model"} has no hfCacheName; give integration.hfCacheName to fetchModel, or pass an attrset { \"models--org--name\" = model; }");
+        nameOf = m:
+          if (m.sourceType or null) == "ollama" && (m.hfCacheName or null) == null then throw
+            "mkHfCache: ${m.name or "a model"} is an Ollama model, laid out as Ollama's models folder (OLLAMA_MODELS), not as a Hub cache folder: leave it out of the Hub cache"
+          else if (m.hfCacheName or null) == null then throw
+            "mkHfCache: ${m.name or "a model"} has no hfCacheName; give integration.hfCacheName to fetchModel, or pass an attrset { \"models--org--name\" = model; }"
+          else m.hfCacheName;
         duplicates = util.duplicates (map nameOf list);
       in
       if duplicates != [ ] then
@@ -58,12 +62,48 @@ let
     in
     ''
       export HF_HUB_CACHE=${mkHfCache pkgs models}
-    '' + util.optionalString offline ''
-      export HF_HUB_OFFLINE=1
-      export TRANSFORMERS_OFFLINE=1
-      export HF_DATASETS_OFFLINE=1
-    '';
+    '' + util.optionalString offline (concatStringsSep "" (map (name: ''
+      export ${name}=${offlineVariables.${name}}
+    '') (attrNames offlineVariables)));
+
+  # What keeps huggingface_hub, transformers and datasets from the network (mkShellHook and
+  # the modules set them).
+  offlineVariables = { HF_HUB_OFFLINE = "1"; TRANSFORMERS_OFFLINE = "1"; HF_DATASETS_OFFLINE = "1"; };
+
+  # One OLLAMA_MODELS folder for several models of the ollama source: blobs/ and manifests/ of
+  # links into each model. (One model alone needs none: OLLAMA_MODELS = the model.)
+  mkOllamaModels = pkgs: models:
+    let
+      list = util.toList models;
+      others = builtins.filter (m: (m.sourceType or "ollama") != "ollama") list;
+    in
+    if others != [ ] then
+      throw "mkOllamaModels: ${(builtins.head others).name or "a model"} is not an Ollama model (source.ollama): only those are laid out as Ollama's models folder"
+    else
+    derivation {
+      name = "ollama-models";
+      system = util.systemOf pkgs;
+      builder = "${pkgs.bash}/bin/bash";
+      args = [ "-c" ''
+        set -e
+        "$coreutils/bin/mkdir" "$out"
+        for model in $models; do
+          for manifest in "$model"/manifests/*/*/*/*; do
+            if [[ -e $out/''${manifest#"$model"/} ]]; then
+              echo "mkOllamaModels: two models are both ''${manifest#"$model"/manifests/}; keep one of them" >&2
+              exit 1
+            fi
+          done
+          "$coreutils/bin/cp" -rsf --no-preserve=mode "$model/blobs" "$model/manifests" "$out/"
+        done
+      '' ];
+      # Store paths: none holds a space.
+      models = concatStringsSep " " (map toString list);
+      coreutils = pkgs.coreutils;
+      preferLocalBuild = true;
+      allowSubstitutes = false;
+    };
 in
 {
-  inherit mkHfCache mkHfSymlinks mkShellHook;
+  inherit mkHfCache mkHfSymlinks mkShellHook mkOllamaModels offlineVariables;
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # All tests: sets up the machine (scripts/setup.sh), then runs the Rust unit and integration
-# tests, the Python tests (huggingface_hub judging our layout, the real model), the plugin's and
-# the Nix library's tests with real Nix 2.8 and 2.26, each source against its real server, and ends with one line
+# tests, the Python tests (huggingface_hub judging our layout, the real model), the plugin's,
+# the Nix library's and the NixOS/home-manager/devenv modules' tests with real Nix 2.8 and 2.26, each source against its real server, and ends with one line
 # 'N passed, N failed, N skipped' over all of them. Exit status 0 only if all pass.
 set -uo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -28,6 +28,9 @@ run_suite sources env NFM_BIN="$repo/target/debug/nix-fetch-model" .venv/bin/pyt
 # The plugin tests built the plugin for each Nix; the library's parity test loads it.
 NFM_BIN=$repo/target/debug/nix-fetch-model NFM_PLUGIN=$repo/build/plugin-2.8/cpp/loader/libnix_fetch_model.so run_suite nix-lib-2.8 bash tests/nix/lib/run.sh /usr/bin
 NFM_BIN=$repo/target/debug/nix-fetch-model NFM_PLUGIN=$repo/build/plugin-2.26/cpp/loader/libnix_fetch_model.so run_suite nix-lib-2.26 bash tests/nix/lib/run.sh /opt/nix-2.26/bin
+# The NixOS, home-manager and devenv modules, evaluated with nixpkgs' lib (../shared/nixpkgs-lib).
+NFM_BIN=$repo/target/debug/nix-fetch-model NFM_PLUGIN=$repo/build/plugin-2.8/cpp/loader/libnix_fetch_model.so run_suite nix-modules-2.8 bash tests/nix/modules/run.sh /usr/bin
+NFM_BIN=$repo/target/debug/nix-fetch-model NFM_PLUGIN=$repo/build/plugin-2.26/cpp/loader/libnix_fetch_model.so run_suite nix-modules-2.26 bash tests/nix/modules/run.sh /opt/nix-2.26/bin
 
 count() { # regex-with-one-number-group, file(s)
   grep -ohE "$1" "${@:2}" | grep -oE '[0-9]+' | awk '{ s += $1 } END { print s + 0 }'
@@ -36,7 +39,7 @@ pytest_logs=("$logs/python.log" "$logs/plugin.log" "$logs/sources.log")
 passed=$(( $(count '[0-9]+ passed;' "$logs/rust.log") + $(count '[0-9]+ passed' "${pytest_logs[@]}") ))
 failed=$(( $(count '[0-9]+ failed;' "$logs/rust.log") + $(count '[0-9]+ failed' "${pytest_logs[@]}") ))
 skipped=$(( $(count '[0-9]+ ignored;' "$logs/rust.log") + $(count '[0-9]+ skipped' "${pytest_logs[@]}") ))
-for log in "$logs"/nix-lib-*.log; do
+for log in "$logs"/nix-lib-*.log "$logs"/nix-modules-*.log; do
   passed=$(( passed + $(count '^[0-9]+ passed,' "$log") ))
   failed=$(( failed + $(count '[0-9]+ failed$' "$log") ))
   skipped=$(( skipped + $(grep -c '^SKIP:' "$log") ))

@@ -137,6 +137,11 @@ mod bridge {
         /// The commit [`commit_in_store`] last gave for `nar_hash`; empty if none.
         fn remembered_commit(nar_hash: &str) -> String;
 
+        /// The snapshot folder of a model pinned by `commit`, relative to its store path:
+        /// `snapshots/<commit>` for the Hub cache layout; empty for a layout without snapshots
+        /// (an Ollama model, pinned by its manifest's digest).
+        fn snapshot_of(commit: &str) -> String;
+
         /// What an unpinned fetch of the spec got less than `ttl_seconds` ago (Nix's
         /// `tarball-ttl`), if its store path is named in `store_dir`; empty fields if none.
         fn remembered_unpinned(
@@ -186,6 +191,13 @@ fn pinned(spec_json: &str, store_dir: &str) -> Result<Pinned, String> {
         store_path: fixed_output_path(store_dir, &spec.name, hash).map_err(message)?,
         hash: hash.to_sri(),
     })
+}
+
+fn snapshot_of(commit: &str) -> String {
+    match spec::is_commit(commit) {
+        true => format!("snapshots/{commit}"),
+        false => String::new(),
+    }
 }
 
 /// The lock of `store_path`, by its base name: not `<store path>.lock`, which Nix itself locks

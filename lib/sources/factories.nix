@@ -5,7 +5,7 @@
 #   source = (mkGcs { bucket = "models"; }) "llama/8b/";
 #   source = (mkAzure { account = "mystorage"; container = "models"; }) "llama/8b/";
 let
-  inherit (builtins) isString match removeAttrs;
+  inherit (builtins) isString removeAttrs;
   inherit (import ../util.nix) withoutNulls;
 
   hfRepo = repoType: repo: extra: { huggingface = { inherit repo; } // extra // (if repoType == "model" then { } else { inherit repoType; }); };
@@ -49,10 +49,7 @@ in
 
   mkHttp = { baseUrl }: path: { url.url = "${baseUrl}/${path}"; };
 
-  ollama.model = nameAndTag:
-    let m = match "([^:]+):?(.*)" nameAndTag;
-    in {
-      ollama = { model = builtins.head m; }
-        // (if builtins.elemAt m 1 != "" then { tag = builtins.elemAt m 1; } else { });
-    };
+  # An Ollama name ("llama3:8b", "namespace/model:tag", "registry/namespace/model:tag"), or the
+  # attributes of source.ollama.
+  ollama.model = nameOrAttrs: { ollama = if isString nameOrAttrs then { model = nameOrAttrs; } else nameOrAttrs; };
 }

@@ -18,7 +18,8 @@ use super::store;
 pub struct Args {
     /// hf:org/name[@revision], hf:datasets/org/name[@revision], hf:spaces/org/name[@revision],
     /// url:https://... (a file at a plain URL), s3://bucket/prefix, gs://bucket/prefix,
-    /// azure://account/container/prefix or az://container/prefix.
+    /// azure://account/container/prefix or az://container/prefix, or
+    /// ollama:[registry/][namespace/]model[:tag] (an Ollama model; @sha256:... pins its manifest).
     #[arg(required_unless_present = "spec")]
     reference: Option<String>,
     /// A fetch spec (the fetchModel argument as JSON, any source) instead of a reference; - for
@@ -132,14 +133,23 @@ fn check_arguments(args: &Args) -> Result<Source> {
     };
     let text = args.reference.as_deref().unwrap_or_default();
     let reference = reference::parse_source(text);
-    if let Ok(Source::Url(_)) = &reference {
+    if let Ok(Source::Url(_) | Source::Ollama { .. }) = &reference {
+        let ollama = matches!(reference, Ok(Source::Ollama { .. }));
         for (given, name) in [
             (!args.include.is_empty(), "--include"),
             (!args.exclude.is_empty(), "--exclude"),
-            (args.endpoint.is_some(), "--endpoint"),
+            (args.endpoint.is_some() && !ollama, "--endpoint"),
         ] {
             if given {
                 flag(name, Err("applies to hf: references only".into()));
+            }
+        }
+    }
+    if let Ok(Source::Ollama { name, digest }) = &reference {
+        if let Err(lines) = spec::ollama::check(&ollama_source(name, digest)) {
+            for line in lines {
+                let problem = line.strip_prefix("source.ollama.").unwrap_or(&line);
+                flag(text, Err(problem.to_string()));
             }
         }
     }
@@ -208,6 +218,9 @@ fn spec_json(args: &Args, reference: &Source) -> Value {
             }
             json!({ "source": { *kind: source } })
         }
+        Source::Ollama { name, digest } => {
+            json!({ "source": { "ollama": ollama_source(name, digest) } })
+        }
     };
     if let Some(name) = &args.name {
         spec["name"] = json!(name);
@@ -223,6 +236,15 @@ fn spec_json(args: &Args, reference: &Source) -> Value {
         spec["network"] = Value::Object(network);
     }
     spec
+}
+
+/// `source.ollama` of an `ollama:` reference: the whole name as `model`, and the digest.
+fn ollama_source(name: &str, digest: &Option<String>) -> Value {
+    let mut source = json!({ "model": name });
+    if let Some(digest) = digest {
+        source["digest"] = json!(digest);
+    }
+    source
 }
 
 fn hub_source(args: &Args, reference: &Reference) -> Value {

@@ -1,8 +1,8 @@
 //! Model references on the command line: `hf:org/name[@revision]`,
-//! `hf:datasets/org/name@rev`, `hf:spaces/org/name`, `url:https://...`, and the objects below a
-//! prefix of a bucket: `s3://bucket/prefix`, `gs://bucket/prefix`,
-//! `azure://account/container/prefix` (or `az://container/prefix` with the account in
-//! `AZURE_STORAGE_ACCOUNT_NAME`).
+//! `hf:datasets/org/name@rev`, `hf:spaces/org/name`, `url:https://...`,
+//! `ollama:[registry/][namespace/]model[:tag][@sha256:...]`, and the objects below a prefix of a
+//! bucket: `s3://bucket/prefix`, `gs://bucket/prefix`, `azure://account/container/prefix` (or
+//! `az://container/prefix` with the account in `AZURE_STORAGE_ACCOUNT_NAME`).
 
 use nix_fetch_model::hub::RepoType;
 
@@ -18,6 +18,11 @@ pub enum Source {
         kind: &'static str,
         source: serde_json::Map<String, serde_json::Value>,
     },
+    /// An Ollama name, and the manifest digest after '@' if given.
+    Ollama {
+        name: String,
+        digest: Option<String>,
+    },
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -28,7 +33,8 @@ pub struct Reference {
 }
 
 const FORMS: &str = "write hf:org/name[@revision] (or hf:datasets/org/name), url:https://..., \
-                     s3://bucket/prefix, gs://bucket/prefix or azure://account/container/prefix";
+                     ollama:[registry/][namespace/]model[:tag][@sha256:...], s3://bucket/prefix, \
+                     gs://bucket/prefix or azure://account/container/prefix";
 
 pub fn parse_source(text: &str) -> Result<Source, String> {
     parse_source_with(text, &|name| std::env::var(name).ok())
@@ -78,6 +84,16 @@ pub fn parse_source_with(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Re
             )
         })?;
         return bucket("azure", &["account", "container"], &format!("{account}/{rest}"));
+    }
+    if let Some(name) = text.strip_prefix("ollama:") {
+        let (name, digest) = match name.split_once('@') {
+            Some((name, digest)) => (name, Some(digest.to_string())),
+            None => (name, None),
+        };
+        return Ok(Source::Ollama {
+            name: name.to_string(),
+            digest,
+        });
     }
     parse(text).map(Source::Hub)
 }
@@ -137,6 +153,20 @@ mod tests {
             Source::Url("https://x/m.bin".into())
         );
         assert!(parse("hf:org/name@").is_err());
+        assert_eq!(
+            parse_source("ollama:llama3:8b").unwrap(),
+            Source::Ollama {
+                name: "llama3:8b".into(),
+                digest: None
+            }
+        );
+        assert_eq!(
+            parse_source("ollama:r.example:5000/ns/m:t@sha256:ab").unwrap(),
+            Source::Ollama {
+                name: "r.example:5000/ns/m:t".into(),
+                digest: Some("sha256:ab".into())
+            }
+        );
     }
 
     #[test]

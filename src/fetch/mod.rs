@@ -175,7 +175,7 @@ async fn fetch_plan(
     nar: bool,
 ) -> Result<(FetchOutcome, Option<NarSummary>)> {
     layout::check_names_fit(plan.files.iter().map(|f| f.path.as_str()))?;
-    let (mut blobs, blob_of_file) = unique_blobs(&plan.files, root);
+    let (mut blobs, blob_of_file) = unique_blobs(&plan.files, &plan.layout, root);
     let sizes = blobs.iter().map(|b| b.size);
     let streamed = options.nar_stream.is_some();
     room::check_room(root, room::needed_bytes(sizes.clone(), streamed), streamed)?;
@@ -186,7 +186,10 @@ async fn fetch_plan(
     // otherwise it reads the finished tree.
     let followed = nar && blobs.iter().all(|b| b.oid().is_some());
     let trail = followed.then(|| {
-        let blobs = blobs.iter_mut().map(follow).collect();
+        let blobs = blobs
+            .iter_mut()
+            .map(|blob| follow(blob, &plan.layout))
+            .collect();
         Arc::new(NarTrail::new(blobs, options.nar_stream.clone()))
     });
     let _stop_trail = trail.clone().map(StopOnDrop);
@@ -246,12 +249,17 @@ async fn fetch_plan(
         Some(commit) => commit.clone(),
         None => sources::content_commit(&links),
     };
-    layout::write_snapshot(root, &plan.revision, &commit, &links)?;
     match &plan.layout {
-        Layout::HubCache {
-            listing: Some(listing),
-        } => layout::write_tree_cache(root, &commit, listing)?,
-        Layout::HubCache { listing: None } => {}
+        Layout::HubCache { listing } => {
+            layout::write_snapshot(root, &plan.revision, &commit, &links)?;
+            if let Some(listing) = listing {
+                layout::write_tree_cache(root, &commit, listing)?;
+            }
+        }
+        Layout::Ollama {
+            manifest_path,
+            manifest,
+        } => layout::write_ollama_manifest(root, manifest_path, manifest)?,
     }
     let summary = match (trail, hashed) {
         (Some(trail), Some(hashed)) => trail.finish(hashed, root)?,
@@ -299,13 +307,18 @@ impl Drop for AbortOnDrop {
 }
 
 /// Sets the NAR hasher to follow (and check) the download of `blob`, whose digest is known.
-fn follow(blob: &mut Blob) -> TrailBlob {
+fn follow(blob: &mut Blob, layout: &Layout) -> TrailBlob {
     let follow = NarFollow::new();
     let slot = follow.slot.clone();
     blob.nar = Some(follow);
+    let oid = blob
+        .oid()
+        .cloned()
+        .expect("a followed blob has a known digest");
     TrailBlob {
         path: blob.path.clone(),
-        oid: blob.oid().cloned().expect("a followed blob has a known digest"),
+        name: layout.blob_name(&oid),
+        oid,
         size: blob.size,
         slot,
     }
@@ -313,21 +326,22 @@ fn follow(blob: &mut Blob) -> TrailBlob {
 
 /// One download per distinct content: files with the same known digest share a blob; a file
 /// whose digest only its download gives has a blob of its own. The blobs of known digests
-/// come first, in NAR order (by name); with them, the blob of each file.
-fn unique_blobs(files: &[PlannedFile], root: &Path) -> (Vec<Blob>, Vec<usize>) {
-    let mut by_etag: BTreeMap<&str, usize> = BTreeMap::new();
+/// come first, in NAR order (by their names in `blobs/`, which `layout` gives); with them, the
+/// blob of each file.
+fn unique_blobs(files: &[PlannedFile], layout: &Layout, root: &Path) -> (Vec<Blob>, Vec<usize>) {
+    let mut by_name: BTreeMap<String, usize> = BTreeMap::new();
     let mut computed = Vec::new();
     for (index, file) in files.iter().enumerate() {
         match &file.digest {
             Digest::Known(oid) => {
-                by_etag.entry(oid.etag()).or_insert(index);
+                by_name.entry(layout.blob_name(oid)).or_insert(index);
             }
             Digest::Sha256Computed => computed.push(index),
         }
     }
     let mut blob_of_file = vec![0; files.len()];
-    let mut order_of_etag = BTreeMap::new();
-    let firsts: Vec<usize> = by_etag.values().copied().chain(computed).collect();
+    let mut order_of_name = BTreeMap::new();
+    let firsts: Vec<usize> = by_name.values().copied().chain(computed).collect();
     let blobs = firsts
         .into_iter()
         .enumerate()
@@ -336,8 +350,10 @@ fn unique_blobs(files: &[PlannedFile], root: &Path) -> (Vec<Blob>, Vec<usize>) {
             blob_of_file[index] = order;
             let dest = match &file.digest {
                 Digest::Known(oid) => {
-                    order_of_etag.insert(oid.etag(), order);
-                    BlobDest::Known(layout::blob_path(root, oid.etag()))
+                    let name = layout.blob_name(oid);
+                    let dest = BlobDest::Known(layout::blob_path(root, &name));
+                    order_of_name.insert(name, order);
+                    dest
                 }
                 Digest::Sha256Computed => BlobDest::Computed(root.join("blobs")),
             };
@@ -354,7 +370,7 @@ fn unique_blobs(files: &[PlannedFile], root: &Path) -> (Vec<Blob>, Vec<usize>) {
         .collect();
     for (index, file) in files.iter().enumerate() {
         if let Digest::Known(oid) = &file.digest {
-            blob_of_file[index] = order_of_etag[oid.etag()];
+            blob_of_file[index] = order_of_name[&layout.blob_name(oid)];
         }
     }
     (blobs, blob_of_file)

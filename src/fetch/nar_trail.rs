@@ -1,8 +1,8 @@
 //! The NAR hash of a fetched tree, computed while its blobs download instead of in a
 //! second pass afterwards.
 //!
-//! A repo folder's NAR starts with `blobs/`, whose entries are the blobs in etag order,
-//! the order the fetch plans them in. A hasher follows each blob's download (its
+//! A repo folder's NAR starts with `blobs/`, whose entries are the blobs in name order (the
+//! etag, or `sha256-<hex>` in Ollama's layout), the order the fetch plans them in. A hasher follows each blob's download (its
 //! [`Frontier`]) in that order, so it reads the bytes from the page cache right behind
 //! the writes. It also checks each blob against its Hub checksum in the same pass, the two
 //! hashes side by side (see [`crate::sha256_stream`]), and gives the download its verdict:
@@ -104,10 +104,11 @@ impl BlobSlot {
     }
 }
 
-/// One blob of the tree: the repo path that names it, its oid and size, where its
-/// download is.
+/// One blob of the tree: the repo path that names it, its name in `blobs/`, its oid and size,
+/// where its download is.
 pub struct TrailBlob {
     pub path: String,
+    pub name: String,
     pub oid: Oid,
     pub size: u64,
     pub slot: Arc<BlobSlot>,
@@ -124,11 +125,9 @@ pub struct NarTrail {
 }
 
 impl NarTrail {
-    /// `blobs`: every blob, in NAR order (by etag), the order the downloads take turns in.
+    /// `blobs`: every blob, in NAR order (by name), the order the downloads take turns in.
     pub fn new(blobs: Vec<TrailBlob>, stream: Option<Arc<NarStream>>) -> Self {
-        debug_assert!(blobs
-            .windows(2)
-            .all(|pair| pair[0].oid.etag() < pair[1].oid.etag()));
+        debug_assert!(blobs.windows(2).all(|pair| pair[0].name < pair[1].name));
         NarTrail {
             blobs,
             stop: AtomicBool::new(false),
@@ -172,7 +171,7 @@ impl NarTrail {
                 .waits
                 .time(|| blob.slot.wait(&self.stop, cancel))
                 .ok_or(Error::Interrupted)?;
-            nar.start_entry(blob.oid.etag().as_bytes());
+            nar.start_entry(blob.name.as_bytes());
             nar.start_file(blob.size, false);
             let mut content = ContentHasher::for_oid(&blob.oid, blob.size);
             let waits = Some(&*self.waits);
@@ -228,7 +227,7 @@ impl NarTrail {
         }
         Ok(found.len() == self.blobs.len()
             && self.blobs.iter().all(|blob| {
-                found.get(blob.oid.etag().as_bytes()).is_some_and(|m| {
+                found.get(blob.name.as_bytes()).is_some_and(|m| {
                     m.file_type().is_file()
                         && m.len() == if self.stream.is_some() { 0 } else { blob.size }
                         && m.permissions().mode() & 0o100 == 0

@@ -21,7 +21,7 @@ static COMMITS: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
 const COMMITS_KEPT: usize = 64;
 
 /// The commit of the model at `store_path`, whose NAR hash is `nar_hash` (SRI), read from its
-/// one `snapshots/<commit>` and remembered ([`remembered_commit`] is asked first).
+/// one `snapshots/<commit>` (in Ollama's layout, the digest of its one manifest) and remembered ([`remembered_commit`] is asked first).
 pub fn commit_in_store(store_path: &str, nar_hash: &str) -> Result<String, String> {
     let commit = read_commit(store_path)?;
     remember_commit(nar_hash, &commit);
@@ -50,7 +50,12 @@ fn remember_commit(nar_hash: &str, commit: &str) {
 }
 
 fn read_commit(store_path: &str) -> Result<String, String> {
-    let snapshots = Path::new(store_path).join("snapshots");
+    let root = Path::new(store_path);
+    // Ollama's layout: the pin is the digest of its one manifest.
+    if !root.join("snapshots").exists() && root.join("manifests").is_dir() {
+        return crate::layout::ollama_manifest_digest(root);
+    }
+    let snapshots = root.join("snapshots");
     let entries =
         std::fs::read_dir(&snapshots).map_err(|e| format!("{}: {e}", snapshots.display()))?;
     let commits: Vec<String> = entries
@@ -171,6 +176,28 @@ mod tests {
         std::fs::remove_dir_all(dir.path().join("snapshots")).unwrap();
         assert_eq!(remembered_commit(hash), "abc");
         assert!(commit_in_store(path, "sha256-other").is_err());
+    }
+
+    #[test]
+    fn the_commit_of_an_ollama_layout_is_its_manifests_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = dir
+            .path()
+            .join("manifests/127.0.0.1:5000/library/tiny/latest");
+        std::fs::create_dir_all(manifest.parent().unwrap()).unwrap();
+        std::fs::write(&manifest, b"{}").unwrap();
+        std::fs::create_dir_all(dir.path().join("blobs")).unwrap();
+        let path = dir.path().to_str().unwrap();
+        // sha256 of "{}".
+        let digest = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
+        assert_eq!(
+            commit_in_store(path, "sha256-ollama-test-only").unwrap(),
+            digest
+        );
+        std::fs::write(manifest.with_file_name("other"), b"{}").unwrap();
+        assert!(read_commit(path)
+            .unwrap_err()
+            .contains("exactly one manifest"));
     }
 
     #[test]

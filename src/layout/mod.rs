@@ -9,6 +9,13 @@
 //!
 //! Only a pure function of (revision, commit, file list) is written, so two fetches
 //! of the same spec give identical trees.
+//!
+//! The `ollama` source has the layout Ollama reads instead (`OLLAMA_MODELS`):
+//!
+//! ```text
+//! blobs/sha256-<hex>                                     each layer and the config
+//! manifests/<registry>/<namespace>/<model>/<tag>         the manifest, as served
+//! ```
 
 mod leftovers;
 mod paths;
@@ -27,6 +34,60 @@ use crate::error::{IoContext, Result};
 /// Where the blob of `etag` lives in a repo folder.
 pub fn blob_path(root: &Path, etag: &str) -> PathBuf {
     root.join("blobs").join(etag)
+}
+
+/// Ollama's name of the blob of a sha256 digest (`sha256:<hex>` with ':' made '-', as
+/// manifest/paths.go `BlobsPath` names it): `sha256-<hex>`.
+pub fn ollama_blob_name(sha256_hex: &str) -> String {
+    format!("sha256-{sha256_hex}")
+}
+
+/// Writes the manifest of an Ollama layout at `manifest_path`
+/// (`manifests/<registry>/<namespace>/<model>/<tag>`), its bytes as the registry served them,
+/// as `ollama pull` writes it (server/images.go `PullModel`).
+pub fn write_ollama_manifest(root: &Path, manifest_path: &str, manifest: &[u8]) -> Result<()> {
+    let file = root.join(manifest_path);
+    if let Some(parent) = file.parent() {
+        std::fs::create_dir_all(parent).at(parent)?;
+    }
+    std::fs::write(&file, manifest).at(&file)
+}
+
+/// The digest (`sha256:<hex>`) of the one manifest of an Ollama layout at `root`
+/// (`manifests/<registry>/<namespace>/<model>/<tag>`, the four levels Ollama reads).
+pub fn ollama_manifest_digest(root: &Path) -> std::result::Result<String, String> {
+    use sha2::{Digest as _, Sha256};
+    let mut found = Vec::new();
+    let mut level = vec![root.join("manifests")];
+    for _ in 0..4 {
+        let mut next = Vec::new();
+        for dir in level {
+            let entries = std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            next.extend(
+                entries
+                    .filter_map(|entry| entry.ok())
+                    .map(|entry| entry.path()),
+            );
+        }
+        level = next;
+    }
+    for path in level {
+        if path.is_file() {
+            found.push(path);
+        }
+    }
+    match found.as_slice() {
+        [manifest] => {
+            let bytes =
+                std::fs::read(manifest).map_err(|e| format!("{}: {e}", manifest.display()))?;
+            Ok(format!("sha256:{}", hex::encode(Sha256::digest(bytes))))
+        }
+        _ => Err(format!(
+            "{} should hold exactly one manifest, it holds {}",
+            root.join("manifests").display(),
+            found.len()
+        )),
+    }
 }
 
 /// The symlink target from `snapshots/<commit>/<path>` to `blobs/<etag>`.

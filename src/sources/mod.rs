@@ -5,6 +5,7 @@
 
 mod huggingface;
 mod object_store;
+mod ollama;
 mod url;
 
 use std::sync::Arc;
@@ -44,6 +45,23 @@ pub enum Layout {
     /// One repo folder of the Hugging Face cache; `listing`, when the source has one, is the
     /// repo's whole file listing, written to `trees/<commit>.json`.
     HubCache { listing: Option<Vec<RepoFile>> },
+    /// The models folder Ollama reads (`OLLAMA_MODELS`): `blobs/sha256-<hex>` and the manifest,
+    /// as the registry served it, at `manifest_path`
+    /// (`manifests/<registry>/<namespace>/<model>/<tag>`). Every digest is a known sha256.
+    Ollama {
+        manifest_path: String,
+        manifest: Vec<u8>,
+    },
+}
+
+impl Layout {
+    /// The name in `blobs/` of the blob of `oid`.
+    pub fn blob_name(&self, oid: &Oid) -> String {
+        match (self, oid) {
+            (Layout::Ollama { .. }, Oid::Sha256(hex)) => crate::layout::ollama_blob_name(hex),
+            _ => oid.etag().to_string(),
+        }
+    }
 }
 
 /// One file of a plan.
@@ -129,6 +147,7 @@ pub fn addresses(spec: &FetchSpec, env: &dyn Fn(&str) -> Option<String>) -> Resu
         Source::HuggingFace(source) => huggingface::addresses(spec, source, env),
         Source::Url(source) => Ok(url::addresses(source)),
         Source::ObjectStore(source) => object_store::addresses(source, env),
+        Source::Ollama(source) => ollama::addresses(spec, source),
     }
 }
 
@@ -150,5 +169,6 @@ pub async fn plan(spec: &FetchSpec, context: Context<'_>) -> Result<Plan> {
         Source::HuggingFace(source) => huggingface::plan(spec, source, context).await,
         Source::Url(source) => url::plan(spec, source, context).await,
         Source::ObjectStore(source) => object_store::plan(spec, source, context).await,
+        Source::Ollama(source) => ollama::plan(spec, source, context).await,
     }
 }

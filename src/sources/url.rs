@@ -143,14 +143,15 @@ fn total_of_range(headers: &HeaderMap) -> Option<u64> {
     value.rsplit_once('/')?.1.trim().parse().ok()
 }
 
-/// The netrc file ($NETRC, else ~/.netrc) and its entries, if it has any.
-struct Netrc {
+/// The netrc file ($NETRC, else ~/.netrc) and its entries, if it has any (the ollama source
+/// reads a registry's basic credentials from it too).
+pub(super) struct Netrc {
     file: Option<PathBuf>,
     entries: Option<netrc::Netrc>,
 }
 
 impl Netrc {
-    fn find(env: &(dyn Fn(&str) -> Option<String> + Sync)) -> Self {
+    pub(super) fn find(env: &(dyn Fn(&str) -> Option<String> + Sync)) -> Self {
         let file = env("NETRC")
             .filter(|f| !f.is_empty())
             .map(PathBuf::from)
@@ -160,14 +161,14 @@ impl Netrc {
         Netrc { file, entries }
     }
 
-    fn entry(&self, url: &Url) -> Option<&netrc::Authenticator> {
+    pub(super) fn entry(&self, url: &Url) -> Option<&netrc::Authenticator> {
         let entries = self.entries.as_ref()?;
         let host = url.host_str()?;
         entries.hosts.get(host).or_else(|| entries.hosts.get("default"))
     }
 
     /// Basic credentials for `url`'s host, if the netrc file has them.
-    fn headers_for(&self, url: &Url) -> HeaderMap {
+    pub(super) fn headers_for(&self, url: &Url) -> HeaderMap {
         let mut headers = HeaderMap::new();
         if let Some(entry) = self.entry(url) {
             use base64::Engine as _;
@@ -181,7 +182,7 @@ impl Netrc {
         headers
     }
 
-    fn remedy(&self, url: &Url) -> String {
+    pub(super) fn remedy(&self, url: &Url) -> String {
         let host = url.host_str().unwrap_or("the host");
         match (&self.file, self.entry(url)) {
             (Some(file), Some(_)) => format!(

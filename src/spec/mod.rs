@@ -12,6 +12,7 @@
 
 pub mod fields;
 pub mod object_store;
+pub mod ollama;
 mod problems;
 mod unknown;
 pub mod url;
@@ -91,6 +92,7 @@ pub enum Source {
     Url(url::UrlSource),
     /// `s3`, `gcs` and `azure`.
     ObjectStore(object_store::ObjectSource),
+    Ollama(ollama::OllamaSource),
 }
 
 #[derive(Debug, Clone)]
@@ -227,6 +229,7 @@ impl Source {
             Source::HuggingFace(_) => "huggingface",
             Source::Url(_) => "url",
             Source::ObjectStore(source) => source.store.kind(),
+            Source::Ollama(_) => "ollama",
         }
     }
 
@@ -239,6 +242,7 @@ impl Source {
                 many => format!("{} URLs ({})", many.len(), source.repo.id),
             },
             Source::ObjectStore(source) => source.subject(),
+            Source::Ollama(source) => source.display(),
         }
     }
 
@@ -247,6 +251,7 @@ impl Source {
         match self {
             Source::HuggingFace(hf) => &hf.revision,
             Source::Url(_) | Source::ObjectStore(_) => "main",
+            Source::Ollama(source) => &source.tag,
         }
     }
 
@@ -273,6 +278,14 @@ impl Source {
                 })).collect::<Vec<_>>(),
             }),
             Source::ObjectStore(source) => source.identity(),
+            Source::Ollama(source) => serde_json::json!({
+                "type": "ollama",
+                "registry": source.registry_url(),
+                "namespace": source.namespace,
+                "model": source.model,
+                "tag": source.tag,
+                "digest": source.digest,
+            }),
         }
     }
 
@@ -282,6 +295,7 @@ impl Source {
             Source::HuggingFace(hf) => hf.repo.cache_folder_name(),
             Source::Url(source) => source.repo.cache_folder_name(),
             Source::ObjectStore(source) => source.repo.cache_folder_name(),
+            Source::Ollama(source) => source.default_name(),
         }
     }
 
@@ -291,6 +305,7 @@ impl Source {
             Source::HuggingFace(_) => HF_KEYS,
             Source::Url(_) => url::URL_KEYS,
             Source::ObjectStore(source) => source.store.keys(),
+            Source::Ollama(_) => ollama::OLLAMA_KEYS,
         }
     }
 
@@ -327,6 +342,9 @@ impl Source {
             }
             // The version of each file, the fetch's own pin (`FetchOutcome::pin`).
             Source::ObjectStore(_) => {}
+            Source::Ollama(_) => {
+                attributes.insert("digest".into(), commit.into());
+            }
         }
     }
 
@@ -336,7 +354,10 @@ impl Source {
             Source::HuggingFace(hf) if !hf.commit_is_pinned() => {
                 Some(format!("source.huggingface.commit = \"{commit}\";"))
             }
-            Source::HuggingFace(_) | Source::Url(_) | Source::ObjectStore(_) => None,
+            Source::Ollama(source) if source.digest.is_none() => {
+                Some(format!("source.ollama.digest = \"{commit}\";"))
+            }
+            Source::HuggingFace(_) | Source::Url(_) | Source::ObjectStore(_) | Source::Ollama(_) => None,
         }
     }
 }
@@ -360,6 +381,7 @@ struct RawSource {
     s3: Option<serde_json::Value>,
     gcs: Option<serde_json::Value>,
     azure: Option<serde_json::Value>,
+    ollama: Option<serde_json::Value>,
     /// The other attributes, which must be source types given as null (absent).
     #[serde(flatten)]
     others: std::collections::HashMap<String, Option<serde::de::IgnoredAny>>,
@@ -382,12 +404,15 @@ impl RawSource {
             (StoreKind::Azure, self.azure),
         ];
         let mut stores = stores.into_iter().filter_map(|(kind, config)| Some((kind, config?)));
-        match (self.huggingface, self.url, stores.next(), stores.next()) {
-            (Some(hf), None, None, None) => hf.into_source().map(Source::HuggingFace),
-            (None, Some(config), None, None) => url::check(&config)
+        match (self.huggingface, self.url, self.ollama, stores.next(), stores.next()) {
+            (Some(hf), None, None, None, None) => hf.into_source().map(Source::HuggingFace),
+            (None, Some(config), None, None, None) => url::check(&config)
                 .map(Source::Url)
                 .map_err(|lines| lines.join("; ")),
-            (None, None, Some((kind, config)), None) => object_store::check(kind, &config)
+            (None, None, Some(config), None, None) => ollama::check(&config)
+                .map(Source::Ollama)
+                .map_err(|lines| lines.join("; ")),
+            (None, None, None, Some((kind, config)), None) => object_store::check(kind, &config)
                 .map(Source::ObjectStore)
                 .map_err(|lines| lines.join("; ")),
             _ => Err("source: give exactly one source".into()),

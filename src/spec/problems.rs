@@ -141,6 +141,11 @@ fn source_problems(source: Option<&Value>, lines: &mut Vec<String>) {
                 lines.extend(problems);
             }
         }
+        ["ollama"] => {
+            if let Err(problems) = super::ollama::check(&source["ollama"]) {
+                lines.extend(problems);
+            }
+        }
         [kind] if SOURCE_TYPES.contains(kind) => lines.push(format!(
             "source.{kind}: this source is not fetched by nix-fetch-model yet; see the \
              README's table of sources"

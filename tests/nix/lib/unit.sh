@@ -68,8 +68,8 @@ check_error_texts() {
     '(lib.fetchModel pkgs { source.huggingface.repo = "a/b"; hash = ""; }).drvPath' \
     "pkgs has no nix-fetch-model" "overlays.default"
   expect_eval_error "an unfetched source says so at evaluation" \
-    '(lib.fetchModel pkgs { source.ollama.model = "llama3"; hash = ""; }).outPath' \
-    "source.ollama: this source is not fetched by nix-fetch-model yet"
+    '(lib.fetchModel pkgs { source.mlflow = { trackingUri = "http://m"; modelName = "x"; }; hash = ""; }).outPath' \
+    "source.mlflow: this source is not fetched by nix-fetch-model yet"
   expect_eval_error "a bad validator is named" \
     '(lib.fetchModel pkgs { source.huggingface.repo = "a/b"; hash = ""; validation = [ { name = "v"; command = "true"; onFailure = "maybe"; } ]; }).outPath' \
     "validator 'v': onFailure 'maybe' is not one of 'abort', 'warn', 'skip'"

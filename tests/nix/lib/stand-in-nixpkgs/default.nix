@@ -40,6 +40,9 @@ let
     });
     meson = placeholder "meson"; ninja = placeholder "ninja"; pkg-config = placeholder "pkg-config";
     cargo = placeholder "cargo"; rustc = placeholder "rustc"; boost = placeholder "boost";
+    nlohmann_json = placeholder "nlohmann_json";
+    # The VM test is only evaluated here (tests/nix/modules runs its machine's module).
+    testers.runNixOSTest = test: test // { standIn = "runNixOSTest"; };
     nix = placeholder "nix" // { version = "2.8.0"; };
   };
   fix = f: let x = f x; in x;

@@ -25,8 +25,11 @@ let
   validatedViaPlugin = withPlugin.fetchModel pkgs (args // { validation = "minimal"; });
   sri = lib.normalizeHash hash16;
   err = a: (builtins.tryEval (lib.fetchModel pkgs a).outPath).success;
+  ollamaDigest = "sha256:${builtins.concatStringsSep "" (builtins.genList (_: "0f") 32)}";
+  ollama = lib.fetchModel pkgs { source.ollama = { model = "llama3:8b"; digest = ollamaDigest; }; hash = hash16; };
 in
 [
+  { name = "ollama: its name, no Hub cache, the digest as the commit, NETRC for the builder"; expr = { inherit (ollama) name hfCacheName hfCachePath sourceType commit; netrc = builtins.elem "NETRC" ollama.impureEnvVars; }; expected = { name = "ollama-llama3-8b"; hfCacheName = null; hfCachePath = null; sourceType = "ollama"; commit = ollamaDigest; netrc = true; }; }
   { name = "the FOD is fixed-output, recursive, sha256, SRI"; expr = { inherit (fod) outputHashMode outputHashAlgo outputHash; }; expected = { outputHashMode = "recursive"; outputHashAlgo = "sha256"; outputHash = sri; }; }
   { name = "the FOD's builder is the CLI in fetch mode, --direct"; expr = [ fod.nixFetchModel (builtins.elemAt fod.args 1) ]; expected = [ "/host/nfm/bin/nix-fetch-model" ''exec "$nixFetchModel" fetch --spec "$fetchSpecPath" --out "$out" --direct'' ]; }
   { name = "the default name is the Hub cache folder"; expr = fod.name; expected = "models--fake-org--tiny-model"; }

@@ -6,7 +6,8 @@ let
   tiny = outputs.models.${system}.fake-org-tiny-model;
 in
 [
-  { name = "outputs"; expr = builtins.attrNames outputs; expected = [ "checks" "devShells" "lib" "models" "overlays" "packages" ]; }
+  { name = "outputs"; expr = builtins.attrNames outputs; expected = [ "checks" "devShells" "devenvModules" "homeManagerModules" "lib" "models" "nixosModules" "overlays" "packages" ]; }
+  { name = "modules"; expr = [ outputs.nixosModules.default outputs.homeManagerModules.default outputs.devenvModules.default ]; expected = [ ../../../../nix/modules/nixos.nix ../../../../nix/modules/home-manager.nix ../../../../nix/modules/devenv.nix ]; }
   { name = "lib holds the library"; expr = builtins.all (n: outputs.lib ? ${n}) [ "fetchModel" "mkHfCache" "mkShellHook" "mkHfSymlinks" "presets" "mkValidator" "normalizeHash" "huggingface" "validateConfig" ]; expected = true; }
   { name = "packages: the CLI, the plugin, a default"; expr = with outputs.packages.${system}; [ default.pname nix-fetch-model.pname plugin.pname (default.cargoLock.lockFile == ../../../../Cargo.lock) ]; expected = [ "nix-fetch-model" "nix-fetch-model" "nix-fetch-model-plugin" true ]; }
   { name = "packages for every system"; expr = builtins.attrNames outputs.packages; expected = [ "aarch64-darwin" "aarch64-linux" "x86_64-darwin" "x86_64-linux" ]; }
@@ -15,5 +16,6 @@ in
   { name = "lib.fetchModel brings the flake's CLI when pkgs lacks it"; expr = (outputs.lib.fetchModel pkgs { source.huggingface.repo = "a/b"; hash = ""; }).nixFetchModel; expected = "${outputs.packages.${system}.nix-fetch-model}/bin/nix-fetch-model"; }
   { name = "models: the registry entry is fetchModel of its definition"; expr = { inherit (tiny) name outputHash nixFetchModel; }; expected = { name = "models--fake-org--tiny-model"; outputHash = (import ../../../../models/definitions.nix).fake-org-tiny-model.hash; nixFetchModel = "${outputs.packages.${system}.nix-fetch-model}/bin/nix-fetch-model"; }; }
   { name = "devShells.default"; expr = outputs.devShells.${system}.default.standIn; expected = "mkShell"; }
-  { name = "checks"; expr = builtins.attrNames outputs.checks.${system}; expected = [ "cli" "lib-unit" "plugin" ]; }
+  { name = "checks"; expr = builtins.attrNames outputs.checks.${system}; expected = [ "cli" "lib-unit" "nixos-module" "plugin" ]; }
+  { name = "checks: the NixOS VM test on Linux only"; expr = [ outputs.checks.${system}.nixos-module.standIn outputs.checks.${system}.nixos-module.name (outputs.checks.aarch64-darwin ? nixos-module) ]; expected = [ "runNixOSTest" "nix-fetch-model-nixos-module" false ]; }
 ]

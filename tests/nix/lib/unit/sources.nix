@@ -2,6 +2,8 @@
 let
   inherit (lib.sources) getAdapter dispatch;
   hf = getAdapter "huggingface";
+  ollama = getAdapter "ollama";
+  digest = "sha256:${builtins.concatStringsSep "" (builtins.genList (_: "ab") 32)}";
 in
 [
   { name = "default name of a model is the Hub cache folder"; expr = hf.defaultName { repo = "sentence-transformers/all-MiniLM-L6-v2"; }; expected = "models--sentence-transformers--all-MiniLM-L6-v2"; }
@@ -16,9 +18,9 @@ in
   { name = "dispatch"; expr = (dispatch { huggingface.repo = "a/b"; }).type; expected = "huggingface"; }
   { name = "dispatch past a null source type (absent)"; expr = (dispatch { git-lfs = null; huggingface.repo = "a/b"; }).type; expected = "huggingface"; }
   { name = "every source type has an adapter"; expr = builtins.attrNames lib.sources.adapters; expected = builtins.sort builtins.lessThan lib.sourceTypes; }
-  { name = "the sources fetched"; expr = builtins.filter (t: (getAdapter t).supported) lib.sourceTypes; expected = [ "huggingface" "s3" "gcs" "azure" "url" ]; }
+  { name = "the sources fetched"; expr = builtins.filter (t: (getAdapter t).supported) lib.sourceTypes; expected = [ "huggingface" "s3" "gcs" "azure" "url" "ollama" ]; }
   { name = "an unknown type fails"; expr = (builtins.tryEval (getAdapter "ftp")).success; expected = false; }
-  { name = "an unsupported source fails when fetched"; expr = (builtins.tryEval ((getAdapter "ollama").mkFetchDerivation { } { })).success; expected = false; }
+  { name = "an unsupported source fails when fetched"; expr = (builtins.tryEval ((getAdapter "mlflow").mkFetchDerivation { } { })).success; expected = false; }
   { name = "factory: huggingface.model"; expr = lib.huggingface.model "a/b"; expected = { huggingface.repo = "a/b"; }; }
   { name = "factory: huggingface.org with a name"; expr = lib.huggingface.org "meta-llama" "Llama-3-8B"; expected = { huggingface.repo = "meta-llama/Llama-3-8B"; }; }
   { name = "factory: huggingface.org with options"; expr = lib.huggingface.org "o" { name = "m"; revision = "v1"; files = [ "*.json" ]; }; expected = { huggingface = { repo = "o/m"; revision = "v1"; files = [ "*.json" ]; }; }; }
@@ -34,7 +36,16 @@ in
   { name = "factory: mkGitLfs"; expr = lib.mkGitLfs { url = "https://h/r.git"; } { rev = "abc"; }; expected = { git-lfs = { url = "https://h/r.git"; rev = "abc"; }; }; }
   { name = "factory: mkGitXet"; expr = (lib.mkGitXet { url = "u"; } { rev = "r"; }) ? git-xet; expected = true; }
   { name = "factory: mkHttp"; expr = lib.mkHttp { baseUrl = "https://x/m"; } "w.gguf"; expected = { url.url = "https://x/m/w.gguf"; }; }
-  { name = "factory: ollama.model"; expr = lib.ollama.model "llama3:8b"; expected = { ollama = { model = "llama3"; tag = "8b"; }; }; }
+  { name = "factory: ollama.model"; expr = lib.ollama.model "llama3:8b"; expected = { ollama.model = "llama3:8b"; }; }
+  { name = "factory: ollama.model with attributes"; expr = lib.ollama.model { model = "m"; tag = "t"; }; expected = { ollama = { model = "m"; tag = "t"; }; }; }
+  { name = "factory sources pass the checks (ollama)"; expr = (lib.validateSource (lib.ollama.model "huihui_ai/deepseek-r1:8b")).valid; expected = true; }
+  { name = "ollama: the default name"; expr = ollama.defaultName { model = "llama3.2"; }; expected = "ollama-llama3.2-latest"; }
+  { name = "ollama: the default name of a whole name"; expr = ollama.defaultName { model = "http://127.0.0.1:5000/team/tiny:v1"; }; expected = "ollama-tiny-v1"; }
+  { name = "ollama: the manifest's path, as Ollama reads it"; expr = map ollama.manifestPath [ { model = "llama3:8b"; } { model = "tiny"; tag = "v1"; namespace = "team"; registry = "http://127.0.0.1:5000"; } ]; expected = [ "manifests/registry.ollama.ai/library/llama3/8b" "manifests/127.0.0.1:5000/team/tiny/v1" ]; }
+  { name = "ollama: no Hub cache folder"; expr = ollama.hfCacheName { model = "llama3"; }; expected = null; }
+  { name = "ollama: the pinned digest is the commit"; expr = [ (ollama.commit { model = "m"; inherit digest; }) (ollama.commit { model = "m"; }) ]; expected = [ digest null ]; }
+  { name = "ollama: meta"; expr = ollama.extractMeta { model = "llama3:8b"; }; expected = { description = "Ollama model llama3:8b"; homepage = "https://ollama.com/library/llama3"; }; }
+  { name = "ollama: names cut as Ollama cuts them"; expr = map ollama.splitName [ "m" "ns/m:t" "h:1/ns/m" "a/b/c/d" ]; expected = [ { registry = null; namespace = null; model = "m"; tag = null; } { registry = null; namespace = "ns"; model = "m"; tag = "t"; } { registry = "h:1"; namespace = "ns"; model = "m"; tag = null; } { registry = "a/b"; namespace = "c"; model = "d"; tag = null; } ]; }
   { name = "factory sources pass the checks (huggingface)"; expr = (lib.validateSource (lib.huggingface.org "o" "m")).valid; expected = true; }
-  { name = "factory sources of unfetched types say so"; expr = (lib.validateSource (lib.ollama.model "llama3")).errors; expected = [ "source.ollama: this source is not fetched by nix-fetch-model yet; see the README's table of sources" ]; }
+  { name = "factory sources of unfetched types say so"; expr = (lib.validateSource (lib.mkMlflow { trackingUri = "http://m"; } { modelName = "x"; })).errors; expected = [ "source.mlflow: this source is not fetched by nix-fetch-model yet; see the README's table of sources" ]; }
 ]
