@@ -305,6 +305,14 @@ pub enum Error {
     #[error("{0}")]
     Source(String),
 
+    /// An object store (S3, GCS, Azure Blob) that cannot be used: what, why, what to do.
+    #[error("{what}: {problem}; {remedy}")]
+    ObjectStore {
+        what: String,
+        problem: String,
+        remedy: String,
+    },
+
     #[error("{path}: {algorithm} mismatch: expected {expected}, got {got}")]
     DigestMismatch {
         path: String,

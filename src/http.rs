@@ -67,7 +67,10 @@ impl Http {
         let mut builder = reqwest::Client::builder()
             .connect_timeout(network.timeout())
             .read_timeout(network.timeout())
-            .pool_max_idle_per_host(network.concurrency.max(8));
+            .pool_max_idle_per_host(network.concurrency.max(8))
+            // The roots built in (webpki-roots) and those given (src/tls.rs), not the system's,
+            // which reqwest's native-roots feature (object_store turns it on) would add.
+            .tls_built_in_native_certs(false);
         for root in setup.extra_roots {
             builder = builder.add_root_certificate(root);
         }

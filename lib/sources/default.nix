@@ -11,6 +11,8 @@ let
     huggingface = import ./huggingface.nix;
     mlflow = import ./mlflow.nix;
     s3 = import ./s3.nix;
+    gcs = import ./gcs.nix;
+    azure = import ./azure.nix;
     git-lfs = import ./git-lfs.nix;
     git-xet = import ./git-xet.nix;
     url = import ./url.nix;
@@ -18,7 +20,7 @@ let
   };
 
   # The order users read in messages.
-  sourceTypes = [ "huggingface" "mlflow" "s3" "git-lfs" "git-xet" "url" "ollama" ];
+  sourceTypes = [ "huggingface" "mlflow" "s3" "gcs" "azure" "git-lfs" "git-xet" "url" "ollama" ];
 in
 {
   inherit adapters sourceTypes;

@@ -2,6 +2,8 @@
 #   source = huggingface.model "sentence-transformers/all-MiniLM-L6-v2";
 #   source = (huggingface.org "meta-llama") { name = "Llama-3.1-8B"; revision = "v1"; };
 #   source = (mkS3 { bucket = "models"; region = "eu-west-1"; }) "llama/8b/";
+#   source = (mkGcs { bucket = "models"; }) "llama/8b/";
+#   source = (mkAzure { account = "mystorage"; container = "models"; }) "llama/8b/";
 let
   inherit (builtins) isString removeAttrs;
   inherit (import ../util.nix) withoutNulls;
@@ -33,6 +35,14 @@ in
 
   mkS3 = { bucket, region ? null, endpoint ? null }: prefix: {
     s3 = { inherit bucket prefix; } // withoutNulls { inherit region endpoint; };
+  };
+
+  mkGcs = { bucket, endpoint ? null }: prefix: {
+    gcs = { inherit bucket prefix; } // withoutNulls { inherit endpoint; };
+  };
+
+  mkAzure = { account, container, endpoint ? null }: prefix: {
+    azure = { inherit account container prefix; } // withoutNulls { inherit endpoint; };
   };
 
   mkGitLfs = mkGit "git-lfs";

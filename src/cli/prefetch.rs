@@ -17,8 +17,9 @@ use super::store;
 #[derive(clap::Args)]
 pub struct Args {
     /// hf:org/name[@revision], hf:datasets/org/name[@revision], hf:spaces/org/name[@revision],
-    /// url:https://... (a file at a plain URL), git-lfs:https://host/org/name.git[@rev] (a git
-    /// repository with Git LFS), mlflow:<model>@<version|alias> (a version of a model of an
+    /// url:https://... (a file at a plain URL), s3://bucket/prefix, gs://bucket/prefix,
+    /// azure://account/container/prefix or az://container/prefix, git-lfs:https://host/org/name.git[@rev]
+    /// (a git repository with Git LFS), mlflow:<model>@<version|alias> (a version of a model of an
     /// MLflow registry), or ollama:[registry/][namespace/]model[:tag] (an Ollama model;
     /// @sha256:... pins its manifest).
     #[arg(required_unless_present = "spec")]
@@ -36,7 +37,8 @@ pub struct Args {
     /// The store path name (default: the Hub cache folder name, models--org--name).
     #[arg(long)]
     name: Option<String>,
-    /// The Hub endpoint (default: $HF_ENDPOINT, else https://huggingface.co).
+    /// The Hub endpoint (default: $HF_ENDPOINT, else https://huggingface.co); for a bucket, the
+    /// store's (an S3-compatible store, an emulator).
     #[arg(long)]
     endpoint: Option<String>,
     /// The MLflow tracking server of an mlflow: reference (default: $MLFLOW_TRACKING_URI).
@@ -238,6 +240,19 @@ fn spec_json(args: &Args, reference: &Source) -> Value {
         Source::Mlflow(reference) => {
             json!({ "source": { "mlflow": mlflow_source(args, reference) } })
         }
+        Source::Bucket { kind, source } => {
+            let mut source = source.clone();
+            if !args.include.is_empty() {
+                source.insert("files".into(), json!(args.include));
+            }
+            if !args.exclude.is_empty() {
+                source.insert("exclude".into(), json!(args.exclude));
+            }
+            if let Some(endpoint) = &args.endpoint {
+                source.insert("endpoint".into(), json!(endpoint));
+            }
+            json!({ "source": { *kind: source } })
+        }
         Source::Ollama { name, digest } => {
             json!({ "source": { "ollama": ollama_source(name, digest) } })
         }
@@ -259,7 +274,7 @@ fn spec_json(args: &Args, reference: &Source) -> Value {
         spec["name"] = json!(name);
     }
     let mut network = serde_json::Map::new();
-    if let Some(endpoint) = &args.endpoint {
+    if let (Some(endpoint), Source::Hub(_)) = (&args.endpoint, reference) {
         network.insert("endpoint".into(), json!(endpoint));
     }
     if let Some(concurrency) = args.concurrency {
@@ -342,6 +357,9 @@ impl Report<'_> {
     fn pin(&self) -> Value {
         let kind = self.spec.source.kind();
         let mut source = self.spec_json["source"][kind].clone();
+        if let Some(attributes) = source.as_object_mut() {
+            attributes.extend(self.outcome.pin.clone());
+        }
         let digests: Vec<(String, String)> = self
             .outcome
             .files
@@ -352,9 +370,6 @@ impl Report<'_> {
         self.spec
             .source
             .pin_source(&mut source, &self.outcome.commit, &digests);
-        if let Value::Object(attributes) = &mut source {
-            attributes.extend(self.outcome.resolved.clone());
-        }
         json!({
             "name": self.spec.name,
             "source": { kind: source },
@@ -406,8 +421,9 @@ impl Report<'_> {
         };
         let resolved: String = self
             .outcome
-            .resolved
+            .pin
             .iter()
+            .filter(|(_, value)| value.is_string())
             .map(|(key, value)| {
                 let value = value
                     .as_str()
@@ -439,7 +455,7 @@ impl Report<'_> {
         ];
         for key in self.spec.source.keys() {
             if let Some(value) = source.get(key) {
-                lines.push(format!("    {key} = {};", nix_value(value)));
+                lines.push(format!("    {key} = {};", fields::nix_value(value)));
             }
         }
         lines.push("  };".into());
@@ -449,20 +465,4 @@ impl Report<'_> {
     }
 }
 
-fn nix_value(value: &Value) -> String {
-    match value {
-        Value::String(s) => fields::nix_string(s),
-        Value::Array(items) => {
-            let items: Vec<String> = items.iter().map(nix_value).collect();
-            format!("[ {} ]", items.join(" "))
-        }
-        Value::Object(attributes) => {
-            let attributes: Vec<String> = attributes
-                .iter()
-                .map(|(key, value)| format!("{key} = {};", nix_value(value)))
-                .collect();
-            format!("{{ {} }}", attributes.join(" "))
-        }
-        other => other.to_string(),
-    }
-}
+

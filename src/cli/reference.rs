@@ -1,8 +1,10 @@
 //! Model references on the command line: `hf:org/name[@revision]`,
 //! `hf:datasets/org/name@rev`, `hf:spaces/org/name`, `url:https://...`,
 //! `git-lfs:https://host/org/name.git[@rev]`,
-//! `mlflow:<model>@<version|alias>` (with `--tracking-uri` or `MLFLOW_TRACKING_URI`), and
-//! `ollama:[registry/][namespace/]model[:tag][@sha256:...]`.
+//! `mlflow:<model>@<version|alias>` (with `--tracking-uri` or `MLFLOW_TRACKING_URI`),
+//! `ollama:[registry/][namespace/]model[:tag][@sha256:...]`, and the objects below a prefix of a
+//! bucket: `s3://bucket/prefix`, `gs://bucket/prefix`, `azure://account/container/prefix` (or
+//! `az://container/prefix` with the account in `AZURE_STORAGE_ACCOUNT_NAME`).
 
 use nix_fetch_model::hub::RepoType;
 
@@ -14,6 +16,12 @@ pub enum Source {
     Url(String),
     /// A version of a registered model of MLflow: by its number, or by an alias.
     Mlflow(MlflowReference),
+    /// The objects below a prefix of a bucket: the source type (`s3`, `gcs`, `azure`) and its
+    /// attributes (`bucket` or `account` + `container`, and `prefix` unless empty).
+    Bucket {
+        kind: &'static str,
+        source: serde_json::Map<String, serde_json::Value>,
+    },
     /// An Ollama name, and the manifest digest after '@' if given.
     Ollama {
         name: String,
@@ -39,15 +47,61 @@ pub struct Reference {
 }
 
 const FORMS: &str = "write hf:org/name[@revision] (or hf:datasets/org/name), url:https://..., \
-                     git-lfs:https://host/org/name.git[@rev], mlflow:<model>@<version|alias>, or \
-                     ollama:[registry/][namespace/]model[:tag][@sha256:...]";
+                     git-lfs:https://host/org/name.git[@rev], mlflow:<model>@<version|alias>, \
+                     ollama:[registry/][namespace/]model[:tag][@sha256:...], s3://bucket/prefix, \
+                     gs://bucket/prefix or azure://account/container/prefix";
 
 pub fn parse_source(text: &str) -> Result<Source, String> {
+    parse_source_with(text, &|name| std::env::var(name).ok())
+}
+
+pub fn parse_source_with(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Source, String> {
     if let Some(url) = text.strip_prefix("url:") {
         return Ok(Source::Url(url.to_string()));
     }
     if let Some(rest) = text.strip_prefix("mlflow:") {
         return parse_mlflow(text, rest).map(Source::Mlflow);
+    }
+    let bucket = |kind: &'static str, names: &[&str], rest: &str| {
+        let mut parts = rest.splitn(names.len() + 1, '/');
+        let mut source = serde_json::Map::new();
+        for name in names {
+            match parts.next().filter(|part| !part.is_empty()) {
+                Some(part) => source.insert(name.to_string(), part.into()),
+                None => {
+                    return Err(format!(
+                        "'{text}' names no {name}: write {}",
+                        match kind {
+                            "azure" => "azure://account/container/prefix",
+                            "gcs" => "gs://bucket/prefix",
+                            _ => "s3://bucket/prefix",
+                        }
+                    ))
+                }
+            };
+        }
+        if let Some(prefix) = parts.next().filter(|prefix| !prefix.is_empty()) {
+            source.insert("prefix".into(), prefix.into());
+        }
+        Ok(Source::Bucket { kind, source })
+    };
+    if let Some(rest) = text.strip_prefix("s3://") {
+        return bucket("s3", &["bucket"], rest);
+    }
+    if let Some(rest) = text.strip_prefix("gs://") {
+        return bucket("gcs", &["bucket"], rest);
+    }
+    if let Some(rest) = text.strip_prefix("azure://") {
+        return bucket("azure", &["account", "container"], rest);
+    }
+    if let Some(rest) = text.strip_prefix("az://") {
+        let account = env("AZURE_STORAGE_ACCOUNT_NAME").filter(|a| !a.is_empty()).ok_or_else(|| {
+            format!(
+                "'{text}' names no storage account: set AZURE_STORAGE_ACCOUNT_NAME, or write \
+                 azure://account/container/prefix"
+            )
+        })?;
+        return bucket("azure", &["account", "container"], &format!("{account}/{rest}"));
     }
     if let Some(name) = text.strip_prefix("ollama:") {
         let (name, digest) = match name.split_once('@') {
@@ -224,6 +278,33 @@ mod tests {
         );
         for bad in ["mlflow:m", "mlflow:@1", "mlflow:m@", "mlflow:m@01"] {
             assert!(parse_source(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn bucket_references() {
+        let no_env = |_: &str| None;
+        let parsed = |text: &str| match parse_source_with(text, &no_env) {
+            Ok(Source::Bucket { kind, source }) => (kind, serde_json::Value::Object(source)),
+            other => panic!("{text}: {other:?}"),
+        };
+        assert_eq!(
+            parsed("s3://models/llm/tiny/"),
+            ("s3", serde_json::json!({"bucket": "models", "prefix": "llm/tiny/"}))
+        );
+        assert_eq!(parsed("gs://models"), ("gcs", serde_json::json!({"bucket": "models"})));
+        assert_eq!(
+            parsed("azure://acct/models/llm"),
+            ("azure", serde_json::json!({"account": "acct", "container": "models", "prefix": "llm"}))
+        );
+        assert!(parse_source_with("azure://acct", &no_env).unwrap_err().contains("no container"));
+        assert!(parse_source_with("az://models", &no_env)
+            .unwrap_err()
+            .contains("AZURE_STORAGE_ACCOUNT_NAME"));
+        let account = |name: &str| (name == "AZURE_STORAGE_ACCOUNT_NAME").then(|| "acct".to_string());
+        match parse_source_with("az://models/llm", &account).unwrap() {
+            Source::Bucket { source, .. } => assert_eq!(source["account"], "acct"),
+            other => panic!("{other:?}"),
         }
     }
 }

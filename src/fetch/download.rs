@@ -271,13 +271,11 @@ impl RangeJob {
             if start >= range.end {
                 return Ok(());
             }
-            let failure = match self
-                .shared
-                .origin
-                .http()
-                .send_once(&self.url, false, self.range_header(start, range.end))
-                .await?
-            {
+            let origin = &self.shared.origin;
+            let (url, headers) = origin
+                .authorized(&self.url, self.range_header(start, range.end))
+                .await?;
+            let failure = match origin.http().send_once(&url, false, headers).await? {
                 Ok(response) => {
                     let response = self.accept(response, start, range.end)?;
                     match self.stream(response, start, range.end).await? {

@@ -43,7 +43,7 @@ pub fn verify_nar_hash(spec: &FetchSpec, outcome: &FetchOutcome, got: &Sha256Has
             pin: spec
                 .source
                 .pin_line(&outcome.commit)
-                .or_else(|| resolved_pin(spec.source.kind(), &outcome.resolved)),
+                .or_else(|| resolved_pin(spec.source.kind(), &outcome.pin)),
             specified: specified.to_sri(),
             got: got.to_sri(),
         }))),
@@ -59,10 +59,7 @@ fn resolved_pin(
     let lines: Vec<String> = resolved
         .iter()
         .map(|(key, value)| {
-            let value = match value {
-                serde_json::Value::String(text) => crate::spec::fields::nix_string(text),
-                other => other.to_string(),
-            };
+            let value = crate::spec::fields::nix_value(value);
             format!("source.{kind}.{key} = {value};")
         })
         .collect();
@@ -106,8 +103,8 @@ pub struct FetchOutcome {
     /// The digest (blob name) of each file: sha256, or the git blob sha1, in hex.
     pub digests: Vec<String>,
     pub bytes: u64,
-    /// What the source resolved the spec to, as attributes that pin it ([`sources::Origin::resolved`]).
-    pub resolved: serde_json::Map<String, serde_json::Value>,
+    /// What pins the fetched content besides `commit` ([`Plan::pin`]).
+    pub pin: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Fetches `spec` into `root`, an existing empty folder, which then holds one repo
@@ -302,7 +299,7 @@ async fn fetch_plan(
         files: plan.files.into_iter().map(|f| f.path).collect(),
         digests,
         bytes,
-        resolved: plan.origin.resolved(),
+        pin: plan.pin,
     };
     Ok((outcome, summary))
 }
@@ -516,6 +513,7 @@ mod tests {
                 })
                 .collect(),
             layout: Layout::HubCache { listing: None },
+            pin: Default::default(),
         }
     }
 

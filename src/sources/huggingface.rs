@@ -73,6 +73,7 @@ pub async fn plan(spec: &FetchSpec, source: &HfSource, context: Context<'_>) -> 
         layout: Layout::HubCache {
             listing: Some(listing),
         },
+        pin: Default::default(),
     })
 }
 

@@ -161,8 +161,8 @@ pub async fn plan(spec: &FetchSpec, source: &MlflowSource, context: Context<'_>)
         origin: Arc::new(MlflowFiles {
             registry,
             version: version.version,
-            resolved,
         }),
+        pin: resolved,
     })
 }
 
@@ -780,7 +780,6 @@ fn shorten(value: &Value) -> String {
 struct MlflowFiles {
     registry: Registry,
     version: String,
-    resolved: Map<String, Value>,
 }
 
 impl Origin for MlflowFiles {
@@ -798,10 +797,6 @@ impl Origin for MlflowFiles {
         Err(self
             .registry
             .refusal(&url, status, response.headers(), "", asked))
-    }
-
-    fn resolved(&self) -> Map<String, Value> {
-        self.resolved.clone()
     }
 }
 

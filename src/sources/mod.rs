@@ -6,11 +6,13 @@
 mod git_lfs;
 mod huggingface;
 mod mlflow;
+mod object_store;
 mod ollama;
 mod url;
 
 use std::sync::Arc;
 
+use futures_util::future::BoxFuture;
 use reqwest::header::HeaderMap;
 use reqwest::Response;
 use ::url::Url;
@@ -35,6 +37,9 @@ pub struct Plan {
     /// The selected files, sorted by path.
     pub files: Vec<PlannedFile>,
     pub layout: Layout,
+    /// Attributes of the source that pin what this plan fetches besides its commit (the version
+    /// of each object of a bucket), which `prefetch` adds to the spec it prints.
+    pub pin: serde_json::Map<String, serde_json::Value>,
 }
 
 /// How the fetched files are laid out.
@@ -124,11 +129,16 @@ pub trait Origin: Send + Sync {
     /// tells the user what to do.
     fn checked(&self, response: Response, path: &str) -> Result<Response>;
 
-    /// What the source resolved the spec to, as attributes of the source that pin it (the
-    /// version an MLflow alias named): `prefetch` adds them to the pin it prints, a hash
-    /// mismatch names them. Empty when the spec pins its content already.
-    fn resolved(&self) -> serde_json::Map<String, serde_json::Value> {
-        serde_json::Map::new()
+    /// The URL and headers of one try of a request (a `Range` among them), made just before it
+    /// is sent: a source that signs each request (an object store's SigV4 or SharedKey, a bearer
+    /// token its credential provider refreshes) signs them here, so that a retry long after
+    /// the plan still carries valid credentials. By default, as they are.
+    fn authorized<'a>(
+        &'a self,
+        url: &'a Url,
+        headers: HeaderMap,
+    ) -> BoxFuture<'a, Result<(Url, HeaderMap)>> {
+        Box::pin(async move { Ok((url.clone(), headers)) })
     }
 }
 
@@ -156,6 +166,7 @@ pub fn addresses(spec: &FetchSpec, env: &dyn Fn(&str) -> Option<String>) -> Resu
         Source::HuggingFace(source) => huggingface::addresses(spec, source, env),
         Source::Url(source) => Ok(url::addresses(source)),
         Source::Mlflow(source) => Ok(mlflow::addresses(source)),
+        Source::ObjectStore(source) => object_store::addresses(source, env),
         Source::Ollama(source) => ollama::addresses(spec, source),
         Source::GitLfs(source) => Ok(git_lfs::addresses(source)),
     }
@@ -179,6 +190,7 @@ pub async fn plan(spec: &FetchSpec, context: Context<'_>) -> Result<Plan> {
         Source::HuggingFace(source) => huggingface::plan(spec, source, context).await,
         Source::Url(source) => url::plan(spec, source, context).await,
         Source::Mlflow(source) => mlflow::plan(spec, source, context).await,
+        Source::ObjectStore(source) => object_store::plan(spec, source, context).await,
         Source::Ollama(source) => ollama::plan(spec, source, context).await,
         Source::GitLfs(source) => git_lfs::plan(spec, source, context).await,
     }

@@ -123,6 +123,7 @@ pub async fn plan(spec: &FetchSpec, source: &OllamaSource, context: Context<'_>)
             manifest,
         },
         origin: Arc::new(registry),
+        pin: Default::default(),
     })
 }
 

@@ -45,6 +45,7 @@ pub async fn plan(spec: &FetchSpec, source: &UrlSource, context: Context<'_>) ->
         origin,
         files,
         layout: Layout::HubCache { listing: None },
+        pin: Default::default(),
     })
 }
 

@@ -257,3 +257,40 @@ mod tests {
         assert!(commit(sha, other).unwrap_err().contains("itself a commit"));
     }
 }
+
+/// A JSON value as a Nix value: strings quoted as Nix reads them, lists and attribute sets
+/// written out (an attribute name that is not a plain identifier quoted).
+pub fn nix_value(value: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => nix_string(s),
+        Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(nix_value).collect();
+            format!("[ {} ]", items.join(" "))
+        }
+        Value::Object(attributes) => {
+            let attributes: Vec<String> = attributes
+                .iter()
+                .map(|(key, value)| format!("{} = {};", nix_attribute_name(key), nix_value(value)))
+                .collect();
+            format!("{{ {} }}", attributes.join(" "))
+        }
+        other => other.to_string(),
+    }
+}
+
+/// An attribute name as Nix reads it: bare when it is an identifier, else quoted
+/// (`"config.json"`, `"w/model.bin"`).
+pub fn nix_attribute_name(key: &str) -> String {
+    let mut chars = key.chars();
+    let identifier = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || "_'-".contains(c))
+        && !["if", "then", "else", "assert", "with", "let", "in", "rec", "inherit", "or"]
+            .contains(&key);
+    match identifier {
+        true => key.to_string(),
+        false => nix_string(key),
+    }
+}

@@ -12,6 +12,7 @@
 
 pub mod fields;
 pub mod mlflow;
+pub mod object_store;
 pub mod ollama;
 pub mod git_lfs;
 mod problems;
@@ -29,11 +30,13 @@ use crate::error::{Error, Result};
 use crate::hash::{parse_sha256, Sha256Hash};
 use crate::hub::{RepoId, RepoType};
 
-/// Every source type the project knows; only `huggingface` is fetched by the core so far.
+/// Every source type the project knows.
 pub const SOURCE_TYPES: &[&str] = &[
     "huggingface",
     "mlflow",
     "s3",
+    "gcs",
+    "azure",
     "git-lfs",
     "git-xet",
     "url",
@@ -90,6 +93,8 @@ pub enum Source {
     HuggingFace(HfSource),
     Url(url::UrlSource),
     Mlflow(mlflow::MlflowSource),
+    /// `s3`, `gcs` and `azure`.
+    ObjectStore(object_store::ObjectSource),
     Ollama(ollama::OllamaSource),
     GitLfs(git_lfs::GitLfsSource),
 }
@@ -228,6 +233,7 @@ impl Source {
             Source::HuggingFace(_) => "huggingface",
             Source::Url(_) => "url",
             Source::Mlflow(_) => "mlflow",
+            Source::ObjectStore(source) => source.store.kind(),
             Source::Ollama(_) => "ollama",
             Source::GitLfs(_) => "git-lfs",
         }
@@ -242,6 +248,7 @@ impl Source {
                 many => format!("{} URLs ({})", many.len(), source.repo.id),
             },
             Source::Mlflow(source) => source.model_name.clone(),
+            Source::ObjectStore(source) => source.subject(),
             Source::Ollama(source) => source.display(),
             Source::GitLfs(source) => source.url.to_string(),
         }
@@ -251,7 +258,7 @@ impl Source {
     pub fn revision(&self) -> &str {
         match self {
             Source::HuggingFace(hf) => &hf.revision,
-            Source::Url(_) => "main",
+            Source::Url(_) | Source::ObjectStore(_) => "main",
             Source::Mlflow(source) => source.asked(),
             Source::Ollama(source) => &source.tag,
             Source::GitLfs(source) => &source.rev,
@@ -281,6 +288,7 @@ impl Source {
                 })).collect::<Vec<_>>(),
             }),
             Source::Mlflow(source) => mlflow::identity(source),
+            Source::ObjectStore(source) => source.identity(),
             Source::Ollama(source) => serde_json::json!({
                 "type": "ollama",
                 "registry": source.registry_url(),
@@ -307,6 +315,7 @@ impl Source {
             Source::HuggingFace(hf) => hf.repo.cache_folder_name(),
             Source::Url(source) => source.repo.cache_folder_name(),
             Source::Mlflow(source) => source.repo.cache_folder_name(),
+            Source::ObjectStore(source) => source.repo.cache_folder_name(),
             Source::Ollama(source) => source.default_name(),
             Source::GitLfs(source) => source.repo.cache_folder_name(),
         }
@@ -318,6 +327,7 @@ impl Source {
             Source::HuggingFace(_) => HF_KEYS,
             Source::Url(_) => url::URL_KEYS,
             Source::Mlflow(_) => mlflow::MLFLOW_KEYS,
+            Source::ObjectStore(source) => source.store.keys(),
             Source::Ollama(_) => ollama::OLLAMA_KEYS,
             Source::GitLfs(_) => git_lfs::GIT_LFS_KEYS,
         }
@@ -359,8 +369,9 @@ impl Source {
                     attributes.insert("sha256".into(), sha256);
                 }
             }
-            // The version an alias or stage resolved to comes with the fetch's `resolved`.
-            Source::Mlflow(_) => {}
+            // What the fetch resolved (an MLflow alias's version, each object's version) comes
+            // with the fetch's own pin (`FetchOutcome::pin`).
+            Source::Mlflow(_) | Source::ObjectStore(_) => {}
             Source::Ollama(_) => {
                 attributes.insert("digest".into(), commit.into());
             }
@@ -382,6 +393,7 @@ impl Source {
             Source::HuggingFace(_)
             | Source::Url(_)
             | Source::Mlflow(_)
+            | Source::ObjectStore(_)
             | Source::Ollama(_)
             | Source::GitLfs(_) => None,
         }
@@ -405,6 +417,9 @@ struct RawSource {
     huggingface: Option<RawHfSource>,
     url: Option<serde_json::Value>,
     mlflow: Option<serde_json::Value>,
+    s3: Option<serde_json::Value>,
+    gcs: Option<serde_json::Value>,
+    azure: Option<serde_json::Value>,
     ollama: Option<serde_json::Value>,
     #[serde(rename = "git-lfs")]
     git_lfs: Option<serde_json::Value>,
@@ -423,13 +438,42 @@ impl RawSource {
         {
             return Err(format!("source.{kind}: give exactly one source"));
         }
-        let checked = match (self.huggingface, self.url, self.mlflow, self.ollama, self.git_lfs) {
-            (Some(hf), None, None, None, None) => return hf.into_source().map(Source::HuggingFace),
-            (None, Some(config), None, None, None) => url::check(&config).map(Source::Url),
-            (None, None, Some(config), None, None) => mlflow::check(&config).map(Source::Mlflow),
-            (None, None, None, Some(config), None) => ollama::check(&config).map(Source::Ollama),
-            (None, None, None, None, Some(config)) => git_lfs::check(&config).map(Source::GitLfs),
-            _ => return Err("source: give exactly one source".into()),
+        use object_store::StoreKind;
+        let given = [
+            self.huggingface.is_some(),
+            self.url.is_some(),
+            self.mlflow.is_some(),
+            self.s3.is_some(),
+            self.gcs.is_some(),
+            self.azure.is_some(),
+            self.ollama.is_some(),
+            self.git_lfs.is_some(),
+        ];
+        if given.iter().filter(|given| **given).count() != 1 {
+            return Err("source: give exactly one source".into());
+        }
+        if let Some(hf) = self.huggingface {
+            return hf.into_source().map(Source::HuggingFace);
+        }
+        let store = [
+            (StoreKind::S3, self.s3),
+            (StoreKind::Gcs, self.gcs),
+            (StoreKind::Azure, self.azure),
+        ]
+        .into_iter()
+        .find_map(|(kind, config)| Some((kind, config?)));
+        let checked = if let Some(config) = self.url {
+            url::check(&config).map(Source::Url)
+        } else if let Some(config) = self.mlflow {
+            mlflow::check(&config).map(Source::Mlflow)
+        } else if let Some(config) = self.ollama {
+            ollama::check(&config).map(Source::Ollama)
+        } else if let Some(config) = self.git_lfs {
+            git_lfs::check(&config).map(Source::GitLfs)
+        } else if let Some((kind, config)) = store {
+            object_store::check(kind, &config).map(Source::ObjectStore)
+        } else {
+            unreachable!("one source is given")
         };
         checked.map_err(|lines| lines.join("; "))
     }

@@ -135,6 +135,17 @@ fn source_problems(source: Option<&Value>, lines: &mut Vec<String>) {
                 lines.extend(problems);
             }
         }
+        [kind @ ("s3" | "gcs" | "azure")] => {
+            use super::object_store::{check, StoreKind};
+            let store = match *kind {
+                "s3" => StoreKind::S3,
+                "gcs" => StoreKind::Gcs,
+                _ => StoreKind::Azure,
+            };
+            if let Err(problems) = check(store, &source[*kind]) {
+                lines.extend(problems);
+            }
+        }
         ["ollama"] => {
             if let Err(problems) = super::ollama::check(&source["ollama"]) {
                 lines.extend(problems);

@@ -154,6 +154,7 @@ pub async fn plan(spec: &FetchSpec, source: &GitLfsSource, context: Context<'_>)
         commit: Some(snapshot.commit),
         files,
         layout: Layout::HubCache { listing: None },
+        pin: Default::default(),
     })
 }
 

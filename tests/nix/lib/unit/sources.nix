@@ -19,7 +19,7 @@ in
   { name = "dispatch"; expr = (dispatch { huggingface.repo = "a/b"; }).type; expected = "huggingface"; }
   { name = "dispatch past a null source type (absent)"; expr = (dispatch { git-lfs = null; huggingface.repo = "a/b"; }).type; expected = "huggingface"; }
   { name = "every source type has an adapter"; expr = builtins.attrNames lib.sources.adapters; expected = builtins.sort builtins.lessThan lib.sourceTypes; }
-  { name = "the sources fetched"; expr = builtins.filter (t: (getAdapter t).supported) lib.sourceTypes; expected = [ "huggingface" "mlflow" "git-lfs" "url" "ollama" ]; }
+  { name = "the sources fetched"; expr = builtins.filter (t: (getAdapter t).supported) lib.sourceTypes; expected = [ "huggingface" "mlflow" "s3" "gcs" "azure" "git-lfs" "url" "ollama" ]; }
   # The same remotes as src/spec/git_lfs.rs `default_repos`.
   { name = "git-lfs: default repos"; expr = map gitLfs.defaultRepo [ "https://h/org/name.git" "https://h/git/org/Llama-3.1-8B/" "https://h:8080/a/b/c%20d..e.git" "https://h/only" "https://h/" "https://h/--/.git" "http://127.0.0.1:1/git/org/tiny.git" "https://h/o/${builtins.concatStringsSep "" (builtins.genList (i: "a") 95)}.-x" ]; expected = [ "org/name" "org/Llama-3.1-8B" "b/c-20d-e" "git/only" "git/repo" "git/repo" "org/tiny" "o/${builtins.concatStringsSep "" (builtins.genList (i: "a") 95)}" ]; }
   { name = "git-lfs: default name"; expr = gitLfs.defaultName { url = "https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2"; }; expected = "models--sentence-transformers--all-MiniLM-L6-v2"; }
@@ -35,6 +35,12 @@ in
   { name = "factory: huggingface.org with options"; expr = lib.huggingface.org "o" { name = "m"; revision = "v1"; files = [ "*.json" ]; }; expected = { huggingface = { repo = "o/m"; revision = "v1"; files = [ "*.json" ]; }; }; }
   { name = "factory: huggingface.dataset"; expr = lib.huggingface.dataset "o/d"; expected = { huggingface = { repo = "o/d"; repoType = "dataset"; }; }; }
   { name = "factory: mkS3"; expr = lib.mkS3 { bucket = "b"; region = "eu-west-1"; } "llama/"; expected = { s3 = { bucket = "b"; region = "eu-west-1"; prefix = "llama/"; }; }; }
+  { name = "factory: mkGcs"; expr = lib.mkGcs { bucket = "b"; } "llama/"; expected = { gcs = { bucket = "b"; prefix = "llama/"; }; }; }
+  { name = "factory: mkAzure"; expr = lib.mkAzure { account = "acct"; container = "models"; } "llama"; expected = { azure = { account = "acct"; container = "models"; prefix = "llama"; }; }; }
+  { name = "factory sources pass the checks (s3, gcs, azure)"; expr = map (s: (lib.validateSource s).valid) [ (lib.mkS3 { bucket = "models"; region = "eu-west-1"; } "llama/") (lib.mkGcs { bucket = "models"; } "") (lib.mkAzure { account = "acct"; container = "models"; } "m") ]; expected = [ true true true ]; }
+  { name = "default name of a bucket's prefix"; expr = map (t: (getAdapter t).defaultName { bucket = "models"; container = "models"; account = "acct"; prefix = "llm/tiny.v1/"; }) [ "s3" "gcs" "azure" ]; expected = [ "models--s3--models-llm-tiny-v1" "models--gcs--models-llm-tiny-v1" "models--azure--models-llm-tiny-v1" ]; }
+  { name = "impureEnvVars of s3 carry the AWS chain"; expr = builtins.all (v: builtins.elem v ((getAdapter "s3").impureEnvVars { })) [ "AWS_ACCESS_KEY_ID" "AWS_SECRET_ACCESS_KEY" "AWS_SESSION_TOKEN" "AWS_PROFILE" "AWS_WEB_IDENTITY_TOKEN_FILE" "AWS_ROLE_ARN" ]; expected = true; }
+  { name = "impureEnvVars of gcs and azure"; expr = map (t: builtins.head ((getAdapter t).impureEnvVars { })) [ "gcs" "azure" ]; expected = [ "GOOGLE_APPLICATION_CREDENTIALS" "AZURE_STORAGE_ACCOUNT_KEY" ]; }
   { name = "factory: mkMlflow"; expr = lib.mkMlflow { trackingUri = "http://m"; } { modelName = "x"; version = "3"; }; expected = { mlflow = { trackingUri = "http://m"; modelName = "x"; version = "3"; }; }; }
   { name = "factory: mkMlflow with an alias and a selection"; expr = lib.mkMlflow { trackingUri = "http://m"; } { modelName = "x"; alias = "champion"; files = [ "*.json" ]; }; expected = { mlflow = { trackingUri = "http://m"; modelName = "x"; alias = "champion"; files = [ "*.json" ]; }; }; }
   { name = "factory sources pass the checks (mlflow)"; expr = (lib.validateSource (lib.mkMlflow { trackingUri = "https://m.test"; } { modelName = "x"; alias = "a"; })).valid; expected = true; }

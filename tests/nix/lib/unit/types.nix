@@ -15,7 +15,7 @@ in
   { name = "a bad hash is an error"; expr = has "hash 'sha256:xyz'" (errorsOf (hf "a/b" // { hash = "sha256:xyz"; })); expected = true; }
   { name = "two sources"; expr = errorsOf { source = { huggingface.repo = "a/b"; s3.bucket = "x"; }; hash = ""; }; expected = [ "source: give exactly one source, got 2: huggingface, s3" ]; }
   { name = "no source"; expr = has "source is missing" (errorsOf { hash = ""; }); expected = true; }
-  { name = "unknown source type names the known ones"; expr = errorsOf { source.ftp.url = "a/b"; hash = ""; }; expected = [ "source.ftp is not a known source type; known: huggingface, mlflow, s3, git-lfs, git-xet, url, ollama" ]; }
+  { name = "unknown source type names the known ones"; expr = errorsOf { source.ftp.url = "a/b"; hash = ""; }; expected = [ "source.ftp is not a known source type; known: huggingface, mlflow, s3, gcs, azure, git-lfs, git-xet, url, ollama" ]; }
   { name = "unknown attribute names the known ones"; expr = errorsOf (hf "a/b" // { bogus = "x"; }); expected = [ "argument.bogus is not a known attribute; known: name, source, hash, network, auth, validation, integration, meta" ]; }
   { name = "sha256 says to write hash, in SRI"; expr = errorsOf (hf "a/b" // { sha256 = "sha256:0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73"; }); expected = [ "argument.sha256 is not a known attribute; write hash = \"sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\" instead" ]; }
   { name = "a typo names the attribute meant"; expr = errorsOf { source.huggingface = { repo = "a/b"; revison = "x"; }; hash = ""; }; expected = [ "source.huggingface.revison is not a known attribute; did you mean revision? Known: repo, revision, commit, repoType, files, exclude" ]; }
@@ -36,7 +36,7 @@ in
   { name = "network options that are fine"; expr = (validateConfig (hf "a/b" // { network = { endpoint = "http://127.0.0.1:1"; concurrency = 4; timeout = 2.5; retries = 0; }; })).valid; expected = true; }
   { name = "a store name Nix refuses"; expr = has "name 'a b'" (errorsOf (hf "a/b" // { name = "a b"; })); expected = true; }
   { name = "an unknown preset names the known ones"; expr = has "unknown preset 'strictest'" (errorsOf (hf "a/b" // { validation = "strictest"; })); expected = true; }
-  { name = "a sources the core does not fetch yet says so"; expr = has "not fetched by nix-fetch-model yet" (errorsOf { source.s3 = { bucket = "b"; }; hash = ""; }); expected = true; }
+  { name = "a sources the core does not fetch yet says so"; expr = has "not fetched by nix-fetch-model yet" (errorsOf { source.git-xet = { url = "u"; rev = "r"; }; hash = ""; }); expected = true; }
   { name = "a commit pin is valid"; expr = (validateConfig (hf "a/b" // { source.huggingface = { repo = "a/b"; revision = "main"; commit = "0123456789abcdef0123456789abcdef01234567"; }; })).valid; expected = true; }
   { name = "a bad commit is refused"; expr = has "source.huggingface.commit 'abc' is not a commit" (errorsOf { source.huggingface = { repo = "a/b"; commit = "abc"; }; hash = ""; }); expected = true; }
   { name = "credentials in the endpoint are refused, not shown"; expr = errorsOf (hf "a/b" // { network.endpoint = "https://me:hf_secret@hub.example/x"; }); expected = [ "network.endpoint 'https://***@hub.example/x' holds credentials: a URL is printed, logged and stored, so it must not hold a token; give the token with HF_TOKEN, auth.tokenFile or auth.tokenEnvVar" ]; }
@@ -45,5 +45,5 @@ in
   { name = "heading names the repo"; expr = map lib.types.heading [ (hf "a/b") (hf "") { source = "x"; } [ 1 ] ]; expected = [ "fetchModel (a/b)" "fetchModel" "fetchModel" "fetchModel" ]; }
   { name = "validateSource"; expr = lib.validateSource { huggingface.repo = "a/b"; }; expected = { valid = true; errors = [ ]; sourceType = "huggingface"; }; }
   { name = "validateSource: a null source type is absent"; expr = lib.validateSource { git-lfs = null; huggingface.repo = "a/b"; }; expected = { valid = true; errors = [ ]; sourceType = "huggingface"; }; }
-  { name = "sourceTypes"; expr = lib.sourceTypes; expected = [ "huggingface" "mlflow" "s3" "git-lfs" "git-xet" "url" "ollama" ]; }
+  { name = "sourceTypes"; expr = lib.sourceTypes; expected = [ "huggingface" "mlflow" "s3" "gcs" "azure" "git-lfs" "git-xet" "url" "ollama" ]; }
 ]

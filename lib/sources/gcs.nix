@@ -1,0 +1,1 @@
+import ./object-store.nix "gcs"
