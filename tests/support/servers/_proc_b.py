@@ -12,10 +12,14 @@ import http.client
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
+
+try:
+    from ._common import free_port  # noqa: F401 (the servers' modules take it from here too)
+except ImportError:
+    from _common import free_port  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[3]
 SERVERS = REPO / ".servers"
@@ -24,13 +28,6 @@ LOOPBACK = "127.0.0.1"
 
 class ServerError(RuntimeError):
     """A server could not be found, did not start, or died."""
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        return sock.getsockname()[1]
 
 
 def venv_bin(name: str, program: str) -> Path:
