@@ -118,11 +118,17 @@ pub async fn download_blob(shared: Arc<Downloads>, mut blob: Blob) -> Result<Str
     file.set_len(blob.size)
         .map_err(|e| Error::blob_write(&blob.path, &partial, e))?;
     let file = Arc::new(file);
-    let range_size = match blob.request.ranges {
-        true => shared.range_size,
-        false => blob.size.max(1),
+    // A Xet file comes as its terms, each written in order by the download of its xorb range.
+    let xet = match &blob.request.xet {
+        Some(xet) => Some(xet.cas.reconstruction(&xet.hash, &blob.path, blob.size).await?),
+        None => None,
     };
-    let frontier = Arc::new(Frontier::new(plan_ranges(blob.size, range_size)));
+    let ranges = match (&xet, blob.request.ranges) {
+        (Some(xet), _) => super::xet::term_ranges(xet),
+        (None, true) => plan_ranges(blob.size, shared.range_size),
+        (None, false) => plan_ranges(blob.size, blob.size.max(1)),
+    };
+    let frontier = Arc::new(Frontier::new(ranges));
     let _abandon_on_exit = AbandonOnDrop(frontier.clone());
     let verification = match blob.nar.take() {
         Some(follow) => {
@@ -149,7 +155,12 @@ pub async fn download_blob(shared: Arc<Downloads>, mut blob: Blob) -> Result<Str
             .await
             .map_err(|_| Error::Interrupted)?;
     }
-    for index in 0..frontier.ranges().len() {
+    let jobs = match &xet {
+        Some(xet) => xet.fetches.len(),
+        None => frontier.ranges().len(),
+    };
+    let mut fetches = xet.map(|xet| xet.fetches.into_iter());
+    for index in 0..jobs {
         // A range that failed for good fails the blob now: the ranges still queued are not
         // asked for, and those in flight are aborted when `ranges` drops.
         let permit = loop {
@@ -160,6 +171,18 @@ pub async fn download_blob(shared: Arc<Downloads>, mut blob: Blob) -> Result<Str
                 Some(ended) = ranges.join_next() => joined(ended)??,
             }
         };
+        if let Some(fetch) = fetches.as_mut().and_then(Iterator::next) {
+            let job = super::xet::XorbJob {
+                shared: shared.clone(),
+                fetch,
+                file: file.clone(),
+                partial: partial.clone(),
+                frontier: frontier.clone(),
+                path: blob.path.clone(),
+            };
+            ranges.spawn(job.run(permit));
+            continue;
+        }
         let job = RangeJob {
             shared: shared.clone(),
             url: url.clone(),
@@ -381,12 +404,12 @@ impl RangeJob {
 
 /// A failed try that brought this many bytes of a range of `len` bytes was real progress, which
 /// refills the range's retries: 1 MiB, or an eighth of a smaller range.
-fn real_progress(len: u64) -> u64 {
+pub(super) fn real_progress(len: u64) -> u64 {
     (len / 8).clamp(1, 1 << 20)
 }
 
 /// `Content-Range: bytes <first>-<last>/<total>` as (first, total).
-fn parse_content_range(headers: &HeaderMap) -> Option<(u64, u64)> {
+pub(super) fn parse_content_range(headers: &HeaderMap) -> Option<(u64, u64)> {
     let value = headers.get(CONTENT_RANGE)?.to_str().ok()?;
     let (range, total) = value.strip_prefix("bytes ")?.split_once('/')?;
     let (first, _) = range.split_once('-')?;

@@ -3,6 +3,7 @@
 //! request that downloads each. The fetch engine ([`crate::fetch`]) downloads, verifies and
 //! lays out every plan the same way: no adapter has a download loop of its own.
 
+mod git_xet;
 mod huggingface;
 mod url;
 
@@ -68,6 +69,9 @@ pub struct Request {
     /// Whether the server answers `Range` requests: large files then come in parallel ranges,
     /// and a cut download resumes where it stopped.
     pub ranges: bool,
+    /// A file stored with Xet: the engine rebuilds it from the xorb ranges its storage lists
+    /// (`url` serves the same bytes; messages name it).
+    pub xet: Option<crate::xet::XetFile>,
 }
 
 impl Request {
@@ -76,6 +80,7 @@ impl Request {
             url,
             headers: HeaderMap::new(),
             ranges: true,
+            xet: None,
         }
     }
 }
@@ -111,6 +116,7 @@ pub fn addresses(spec: &FetchSpec, env: &dyn Fn(&str) -> Option<String>) -> Resu
     match &spec.source {
         Source::HuggingFace(source) => huggingface::addresses(spec, source, env),
         Source::Url(source) => Ok(url::addresses(source)),
+        Source::GitXet(source) => Ok(git_xet::addresses(source)),
     }
 }
 
@@ -131,5 +137,6 @@ pub async fn plan(spec: &FetchSpec, context: Context<'_>) -> Result<Plan> {
     match &spec.source {
         Source::HuggingFace(source) => huggingface::plan(spec, source, context).await,
         Source::Url(source) => url::plan(spec, source, context).await,
+        Source::GitXet(source) => git_xet::plan(spec, source, context).await,
     }
 }

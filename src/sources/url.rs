@@ -96,6 +96,7 @@ impl UrlFiles {
                 url: file.url.clone(),
                 headers,
                 ranges,
+                xet: None,
             },
         })
     }

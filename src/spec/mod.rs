@@ -11,6 +11,7 @@
 //! of its values; only a refused one is walked again to list every problem (`problems`).
 
 pub mod fields;
+pub mod git_xet;
 mod problems;
 mod unknown;
 pub mod url;
@@ -86,6 +87,7 @@ pub struct FetchSpec {
 pub enum Source {
     HuggingFace(HfSource),
     Url(url::UrlSource),
+    GitXet(git_xet::GitXetSource),
 }
 
 #[derive(Debug, Clone)]
@@ -221,6 +223,7 @@ impl Source {
         match self {
             Source::HuggingFace(_) => "huggingface",
             Source::Url(_) => "url",
+            Source::GitXet(_) => "git-xet",
         }
     }
 
@@ -232,6 +235,7 @@ impl Source {
                 [one] => fields::redact_userinfo(one.url.as_str()).into_owned(),
                 many => format!("{} URLs ({})", many.len(), source.repo.id),
             },
+            Source::GitXet(source) => source.repo.id.clone(),
         }
     }
 
@@ -240,6 +244,7 @@ impl Source {
         match self {
             Source::HuggingFace(hf) => &hf.revision,
             Source::Url(_) => "main",
+            Source::GitXet(source) => &source.rev,
         }
     }
 
@@ -265,6 +270,14 @@ impl Source {
                     "filename": file.filename,
                 })).collect::<Vec<_>>(),
             }),
+            Source::GitXet(source) => serde_json::json!({
+                "type": "git-xet",
+                "url": source.url,
+                "rev": source.rev,
+                "commit": source.commit,
+                "files": source.files,
+                "exclude": source.exclude,
+            }),
         }
     }
 
@@ -273,6 +286,7 @@ impl Source {
         match self {
             Source::HuggingFace(hf) => hf.repo.cache_folder_name(),
             Source::Url(source) => source.repo.cache_folder_name(),
+            Source::GitXet(source) => source.repo.cache_folder_name(),
         }
     }
 
@@ -281,6 +295,7 @@ impl Source {
         match self {
             Source::HuggingFace(_) => HF_KEYS,
             Source::Url(_) => url::URL_KEYS,
+            Source::GitXet(_) => git_xet::GIT_XET_KEYS,
         }
     }
 
@@ -294,6 +309,11 @@ impl Source {
         match self {
             Source::HuggingFace(hf) => {
                 if !is_commit(&hf.revision) {
+                    attributes.insert("commit".into(), commit.into());
+                }
+            }
+            Source::GitXet(source) => {
+                if !is_commit(&source.rev) {
                     attributes.insert("commit".into(), commit.into());
                 }
             }
@@ -324,7 +344,10 @@ impl Source {
             Source::HuggingFace(hf) if !hf.commit_is_pinned() => {
                 Some(format!("source.huggingface.commit = \"{commit}\";"))
             }
-            Source::HuggingFace(_) | Source::Url(_) => None,
+            Source::GitXet(source) if !source.commit_is_pinned() => {
+                Some(format!("source.git-xet.commit = \"{commit}\";"))
+            }
+            Source::HuggingFace(_) | Source::Url(_) | Source::GitXet(_) => None,
         }
     }
 }
@@ -345,6 +368,8 @@ struct RawSpec {
 struct RawSource {
     huggingface: Option<RawHfSource>,
     url: Option<serde_json::Value>,
+    #[serde(rename = "git-xet")]
+    git_xet: Option<serde_json::Value>,
     /// The other attributes, which must be source types given as null (absent).
     #[serde(flatten)]
     others: std::collections::HashMap<String, Option<serde::de::IgnoredAny>>,
@@ -360,10 +385,13 @@ impl RawSource {
         {
             return Err(format!("source.{kind}: give exactly one source"));
         }
-        match (self.huggingface, self.url) {
-            (Some(hf), None) => hf.into_source().map(Source::HuggingFace),
-            (None, Some(config)) => url::check(&config)
+        match (self.huggingface, self.url, self.git_xet) {
+            (Some(hf), None, None) => hf.into_source().map(Source::HuggingFace),
+            (None, Some(config), None) => url::check(&config)
                 .map(Source::Url)
+                .map_err(|lines| lines.join("; ")),
+            (None, None, Some(config)) => git_xet::check(&config)
+                .map(Source::GitXet)
                 .map_err(|lines| lines.join("; ")),
             _ => Err("source: give exactly one source".into()),
         }

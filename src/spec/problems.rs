@@ -79,7 +79,7 @@ fn unknown_top_level(key: &str, value: &Value) -> String {
     unknown("attribute", "argument", key, TOP_KEYS, instead, None)
 }
 
-fn token_refused(at: &str) -> String {
+pub(super) fn token_refused(at: &str) -> String {
     format!(
         "{at}.token is refused: a token written in the argument ends up in the world-readable \
          Nix store; put it in a file and set auth.tokenFile = \"/run/secrets/hf-token\", or set \
@@ -127,6 +127,11 @@ fn source_problems(source: Option<&Value>, lines: &mut Vec<String>) {
         ["huggingface"] => hf_problems(&source["huggingface"], lines),
         ["url"] => {
             if let Err(problems) = super::url::check(&source["url"]) {
+                lines.extend(problems);
+            }
+        }
+        ["git-xet"] => {
+            if let Err(problems) = super::git_xet::check(&source["git-xet"]) {
                 lines.extend(problems);
             }
         }
@@ -233,7 +238,7 @@ fn hf_problems(config: &Value, lines: &mut Vec<String>) {
 }
 
 /// What is wrong with `value` as a list of strings, with the list to write for one string.
-fn string_list_problem(key: &str, value: &Value) -> Option<String> {
+pub(super) fn string_list_problem(key: &str, value: &Value) -> Option<String> {
     match value {
         Value::String(text) => Some(format!(
             "is a string, give a list: {key} = [ {} ];",
