@@ -17,7 +17,8 @@ use super::store;
 #[derive(clap::Args)]
 pub struct Args {
     /// hf:org/name[@revision], hf:datasets/org/name[@revision], hf:spaces/org/name[@revision],
-    /// or url:https://... (a file at a plain URL).
+    /// url:https://... (a file at a plain URL), or git-xet:https://huggingface.co/org/name[@rev]
+    /// (a Hub repo by its URL, its Xet files through the Xet protocol).
     #[arg(required_unless_present = "spec")]
     reference: Option<String>,
     /// A fetch spec (the fetchModel argument as JSON, any source) instead of a reference; - for
@@ -141,6 +142,13 @@ fn check_arguments(args: &Args) -> Result<Source> {
             }
         }
     }
+    if let Ok(Source::GitXet(url, rev)) = &reference {
+        if args.endpoint.is_some() {
+            flag("--endpoint", Err("applies to hf: references only: a git-xet: URL names its Hub".into()));
+        }
+        flag(text, spec::git_xet::repo_url(url).map(drop).map_err(|p| format!("url {p}")));
+        flag(text, fields::revision(rev).map_err(|p| format!("@rev {p}")));
+    }
     if let Ok(Source::Hub(reference)) = &reference {
         let at = text;
         flag(
@@ -193,6 +201,16 @@ fn spec_json(args: &Args, reference: &Source) -> Value {
     let mut spec = match reference {
         Source::Hub(reference) => json!({ "source": { "huggingface": hub_source(args, reference) } }),
         Source::Url(url) => json!({ "source": { "url": { "url": url } } }),
+        Source::GitXet(url, rev) => {
+            let mut source = json!({ "url": url, "rev": rev });
+            if !args.include.is_empty() {
+                source["files"] = json!(args.include);
+            }
+            if !args.exclude.is_empty() {
+                source["exclude"] = json!(args.exclude);
+            }
+            json!({ "source": { "git-xet": source } })
+        }
     };
     if let Some(name) = &args.name {
         spec["name"] = json!(name);

@@ -1,5 +1,6 @@
 //! Model references on the command line: `hf:org/name[@revision]`,
-//! `hf:datasets/org/name@rev`, `hf:spaces/org/name`, and `url:https://...`.
+//! `hf:datasets/org/name@rev`, `hf:spaces/org/name`, `url:https://...`, and
+//! `git-xet:https://huggingface.co/org/name[@rev]`.
 
 use nix_fetch_model::hub::RepoType;
 
@@ -9,6 +10,8 @@ pub enum Source {
     Hub(Reference),
     /// A file at a plain URL.
     Url(String),
+    /// A Hub repo by its URL, its Xet files through the Xet protocol: the URL, the rev.
+    GitXet(String, String),
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -18,13 +21,36 @@ pub struct Reference {
     pub revision: String,
 }
 
-const FORMS: &str = "write hf:org/name[@revision] (or hf:datasets/org/name), or url:https://...";
+const FORMS: &str = "write hf:org/name[@revision] (or hf:datasets/org/name), url:https://..., \
+                     or git-xet:https://huggingface.co/org/name[@rev]";
 
 pub fn parse_source(text: &str) -> Result<Source, String> {
     if let Some(url) = text.strip_prefix("url:") {
         return Ok(Source::Url(url.to_string()));
     }
+    if let Some(rest) = text.strip_prefix("git-xet:") {
+        return git_xet(text, rest);
+    }
     parse(text).map(Source::Hub)
+}
+
+/// `<url>[@rev]`: the rev is what follows the last `@` of the URL's path (an `@` before the path
+/// is the URL's, which the spec's check refuses).
+fn git_xet(text: &str, rest: &str) -> Result<Source, String> {
+    let path_start = rest
+        .find("://")
+        .and_then(|scheme| rest[scheme + 3..].find('/').map(|at| scheme + 3 + at))
+        .unwrap_or(rest.len());
+    match rest[path_start..].rfind('@').map(|at| path_start + at) {
+        Some(at) if at + 1 == rest.len() => Err(format!(
+            "'{text}': nothing after '@': give a branch, tag or commit"
+        )),
+        Some(at) => Ok(Source::GitXet(
+            rest[..at].to_string(),
+            rest[at + 1..].to_string(),
+        )),
+        None => Ok(Source::GitXet(rest.to_string(), "main".to_string())),
+    }
 }
 
 pub fn parse(text: &str) -> Result<Reference, String> {
@@ -82,5 +108,19 @@ mod tests {
             Source::Url("https://x/m.bin".into())
         );
         assert!(parse("hf:org/name@").is_err());
+        assert_eq!(
+            parse_source("git-xet:https://huggingface.co/org/name@refs/pr/1").unwrap(),
+            Source::GitXet("https://huggingface.co/org/name".into(), "refs/pr/1".into())
+        );
+        assert_eq!(
+            parse_source("git-xet:http://127.0.0.1:1/datasets/o/d").unwrap(),
+            Source::GitXet("http://127.0.0.1:1/datasets/o/d".into(), "main".into())
+        );
+        // The '@' of credentials is the URL's (the spec's check refuses them).
+        assert_eq!(
+            parse_source("git-xet:https://me:hf_x@huggingface.co/o/n").unwrap(),
+            Source::GitXet("https://me:hf_x@huggingface.co/o/n".into(), "main".into())
+        );
+        assert!(parse_source("git-xet:https://huggingface.co/o/n@").is_err());
     }
 }

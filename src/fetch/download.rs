@@ -120,7 +120,11 @@ pub async fn download_blob(shared: Arc<Downloads>, mut blob: Blob) -> Result<Str
     let file = Arc::new(file);
     // A Xet file comes as its terms, each written in order by the download of its xorb range.
     let xet = match &blob.request.xet {
-        Some(xet) => Some(xet.cas.reconstruction(&xet.hash, &blob.path, blob.size).await?),
+        Some(xet) => Some(
+            xet.cas
+                .reconstruction(&xet.hash, &blob.path, blob.size)
+                .await?,
+        ),
         None => None,
     };
     let ranges = match (&xet, blob.request.ranges) {
@@ -171,10 +175,14 @@ pub async fn download_blob(shared: Arc<Downloads>, mut blob: Blob) -> Result<Str
                 Some(ended) = ranges.join_next() => joined(ended)??,
             }
         };
-        if let Some(fetch) = fetches.as_mut().and_then(Iterator::next) {
+        if let (Some(fetch), Some(xet)) =
+            (fetches.as_mut().and_then(Iterator::next), &blob.request.xet)
+        {
             let job = super::xet::XorbJob {
                 shared: shared.clone(),
                 fetch,
+                xet: xet.clone(),
+                size: blob.size,
                 file: file.clone(),
                 partial: partial.clone(),
                 frontier: frontier.clone(),

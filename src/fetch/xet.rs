@@ -20,6 +20,10 @@ use crate::error::{Error, Result, ShownUrl};
 use crate::http::Failure;
 use crate::xet::chunks::ChunkStream;
 use crate::xet::reconstruction::{Reconstruction, XorbFetch};
+use crate::xet::XetFile;
+
+/// How many times one xorb range has its URL signed again after a 403 (an expired signature).
+const RESIGNS: u32 = 3;
 
 /// The blob's ranges: its terms, one after the other.
 pub fn term_ranges(reconstruction: &Reconstruction) -> Vec<Range> {
@@ -28,7 +32,10 @@ pub fn term_ranges(reconstruction: &Reconstruction) -> Vec<Range> {
         .terms
         .iter()
         .map(|&len| {
-            let range = Range { start, end: start + len };
+            let range = Range {
+                start,
+                end: start + len,
+            };
             start = range.end;
             range
         })
@@ -39,6 +46,9 @@ pub fn term_ranges(reconstruction: &Reconstruction) -> Vec<Range> {
 pub struct XorbJob {
     pub shared: Arc<Downloads>,
     pub fetch: XorbFetch,
+    /// The file, whose reconstruction is asked again when a URL's signature has expired.
+    pub xet: XetFile,
+    pub size: u64,
     pub file: Arc<File>,
     /// Where `file` is on disk.
     pub partial: PathBuf,
@@ -55,7 +65,7 @@ struct Progress {
 
 impl XorbJob {
     /// Runs holding `_permit`, its place among the requests in flight.
-    pub async fn run(self, _permit: OwnedSemaphorePermit) -> Result<()> {
+    pub async fn run(mut self, _permit: OwnedSemaphorePermit) -> Result<()> {
         let http = self.shared.origin.http();
         let mut backoff = http.backoff();
         let mut stream = ChunkStream::default();
@@ -64,6 +74,7 @@ impl XorbJob {
             taken: 0,
         };
         let what = format!("{} (xorb {})", self.path, self.fetch.xorb);
+        let mut resigned = 0;
         loop {
             let taken_before = done.taken;
             // A retry asks from the first chunk not yet decoded.
@@ -73,6 +84,14 @@ impl XorbJob {
             let range = format!("bytes={start}-{}", self.fetch.bytes.end);
             headers.insert(RANGE, HeaderValue::from_str(&range).expect("ascii range"));
             let failure = match http.send_once(&self.fetch.url, false, headers).await? {
+                Ok(response)
+                    if response.status() == StatusCode::FORBIDDEN && resigned < RESIGNS =>
+                {
+                    // A presigned URL lives about an hour: a long fetch asks for a new one.
+                    resigned += 1;
+                    self.fetch.url = self.signed_again().await?;
+                    continue;
+                }
                 Ok(response) => {
                     let response = self.accept(response, start)?;
                     match self.stream(response, &mut stream, &mut done).await? {
@@ -85,8 +104,36 @@ impl XorbJob {
             if done.taken - taken_before >= real_progress(self.fetch.bytes.len()) {
                 backoff.refill();
             }
-            backoff.wait_or_fail(&self.fetch.url, &what, failure).await?;
+            backoff
+                .wait_or_fail(&self.fetch.url, &what, failure)
+                .await?;
         }
+    }
+
+    /// The URL of this xorb range in a reconstruction asked again.
+    async fn signed_again(&self) -> Result<url::Url> {
+        let fresh = self
+            .xet
+            .cas
+            .reconstruction(&self.xet.hash, &self.path, self.size)
+            .await?;
+        let same = |fetch: &XorbFetch| {
+            fetch.xorb == self.fetch.xorb
+                && fetch.chunks == self.fetch.chunks
+                && fetch.bytes == self.fetch.bytes
+        };
+        fresh
+            .fetches
+            .into_iter()
+            .find(same)
+            .map(|fetch| fetch.url)
+            .ok_or_else(|| Error::Protocol {
+                url: ShownUrl::from(&self.fetch.url),
+                problem: format!(
+                    "{}: the reconstruction asked again no longer holds chunks {}..{} of xorb {}",
+                    self.path, self.fetch.chunks.start, self.fetch.chunks.end, self.fetch.xorb
+                ),
+            })
     }
 
     /// Checks the answer is the bytes from `start` asked for.
@@ -99,7 +146,10 @@ impl XorbJob {
                 Some((first, _)) if first == start => Ok(response),
                 Some((first, _)) => Err(Error::Protocol {
                     url,
-                    problem: format!("asked bytes from {start} of xorb {}, got from {first}", self.fetch.xorb),
+                    problem: format!(
+                        "asked bytes from {start} of xorb {}, got from {first}",
+                        self.fetch.xorb
+                    ),
                 }),
                 None => Err(Error::Protocol {
                     url,
@@ -124,11 +174,7 @@ impl XorbJob {
                 url,
                 status: status.as_u16(),
                 detail: crate::http::error_detail(response.headers()),
-                remedy: format!(
-                    "the Xet storage refused a part of {}: its signed URL may have expired (a \
-                     long fetch); fetch again",
-                    self.path
-                ),
+                remedy: format!("the Xet storage refused a part of {}", self.path),
             }),
             status => Err(Error::Protocol {
                 url,
@@ -140,7 +186,12 @@ impl XorbJob {
     /// Decodes the body's chunks as they come and writes them. `Ok(None)`: every chunk is
     /// written. `Ok(Some(failure))`: the connection broke; the range resumes at the first chunk
     /// not yet whole.
-    async fn stream(&self, response: Response, stream: &mut ChunkStream, done: &mut Progress) -> Result<Option<Failure>> {
+    async fn stream(
+        &self,
+        response: Response,
+        stream: &mut ChunkStream,
+        done: &mut Progress,
+    ) -> Result<Option<Failure>> {
         let url = ShownUrl::from(response.url());
         let asked = self.fetch.bytes.len() - done.taken;
         let mut received = 0u64;
@@ -164,20 +215,26 @@ impl XorbJob {
             };
             received += bytes.len() as u64;
             if received > asked {
-                return Err(corrupt(format!("the storage sent more than the {asked} bytes asked")));
+                return Err(corrupt(format!(
+                    "the storage sent more than the {asked} bytes asked"
+                )));
             }
             stream.push(&bytes);
-            while let Some(taken) = stream.next_chunk(&mut decoded).map_err(|p| corrupt(format!("{p}, chunk {}", done.next_chunk)))? {
+            while let Some(taken) = stream
+                .next_chunk(&mut decoded)
+                .map_err(|p| corrupt(format!("{p}, chunk {}", done.next_chunk)))?
+            {
                 if done.next_chunk >= self.fetch.chunks.end {
                     return Err(corrupt(format!(
                         "the range holds more than its chunks {}..{}",
                         self.fetch.chunks.start, self.fetch.chunks.end
                     )));
                 }
-                self.write_chunk(done.next_chunk, &decoded).map_err(|e| match e {
-                    Error::Protocol { problem, .. } => corrupt(problem),
-                    other => other,
-                })?;
+                self.write_chunk(done.next_chunk, &decoded)
+                    .map_err(|e| match e {
+                        Error::Protocol { problem, .. } => corrupt(problem),
+                        other => other,
+                    })?;
                 done.next_chunk += 1;
                 done.taken += taken as u64;
             }
@@ -214,7 +271,11 @@ impl XorbJob {
                     problem: format!(
                         "term {} decodes to {} bytes, the reconstruction says {}",
                         serves.term,
-                        if end > term.end { format!("more than {}", term.len()) } else { (end - term.start).to_string() },
+                        if end > term.end {
+                            format!("more than {}", term.len())
+                        } else {
+                            (end - term.start).to_string()
+                        },
                         term.len()
                     ),
                 });

@@ -47,11 +47,17 @@ pub async fn plan(spec: &FetchSpec, source: &GitXetSource, context: Context<'_>)
     let mut plan = plan_repo(hub.clone(), &target).await?;
     let commit = plan.commit.clone().unwrap_or_default();
     let hashes = match &plan.layout {
-        Layout::HubCache { listing: Some(listing) } => xet_hashes(listing),
+        Layout::HubCache {
+            listing: Some(listing),
+        } => xet_hashes(listing),
         Layout::HubCache { listing: None } => HashMap::new(),
     };
     let stored = |path: &str, size: u64| hashes.get(path).filter(|_| size > 0).cloned();
-    if !plan.files.iter().any(|file| stored(&file.path, file.size).is_some()) {
+    if !plan
+        .files
+        .iter()
+        .any(|file| stored(&file.path, file.size).is_some())
+    {
         notify(&format!(
             "no selected file of {} at {commit} is stored with Xet (the Hub lists no xetHash): \
              they come through the Hub's resolve route, as with source.huggingface",

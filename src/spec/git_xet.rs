@@ -79,7 +79,9 @@ fn walk(config: &Value, lines: &mut Vec<String>) -> Option<GitXetSource> {
     }
     let located = match given(config, "url") {
         None => {
-            lines.push(format!("{AT}.url is missing: give the repo's URL, e.g. url = \"{URL_EXAMPLE}\""));
+            lines.push(format!(
+                "{AT}.url is missing: give the repo's URL, e.g. url = \"{URL_EXAMPLE}\""
+            ));
             None
         }
         Some(Value::String(text)) => match repo_url(text) {
@@ -91,7 +93,10 @@ fn walk(config: &Value, lines: &mut Vec<String>) -> Option<GitXetSource> {
         },
         Some(other) => {
             let wanted = format!("a string such as \"{URL_EXAMPLE}\"");
-            lines.push(format!("{AT}.url {}", wrong_type(type_name(other), &wanted)));
+            lines.push(format!(
+                "{AT}.url {}",
+                wrong_type(type_name(other), &wanted)
+            ));
             None
         }
     };
@@ -134,7 +139,13 @@ fn walk(config: &Value, lines: &mut Vec<String>) -> Option<GitXetSource> {
         }
         let strings = value
             .and_then(Value::as_array)
-            .map(|items| items.iter().filter_map(Value::as_str).map(String::from).collect())
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(String::from)
+                    .collect()
+            })
             .unwrap_or_default();
         lists.push(strings);
     }
@@ -167,8 +178,8 @@ pub fn repo_url(text: &str) -> Result<(String, String, RepoId), String> {
     };
     let after_scheme = &text[text.find("://").expect("an http(s) URL") + 3..];
     let path = match after_scheme.find('/') {
-        Some(at) => &after_scheme[at + 1..],
-        None => return Err(not_a_repo()),
+        Some(at) if !after_scheme[..at].contains(['?', '#']) => &after_scheme[at + 1..],
+        _ => return Err(not_a_repo()),
     };
     if path.contains(['?', '#']) {
         return Err(not_a_repo());
@@ -205,14 +216,43 @@ mod tests {
     #[test]
     fn a_url_gives_the_hub_the_type_and_the_repo() {
         for (url, endpoint, kind, id) in [
-            ("https://huggingface.co/org/name", "https://huggingface.co", RepoType::Model, "org/name"),
-            ("https://huggingface.co/gpt2/", "https://huggingface.co", RepoType::Model, "gpt2"),
-            ("http://127.0.0.1:8080/datasets/org/d", "http://127.0.0.1:8080", RepoType::Dataset, "org/d"),
-            ("https://hub.example:443/spaces/o/s", "https://hub.example", RepoType::Space, "o/s"),
-            ("https://HF.co/datasets", "https://hf.co", RepoType::Model, "datasets"),
+            (
+                "https://huggingface.co/org/name",
+                "https://huggingface.co",
+                RepoType::Model,
+                "org/name",
+            ),
+            (
+                "https://huggingface.co/gpt2/",
+                "https://huggingface.co",
+                RepoType::Model,
+                "gpt2",
+            ),
+            (
+                "http://127.0.0.1:8080/datasets/org/d",
+                "http://127.0.0.1:8080",
+                RepoType::Dataset,
+                "org/d",
+            ),
+            (
+                "https://hub.example:443/spaces/o/s",
+                "https://hub.example",
+                RepoType::Space,
+                "o/s",
+            ),
+            (
+                "https://HF.co/datasets",
+                "https://hf.co",
+                RepoType::Model,
+                "datasets",
+            ),
         ] {
             let (_, origin, repo) = repo_url(url).unwrap();
-            assert_eq!((origin.as_str(), repo.kind, repo.id.as_str()), (endpoint, kind, id), "{url}");
+            assert_eq!(
+                (origin.as_str(), repo.kind, repo.id.as_str()),
+                (endpoint, kind, id),
+                "{url}"
+            );
         }
     }
 
@@ -226,13 +266,27 @@ mod tests {
             "https://huggingface.co/org/name?x=1",
             "https://huggingface.co/org/name#main",
             "https://huggingface.co/datasets/a/b/c",
+            "https://huggingface.co?x/a/b",
+            "https://huggingface.co/a/b//",
         ] {
-            assert!(repo_url(url).unwrap_err().contains("is not a Hub repo's URL"), "{url}");
+            assert!(
+                repo_url(url)
+                    .unwrap_err()
+                    .contains("is not a Hub repo's URL"),
+                "{url}"
+            );
         }
-        assert!(repo_url("https://huggingface.co/a--b/c").unwrap_err().contains("names repo 'a--b/c'"));
-        assert!(repo_url("ftp://h/a/b").unwrap_err().contains("is not an http:// or https:// URL"));
+        assert!(repo_url("https://huggingface.co/a--b/c")
+            .unwrap_err()
+            .contains("names repo 'a--b/c'"));
+        assert!(repo_url("ftp://h/a/b")
+            .unwrap_err()
+            .contains("is not an http:// or https:// URL"));
         let secret = repo_url("https://me:hf_secret@huggingface.co/a/b").unwrap_err();
-        assert!(secret.contains("'https://***@huggingface.co/a/b' holds credentials") && !secret.contains("hf_secret"));
+        assert!(
+            secret.contains("'https://***@huggingface.co/a/b' holds credentials")
+                && !secret.contains("hf_secret")
+        );
     }
 
     #[test]
@@ -256,8 +310,13 @@ mod tests {
 
     #[test]
     fn a_valid_source_with_defaults() {
-        let source = checked(r#"{"url":"https://huggingface.co/datasets/org/d","files":["*.csv"]}"#).unwrap();
-        assert_eq!((source.rev.as_str(), source.commit.as_deref()), ("main", None));
+        let source =
+            checked(r#"{"url":"https://huggingface.co/datasets/org/d","files":["*.csv"]}"#)
+                .unwrap();
+        assert_eq!(
+            (source.rev.as_str(), source.commit.as_deref()),
+            ("main", None)
+        );
         assert_eq!(source.repo.cache_folder_name(), "datasets--org--d");
         assert_eq!(source.files, vec!["*.csv"]);
         assert!(!source.commit_is_pinned());

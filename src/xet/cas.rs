@@ -69,14 +69,24 @@ impl Cas {
     }
 
     /// How to rebuild the file `path` of `size` bytes, whose Xet hash is `hash`.
-    pub async fn reconstruction(&self, hash: &str, path: &str, size: u64) -> Result<Reconstruction> {
+    pub async fn reconstruction(
+        &self,
+        hash: &str,
+        path: &str,
+        size: u64,
+    ) -> Result<Reconstruction> {
         let token = self.fresh_token().await?;
         let url = token
             .cas_url
             .join(&format!("v1/reconstructions/{hash}"))
             .map_err(|e| Error::Internal(format!("cannot build the reconstruction URL: {e}")))?;
-        let mut bearer = HeaderValue::from_str(&format!("Bearer {}", token.access_token))
-            .map_err(|_| protocol(&self.token_url(), "the Xet access token holds characters a header cannot carry"))?;
+        let mut bearer =
+            HeaderValue::from_str(&format!("Bearer {}", token.access_token)).map_err(|_| {
+                protocol(
+                    &self.token_url(),
+                    "the Xet access token holds characters a header cannot carry",
+                )
+            })?;
         bearer.set_sensitive(true);
         let mut headers = HeaderMap::new();
         headers.insert(AUTHORIZATION, bearer);
@@ -108,7 +118,8 @@ impl Cas {
             cause: crate::http::describe(&e),
             names: SettingNames::Spec,
         })?;
-        reconstruction::read(&body, size).map_err(|problem| protocol(&url, &format!("{path}: {problem}")))
+        reconstruction::read(&body, size)
+            .map_err(|problem| protocol(&url, &format!("{path}: {problem}")))
     }
 
     /// The token, asked for again if it is about to expire.
@@ -134,7 +145,8 @@ impl Cas {
     }
 
     fn token_url(&self) -> Url {
-        token_url(&self.hub, &self.repo, &self.commit).unwrap_or_else(|_| Url::parse("http://invalid/").expect("a URL"))
+        token_url(&self.hub, &self.repo, &self.commit)
+            .unwrap_or_else(|_| Url::parse("http://invalid/").expect("a URL"))
     }
 }
 
@@ -162,10 +174,14 @@ async fn read_token(hub: &HubClient, repo: &RepoId, commit: &str) -> Result<Opti
     }
     if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
         let who = match hub.http().has_token() {
-            true => "the token set (HF_TOKEN, auth.tokenFile or auth.tokenEnvVar) may not read it: \
-                     check that its account has access to the repo",
-            false => "it needs a token: set HF_TOKEN (or auth.tokenFile) to a token that can \
-                      read the repo",
+            true => {
+                "the token set (HF_TOKEN, auth.tokenFile or auth.tokenEnvVar) may not read it: \
+                     check that its account has access to the repo"
+            }
+            false => {
+                "it needs a token: set HF_TOKEN (or auth.tokenFile) to a token that can \
+                      read the repo"
+            }
         };
         return Err(Error::Refused {
             url: ShownUrl::from(&url),
@@ -175,16 +191,29 @@ async fn read_token(hub: &HubClient, repo: &RepoId, commit: &str) -> Result<Opti
         });
     }
     let response = hub.checked(repo, response, Asked::Revision(commit))?;
+    let headers = response.headers().clone();
     let body = response.bytes().await.map_err(|e| Error::Unreachable {
         url: ShownUrl::from(&url),
         cause: crate::http::describe(&e),
         names: SettingNames::Spec,
     })?;
-    let answer: TokenAnswer = serde_json::from_slice(&body)
-        .map_err(|e| protocol(&url, &format!("the answer is not a Xet read token: {e}")))?;
+    // The Hub gives it as JSON (what xet-core reads) and as headers (what huggingface_hub reads).
+    let answer = match serde_json::from_slice::<TokenAnswer>(&body) {
+        Ok(answer) => answer,
+        Err(error) => token_from_headers(&headers).ok_or_else(|| {
+            protocol(
+                &url,
+                &format!("the answer is not a Xet read token: {error}"),
+            )
+        })?,
+    };
     let cas_url = Url::parse(answer.cas_url.trim_end_matches('/'))
         .ok()
-        .filter(|cas| matches!(cas.scheme(), "http" | "https") && cas.username().is_empty() && cas.password().is_none())
+        .filter(|cas| {
+            matches!(cas.scheme(), "http" | "https")
+                && cas.username().is_empty()
+                && cas.password().is_none()
+        })
         .ok_or_else(|| protocol(&url, "the Xet storage's URL (casUrl) is no http(s) URL"))?;
     // `join` keeps the last segment of a base only when it ends with '/'.
     let mut cas_url = cas_url;
@@ -198,6 +227,16 @@ async fn read_token(hub: &HubClient, repo: &RepoId, commit: &str) -> Result<Opti
     }))
 }
 
+/// `X-Xet-Cas-Url`, `X-Xet-Access-Token` and `X-Xet-Token-Expiration`.
+fn token_from_headers(headers: &HeaderMap) -> Option<TokenAnswer> {
+    let header = |name: &str| headers.get(name)?.to_str().ok().map(String::from);
+    Some(TokenAnswer {
+        cas_url: header("x-xet-cas-url")?,
+        access_token: header("x-xet-access-token")?,
+        exp: header("x-xet-token-expiration")?.parse().ok()?,
+    })
+}
+
 fn protocol(url: &Url, problem: &str) -> Error {
     Error::Protocol {
         url: ShownUrl::from(url),
@@ -206,5 +245,7 @@ fn protocol(url: &Url, problem: &str) -> Error {
 }
 
 fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }

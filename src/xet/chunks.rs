@@ -48,7 +48,8 @@ pub enum Scheme {
 impl ChunkHeader {
     /// Reads a header; what is wrong with it otherwise.
     pub fn parse(bytes: &[u8; HEADER_LEN]) -> Result<Self, String> {
-        let length = |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], 0]) as usize;
+        let length =
+            |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], 0]) as usize;
         if bytes[0] != 0 {
             return Err(format!("a chunk header of version {}, not 0", bytes[0]));
         }
@@ -65,9 +66,15 @@ impl ChunkHeader {
             ));
         }
         if scheme == Scheme::Stored && stored != decoded {
-            return Err(format!("a chunk stored as it is in {stored} bytes, said to have {decoded}"));
+            return Err(format!(
+                "a chunk stored as it is in {stored} bytes, said to have {decoded}"
+            ));
         }
-        Ok(ChunkHeader { stored, scheme, decoded })
+        Ok(ChunkHeader {
+            stored,
+            scheme,
+            decoded,
+        })
     }
 }
 
@@ -80,7 +87,12 @@ pub struct ChunkDecoder {
 impl ChunkDecoder {
     /// Decodes the chunk of `header` whose stored bytes are `stored` into `out` (replacing what
     /// it held); what is wrong with it otherwise.
-    pub fn decode(&mut self, header: &ChunkHeader, stored: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+    pub fn decode(
+        &mut self,
+        header: &ChunkHeader,
+        stored: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), String> {
         out.clear();
         match header.scheme {
             Scheme::Stored => out.extend_from_slice(stored),
@@ -157,7 +169,8 @@ impl ChunkStream {
         if self.pending.len() < taken {
             return Ok(None);
         }
-        self.decoder.decode(&header, &self.pending[HEADER_LEN..taken], out)?;
+        self.decoder
+            .decode(&header, &self.pending[HEADER_LEN..taken], out)?;
         self.pending.drain(..taken);
         Ok(Some(taken))
     }
@@ -178,7 +191,10 @@ mod tests {
     use super::*;
 
     fn header(stored: usize, scheme: u8, decoded: usize) -> [u8; 8] {
-        let (s, d) = ((stored as u32).to_le_bytes(), (decoded as u32).to_le_bytes());
+        let (s, d) = (
+            (stored as u32).to_le_bytes(),
+            (decoded as u32).to_le_bytes(),
+        );
         [0, s[0], s[1], s[2], scheme, d[0], d[1], d[2]]
     }
 
@@ -187,7 +203,9 @@ mod tests {
         for len in 0..=13usize {
             let data: Vec<u8> = (0..len as u8).collect();
             // Grouped by hand: offsets 0,4,8.. then 1,5,9.. then 2,6.. then 3,7..
-            let grouped: Vec<u8> = (0..4).flat_map(|g| data.iter().copied().skip(g).step_by(4)).collect();
+            let grouped: Vec<u8> = (0..4)
+                .flat_map(|g| data.iter().copied().skip(g).step_by(4))
+                .collect();
             let mut out = Vec::new();
             ungroup4(&grouped, &mut out);
             assert_eq!(out, data, "{len} bytes");
@@ -198,12 +216,20 @@ mod tests {
     fn headers_are_checked() {
         assert_eq!(
             ChunkHeader::parse(&header(70_000, 1, 131_072)).unwrap(),
-            ChunkHeader { stored: 70_000, scheme: Scheme::Lz4, decoded: 131_072 }
+            ChunkHeader {
+                stored: 70_000,
+                scheme: Scheme::Lz4,
+                decoded: 131_072
+            }
         );
         let mut newer = header(1, 0, 1);
         newer[0] = 1;
-        assert!(ChunkHeader::parse(&newer).unwrap_err().contains("version 1"));
-        assert!(ChunkHeader::parse(&header(1, 3, 1)).unwrap_err().contains("unknown scheme 3"));
+        assert!(ChunkHeader::parse(&newer)
+            .unwrap_err()
+            .contains("version 1"));
+        assert!(ChunkHeader::parse(&header(1, 3, 1))
+            .unwrap_err()
+            .contains("unknown scheme 3"));
         assert!(ChunkHeader::parse(&header(5, 0, 6)).is_err());
         assert!(ChunkHeader::parse(&header(10, 1, MAX_CHUNK_LEN + 1)).is_err());
         // The footer of a xorb ("XETBLOB") is no chunk.
@@ -235,12 +261,32 @@ mod tests {
     fn a_chunk_that_does_not_decode_is_refused() {
         let mut decoder = ChunkDecoder::default();
         let mut out = Vec::new();
-        let not_lz4 = ChunkHeader { stored: 16, scheme: Scheme::Lz4, decoded: 10 };
+        let not_lz4 = ChunkHeader {
+            stored: 16,
+            scheme: Scheme::Lz4,
+            decoded: 10,
+        };
         let refused = decoder.decode(&not_lz4, &[b'x'; 16], &mut out);
-        assert!(refused.as_ref().unwrap_err().contains("LZ4 frame does not decode"), "{refused:?}");
+        assert!(
+            refused
+                .as_ref()
+                .unwrap_err()
+                .contains("LZ4 frame does not decode"),
+            "{refused:?}"
+        );
         // Too short to be a frame: nothing comes out of it, which is not the 10 bytes said.
-        let short = ChunkHeader { stored: 4, scheme: Scheme::ByteGrouping4Lz4, decoded: 10 };
+        let short = ChunkHeader {
+            stored: 4,
+            scheme: Scheme::ByteGrouping4Lz4,
+            decoded: 10,
+        };
         let refused = decoder.decode(&short, b"abcd", &mut out);
-        assert!(refused.as_ref().unwrap_err().contains("decoded to 0 bytes, its header says 10"), "{refused:?}");
+        assert!(
+            refused
+                .as_ref()
+                .unwrap_err()
+                .contains("decoded to 0 bytes, its header says 10"),
+            "{refused:?}"
+        );
     }
 }

@@ -53,7 +53,8 @@ mod tests {
         for (sha256, entry) in &index {
             let hash = entry["xetHash"].as_str().unwrap();
             let size = entry["size"].as_u64().unwrap();
-            let answer = std::fs::read(root.join(format!("cas/reconstructions/{hash}.json"))).unwrap();
+            let answer =
+                std::fs::read(root.join(format!("cas/reconstructions/{hash}.json"))).unwrap();
             let plan = reconstruction::read(&answer, size).unwrap();
             let mut terms: Vec<Vec<u8>> = plan.terms.iter().map(|_| Vec::new()).collect();
             for fetch in &plan.fetches {
@@ -62,7 +63,8 @@ mod tests {
                 let mut at = 0;
                 while at < range.len() {
                     schemes.insert(range[at + 4]);
-                    let stored = u32::from_le_bytes([range[at + 1], range[at + 2], range[at + 3], 0]);
+                    let stored =
+                        u32::from_le_bytes([range[at + 1], range[at + 2], range[at + 3], 0]);
                     at += 8 + stored as usize;
                 }
                 let mut stream = ChunkStream::default();
@@ -71,7 +73,11 @@ mod tests {
                 for piece in range.chunks(1000) {
                     stream.push(piece);
                     while stream.next_chunk(&mut out).unwrap().is_some() {
-                        for serves in fetch.serves.iter().filter(|s| (s.chunks.start..s.chunks.end).contains(&chunk)) {
+                        for serves in fetch
+                            .serves
+                            .iter()
+                            .filter(|s| (s.chunks.start..s.chunks.end).contains(&chunk))
+                        {
                             terms[serves.term].extend_from_slice(&out);
                         }
                         chunk += 1;

@@ -102,28 +102,49 @@ pub fn read(answer: &[u8], size: u64) -> Result<Reconstruction, String> {
             answer.offset_into_first_range
         ));
     }
-    let total = answer.terms.iter().map(|t| t.unpacked_length).fold(0u64, u64::saturating_add);
+    let total = answer
+        .terms
+        .iter()
+        .map(|t| t.unpacked_length)
+        .fold(0u64, u64::saturating_add);
     if total != size {
-        return Err(format!("the reconstruction gives {total} bytes, the Hub lists {size}"));
+        return Err(format!(
+            "the reconstruction gives {total} bytes, the Hub lists {size}"
+        ));
     }
     // (xorb, index in its fetch_info) -> the download's place in `fetches`.
     let mut chosen: HashMap<(&str, usize), usize> = HashMap::new();
     let mut fetches: Vec<XorbFetch> = Vec::new();
     for (index, term) in answer.terms.iter().enumerate() {
         if term.range.start >= term.range.end || term.unpacked_length == 0 {
-            return Err(format!("term {index} is empty (chunks {}..{})", term.range.start, term.range.end));
+            return Err(format!(
+                "term {index} is empty (chunks {}..{})",
+                term.range.start, term.range.end
+            ));
         }
         let infos = answer.fetch_info.get(&term.hash).ok_or_else(|| {
-            format!("term {index} is in xorb {}, for which no download is given", term.hash)
-        })?;
-        let within = |info: &&FetchInfo| info.range.start <= term.range.start && term.range.end <= info.range.end;
-        let (at, info) = infos.iter().enumerate().find(|(_, info)| within(info)).ok_or_else(|| {
             format!(
-                "no download given for chunks {}..{} of xorb {} (term {index})",
-                term.range.start, term.range.end, term.hash
+                "term {index} is in xorb {}, for which no download is given",
+                term.hash
             )
         })?;
-        let serves = TermUse { term: index, chunks: term.range };
+        let within = |info: &&FetchInfo| {
+            info.range.start <= term.range.start && term.range.end <= info.range.end
+        };
+        let (at, info) = infos
+            .iter()
+            .enumerate()
+            .find(|(_, info)| within(info))
+            .ok_or_else(|| {
+                format!(
+                    "no download given for chunks {}..{} of xorb {} (term {index})",
+                    term.range.start, term.range.end, term.hash
+                )
+            })?;
+        let serves = TermUse {
+            term: index,
+            chunks: term.range,
+        };
         match chosen.get(&(term.hash.as_str(), at)) {
             Some(&fetch) => fetches[fetch].serves.push(serves),
             None => {
@@ -133,7 +154,9 @@ pub fn read(answer: &[u8], size: u64) -> Result<Reconstruction, String> {
                 let url = Url::parse(&info.url)
                     .ok()
                     .filter(|url| matches!(url.scheme(), "http" | "https"))
-                    .ok_or_else(|| format!("the download of xorb {} is no http(s) URL", term.hash))?;
+                    .ok_or_else(|| {
+                        format!("the download of xorb {} is no http(s) URL", term.hash)
+                    })?;
                 chosen.insert((term.hash.as_str(), at), fetches.len());
                 fetches.push(XorbFetch {
                     xorb: term.hash.clone(),
@@ -156,7 +179,10 @@ mod tests {
     use super::*;
 
     fn answer(terms: &str, fetch_info: &str) -> Vec<u8> {
-        format!(r#"{{"offset_into_first_range":0,"terms":[{terms}],"fetch_info":{{{fetch_info}}}}}"#).into_bytes()
+        format!(
+            r#"{{"offset_into_first_range":0,"terms":[{terms}],"fetch_info":{{{fetch_info}}}}}"#
+        )
+        .into_bytes()
     }
 
     #[test]
@@ -175,10 +201,17 @@ mod tests {
         assert_eq!(plan.fetches[0].xorb, "a");
         assert_eq!(plan.fetches[0].bytes.len(), 100);
         assert_eq!(
-            plan.fetches[0].serves.iter().map(|s| s.term).collect::<Vec<_>>(),
+            plan.fetches[0]
+                .serves
+                .iter()
+                .map(|s| s.term)
+                .collect::<Vec<_>>(),
             vec![0, 2]
         );
-        assert_eq!(plan.fetches[1].serves[0].chunks, Chunks { start: 0, end: 3 });
+        assert_eq!(
+            plan.fetches[1].serves[0].chunks,
+            Chunks { start: 0, end: 3 }
+        );
     }
 
     #[test]
@@ -188,14 +221,28 @@ mod tests {
             format!(r#""a":[{{"range":{range},"url":"{url}","url_range":{{"start":0,"end":9}}}}]"#)
         };
         let whole = fetch(r#"{"start":0,"end":2}"#, "https://cdn/a");
-        assert!(read(&answer(term, &whole), 11).unwrap_err().contains("gives 10 bytes, the Hub lists 11"));
-        assert!(read(&answer(term, ""), 10).unwrap_err().contains("no download is given"));
+        assert!(read(&answer(term, &whole), 11)
+            .unwrap_err()
+            .contains("gives 10 bytes, the Hub lists 11"));
+        assert!(read(&answer(term, ""), 10)
+            .unwrap_err()
+            .contains("no download is given"));
         let short = fetch(r#"{"start":0,"end":1}"#, "https://cdn/a");
-        assert!(read(&answer(term, &short), 10).unwrap_err().contains("no download given for chunks 1..2"));
+        assert!(read(&answer(term, &short), 10)
+            .unwrap_err()
+            .contains("no download given for chunks 1..2"));
         let file = fetch(r#"{"start":0,"end":2}"#, "file:///etc/passwd");
-        assert!(read(&answer(term, &file), 10).unwrap_err().contains("no http(s) URL"));
-        assert!(read(b"<html>", 10).unwrap_err().contains("not a reconstruction"));
-        let offset = String::from_utf8(answer(term, &whole)).unwrap().replace(":0,\"terms", ":5,\"terms");
-        assert!(read(offset.as_bytes(), 10).unwrap_err().contains("5 bytes into its first term"));
+        assert!(read(&answer(term, &file), 10)
+            .unwrap_err()
+            .contains("no http(s) URL"));
+        assert!(read(b"<html>", 10)
+            .unwrap_err()
+            .contains("not a reconstruction"));
+        let offset = String::from_utf8(answer(term, &whole))
+            .unwrap()
+            .replace(":0,\"terms", ":5,\"terms");
+        assert!(read(offset.as_bytes(), 10)
+            .unwrap_err()
+            .contains("5 bytes into its first term"));
     }
 }

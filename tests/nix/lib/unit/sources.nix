@@ -16,7 +16,7 @@ in
   { name = "dispatch"; expr = (dispatch { huggingface.repo = "a/b"; }).type; expected = "huggingface"; }
   { name = "dispatch past a null source type (absent)"; expr = (dispatch { git-lfs = null; huggingface.repo = "a/b"; }).type; expected = "huggingface"; }
   { name = "every source type has an adapter"; expr = builtins.attrNames lib.sources.adapters; expected = builtins.sort builtins.lessThan lib.sourceTypes; }
-  { name = "the sources fetched"; expr = builtins.filter (t: (getAdapter t).supported) lib.sourceTypes; expected = [ "huggingface" "url" ]; }
+  { name = "the sources fetched"; expr = builtins.filter (t: (getAdapter t).supported) lib.sourceTypes; expected = [ "huggingface" "git-xet" "url" ]; }
   { name = "an unknown type fails"; expr = (builtins.tryEval (getAdapter "ftp")).success; expected = false; }
   { name = "an unsupported source fails when fetched"; expr = (builtins.tryEval ((getAdapter "ollama").mkFetchDerivation { } { })).success; expected = false; }
   { name = "factory: huggingface.model"; expr = lib.huggingface.model "a/b"; expected = { huggingface.repo = "a/b"; }; }
@@ -27,6 +27,14 @@ in
   { name = "factory: mkMlflow"; expr = lib.mkMlflow { trackingUri = "http://m"; } { modelName = "x"; version = "3"; }; expected = { mlflow = { trackingUri = "http://m"; modelName = "x"; version = "3"; }; }; }
   { name = "factory: mkGitLfs"; expr = lib.mkGitLfs { url = "https://h/r.git"; } { rev = "abc"; }; expected = { git-lfs = { url = "https://h/r.git"; rev = "abc"; }; }; }
   { name = "factory: mkGitXet"; expr = (lib.mkGitXet { url = "u"; } { rev = "r"; }) ? git-xet; expected = true; }
+  { name = "factory: mkGitXet passes the checks"; expr = (lib.validateSource (lib.mkGitXet { url = "https://huggingface.co/o/m"; } { rev = "v1"; files = [ "*.json" ]; })).valid; expected = true; }
+  { name = "git-xet: default name of a model"; expr = (getAdapter "git-xet").defaultName { url = "https://huggingface.co/org/name"; }; expected = "models--org--name"; }
+  { name = "git-xet: default name of a dataset, a trailing slash"; expr = (getAdapter "git-xet").defaultName { url = "http://127.0.0.1:8080/datasets/org/d/"; }; expected = "datasets--org--d"; }
+  { name = "git-xet: a bare legacy id"; expr = (getAdapter "git-xet").hfCacheName { url = "https://huggingface.co/gpt2"; }; expected = "models--gpt2"; }
+  { name = "git-xet: a pinned commit is the commit"; expr = (getAdapter "git-xet").commit { url = "https://h/a/b"; commit = "0123456789abcdef0123456789abcdef01234567"; }; expected = "0123456789abcdef0123456789abcdef01234567"; }
+  { name = "git-xet: a branch has no commit before the fetch"; expr = (getAdapter "git-xet").commit { url = "https://h/a/b"; rev = "v1"; }; expected = null; }
+  { name = "git-xet: impureEnvVars carry the token"; expr = (getAdapter "git-xet").impureEnvVars { }; expected = [ "HF_TOKEN" "HUGGING_FACE_HUB_TOKEN" ]; }
+  { name = "git-xet: meta"; expr = with (getAdapter "git-xet").extractMeta { url = "https://huggingface.co/spaces/o/s"; rev = "v2"; }; [ repoId repoType revision ]; expected = [ "o/s" "space" "v2" ]; }
   { name = "factory: mkHttp"; expr = lib.mkHttp { baseUrl = "https://x/m"; } "w.gguf"; expected = { url.url = "https://x/m/w.gguf"; }; }
   { name = "factory: ollama.model"; expr = lib.ollama.model "llama3:8b"; expected = { ollama = { model = "llama3"; tag = "8b"; }; }; }
   { name = "factory sources pass the checks (huggingface)"; expr = (lib.validateSource (lib.huggingface.org "o" "m")).valid; expected = true; }
