@@ -3,13 +3,17 @@ the reconstructions xet-core's own local CAS server answered, the xorbs it wrote
 (tests/support/fixtures/xet, see its README). No Xet storage of the Hub's can run here; what
 these tests show is that our client speaks the protocol as xet-core recorded it, that the real
 client (huggingface_hub with hf_xet 1.8.0) reads the same recorded storage, and that both give
-the bytes the Hub's resolve route gives."""
+the bytes the Hub's resolve route gives. The last test runs xet-core's local CAS server itself
+(tests/support/xet/tool, built by cargo the first time), with files hf-xet uploads to it."""
 
 from __future__ import annotations
 
+import array
 import hashlib
 import json
+import math
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -283,3 +287,83 @@ def test_prefetch_prints_a_pin_to_paste(nix, ways, hub, tmp_path):
                    f"let m = builtins.fetchModel (import {pasted}); in m.outPath", env=ways.env())
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout).endswith(FOLDER)
+
+
+TOOL = REPO_ROOT / "tests" / "support" / "xet" / "tool"
+
+
+def tool_stamp() -> str:
+    digest = hashlib.sha256()
+    for part in ("Cargo.toml", "Cargo.lock", "src/main.rs"):
+        digest.update((TOOL / part).read_bytes())
+    return digest.hexdigest()
+
+
+@pytest.fixture(scope="session")
+def xet_tool() -> Path:
+    """tests/support/xet/tool's binary: $NFM_XET_TOOL, else .servers/xet-tool/bin (built there by
+    cargo when missing or out of date: about 6 minutes on 2 cores, hf-xet and xet-client 1.8.0
+    from crates.io)."""
+    if os.environ.get("NFM_XET_TOOL"):
+        return Path(os.environ["NFM_XET_TOOL"])
+    home = Path(os.environ.get("NFM_SERVERS_DIR", REPO_ROOT / ".servers")) / "xet-tool"
+    binary, stamp = home / "bin" / "xet-test-tool", home / "stamp"
+    if binary.exists() and stamp.exists() and stamp.read_text() == tool_stamp():
+        return binary
+    target = home / "target"
+    built = subprocess.run(["cargo", "build", "--locked"], cwd=TOOL, capture_output=True, text=True, timeout=3600,
+                           env=dict(os.environ, CARGO_TARGET_DIR=str(target)))
+    if built.returncode != 0:
+        pytest.skip(f"xet-core's local CAS server could not be built (cargo build in {TOOL}): "
+                    f"{built.stderr.strip().splitlines()[-1:]}")
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(target / "debug" / "xet-test-tool", binary)
+    stamp.write_text(tool_stamp())
+    shutil.rmtree(target, ignore_errors=True)
+    return binary
+
+
+def live_files(folder: Path) -> None:
+    """Files of some size: float32 weights, incompressible bytes, and a file that repeats itself."""
+    rng = random.Random(20261129)
+    folder.mkdir(parents=True)
+    weights = array.array("f", (math.sin(i * 0.0007) * 0.05 + rng.random() * 1e-5 for i in range(1_500_000)))
+    (folder / "model.safetensors").write_bytes(b"\x08\0\0\0\0\0\0\0{}      " + weights.tobytes())
+    block = rng.randbytes(3_000_000)
+    (folder / "repeated.bin").write_bytes(block + rng.randbytes(500_000) + block)
+    (folder / "random.bin").write_bytes(rng.randbytes(2_500_000))
+    (folder / "config.json").write_text('{"model_type": "live-xet"}')
+
+
+def test_against_xet_cores_own_cas_server(nix, ways, xet_tool, tmp_path):
+    """Files uploaded by hf-xet to xet-core's local CAS server, which then serves them live: the
+    three ways fetch them through it, to the hash source.huggingface gives."""
+    repo = tmp_path / "hub" / "models" / "fake-org" / "live-xet"
+    live_files(repo)
+    data, index = tmp_path / "cas-data", tmp_path / "index"
+    xet_files = ["model.safetensors", "random.bin", "repeated.bin"]
+    uploaded = subprocess.run([str(xet_tool), "upload", str(data), *(str(repo / name) for name in xet_files)],
+                              capture_output=True, text=True, timeout=600)
+    assert uploaded.returncode == 0, uploaded.stderr
+    index.mkdir()
+    entries = [json.loads(line) for line in uploaded.stdout.splitlines()]
+    (index / "index.json").write_text(json.dumps({e["sha256"]: {"xetHash": e["xetHash"], "size": e["size"]} for e in entries}))
+    server = subprocess.Popen([str(xet_tool), "serve", str(data)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True)
+    try:
+        cas = json.loads(server.stdout.readline())["url"]
+        hub = FakeHub(tmp_path / "hub", ["--xet", str(index), "--xet-cas-url", cas])
+        try:
+            spec = {"source": {"git-xet": {"url": f"{hub.endpoint}/fake-org/live-xet"}}}
+            fetched = ways.all_three(nix, spec)
+            log = requests(hub)
+            assert {p.split("/resolve/", 1)[1].split("/", 1)[1] for p in (e["path"] for e in log) if "/resolve/" in p} == {"config.json"}
+            assert not any(e["origin"] == "cdn" for e in log), "the live storage served the Xet files"
+            by_resolve = ways.prefetch({"source": {"huggingface": {"repo": "fake-org/live-xet"}},
+                                        "network": {"endpoint": hub.endpoint}}, args=("--json", "--no-add"))
+            assert (by_resolve["hash"], by_resolve["path"]) == (fetched["hash"], fetched["path"])
+        finally:
+            hub.stop()
+    finally:
+        server.stdin.close()
+        server.wait(timeout=30)

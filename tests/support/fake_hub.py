@@ -5,7 +5,7 @@ Run:
     python3 fake_hub.py --root DIR [--repo TYPE:ORG/NAME=PATH ...] [--host 127.0.0.1]
                         [--port 0] [--cdn-port 0] [--page-size 50] [--lfs-threshold BYTES]
                         [--link-mib-per-s RATE] [--connection-mib-per-s RATE]
-                        [--tls-cert PEM --tls-key PEM] [--xet DIR]
+                        [--tls-cert PEM --tls-key PEM] [--xet DIR [--xet-cas-url URL]]
 
 When ready it prints one JSON line, {"endpoint": URL, "cdn": URL, "pid": N}, and serves until
 SIGTERM or SIGINT (then it exits with status 0). Two origins: the Hub ("endpoint") and a CDN.
@@ -68,6 +68,8 @@ whose sha256 the index holds is stored with Xet, unless its repo's `_hub.json` s
          then use v1, as xet-core does).
     HEAD|GET /xorbs/<xorb hash>   (CDN origin) the xorb's bytes, as /repos/ serves a blob; its
          faults match the path "xorbs/<xorb hash>".
+    With --xet-cas-url URL the token route gives URL as casUrl: a live Xet storage (xet-core's
+    local CAS server holding the files of the index) instead of the recorded one.
 
 Admin API on the Hub origin (not logged):
     GET /_admin/health; GET|DELETE /_admin/log; GET|POST|DELETE /_admin/faults;
@@ -604,6 +606,7 @@ class App:
     connection_bytes_per_s: float | None = None
     endpoint: str = ""
     cdn: str = ""
+    xet_cas_url: str | None = None  # --xet-cas-url
     holds: Holds = field(default_factory=Holds)
     # Numbers the next-page links that ask for one ("{n}" in "tree_next_link").
     next_link_numbers: Iterator[int] = field(default_factory=itertools.count)
@@ -963,8 +966,9 @@ class HubHandler(BaseHandler):
         self.check_gate(repo)
         self.snapshot(repo, rev)
         exp = int(time.time()) + 3600
-        headers = {"X-Xet-Cas-Url": self.app.cdn, "X-Xet-Access-Token": XET_TOKEN, "X-Xet-Token-Expiration": str(exp)}
-        self.respond_json({"casUrl": self.app.cdn, "accessToken": XET_TOKEN, "exp": exp}, headers=headers)
+        cas = self.app.xet_cas_url or self.app.cdn
+        headers = {"X-Xet-Cas-Url": cas, "X-Xet-Access-Token": XET_TOKEN, "X-Xet-Token-Expiration": str(exp)}
+        self.respond_json({"casUrl": cas, "accessToken": XET_TOKEN, "exp": exp}, headers=headers)
 
     @staticmethod
     def decode_cursor(cursor: str | None) -> int:
@@ -1122,9 +1126,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM), with --tls-key")
     parser.add_argument("--tls-key", help="the key of --tls-cert (PEM)")
     parser.add_argument("--xet", help="serve the recorded Xet storage in this folder (see the docstring)")
+    parser.add_argument("--xet-cas-url", help="with --xet: the Xet storage the token route names (default: the CDN's)")
     args = parser.parse_args(argv)
     if (args.tls_cert is None) != (args.tls_key is None):
         parser.error("--tls-cert and --tls-key go together")
+    if args.xet_cas_url and not args.xet:
+        parser.error("--xet-cas-url goes with --xet")
     if args.page_size < 1:
         parser.error("--page-size must be at least 1")
     for option in ("link_mib_per_s", "connection_mib_per_s"):
@@ -1141,7 +1148,7 @@ def main(argv: list[str]) -> int:
     hub = Hub(os.path.abspath(args.root), dict(args.repo), args.page_size, args.lfs_threshold, xet)
     link_rate = args.link_mib_per_s * (1 << 20) if args.link_mib_per_s else None
     connection_rate = args.connection_mib_per_s * (1 << 20) if args.connection_mib_per_s else None
-    app = App(hub, FaultTable(), RequestLog(), Link(link_rate), connection_rate)
+    app = App(hub, FaultTable(), RequestLog(), Link(link_rate), connection_rate, xet_cas_url=args.xet_cas_url)
     tls = None
     if args.tls_cert:
         tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
