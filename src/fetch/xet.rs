@@ -101,7 +101,7 @@ impl XorbJob {
                 }
                 Err(failure) => failure,
             };
-            if done.taken - taken_before >= real_progress(self.fetch.bytes.len()) {
+            if done.taken - taken_before >= real_progress(self.fetch.bytes.count()) {
                 backoff.refill();
             }
             backoff
@@ -193,7 +193,7 @@ impl XorbJob {
         done: &mut Progress,
     ) -> Result<Option<Failure>> {
         let url = ShownUrl::from(response.url());
-        let asked = self.fetch.bytes.len() - done.taken;
+        let asked = self.fetch.bytes.count() - done.taken;
         let mut received = 0u64;
         let mut body = response.bytes_stream();
         let mut decoded = Vec::new();

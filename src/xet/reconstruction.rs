@@ -56,7 +56,8 @@ pub struct Bytes {
 }
 
 impl Bytes {
-    pub fn len(&self) -> u64 {
+    /// How many bytes: the range includes its end.
+    pub fn count(&self) -> u64 {
         self.end - self.start + 1
     }
 }
@@ -199,7 +200,7 @@ mod tests {
         assert_eq!(plan.terms, vec![10, 7, 10]);
         assert_eq!(plan.fetches.len(), 2);
         assert_eq!(plan.fetches[0].xorb, "a");
-        assert_eq!(plan.fetches[0].bytes.len(), 100);
+        assert_eq!(plan.fetches[0].bytes.count(), 100);
         assert_eq!(
             plan.fetches[0]
                 .serves
