@@ -79,11 +79,16 @@ pub enum Error {
     RevisionNotFound { repo: String, revision: String },
 
     #[error(
-        "commit {commit} (source.huggingface.commit) not found in repo {repo}: check that it is \
+        "commit {commit} ({attribute}) not found in repo {repo}: check that it is \
          a commit of this repo (nix-fetch-model prefetch prints the one to pin), or leave it out \
          to fetch what the revision holds now"
     )]
-    PinnedCommitNotFound { repo: String, commit: String },
+    PinnedCommitNotFound {
+        repo: String,
+        commit: String,
+        /// The spec's attribute that pins it (`source.huggingface.commit`).
+        attribute: &'static str,
+    },
 
     #[error("file '{path}' not found in repo {repo} at commit {commit}")]
     EntryNotFound {

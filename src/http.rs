@@ -97,7 +97,8 @@ impl Http {
 
     /// Sends one GET (or HEAD), without retrying: the answer, or why this try failed, or
     /// (the outer error) why no try can succeed (the server's certificate is refused). The
-    /// token goes only to the endpoint's origin; reqwest drops it when a redirect leaves it.
+    /// token goes only to the endpoint's origin, and not with a request that carries its own
+    /// (a Xet storage's); reqwest drops it when a redirect leaves the origin.
     pub async fn send_once(
         &self,
         url: &Url,
@@ -122,6 +123,7 @@ impl Http {
         body: Option<Vec<u8>>,
     ) -> Result<Result<Response, Failure>> {
         let own_agent = !headers.contains_key(USER_AGENT);
+        let own_token = headers.contains_key(AUTHORIZATION);
         let mut request = self
             .client
             .request(method, url.clone())
@@ -134,7 +136,7 @@ impl Http {
         if let Some(token) = self
             .token
             .as_ref()
-            .filter(|_| url.origin() == self.token_origin)
+            .filter(|_| url.origin() == self.token_origin && !own_token)
         {
             request = request.header(AUTHORIZATION, token.header());
         }

@@ -20,6 +20,7 @@ pub mod sources;
 pub mod spec;
 pub mod store_path;
 pub mod tls;
+pub mod xet;
 
 pub use error::{Error, Result};
 

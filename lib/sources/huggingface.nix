@@ -83,7 +83,7 @@ in
 {
   type = "huggingface";
   supported = true;
-  inherit validateConfig knownKeys isRepoId;
+  inherit validateConfig knownKeys isRepoId revisionProblem;
 
   defaultName = cacheFolderName;
 

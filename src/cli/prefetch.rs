@@ -20,8 +20,9 @@ pub struct Args {
     /// url:https://... (a file at a plain URL), s3://bucket/prefix, gs://bucket/prefix,
     /// azure://account/container/prefix or az://container/prefix, git-lfs:https://host/org/name.git[@rev]
     /// (a git repository with Git LFS), mlflow:<model>@<version|alias> (a version of a model of an
-    /// MLflow registry), or ollama:[registry/][namespace/]model[:tag] (an Ollama model;
-    /// @sha256:... pins its manifest).
+    /// MLflow registry), ollama:[registry/][namespace/]model[:tag] (an Ollama model; @sha256:...
+    /// pins its manifest), or git-xet:https://huggingface.co/org/name[@rev] (a Hub repo by its
+    /// URL, its Xet files through the Xet protocol).
     #[arg(required_unless_present = "spec")]
     reference: Option<String>,
     /// A fetch spec (the fetchModel argument as JSON, any source) instead of a reference; - for
@@ -183,6 +184,13 @@ fn check_arguments(args: &Args) -> Result<Source> {
             flag("--endpoint", Err("applies to hf: references only".into()));
         }
     }
+    if let Ok(Source::GitXet(url, rev)) = &reference {
+        if args.endpoint.is_some() {
+            flag("--endpoint", Err("applies to hf: references only: a git-xet: URL names its Hub".into()));
+        }
+        flag(text, spec::git_xet::repo_url(url).map(drop).map_err(|p| format!("url {p}")));
+        flag(text, fields::revision(rev).map_err(|p| format!("@rev {p}")));
+    }
     if let Ok(Source::Hub(reference)) = &reference {
         let at = text;
         flag(
@@ -268,6 +276,16 @@ fn spec_json(args: &Args, reference: &Source) -> Value {
                 source["exclude"] = json!(args.exclude);
             }
             json!({ "source": { "git-lfs": source } })
+        }
+        Source::GitXet(url, rev) => {
+            let mut source = json!({ "url": url, "rev": rev });
+            if !args.include.is_empty() {
+                source["files"] = json!(args.include);
+            }
+            if !args.exclude.is_empty() {
+                source["exclude"] = json!(args.exclude);
+            }
+            json!({ "source": { "git-xet": source } })
         }
     };
     if let Some(name) = &args.name {

@@ -4,7 +4,8 @@
 //! `mlflow:<model>@<version|alias>` (with `--tracking-uri` or `MLFLOW_TRACKING_URI`),
 //! `ollama:[registry/][namespace/]model[:tag][@sha256:...]`, and the objects below a prefix of a
 //! bucket: `s3://bucket/prefix`, `gs://bucket/prefix`, `azure://account/container/prefix` (or
-//! `az://container/prefix` with the account in `AZURE_STORAGE_ACCOUNT_NAME`).
+//! `az://container/prefix` with the account in `AZURE_STORAGE_ACCOUNT_NAME`),
+//! and `git-xet:https://huggingface.co/org/name[@rev]`.
 
 use nix_fetch_model::hub::RepoType;
 
@@ -29,6 +30,8 @@ pub enum Source {
     },
     /// A git remote and, after its path's last `@`, the rev.
     GitLfs { url: String, rev: Option<String> },
+    /// A Hub repo by its URL, its Xet files through the Xet protocol: the URL, the rev.
+    GitXet(String, String),
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -49,7 +52,8 @@ pub struct Reference {
 const FORMS: &str = "write hf:org/name[@revision] (or hf:datasets/org/name), url:https://..., \
                      git-lfs:https://host/org/name.git[@rev], mlflow:<model>@<version|alias>, \
                      ollama:[registry/][namespace/]model[:tag][@sha256:...], s3://bucket/prefix, \
-                     gs://bucket/prefix or azure://account/container/prefix";
+                     gs://bucket/prefix, azure://account/container/prefix \
+                     or git-xet:https://huggingface.co/org/name[@rev]";
 
 pub fn parse_source(text: &str) -> Result<Source, String> {
     parse_source_with(text, &|name| std::env::var(name).ok())
@@ -58,6 +62,9 @@ pub fn parse_source(text: &str) -> Result<Source, String> {
 pub fn parse_source_with(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Source, String> {
     if let Some(url) = text.strip_prefix("url:") {
         return Ok(Source::Url(url.to_string()));
+    }
+    if let Some(rest) = text.strip_prefix("git-xet:") {
+        return git_xet(text, rest);
     }
     if let Some(rest) = text.strip_prefix("mlflow:") {
         return parse_mlflow(text, rest).map(Source::Mlflow);
@@ -170,6 +177,25 @@ fn parse_mlflow(text: &str, rest: &str) -> Result<MlflowReference, String> {
         version: digits.then(|| asked.to_string()),
         alias: (!digits).then(|| asked.to_string()),
     })
+}
+
+/// `<url>[@rev]`: the rev is what follows the last `@` of the URL's path (an `@` before the path
+/// is the URL's, which the spec's check refuses).
+fn git_xet(text: &str, rest: &str) -> Result<Source, String> {
+    let path_start = rest
+        .find("://")
+        .and_then(|scheme| rest[scheme + 3..].find('/').map(|at| scheme + 3 + at))
+        .unwrap_or(rest.len());
+    match rest[path_start..].rfind('@').map(|at| path_start + at) {
+        Some(at) if at + 1 == rest.len() => Err(format!(
+            "'{text}': nothing after '@': give a branch, tag or commit"
+        )),
+        Some(at) => Ok(Source::GitXet(
+            rest[..at].to_string(),
+            rest[at + 1..].to_string(),
+        )),
+        None => Ok(Source::GitXet(rest.to_string(), "main".to_string())),
+    }
 }
 
 pub fn parse(text: &str) -> Result<Reference, String> {
@@ -306,5 +332,19 @@ mod tests {
             Source::Bucket { source, .. } => assert_eq!(source["account"], "acct"),
             other => panic!("{other:?}"),
         }
+        assert_eq!(
+            parse_source("git-xet:https://huggingface.co/org/name@refs/pr/1").unwrap(),
+            Source::GitXet("https://huggingface.co/org/name".into(), "refs/pr/1".into())
+        );
+        assert_eq!(
+            parse_source("git-xet:http://127.0.0.1:1/datasets/o/d").unwrap(),
+            Source::GitXet("http://127.0.0.1:1/datasets/o/d".into(), "main".into())
+        );
+        // The '@' of credentials is the URL's (the spec's check refuses them).
+        assert_eq!(
+            parse_source("git-xet:https://me:hf_x@huggingface.co/o/n").unwrap(),
+            Source::GitXet("https://me:hf_x@huggingface.co/o/n".into(), "main".into())
+        );
+        assert!(parse_source("git-xet:https://huggingface.co/o/n@").is_err());
     }
 }

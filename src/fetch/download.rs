@@ -22,7 +22,7 @@ use super::{joined, CancelFlag, Progress};
 use crate::error::{Error, IoContext, Result, SettingNames, ShownUrl};
 use crate::http::Failure;
 use crate::hub::Oid;
-use crate::sources::{Content, Digest, Origin};
+use crate::sources::{Content, Digest, Origin, Request};
 
 /// What every download of one fetch shares.
 pub struct Downloads {
@@ -117,11 +117,23 @@ pub async fn download_blob(shared: Arc<Downloads>, mut blob: Blob) -> Result<Str
     file.set_len(blob.size)
         .map_err(|e| Error::blob_write(&blob.path, &partial, e))?;
     let file = Arc::new(file);
-    let range_size = match &blob.content {
-        Content::Download(request) if request.ranges => shared.range_size,
-        Content::Download(_) | Content::InHand(_) => blob.size.max(1),
+    // A Xet file comes as its terms, each written in order by the download of its xorb range.
+    let xet = match &blob.content {
+        Content::Download(Request { xet: Some(xet), .. }) => Some(
+            xet.cas
+                .reconstruction(&xet.hash, &blob.path, blob.size)
+                .await?,
+        ),
+        _ => None,
     };
-    let frontier = Arc::new(Frontier::new(plan_ranges(blob.size, range_size)));
+    let ranges = match (&xet, &blob.content) {
+        (Some(xet), _) => super::xet::term_ranges(xet),
+        (None, Content::Download(request)) if request.ranges => {
+            plan_ranges(blob.size, shared.range_size)
+        }
+        (None, _) => plan_ranges(blob.size, blob.size.max(1)),
+    };
+    let frontier = Arc::new(Frontier::new(ranges));
     let _abandon_on_exit = AbandonOnDrop(frontier.clone());
     let verification = match blob.nar.take() {
         Some(follow) => {
@@ -161,7 +173,12 @@ pub async fn download_blob(shared: Arc<Downloads>, mut blob: Blob) -> Result<Str
         }
     };
     let url = request.url.clone();
-    for index in 0..frontier.ranges().len() {
+    let jobs = match &xet {
+        Some(xet) => xet.fetches.len(),
+        None => frontier.ranges().len(),
+    };
+    let mut fetches = xet.map(|xet| xet.fetches.into_iter());
+    for index in 0..jobs {
         // A range that failed for good fails the blob now: the ranges still queued are not
         // asked for, and those in flight are aborted when `ranges` drops.
         let permit = loop {
@@ -172,6 +189,21 @@ pub async fn download_blob(shared: Arc<Downloads>, mut blob: Blob) -> Result<Str
                 Some(ended) = ranges.join_next() => joined(ended)??,
             }
         };
+        if let (Some(fetch), Some(xet)) = (fetches.as_mut().and_then(Iterator::next), &request.xet)
+        {
+            let job = super::xet::XorbJob {
+                shared: shared.clone(),
+                fetch,
+                xet: xet.clone(),
+                size: blob.size,
+                file: file.clone(),
+                partial: partial.clone(),
+                frontier: frontier.clone(),
+                path: blob.path.clone(),
+            };
+            ranges.spawn(job.run(permit));
+            continue;
+        }
         let job = RangeJob {
             shared: shared.clone(),
             url: url.clone(),
@@ -428,12 +460,12 @@ impl RangeJob {
 
 /// A failed try that brought this many bytes of a range of `len` bytes was real progress, which
 /// refills the range's retries: 1 MiB, or an eighth of a smaller range.
-fn real_progress(len: u64) -> u64 {
+pub(super) fn real_progress(len: u64) -> u64 {
     (len / 8).clamp(1, 1 << 20)
 }
 
 /// `Content-Range: bytes <first>-<last>/<total>` as (first, total).
-fn parse_content_range(headers: &HeaderMap) -> Option<(u64, u64)> {
+pub(super) fn parse_content_range(headers: &HeaderMap) -> Option<(u64, u64)> {
     let value = headers.get(CONTENT_RANGE)?.to_str().ok()?;
     let (range, total) = value.strip_prefix("bytes ")?.split_once('/')?;
     let (first, _) = range.split_once('-')?;

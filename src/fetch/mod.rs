@@ -9,6 +9,7 @@ mod room;
 mod segments;
 mod verify;
 mod widening;
+mod xet;
 
 pub use nar_stream::{NarStream, Read as NarRead};
 pub use nar_trail::NarSummary;

@@ -12,7 +12,7 @@ use crate::http::{ClientSetup, Http};
 use crate::hub::{checked_endpoint, find_token, Asked, HubClient, RepoFile, RepoId};
 use crate::layout;
 use crate::patterns::PathFilter;
-use crate::spec::{FetchSpec, HfSource};
+use crate::spec::{FetchSpec, HfSource, Network};
 
 pub fn addresses(
     spec: &FetchSpec,
@@ -29,28 +29,67 @@ pub fn addresses(
 }
 
 pub async fn plan(spec: &FetchSpec, source: &HfSource, context: Context<'_>) -> Result<Plan> {
+    let env_endpoint = (context.env)("HF_ENDPOINT");
+    let hub = Arc::new(hub_client(spec, &spec.network, env_endpoint, context)?);
+    let target = HubRepo {
+        repo: &source.repo,
+        revision: &source.revision,
+        commit: source.commit.as_deref(),
+        files: &source.files,
+        exclude: &source.exclude,
+        commit_attribute: "source.huggingface.commit",
+    };
+    plan_repo(hub, &target).await
+}
+
+/// What a fetch of one Hub repo asks for: the attributes of `source.huggingface`, or of
+/// another source that reads a Hub repo (`source.git-xet`).
+pub struct HubRepo<'a> {
+    pub repo: &'a RepoId,
+    pub revision: &'a str,
+    /// The commit `revision` is pinned to: the Hub is not asked where `revision` points.
+    pub commit: Option<&'a str>,
+    pub files: &'a [String],
+    pub exclude: &'a [String],
+    /// The attribute that pins the commit, as messages name it.
+    pub commit_attribute: &'static str,
+}
+
+/// The Hub client of a fetch: the endpoint of `network` (else `env_endpoint`), with the token
+/// of the spec's `auth` (or the standard places).
+pub fn hub_client(
+    spec: &FetchSpec,
+    network: &Network,
+    env_endpoint: Option<String>,
+    context: Context<'_>,
+) -> Result<HubClient> {
     let setup = ClientSetup {
         token: find_token(&spec.auth, context.env)?,
         extra_roots: context.extra_roots,
         notify: context.notify,
     };
-    let hub = HubClient::new(&spec.network, (context.env)("HF_ENDPOINT"), setup)?;
-    let commit = match &source.commit {
-        Some(pinned) => pinned.clone(),
-        None => hub.resolve_commit(&source.repo, &source.revision).await?,
+    HubClient::new(network, env_endpoint, setup)
+}
+
+/// Resolves `target`'s revision to its commit, lists and selects the files, each downloaded
+/// from its `resolve` URL: the plan of a Hub repo, laid out as one repo folder of the Hub cache.
+pub async fn plan_repo(hub: Arc<HubClient>, target: &HubRepo<'_>) -> Result<Plan> {
+    let commit = match target.commit {
+        Some(pinned) => pinned.to_string(),
+        None => hub.resolve_commit(target.repo, target.revision).await?,
     };
     let listing = hub
-        .list_files(&source.repo, &commit)
+        .list_files(target.repo, &commit)
         .await
-        .map_err(|error| naming_the_pin(error, source))?;
+        .map_err(|error| naming_the_pin(error, target))?;
     layout::check_listing(listing.iter().map(|f| f.path.as_str()))?;
-    let selected = select(&listing, source, &commit)?;
+    let selected = select(&listing, target, &commit)?;
     let files = selected
         .into_iter()
         .map(|file| {
             Ok(PlannedFile {
                 content: Content::Download(Request::get(hub.file_url(
-                    &source.repo,
+                    target.repo,
                     &commit,
                     &file.path,
                 )?)),
@@ -62,10 +101,10 @@ pub async fn plan(spec: &FetchSpec, source: &HfSource, context: Context<'_>) -> 
         .collect::<Result<Vec<_>>>()?;
     Ok(Plan {
         endpoint: hub.endpoint().to_string(),
-        revision: source.revision.clone(),
+        revision: target.revision.to_string(),
         origin: Arc::new(HubFiles {
             hub,
-            repo: source.repo.clone(),
+            repo: target.repo.clone(),
             commit: commit.clone(),
         }),
         commit: Some(commit),
@@ -79,7 +118,7 @@ pub async fn plan(spec: &FetchSpec, source: &HfSource, context: Context<'_>) -> 
 
 /// The files of one repo at one commit, downloaded from the Hub.
 struct HubFiles {
-    hub: HubClient,
+    hub: Arc<HubClient>,
     repo: RepoId,
     commit: String,
 }
@@ -98,20 +137,21 @@ impl Origin for HubFiles {
     }
 }
 
-/// `error`, naming `source.huggingface.commit` when what the Hub does not have is that commit.
-fn naming_the_pin(error: Error, source: &HfSource) -> Error {
-    match (error, &source.commit) {
+/// `error`, naming the pinned commit's attribute when what the Hub does not have is that commit.
+fn naming_the_pin(error: Error, target: &HubRepo) -> Error {
+    match (error, target.commit) {
         (Error::RevisionNotFound { repo, .. }, Some(commit)) => Error::PinnedCommitNotFound {
             repo,
-            commit: commit.clone(),
+            commit: commit.to_string(),
+            attribute: target.commit_attribute,
         },
         (other, _) => other,
     }
 }
 
 /// The files `files`/`exclude` keep, sorted by path; an empty selection is an error.
-fn select(listing: &[RepoFile], source: &HfSource, commit: &str) -> Result<Vec<RepoFile>> {
-    let filter = PathFilter::new(&source.files, &source.exclude);
+fn select(listing: &[RepoFile], target: &HubRepo, commit: &str) -> Result<Vec<RepoFile>> {
+    let filter = PathFilter::new(target.files, target.exclude);
     let mut selected: Vec<RepoFile> = listing
         .iter()
         .filter(|f| filter.matches(&f.path))
@@ -119,10 +159,10 @@ fn select(listing: &[RepoFile], source: &HfSource, commit: &str) -> Result<Vec<R
         .collect();
     if selected.is_empty() {
         return Err(Error::NothingSelected {
-            repo: source.repo.id.clone(),
+            repo: target.repo.id.clone(),
             commit: commit.to_string(),
-            include: source.files.clone(),
-            exclude: source.exclude.clone(),
+            include: target.files.to_vec(),
+            exclude: target.exclude.to_vec(),
             names: SettingNames::Spec,
         });
     }

@@ -141,6 +141,7 @@ pub async fn plan(spec: &FetchSpec, source: &MlflowSource, context: Context<'_>)
                 url: registry.artifact_url(&format!("{root}/{path}")),
                 headers: headers.clone(),
                 ranges: true,
+                xet: None,
             }),
             path: path.clone(),
             size: *size,

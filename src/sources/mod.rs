@@ -4,6 +4,7 @@
 //! lays out every plan the same way: no adapter has a download loop of its own.
 
 mod git_lfs;
+mod git_xet;
 mod huggingface;
 mod mlflow;
 mod object_store;
@@ -110,6 +111,9 @@ pub struct Request {
     /// Whether the server answers `Range` requests: large files then come in parallel ranges,
     /// and a cut download resumes where it stopped.
     pub ranges: bool,
+    /// A file stored with Xet: the engine rebuilds it from the xorb ranges its storage lists
+    /// (`url` serves the same bytes; messages name it).
+    pub xet: Option<crate::xet::XetFile>,
 }
 
 impl Request {
@@ -118,6 +122,7 @@ impl Request {
             url,
             headers: HeaderMap::new(),
             ranges: true,
+            xet: None,
         }
     }
 }
@@ -169,6 +174,7 @@ pub fn addresses(spec: &FetchSpec, env: &dyn Fn(&str) -> Option<String>) -> Resu
         Source::ObjectStore(source) => object_store::addresses(source, env),
         Source::Ollama(source) => ollama::addresses(spec, source),
         Source::GitLfs(source) => Ok(git_lfs::addresses(source)),
+        Source::GitXet(source) => Ok(git_xet::addresses(source)),
     }
 }
 
@@ -193,5 +199,6 @@ pub async fn plan(spec: &FetchSpec, context: Context<'_>) -> Result<Plan> {
         Source::ObjectStore(source) => object_store::plan(spec, source, context).await,
         Source::Ollama(source) => ollama::plan(spec, source, context).await,
         Source::GitLfs(source) => git_lfs::plan(spec, source, context).await,
+        Source::GitXet(source) => git_xet::plan(spec, source, context).await,
     }
 }

@@ -110,6 +110,7 @@ pub async fn plan(spec: &FetchSpec, source: &OllamaSource, context: Context<'_>)
                 url,
                 headers: authorization.clone(),
                 ranges: true,
+                xet: None,
             }),
         });
     }

@@ -97,6 +97,7 @@ impl UrlFiles {
                 url: file.url.clone(),
                 headers,
                 ranges,
+                xet: None,
             }),
         })
     }

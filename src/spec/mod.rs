@@ -15,6 +15,7 @@ pub mod mlflow;
 pub mod object_store;
 pub mod ollama;
 pub mod git_lfs;
+pub mod git_xet;
 mod problems;
 mod unknown;
 pub mod url;
@@ -97,6 +98,7 @@ pub enum Source {
     ObjectStore(object_store::ObjectSource),
     Ollama(ollama::OllamaSource),
     GitLfs(git_lfs::GitLfsSource),
+    GitXet(git_xet::GitXetSource),
 }
 
 #[derive(Debug, Clone)]
@@ -236,6 +238,7 @@ impl Source {
             Source::ObjectStore(source) => source.store.kind(),
             Source::Ollama(_) => "ollama",
             Source::GitLfs(_) => "git-lfs",
+            Source::GitXet(_) => "git-xet",
         }
     }
 
@@ -251,6 +254,7 @@ impl Source {
             Source::ObjectStore(source) => source.subject(),
             Source::Ollama(source) => source.display(),
             Source::GitLfs(source) => source.url.to_string(),
+            Source::GitXet(source) => source.repo.id.clone(),
         }
     }
 
@@ -262,6 +266,7 @@ impl Source {
             Source::Mlflow(source) => source.asked(),
             Source::Ollama(source) => &source.tag,
             Source::GitLfs(source) => &source.rev,
+            Source::GitXet(source) => &source.rev,
         }
     }
 
@@ -306,6 +311,14 @@ impl Source {
                 "exclude": source.exclude,
                 "repo": source.repo.id,
             }),
+            Source::GitXet(source) => serde_json::json!({
+                "type": "git-xet",
+                "url": source.url,
+                "rev": source.rev,
+                "commit": source.commit,
+                "files": source.files,
+                "exclude": source.exclude,
+            }),
         }
     }
 
@@ -318,6 +331,7 @@ impl Source {
             Source::ObjectStore(source) => source.repo.cache_folder_name(),
             Source::Ollama(source) => source.default_name(),
             Source::GitLfs(source) => source.repo.cache_folder_name(),
+            Source::GitXet(source) => source.repo.cache_folder_name(),
         }
     }
 
@@ -330,6 +344,7 @@ impl Source {
             Source::ObjectStore(source) => source.store.keys(),
             Source::Ollama(_) => ollama::OLLAMA_KEYS,
             Source::GitLfs(_) => git_lfs::GIT_LFS_KEYS,
+            Source::GitXet(_) => git_xet::GIT_XET_KEYS,
         }
     }
 
@@ -347,6 +362,11 @@ impl Source {
                 }
             }
             Source::GitLfs(source) => {
+                if !is_commit(&source.rev) {
+                    attributes.insert("commit".into(), commit.into());
+                }
+            }
+            Source::GitXet(source) => {
                 if !is_commit(&source.rev) {
                     attributes.insert("commit".into(), commit.into());
                 }
@@ -390,12 +410,16 @@ impl Source {
             Source::GitLfs(source) if source.pinned_commit().is_none() => {
                 Some(format!("source.git-lfs.commit = \"{commit}\";"))
             }
+            Source::GitXet(source) if !source.commit_is_pinned() => {
+                Some(format!("source.git-xet.commit = \"{commit}\";"))
+            }
             Source::HuggingFace(_)
             | Source::Url(_)
             | Source::Mlflow(_)
             | Source::ObjectStore(_)
             | Source::Ollama(_)
-            | Source::GitLfs(_) => None,
+            | Source::GitLfs(_)
+            | Source::GitXet(_) => None,
         }
     }
 }
@@ -423,6 +447,8 @@ struct RawSource {
     ollama: Option<serde_json::Value>,
     #[serde(rename = "git-lfs")]
     git_lfs: Option<serde_json::Value>,
+    #[serde(rename = "git-xet")]
+    git_xet: Option<serde_json::Value>,
     /// The other attributes, which must be source types given as null (absent).
     #[serde(flatten)]
     others: std::collections::HashMap<String, Option<serde::de::IgnoredAny>>,
@@ -448,6 +474,7 @@ impl RawSource {
             self.azure.is_some(),
             self.ollama.is_some(),
             self.git_lfs.is_some(),
+            self.git_xet.is_some(),
         ];
         if given.iter().filter(|given| **given).count() != 1 {
             return Err("source: give exactly one source".into());
@@ -470,6 +497,8 @@ impl RawSource {
             ollama::check(&config).map(Source::Ollama)
         } else if let Some(config) = self.git_lfs {
             git_lfs::check(&config).map(Source::GitLfs)
+        } else if let Some(config) = self.git_xet {
+            git_xet::check(&config).map(Source::GitXet)
         } else if let Some((kind, config)) = store {
             object_store::check(kind, &config).map(Source::ObjectStore)
         } else {

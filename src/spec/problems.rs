@@ -79,7 +79,7 @@ fn unknown_top_level(key: &str, value: &Value) -> String {
     unknown("attribute", "argument", key, TOP_KEYS, instead, None)
 }
 
-fn token_refused(at: &str) -> String {
+pub(super) fn token_refused(at: &str) -> String {
     format!(
         "{at}.token is refused: a token written in the argument ends up in the world-readable \
          Nix store; put it in a file and set auth.tokenFile = \"/run/secrets/hf-token\", or set \
@@ -156,10 +156,11 @@ fn source_problems(source: Option<&Value>, lines: &mut Vec<String>) {
                 lines.extend(problems);
             }
         }
-        [kind] if SOURCE_TYPES.contains(kind) => lines.push(format!(
-            "source.{kind}: this source is not fetched by nix-fetch-model yet; see the \
-             README's table of sources"
-        )),
+        ["git-xet"] => {
+            if let Err(problems) = super::git_xet::check(&source["git-xet"]) {
+                lines.extend(problems);
+            }
+        }
         [_] => {}
         several => lines.push(format!(
             "source: give exactly one source, got {}: {}",

@@ -5,7 +5,7 @@ Run:
     python3 fake_hub.py --root DIR [--repo TYPE:ORG/NAME=PATH ...] [--host 127.0.0.1]
                         [--port 0] [--cdn-port 0] [--page-size 50] [--lfs-threshold BYTES]
                         [--link-mib-per-s RATE] [--connection-mib-per-s RATE]
-                        [--tls-cert PEM --tls-key PEM]
+                        [--tls-cert PEM --tls-key PEM] [--xet DIR [--xet-cas-url URL]]
 
 When ready it prints one JSON line, {"endpoint": URL, "cdn": URL, "pid": N}, and serves until
 SIGTERM or SIGINT (then it exits with status 0). Two origins: the Hub ("endpoint") and a CDN.
@@ -17,7 +17,7 @@ both origins speak HTTPS, and their URLs start with https://.
 
 Repos live in ROOT/models/ORG/NAME, ROOT/datasets/ORG/NAME and ROOT/spaces/ORG/NAME, or where a
 --repo option says. A repo folder holds the files of `main`, or a `_hub.json`:
-    {"private": bool, "gated": bool, "tokens": ["hf_..."],
+    {"private": bool, "gated": bool, "tokens": ["hf_..."], "xet": bool,
      "revisions": {"main": "rev-main", "v1.0": "rev-v1", "refs/pr/1": "rev-pr1"},
      "history": ["rev-old"],
      "extra_tree_entries": [{"type": "file", "path": "../evil", ...}],
@@ -53,6 +53,23 @@ Hub origin:
 CDN origin:
     HEAD|GET /repos/<sha256>   bytes, single Range (a-b, a-, -n; 206 / 416); 400 for any request
                                carrying Authorization, as S3 does for a presigned URL.
+
+Xet (with --xet DIR, a folder as tests/support/fixtures/xet/cas: index.json mapping a file's
+sha256 to its {"xetHash", "size"}, reconstructions/<xetHash>.json, xorbs/<xorb hash>): an LFS file
+whose sha256 the index holds is stored with Xet, unless its repo's `_hub.json` says "xet": false.
+    tree API entries carry "xetHash"; the 302 of `resolve` carries X-Xet-Hash and
+    `Link: <{endpoint}/api/{type}s/ORG/NAME/xet-read-token/{commit}>; rel="xet-auth"`, as the Hub's.
+    GET /api/{models|datasets|spaces}/ORG/NAME/xet-read-token/REV   (Hub origin; access as for
+         the repo's files; 404 without Xet) {"casUrl": CDN, "accessToken": XET_TOKEN, "exp": now +
+         1 h}, also as the headers X-Xet-Cas-Url, X-Xet-Access-Token, X-Xet-Token-Expiration.
+    GET /v1/reconstructions/<xetHash>   (CDN origin, playing the CAS) the recorded reconstruction,
+         each fetch_info URL made CDN/xorbs/<xorb>?X-Amz-Signature=fake (byte ranges as recorded);
+         401 without `Authorization: Bearer XET_TOKEN`; 404 for an unknown hash. /v2/: 404 (clients
+         then use v1, as xet-core does).
+    HEAD|GET /xorbs/<xorb hash>   (CDN origin) the xorb's bytes, as /repos/ serves a blob; its
+         faults match the path "xorbs/<xorb hash>".
+    With --xet-cas-url URL the token route gives URL as casUrl: a live Xet storage (xet-core's
+    local CAS server holding the files of the index) instead of the recorded one.
 
 Admin API on the Hub origin (not logged):
     GET /_admin/health; GET|DELETE /_admin/log; GET|POST|DELETE /_admin/faults;
@@ -111,6 +128,8 @@ LFS_EXTENSIONS = frozenset(
     "safetensors bin pt pth onnx gguf h5 msgpack ckpt pkl npz model ot tflite zip tar gz".split()
 )
 DEFAULT_TOKEN = "hf_fake_token"
+XET_TOKEN = "xet_fake_read_token"  # the Xet read token the token route gives
+HEX64_RE = re.compile(r"[0-9a-f]{64}")
 DEFAULT_LFS_THRESHOLD = 10 * 1024 * 1024
 FIXED_DATE = "2024-01-01T00:00:00.000Z"
 REPO_TYPE_BY_PLURAL = {"models": "model", "datasets": "dataset", "spaces": "space"}
@@ -165,6 +184,7 @@ class RepoFile:
     size: int
     git_oid: str  # oid in the git tree: of the content, or of the LFS pointer
     sha256: str | None  # set for LFS files only
+    xet_hash: str | None = None  # set for LFS files stored with Xet (--xet)
 
     @property
     def etag(self) -> str:
@@ -175,6 +195,8 @@ class RepoFile:
         if self.sha256:
             pointer_size = len(lfs_pointer(self.sha256, self.size))
             entry["lfs"] = {"oid": self.sha256, "size": self.size, "pointerSize": pointer_size}
+        if self.xet_hash:
+            entry["xetHash"] = self.xet_hash
         return entry
 
     def sibling(self, blobs: bool) -> dict:
@@ -270,6 +292,7 @@ class Repo:
     gated: bool
     tokens: tuple[str, ...]
     revisions: dict[str, str]  # revision name -> folder of its files
+    xet: bool = True  # its LFS files the --xet index holds are stored with Xet
     history: tuple[str, ...] = ()  # folders of commits no revision names, served by sha
     extra_tree_entries: tuple[dict, ...] = ()  # listed as they are, to test hostile listings
     tree_next_link: str | None = None  # the next-page link of the last page, to test broken ones
@@ -297,6 +320,7 @@ class Repo:
             gated=bool(settings.get("gated", False)),
             tokens=tuple(settings.get("tokens", [DEFAULT_TOKEN])),
             revisions=revisions,
+            xet=bool(settings.get("xet", True)),
             history=history,
             extra_tree_entries=tuple(settings.get("extra_tree_entries", [])),
             tree_next_link=settings.get("tree_next_link"),
@@ -314,11 +338,42 @@ class Repo:
         return [*self.revisions.values(), *self.history]
 
 
+class XetCas:
+    """Recorded Xet storage (--xet): which files it holds, their reconstructions, the xorbs."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+        with open(os.path.join(folder, "index.json"), encoding="utf-8") as f:
+            self.index: dict[str, dict] = json.load(f)
+
+    def xet_hash(self, sha256: str) -> str | None:
+        entry = self.index.get(sha256)
+        return entry["xetHash"] if entry else None
+
+    def reconstruction(self, xet_hash: str, cdn: str) -> dict | None:
+        """The recorded answer for `xet_hash`, its URLs made those of the CDN's /xorbs/."""
+        path = os.path.join(self.folder, "reconstructions", f"{xet_hash}.json")
+        if not HEX64_RE.fullmatch(xet_hash) or not os.path.isfile(path):
+            return None
+        with open(path, encoding="utf-8") as f:
+            answer = json.load(f)
+        for xorb, fetches in answer["fetch_info"].items():
+            for fetch in fetches:
+                fetch["url"] = f"{cdn}/xorbs/{xorb}?X-Amz-Signature=fake"
+        return answer
+
+    def xorb(self, xorb_hash: str) -> str | None:
+        path = os.path.join(self.folder, "xorbs", xorb_hash)
+        return path if HEX64_RE.fullmatch(xorb_hash) and os.path.isfile(path) else None
+
+
 class Hub:
     """Finds repos on disk and describes their revisions; knows which blob a CDN sha256 names."""
 
-    def __init__(self, root: str, extra_repos: dict, page_size: int, lfs_threshold: int) -> None:
+    def __init__(self, root: str, extra_repos: dict, page_size: int, lfs_threshold: int,
+                 xet: XetCas | None = None) -> None:
         self.root = root
+        self.xet = xet
         self.extra_repos = extra_repos  # (type, id) -> folder
         self.page_size = page_size
         self.lfs_threshold = lfs_threshold
@@ -355,18 +410,20 @@ class Hub:
     def _snapshot_of_folder(self, repo: Repo, folder: str) -> Snapshot:
         skip = frozenset({"_hub.json"}) if folder == os.path.normpath(repo.folder) else frozenset()
         found = walk_regular_files(folder, skip)
-        files = list(self.pool.map(lambda item: self._describe(*item), found))
+        files = list(self.pool.map(lambda item: self._describe(*item, xet=repo.xet), found))
         root_tree, dirs = git_trees(files)
         return Snapshot(commit_sha(repo.key, root_tree), {f.path: f for f in files}, dirs)
 
-    def _describe(self, path: str, abspath: str, st: os.stat_result) -> RepoFile:
+    def _describe(self, path: str, abspath: str, st: os.stat_result, xet: bool = True) -> RepoFile:
         is_lfs = path.rsplit(".", 1)[-1] in LFS_EXTENSIONS or st.st_size >= self.lfs_threshold
         if not is_lfs:
             return RepoFile(path, abspath, st.st_size, self.hashes.digest(abspath, st, "git"), None)
         sha256 = self.hashes.digest(abspath, st, "sha256")
         with self._blobs_lock:
             self._blobs.setdefault(sha256, (abspath, set()))[1].add(path)
-        return RepoFile(path, abspath, st.st_size, git_object_id("blob", lfs_pointer(sha256, st.st_size)), sha256)
+        xet_hash = self.xet.xet_hash(sha256) if xet and self.xet else None
+        pointer = git_object_id("blob", lfs_pointer(sha256, st.st_size))
+        return RepoFile(path, abspath, st.st_size, pointer, sha256, xet_hash)
 
     def warm_up(self) -> None:
         """Hash every file of every revision now, so first requests are fast."""
@@ -549,6 +606,7 @@ class App:
     connection_bytes_per_s: float | None = None
     endpoint: str = ""
     cdn: str = ""
+    xet_cas_url: str | None = None  # --xet-cas-url
     holds: Holds = field(default_factory=Holds)
     # Numbers the next-page links that ask for one ("{n}" in "tree_next_link").
     next_link_numbers: Iterator[int] = field(default_factory=itertools.count)
@@ -853,6 +911,8 @@ class HubHandler(BaseHandler):
         elif rest[0] == "tree" and len(rest) > 1:
             rev, path = self.split_revision(repo, rest[1:], 0)
             self.api_tree(raw_path, repo, rev, "/".join(path), query)
+        elif rest[0] == "xet-read-token" and len(rest) > 1:
+            self.api_xet_read_token(repo, unquote("/".join(rest[1:])))
         else:
             raise HubError(404, "Sorry, we can't find the page you are looking for.")
 
@@ -900,6 +960,16 @@ class HubHandler(BaseHandler):
             headers["Link"] = f'<{link}>; rel="next"'
         self.respond_json(entries[start:end], headers=headers)
 
+    def api_xet_read_token(self, repo: Repo, rev: str) -> None:
+        if self.app.hub.xet is None or not repo.xet:
+            raise HubError(404, "Sorry, we can't find the page you are looking for.")
+        self.check_gate(repo)
+        self.snapshot(repo, rev)
+        exp = int(time.time()) + 3600
+        cas = self.app.xet_cas_url or self.app.cdn
+        headers = {"X-Xet-Cas-Url": cas, "X-Xet-Access-Token": XET_TOKEN, "X-Xet-Token-Expiration": str(exp)}
+        self.respond_json({"casUrl": cas, "accessToken": XET_TOKEN, "exp": exp}, headers=headers)
+
     @staticmethod
     def decode_cursor(cursor: str | None) -> int:
         if cursor is None:
@@ -938,6 +1008,9 @@ class HubHandler(BaseHandler):
             "X-Linked-Etag": f'"{file.sha256}"',
             "X-Linked-Size": str(file.size),
         })
+        if file.xet_hash:
+            token_route = f"{self.app.endpoint}/api/{repo.type}s/{repo.id}/xet-read-token/{snap.commit}"
+            headers.update({"X-Xet-Hash": file.xet_hash, "Link": f'<{token_route}>; rel="xet-auth"'})
         self.respond(302, headers, b"", "text/plain")
 
 
@@ -947,6 +1020,9 @@ class CdnHandler(BaseHandler):
     def route(self, raw_path: str, segments: list[str], query: dict) -> None:
         if self.command not in ("GET", "HEAD"):
             raise S3Error(405, "The specified method is not allowed against this resource.", "MethodNotAllowed")
+        if len(segments) == 3 and segments[1] == "reconstructions" and segments[0] in ("v1", "v2"):
+            self.route_reconstruction(segments[0], segments[2])
+            return
         if "Authorization" in self.headers:
             raise S3Error(
                 400,
@@ -955,6 +1031,14 @@ class CdnHandler(BaseHandler):
                 "presigned URL; a client must drop the Authorization header when a redirect changes host)",
                 "InvalidArgument",
             )
+        xet = self.app.hub.xet
+        if len(segments) == 2 and segments[0] == "xorbs" and xet and (xorb := xet.xorb(segments[1])):
+            paths = [f"xorbs/{segments[1]}"]
+            fault = self.app.faults.take("cdn", paths, ANSWER_FAULT_KINDS) if self.command == "GET" else None
+            if fault:
+                raise self.fault_error(fault)
+            self.serve_file(xorb, {"ETag": f'"{segments[1]}"'}, "cdn", paths)
+            return
         blob = None
         if len(segments) == 2 and segments[0] == "repos" and SHA256_RE.fullmatch(segments[1]):
             blob = self.app.hub.find_blob(segments[1])
@@ -965,6 +1049,23 @@ class CdnHandler(BaseHandler):
         if fault:
             raise self.fault_error(fault)
         self.serve_file(abspath, {"ETag": f'"{segments[1]}"'}, "cdn", paths)
+
+
+    def route_reconstruction(self, version: str, xet_hash: str) -> None:
+        """The CAS's reconstruction API (--xet), as xet-core's local CAS server recorded it."""
+        xet = self.app.hub.xet
+        if xet is None or version != "v1":
+            raise HubError(404, "Not found")
+        scheme, _, token = self.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or token.strip() != XET_TOKEN:
+            raise HubError(401, "Unauthorized: a Xet read token is needed")
+        fault = self.app.faults.take("cdn", [f"reconstructions/{xet_hash}"], ANSWER_FAULT_KINDS)
+        if fault:
+            raise self.fault_error(fault)
+        answer = xet.reconstruction(xet_hash, self.app.cdn)
+        if answer is None:
+            raise HubError(404, f"No file {xet_hash}")
+        self.respond_json(answer)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1024,9 +1125,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="each file body goes at most this many MiB/s (default: no limit)")
     parser.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM), with --tls-key")
     parser.add_argument("--tls-key", help="the key of --tls-cert (PEM)")
+    parser.add_argument("--xet", help="serve the recorded Xet storage in this folder (see the docstring)")
+    parser.add_argument("--xet-cas-url", help="with --xet: the Xet storage the token route names (default: the CDN's)")
     args = parser.parse_args(argv)
     if (args.tls_cert is None) != (args.tls_key is None):
         parser.error("--tls-cert and --tls-key go together")
+    if args.xet_cas_url and not args.xet:
+        parser.error("--xet-cas-url goes with --xet")
     if args.page_size < 1:
         parser.error("--page-size must be at least 1")
     for option in ("link_mib_per_s", "connection_mib_per_s"):
@@ -1039,10 +1144,11 @@ def main(argv: list[str]) -> int:
     args = parse_args(argv)
     stop_signals = {signal.SIGTERM, signal.SIGINT}
     signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)  # threads inherit it; sigwait below gets them
-    hub = Hub(os.path.abspath(args.root), dict(args.repo), args.page_size, args.lfs_threshold)
+    xet = XetCas(os.path.abspath(args.xet)) if args.xet else None
+    hub = Hub(os.path.abspath(args.root), dict(args.repo), args.page_size, args.lfs_threshold, xet)
     link_rate = args.link_mib_per_s * (1 << 20) if args.link_mib_per_s else None
     connection_rate = args.connection_mib_per_s * (1 << 20) if args.connection_mib_per_s else None
-    app = App(hub, FaultTable(), RequestLog(), Link(link_rate), connection_rate)
+    app = App(hub, FaultTable(), RequestLog(), Link(link_rate), connection_rate, xet_cas_url=args.xet_cas_url)
     tls = None
     if args.tls_cert:
         tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

@@ -133,6 +133,7 @@ pub async fn plan(spec: &FetchSpec, source: &GitLfsSource, context: Context<'_>)
                         // giftless (and the LFS spec) promise no ranges: one request per
                         // object, retried whole.
                         ranges: false,
+                        xet: None,
                     }),
                     path: file.path,
                 }

@@ -67,9 +67,6 @@ check_error_texts() {
   expect_eval_error "pkgs without the CLI says to add the overlay" \
     '(lib.fetchModel pkgs { source.huggingface.repo = "a/b"; hash = ""; }).drvPath' \
     "pkgs has no nix-fetch-model" "overlays.default"
-  expect_eval_error "an unfetched source says so at evaluation" \
-    '(lib.fetchModel pkgs { source.git-xet = { url = "https://h/r.git"; rev = "main"; }; hash = ""; }).outPath' \
-    "source.git-xet: this source is not fetched by nix-fetch-model yet"
   expect_eval_error "a bad validator is named" \
     '(lib.fetchModel pkgs { source.huggingface.repo = "a/b"; hash = ""; validation = [ { name = "v"; command = "true"; onFailure = "maybe"; } ]; }).outPath' \
     "validator 'v': onFailure 'maybe' is not one of 'abort', 'warn', 'skip'"

@@ -36,7 +36,6 @@ in
   { name = "network options that are fine"; expr = (validateConfig (hf "a/b" // { network = { endpoint = "http://127.0.0.1:1"; concurrency = 4; timeout = 2.5; retries = 0; }; })).valid; expected = true; }
   { name = "a store name Nix refuses"; expr = has "name 'a b'" (errorsOf (hf "a/b" // { name = "a b"; })); expected = true; }
   { name = "an unknown preset names the known ones"; expr = has "unknown preset 'strictest'" (errorsOf (hf "a/b" // { validation = "strictest"; })); expected = true; }
-  { name = "a sources the core does not fetch yet says so"; expr = has "not fetched by nix-fetch-model yet" (errorsOf { source.git-xet = { url = "u"; rev = "r"; }; hash = ""; }); expected = true; }
   { name = "a commit pin is valid"; expr = (validateConfig (hf "a/b" // { source.huggingface = { repo = "a/b"; revision = "main"; commit = "0123456789abcdef0123456789abcdef01234567"; }; })).valid; expected = true; }
   { name = "a bad commit is refused"; expr = has "source.huggingface.commit 'abc' is not a commit" (errorsOf { source.huggingface = { repo = "a/b"; commit = "abc"; }; hash = ""; }); expected = true; }
   { name = "credentials in the endpoint are refused, not shown"; expr = errorsOf (hf "a/b" // { network.endpoint = "https://me:hf_secret@hub.example/x"; }); expected = [ "network.endpoint 'https://***@hub.example/x' holds credentials: a URL is printed, logged and stored, so it must not hold a token; give the token with HF_TOKEN, auth.tokenFile or auth.tokenEnvVar" ]; }
