@@ -43,6 +43,29 @@ in
 rec {
   inherit editDistance closest typeName withArticle;
 
+  # The core's rule of a relative path (src/layout/paths.rs), in its order: a file's path in a
+  # snapshot, and a revision (written as refs/<revision>). null when there is no problem.
+  pathProblem = path:
+    let names = filter isString (builtins.split "/" path);
+    in
+    if path == "" then "is empty"
+    else if builtins.match ".*\\\\.*" path != null then "holds a backslash"
+    else if util.hasPrefix "/" path then "starts with '/'"
+    else if builtins.match "(.*/|.*//.*)" path != null then "has an empty segment"
+    else if builtins.any (s: s == "." || s == "..") names then "has a '.' or '..' segment"
+    else if builtins.any (s: stringLength s > 255) names then "has a name longer than the 255 bytes a file name can have"
+    else null;
+
+  # `<namespace>/<name>`, the Hub cache repo a source derives when the spec names none: `text`
+  # with every run of characters other than letters, digits and `_` made one `-`, at most 96
+  # characters, `fallback` if nothing is left (src/spec/fields.rs `derived_repo`).
+  derivedRepo = namespace: text: fallback:
+    let
+      parts = filter (p: isString p && p != "") (builtins.split "[^A-Za-z0-9_]+" text);
+      joined = substring 0 96 (concatStringsSep "-" parts);
+      trimmed = let m = builtins.match "(.*[^-])-*" joined; in if m == null then "" else head m;
+    in "${namespace}/${if trimmed == "" then fallback else trimmed}";
+
   # "is a string, give ...": what follows the attribute when its value has the wrong type.
   wrongType = value: wanted: "is ${withArticle (typeName value)}, give ${wanted}";
 

@@ -14,18 +14,6 @@ let
   isCommit = rev: match "[0-9a-f]{40}" rev != null;
   revOf = cfg: util.attrOr cfg "rev" "main";
 
-  # The core's rule of a relative path (src/layout/paths.rs): a rev is written as refs/<rev>.
-  pathProblem = path:
-    let names = filter isString (split "/" path);
-    in
-    if path == "" then "is empty"
-    else if match ".*\\\\.*" path != null then "holds a backslash"
-    else if util.hasPrefix "/" path then "starts with '/'"
-    else if match "(.*/|.*//.*)" path != null then "has an empty segment"
-    else if builtins.any (s: s == "." || s == "..") names then "has a '.' or '..' segment"
-    else if builtins.any (s: stringLength s > 255) names then "has a name longer than the 255 bytes a file name can have"
-    else null;
-
   urlProblem = url:
     let shown = util.redactUserinfo url;
     in
@@ -67,7 +55,7 @@ let
       commit = get "commit";
       repo = get "repo";
       urlError = if isString url then urlProblem url else null;
-      revError = if isString rev then pathProblem rev else null;
+      revError = if isString rev then check.pathProblem rev else null;
     in
     if !isAttrs cfg then [ "${at} ${check.wrongType cfg "an attrset { url = \"https://...\"; rev = \"main\"; }"}" ]
     else

@@ -23,19 +23,6 @@ let
     match "${repoPart}(/${repoPart})?" repo != null
     && match ".*(--|\\.\\.).*" repo == null;
 
-  # The core's rule of a relative path (src/layout/paths.rs), in its order: a revision is
-  # written as refs/<revision>.
-  revisionProblem = revision:
-    let names = filter isString (builtins.split "/" revision);
-    in
-    if revision == "" then "is empty"
-    else if match ".*\\\\.*" revision != null then "holds a backslash"
-    else if util.hasPrefix "/" revision then "starts with '/'"
-    else if match "(.*/|.*//.*)" revision != null then "has an empty segment"
-    else if builtins.any (s: s == "." || s == "..") names then "has a '.' or '..' segment"
-    else if builtins.any (s: builtins.stringLength s > 255) names then "has a name longer than the 255 bytes a file name can have"
-    else null;
-
   at = "source.huggingface";
   tokenRefused = "${at}.token is refused: a token written in the argument ends up in the world-readable Nix store; put it in a file and set auth.tokenFile = \"/run/secrets/hf-token\", or set auth.tokenEnvVar = \"HF_TOKEN\"";
   synonyms = { rev = "revision"; include = "files"; allow_patterns = "files"; allowPatterns = "files"; ignore_patterns = "exclude"; ignorePatterns = "exclude"; };
@@ -47,7 +34,7 @@ let
       revision = get "revision";
       commit = get "commit";
       repoType = get "repoType";
-      revisionError = revisionProblem revision;
+      revisionError = check.pathProblem revision;
       lineFor = key:
         if key == "token" then tokenRefused
         else check.unknown { inherit at key; known = knownKeys; meant = synonyms.${key} or null; };
@@ -83,7 +70,8 @@ in
 {
   type = "huggingface";
   supported = true;
-  inherit validateConfig knownKeys isRepoId revisionProblem;
+  inherit validateConfig knownKeys isRepoId;
+  revisionProblem = check.pathProblem;
 
   defaultName = cacheFolderName;
 

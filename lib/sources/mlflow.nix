@@ -25,14 +25,6 @@ let
       "${at}.${key} is refused: a credential written in the argument ends up in the world-readable Nix store; set ${credentialVariables} in the environment, as for MLflow's own client"
     else check.unknown { inherit at key; known = knownKeys; meant = synonyms.${key} or null; };
 
-  # `mlflow/<name>`: src/spec/mlflow.rs `default_repo`.
-  defaultRepo = modelName:
-    let
-      parts = filter (p: isString p && p != "") (split "[^A-Za-z0-9_]+" modelName);
-      joined = substring 0 96 (concatStringsSep "-" parts);
-      trimmed = let m = match "(.*[^-])-*" joined; in if m == null then "" else head m;
-    in "mlflow/${if trimmed == "" then "model" else trimmed}";
-
   trackingUriProblem = uri:
     let shown = util.redactUserinfo uri;
     in
@@ -40,18 +32,6 @@ let
       "'${shown}' holds credentials: a URL is printed, logged and stored, so it must not hold a password; set ${credentialVariables} in the environment instead"
     else if match "https?://[^/].*" uri == null then
       "'${uri}' is not an http:// or https:// URL: nix-fetch-model reads a model registry through an MLflow tracking server's REST API"
-    else null;
-
-  # The core's rule of a relative path (src/layout/paths.rs).
-  pathProblem = path:
-    let names = filter isString (split "/" path);
-    in
-    if path == "" then "is empty"
-    else if match ".*\\\\.*" path != null then "holds a backslash"
-    else if util.hasPrefix "/" path then "starts with '/'"
-    else if match "(.*/|.*//.*)" path != null then "has an empty segment"
-    else if builtins.any (s: s == "." || s == "..") names then "has a '.' or '..' segment"
-    else if builtins.any (s: stringLength s > 255) names then "has a name longer than the 255 bytes a file name can have"
     else null;
 
   # 1 to 18 digits, not starting with 0 (src/spec/mlflow.rs `is_version`).
@@ -98,7 +78,7 @@ let
         "${at}.version is missing: give version = \"3\", or alias = \"champion\" (or the deprecated stage = \"Production\") to take the version it names"
       ++ (if artifactPath == null then [ ]
           else if !isString artifactPath then [ "${at}.artifactPath ${check.wrongType artifactPath "a string: a folder of the version's artifacts, such as \"model\""}" ]
-          else let problem = pathProblem artifactPath; in util.optional (problem != null)
+          else let problem = check.pathProblem artifactPath; in util.optional (problem != null)
             "${at}.artifactPath '${artifactPath}' ${problem}: give a folder of the version's artifacts, such as \"model\"")
       ++ (if get "files" == null then [ ] else check.stringList at "files" cfg.files)
       ++ (if get "exclude" == null then [ ] else check.stringList at "exclude" cfg.exclude)
@@ -107,6 +87,7 @@ let
           else util.optional (!(import ./huggingface.nix).isRepoId repo)
             "${at}.repo '${repo}' is not 'org/name' (or a bare 'name'): letters, digits, '.', '_' and '-', at most 96 a part, not starting or ending with '.' or '-', no '--' or '..'");
 
+  defaultRepo = modelName: check.derivedRepo "mlflow" modelName "model";
   repoOf = cfg: if (cfg.repo or null) != null then cfg.repo else defaultRepo cfg.modelName;
   cacheFolderName = cfg: "models--${builtins.replaceStrings [ "/" ] [ "--" ] (repoOf cfg)}";
   askedOf = cfg:

@@ -64,18 +64,6 @@ let
       "${at}.${key} is refused: a credential written in the argument ends up in the world-readable Nix store; give it with ${credentials}"
     else check.unknown { inherit at key; known = knownKeys; meant = synonyms.${key} or null; };
 
-  # The core's rule of a relative path (src/layout/paths.rs).
-  pathProblem = path:
-    let names = filter isString (split "/" path);
-    in
-    if path == "" then "is empty"
-    else if match ".*\\\\.*" path != null then "holds a backslash"
-    else if util.hasPrefix "/" path then "starts with '/'"
-    else if match "(.*/|.*//.*)" path != null then "has an empty segment"
-    else if builtins.any (s: s == "." || s == "..") names then "has a '.' or '..' segment"
-    else if builtins.any (s: stringLength s > 255) names then "has a name longer than the 255 bytes a file name can have"
-    else null;
-
   between = low: high: s: stringLength s >= low && stringLength s <= high;
   nameProblem = key: text:
     if key == "account" then
@@ -117,7 +105,7 @@ let
       entryProblems = path:
         let
           version = versions.${path};
-          problem = pathProblem path;
+          problem = check.pathProblem path;
         in
         util.optional (problem != null)
           "${here path} names no file: the name ${problem}; name each file by its path below the prefix"
@@ -143,7 +131,7 @@ let
       region = get "region";
       endpoint = get "endpoint";
       repo = get "repo";
-      prefixError = if isString prefix && folderOf prefix != "" then pathProblem (folderOf prefix) else null;
+      prefixError = if isString prefix && folderOf prefix != "" then check.pathProblem (folderOf prefix) else null;
     in
     if !isAttrs cfg then [ "${at} ${check.wrongType cfg "an attrset { ${bucketKey} = \"models\"; prefix = \"llama\"; }"}" ]
     else
@@ -169,14 +157,7 @@ let
           else util.optional (!(import ./huggingface.nix).isRepoId repo)
             "${at}.repo '${repo}' is not 'org/name' (or a bare 'name'): letters, digits, '.', '_' and '-', at most 96 a part, not starting or ending with '.' or '-', no '--' or '..'");
 
-  # `<type>/<name>`: src/spec/object_store.rs `default_repo`.
-  defaultRepo = bucket: prefix:
-    let
-      parts = filter (p: isString p && p != "") (split "[^A-Za-z0-9_]+" "${bucket}/${prefix}");
-      joined = substring 0 96 (concatStringsSep "-" parts);
-      trimmed = let m = match "(.*[^-])-*" joined; in if m == null then "" else head m;
-    in "${type}/${if trimmed == "" then "bucket" else trimmed}";
-
+  defaultRepo = bucket: prefix: check.derivedRepo type "${bucket}/${prefix}" "bucket";
   repoOf = cfg: if (cfg.repo or null) != null then cfg.repo else defaultRepo cfg.${bucketKey} (prefixOf cfg);
   cacheFolderName = cfg: "models--${replaceStrings [ "/" ] [ "--" ] (repoOf cfg)}";
 

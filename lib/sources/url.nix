@@ -19,14 +19,6 @@ let
       segments = if path == null || head path == null then [ "" ] else filter isString (split "/" (head path));
     in elemAt segments (length segments - 1);
 
-  # `url/<name>`: src/spec/url.rs `default_repo`.
-  defaultRepo = nameHint:
-    let
-      parts = filter (p: isString p && p != "") (split "[^A-Za-z0-9_]+" nameHint);
-      joined = substring 0 96 (concatStringsSep "-" parts);
-      trimmed = let m = match "(.*[^-])-*" joined; in if m == null then "" else head m;
-    in "url/${if trimmed == "" then "file" else trimmed}";
-
   urlProblem = where: url:
     let shown = util.redactUserinfo url;
     in
@@ -34,18 +26,6 @@ let
     else if shown != url then
       "${where}.url '${shown}' holds credentials: a URL is printed, logged and stored, so it must not hold a password; put it in a netrc file ($NETRC, else ~/.netrc)"
     else if match "https?://[^/].*" url == null then "${where}.url '${url}' is not an http:// or https:// URL"
-    else null;
-
-  # The core's rule of a relative path (src/layout/paths.rs), as for a revision.
-  pathProblem = path:
-    let names = filter isString (split "/" path);
-    in
-    if path == "" then "is empty"
-    else if match ".*\\\\.*" path != null then "holds a backslash"
-    else if util.hasPrefix "/" path then "starts with '/'"
-    else if match "(.*/|.*//.*)" path != null then "has an empty segment"
-    else if builtins.any (s: s == "." || s == "..") names then "has a '.' or '..' segment"
-    else if builtins.any (s: stringLength s > 255) names then "has a name longer than the 255 bytes a file name can have"
     else null;
 
   # The problems of one file, `where` being `source.url` or `source.url.urls[i]`.
@@ -67,7 +47,7 @@ let
             "${where}.url '${url}' ends without a file name: give filename = \"...\""
         else if !isString filename then [ "${where}.filename ${check.wrongType filename "a string such as \"model.safetensors\""}" ]
         else
-          let problem = pathProblem filename;
+          let problem = check.pathProblem filename;
           in util.optional (problem != null)
             "${where}.filename '${filename}' ${problem}: give a relative path such as \"model.safetensors\"");
 
@@ -108,6 +88,7 @@ let
       ++ util.optional (baseProblems == [ ] && twice != [ ])
         "${at}: two files are named '${head twice}': give each its own filename";
 
+  defaultRepo = nameHint: check.derivedRepo "url" nameHint "file";
   repoOf = cfg: if (cfg.repo or null) != null then cfg.repo else defaultRepo (nameOf (head (entriesOf cfg)));
   cacheFolderName = cfg: "models--${builtins.replaceStrings [ "/" ] [ "--" ] (repoOf cfg)}";
 in

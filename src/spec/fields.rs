@@ -294,3 +294,22 @@ pub fn nix_attribute_name(key: &str) -> String {
         false => nix_string(key),
     }
 }
+
+/// `<namespace>/<name>`: the Hub cache repo a source derives when the spec names none, the name
+/// being `text` with every run of characters other than letters, digits and `_` made one `-`,
+/// at most 96 characters, `fallback` if nothing is left. lib/sources/check.nix `derivedRepo`
+/// derives the same.
+pub fn derived_repo(namespace: &str, text: &str, fallback: &str) -> RepoId {
+    let parts: Vec<&str> = text
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|part| !part.is_empty())
+        .collect();
+    let mut name = parts.join("-");
+    name.truncate(96);
+    let name = name.trim_end_matches('-');
+    let name = if name.is_empty() { fallback } else { name };
+    RepoId {
+        kind: RepoType::Model,
+        id: format!("{namespace}/{name}"),
+    }
+}

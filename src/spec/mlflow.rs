@@ -22,7 +22,7 @@ use url::Url;
 use super::fields::{self, redact_userinfo, wrong_type};
 use super::problems::{given, push_err, sorted, string_list_problem, type_name};
 use super::unknown::unknown;
-use crate::hub::{RepoId, RepoType};
+use crate::hub::RepoId;
 use crate::layout::relative_path_problem;
 
 /// The attributes, in the order messages and `prefetch --nix` list them.
@@ -355,23 +355,7 @@ fn quoted(names: &[&str]) -> String {
 /// letters, digits and `_` made one `-`, at most 96 characters, `model` if nothing is left.
 /// lib/sources/mlflow.nix derives the same.
 pub fn default_repo(model_name: &str) -> RepoId {
-    let mut name = String::new();
-    for part in model_name
-        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .filter(|part| !part.is_empty())
-    {
-        if !name.is_empty() {
-            name.push('-');
-        }
-        name.push_str(part);
-    }
-    name.truncate(96);
-    let name = name.trim_end_matches('-');
-    let name = if name.is_empty() { "model" } else { name };
-    RepoId {
-        kind: RepoType::Model,
-        id: format!("mlflow/{name}"),
-    }
+    fields::derived_repo("mlflow", model_name, "model")
 }
 
 /// The source as it names what it fetches, for an entry remembering a fetch.
@@ -393,6 +377,7 @@ pub fn identity(source: &MlflowSource) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hub::RepoType;
 
     fn checked(json: &str) -> Result<MlflowSource, Vec<String>> {
         check(&serde_json::from_str(json).unwrap())

@@ -19,7 +19,7 @@ use url::Url;
 use super::fields::{self, nix_string, redact_userinfo, wrong_type};
 use super::problems::{given, push_err, sorted, string_list_problem, type_name};
 use super::unknown::unknown;
-use crate::hub::{RepoId, RepoType};
+use crate::hub::RepoId;
 use crate::layout::relative_path_problem;
 
 /// Which store a source names.
@@ -508,29 +508,13 @@ fn is_version_id(text: &str) -> bool {
 /// run of characters other than letters, digits and `_` made one `-`, at most 96 characters.
 /// lib/sources/object-store.nix derives the same.
 pub fn default_repo(store: StoreKind, bucket: &str, prefix: &str) -> RepoId {
-    let hint = format!("{bucket}/{prefix}");
-    let mut name = String::new();
-    for part in hint
-        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .filter(|part| !part.is_empty())
-    {
-        if !name.is_empty() {
-            name.push('-');
-        }
-        name.push_str(part);
-    }
-    name.truncate(96);
-    let name = name.trim_end_matches('-');
-    let name = if name.is_empty() { "bucket" } else { name };
-    RepoId {
-        kind: RepoType::Model,
-        id: format!("{}/{name}", store.kind()),
-    }
+    fields::derived_repo(store.kind(), &format!("{bucket}/{prefix}"), "bucket")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hub::RepoType;
 
     fn checked(store: StoreKind, json: &str) -> Result<ObjectSource, Vec<String>> {
         check(store, &serde_json::from_str(json).unwrap())

@@ -16,7 +16,7 @@ use super::fields::{self, redact_userinfo, wrong_type};
 use super::problems::{given, push_err, sorted, type_name};
 use super::unknown::unknown;
 use crate::hash::{parse_sha256, Sha256Hash};
-use crate::hub::{RepoId, RepoType};
+use crate::hub::RepoId;
 use crate::layout::relative_path_problem;
 
 pub const URL_KEYS: &[&str] = &["url", "urls", "sha256", "filename", "repo"];
@@ -271,28 +271,13 @@ fn given_twice(files: &[UrlFile]) -> Option<&str> {
 /// letters, digits and `_` made one `-`, at most 96 characters, `file` if nothing is left.
 /// lib/sources/url.nix derives the same.
 pub fn default_repo(filename: &str) -> RepoId {
-    let mut name = String::new();
-    for part in filename
-        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .filter(|part| !part.is_empty())
-    {
-        if !name.is_empty() {
-            name.push('-');
-        }
-        name.push_str(part);
-    }
-    name.truncate(96);
-    let name = name.trim_end_matches('-');
-    let name = if name.is_empty() { "file" } else { name };
-    RepoId {
-        kind: RepoType::Model,
-        id: format!("url/{name}"),
-    }
+    fields::derived_repo("url", filename, "file")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hub::RepoType;
 
     fn checked(json: &str) -> Result<UrlSource, Vec<String>> {
         check(&serde_json::from_str(json).unwrap())

@@ -27,8 +27,10 @@ start_hub() { # extra fake_hub.py arguments...; sets hub_endpoint and hub_pid
   python3 "$repo/tests/support/fake_hub.py" --root "$fixtures" "$@" >"$out.json" 2>"$out.err" &
   hub_pid=$!
   hub_pids+=("$hub_pid")
-  for _ in $(seq 100); do
-    [[ -s $out.json ]] && break
+  # Ready once its whole first line is written; it hashes every fixture first (up to a minute
+  # on a loaded machine, as tests/support/hub_process.py allows).
+  for _ in $(seq 600); do
+    [[ -s $out.json && -z $(tail -c1 "$out.json") ]] && break
     sleep 0.1
   done
   hub_endpoint=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["endpoint"])' "$out.json") || {
