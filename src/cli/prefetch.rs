@@ -186,9 +186,17 @@ fn check_arguments(args: &Args) -> Result<Source> {
     }
     if let Ok(Source::GitXet(url, rev)) = &reference {
         if args.endpoint.is_some() {
-            flag("--endpoint", Err("applies to hf: references only: a git-xet: URL names its Hub".into()));
+            flag(
+                "--endpoint",
+                Err("applies to hf: references only: a git-xet: URL names its Hub".into()),
+            );
         }
-        flag(text, spec::git_xet::repo_url(url).map(drop).map_err(|p| format!("url {p}")));
+        flag(
+            text,
+            spec::git_xet::repo_url(url)
+                .map(drop)
+                .map_err(|p| format!("url {p}")),
+        );
         flag(text, fields::revision(rev).map_err(|p| format!("@rev {p}")));
     }
     if let Ok(Source::Hub(reference)) = &reference {
@@ -482,5 +490,3 @@ impl Report<'_> {
         lines.join("\n")
     }
 }
-
-

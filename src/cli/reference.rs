@@ -29,7 +29,10 @@ pub enum Source {
         digest: Option<String>,
     },
     /// A git remote and, after its path's last `@`, the rev.
-    GitLfs { url: String, rev: Option<String> },
+    GitLfs {
+        url: String,
+        rev: Option<String>,
+    },
     /// A Hub repo by its URL, its Xet files through the Xet protocol: the URL, the rev.
     GitXet(String, String),
 }
@@ -59,7 +62,10 @@ pub fn parse_source(text: &str) -> Result<Source, String> {
     parse_source_with(text, &|name| std::env::var(name).ok())
 }
 
-pub fn parse_source_with(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Source, String> {
+pub fn parse_source_with(
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Source, String> {
     if let Some(url) = text.strip_prefix("url:") {
         return Ok(Source::Url(url.to_string()));
     }
@@ -102,13 +108,19 @@ pub fn parse_source_with(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Re
         return bucket("azure", &["account", "container"], rest);
     }
     if let Some(rest) = text.strip_prefix("az://") {
-        let account = env("AZURE_STORAGE_ACCOUNT_NAME").filter(|a| !a.is_empty()).ok_or_else(|| {
-            format!(
-                "'{text}' names no storage account: set AZURE_STORAGE_ACCOUNT_NAME, or write \
+        let account = env("AZURE_STORAGE_ACCOUNT_NAME")
+            .filter(|a| !a.is_empty())
+            .ok_or_else(|| {
+                format!(
+                    "'{text}' names no storage account: set AZURE_STORAGE_ACCOUNT_NAME, or write \
                  azure://account/container/prefix"
-            )
-        })?;
-        return bucket("azure", &["account", "container"], &format!("{account}/{rest}"));
+                )
+            })?;
+        return bucket(
+            "azure",
+            &["account", "container"],
+            &format!("{account}/{rest}"),
+        );
     }
     if let Some(name) = text.strip_prefix("ollama:") {
         let (name, digest) = match name.split_once('@') {
@@ -316,18 +328,30 @@ mod tests {
         };
         assert_eq!(
             parsed("s3://models/llm/tiny/"),
-            ("s3", serde_json::json!({"bucket": "models", "prefix": "llm/tiny/"}))
+            (
+                "s3",
+                serde_json::json!({"bucket": "models", "prefix": "llm/tiny/"})
+            )
         );
-        assert_eq!(parsed("gs://models"), ("gcs", serde_json::json!({"bucket": "models"})));
+        assert_eq!(
+            parsed("gs://models"),
+            ("gcs", serde_json::json!({"bucket": "models"}))
+        );
         assert_eq!(
             parsed("azure://acct/models/llm"),
-            ("azure", serde_json::json!({"account": "acct", "container": "models", "prefix": "llm"}))
+            (
+                "azure",
+                serde_json::json!({"account": "acct", "container": "models", "prefix": "llm"})
+            )
         );
-        assert!(parse_source_with("azure://acct", &no_env).unwrap_err().contains("no container"));
+        assert!(parse_source_with("azure://acct", &no_env)
+            .unwrap_err()
+            .contains("no container"));
         assert!(parse_source_with("az://models", &no_env)
             .unwrap_err()
             .contains("AZURE_STORAGE_ACCOUNT_NAME"));
-        let account = |name: &str| (name == "AZURE_STORAGE_ACCOUNT_NAME").then(|| "acct".to_string());
+        let account =
+            |name: &str| (name == "AZURE_STORAGE_ACCOUNT_NAME").then(|| "acct".to_string());
         match parse_source_with("az://models/llm", &account).unwrap() {
             Source::Bucket { source, .. } => assert_eq!(source["account"], "acct"),
             other => panic!("{other:?}"),

@@ -250,7 +250,7 @@ async fn fetch_plan(
                     }
                 }
                 (error, _) => error,
-            })
+            });
         }
     };
     let hashed = match trailing {
@@ -292,7 +292,10 @@ async fn fetch_plan(
         }
         _ => None,
     };
-    let digests = blob_of_file.iter().map(|&blob| names[blob].clone()).collect();
+    let digests = blob_of_file
+        .iter()
+        .map(|&blob| names[blob].clone())
+        .collect();
     let outcome = FetchOutcome {
         endpoint: plan.endpoint,
         revision: plan.revision,
@@ -522,7 +525,8 @@ mod tests {
     /// digest by the blob's hasher or by the NAR hasher, the NAR hash that of the tree.
     #[test]
     fn content_in_hand_is_written_and_checked_like_a_download() {
-        let spec = crate::spec::check(r#"{"source":{"url":{"url":"http://127.0.0.1:9/x"}}}"#).unwrap();
+        let spec =
+            crate::spec::check(r#"{"source":{"url":{"url":"http://127.0.0.1:9/x"}}}"#).unwrap();
         // `printf 'hello\n' | git hash-object --stdin`, and the empty blob.
         let hello = "ce013625030ba8dba906f756967f9e9ca394464a";
         let empty = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391";
@@ -533,7 +537,11 @@ mod tests {
             .unwrap();
         for nar in [false, true] {
             let root = tempfile::tempdir().unwrap();
-            let files = [("a/hello.txt", &b"hello\n"[..], hello), ("copy.txt", b"hello\n", hello), ("empty", b"", empty)];
+            let files = [
+                ("a/hello.txt", &b"hello\n"[..], hello),
+                ("copy.txt", b"hello\n", hello),
+                ("empty", b"", empty),
+            ];
             let plan = plan_in_hand(&spec, &files);
             let options = FetchOptions::default();
             let (outcome, summary) = runtime
@@ -543,7 +551,10 @@ mod tests {
             let blob = root.path().join("blobs").join(hello);
             assert_eq!(std::fs::read(&blob).unwrap(), b"hello\n");
             if nar {
-                assert_eq!(summary.unwrap().hash, crate::nar::nar_hash(root.path()).unwrap());
+                assert_eq!(
+                    summary.unwrap().hash,
+                    crate::nar::nar_hash(root.path()).unwrap()
+                );
             }
 
             let root = tempfile::tempdir().unwrap();
@@ -553,7 +564,10 @@ mod tests {
                 .block_on(fetch_plan(&spec, plan, root.path(), &options, nar))
                 .unwrap_err()
                 .to_string();
-            assert!(error.contains("a/hello.txt") && error.contains("mismatch"), "{error}");
+            assert!(
+                error.contains("a/hello.txt") && error.contains("mismatch"),
+                "{error}"
+            );
             assert!(!root.path().join("blobs").join(hello).exists());
         }
     }

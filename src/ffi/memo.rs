@@ -137,7 +137,9 @@ fn remember_in(cache: &Path, spec: &FetchSpec, nar_hash: &str, commit: &str) {
 /// Hub, the name), not by what only reaches it (the token).
 fn entry_file(cache: &Path, spec: &FetchSpec) -> PathBuf {
     let env = |name: &str| std::env::var(name).ok();
-    let endpoint = crate::sources::addresses(spec, &env).map(|a| a.endpoint).ok();
+    let endpoint = crate::sources::addresses(spec, &env)
+        .map(|a| a.endpoint)
+        .ok();
     let key = serde_json::json!({
         "name": spec.name,
         "source": spec.source.identity(),

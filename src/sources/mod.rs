@@ -13,10 +13,10 @@ mod url;
 
 use std::sync::Arc;
 
+use ::url::Url;
 use futures_util::future::BoxFuture;
 use reqwest::header::HeaderMap;
 use reqwest::Response;
-use ::url::Url;
 
 use crate::error::Result;
 use crate::http::Http;

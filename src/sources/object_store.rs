@@ -29,9 +29,7 @@ use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey, AwsAuthori
 use object_store::azure::{AzureAuthorizer, AzureConfigKey, MicrosoftAzure, MicrosoftAzureBuilder};
 use object_store::client::{HttpClient, HttpConnector, HttpRequest, HttpRequestBody};
 use object_store::gcp::{GoogleCloudStorage, GoogleCloudStorageBuilder, GoogleConfigKey};
-use object_store::{
-    ClientConfigKey, ClientOptions, ObjectStore, RetryConfig,
-};
+use object_store::{ClientConfigKey, ClientOptions, ObjectStore, RetryConfig};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_LENGTH, ETAG};
 use reqwest::{Method, Response};
@@ -124,11 +122,17 @@ fn place(source: &ObjectSource, env: &dyn Fn(&str) -> Option<String>) -> Result<
                 .or_else(|| set("AWS_DEFAULT_REGION"))
                 .or(profile.region)
                 .unwrap_or_else(|| "us-east-1".into());
-            let base = match (&source.endpoint, set("AWS_ENDPOINT_URL_S3"), set("AWS_ENDPOINT_URL")) {
+            let base = match (
+                &source.endpoint,
+                set("AWS_ENDPOINT_URL_S3"),
+                set("AWS_ENDPOINT_URL"),
+            ) {
                 (Some(url), _, _) => url.clone(),
                 (None, Some(text), _) => parsed(&text, "AWS_ENDPOINT_URL_S3")?,
                 (None, None, Some(text)) => parsed(&text, "AWS_ENDPOINT_URL")?,
-                (None, None, None) => parsed(&format!("https://s3.{region}.amazonaws.com"), "region")?,
+                (None, None, None) => {
+                    parsed(&format!("https://s3.{region}.amazonaws.com"), "region")?
+                }
             };
             (base, region, truthy(env("AWS_SKIP_SIGNATURE")))
         }
@@ -146,7 +150,10 @@ fn place(source: &ObjectSource, env: &dyn Fn(&str) -> Option<String>) -> Result<
             let account = source.account.as_deref().unwrap_or_default();
             let base = match &source.endpoint {
                 Some(url) => url.clone(),
-                None => parsed(&format!("https://{account}.blob.core.windows.net"), "account")?,
+                None => parsed(
+                    &format!("https://{account}.blob.core.windows.net"),
+                    "account",
+                )?,
             };
             (base, String::new(), truthy(env("AZURE_SKIP_SIGNATURE")))
         }
@@ -162,7 +169,11 @@ fn place(source: &ObjectSource, env: &dyn Fn(&str) -> Option<String>) -> Result<
 
 /// What a URL path segment keeps as it is: the unreserved characters of RFC 3986, which is
 /// also how SigV4 wants an S3 key in its canonical request.
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 /// `base` with `segments` (raw, not yet encoded) appended to its path.
 fn join(base: &Url, segments: &[&str]) -> Url {
@@ -320,16 +331,19 @@ impl Store {
             StoreKind::S3 => {
                 let mut builder = AmazonS3Builder::new();
                 for name in S3_VARIABLES {
-                    if let (Some(value), Ok(key)) =
-                        (set(name), name.to_ascii_lowercase().parse::<AmazonS3ConfigKey>())
-                    {
+                    if let (Some(value), Ok(key)) = (
+                        set(name),
+                        name.to_ascii_lowercase().parse::<AmazonS3ConfigKey>(),
+                    ) {
                         builder = builder.with_config(key, value);
                     }
                 }
                 if set("AWS_ACCESS_KEY_ID").is_none() && set("AWS_SECRET_ACCESS_KEY").is_none() {
                     let profile = AwsProfile::read(env);
                     if let Some((key_id, secret, token)) = profile.keys {
-                        builder = builder.with_access_key_id(key_id).with_secret_access_key(secret);
+                        builder = builder
+                            .with_access_key_id(key_id)
+                            .with_secret_access_key(secret);
                         if let Some(token) = token {
                             builder = builder.with_token(token);
                         }
@@ -361,9 +375,10 @@ impl Store {
             StoreKind::Gcs => {
                 let mut builder = GoogleCloudStorageBuilder::new();
                 for name in GCS_VARIABLES {
-                    if let (Some(value), Ok(key)) =
-                        (set(name), name.to_ascii_lowercase().parse::<GoogleConfigKey>())
-                    {
+                    if let (Some(value), Ok(key)) = (
+                        set(name),
+                        name.to_ascii_lowercase().parse::<GoogleConfigKey>(),
+                    ) {
                         builder = builder.with_config(key, value);
                     }
                 }
@@ -393,16 +408,21 @@ impl Store {
             StoreKind::Azure => {
                 let mut builder = MicrosoftAzureBuilder::new();
                 for name in AZURE_VARIABLES {
-                    if let (Some(value), Ok(key)) =
-                        (set(name), name.to_ascii_lowercase().parse::<AzureConfigKey>())
-                    {
+                    if let (Some(value), Ok(key)) = (
+                        set(name),
+                        name.to_ascii_lowercase().parse::<AzureConfigKey>(),
+                    ) {
                         builder = builder.with_config(key, value);
                     }
                 }
                 let account = source.account.clone().unwrap_or_default();
-                if ["AZURE_STORAGE_ACCOUNT_KEY", "AZURE_STORAGE_SAS_TOKEN", "AZURE_STORAGE_SAS_KEY"]
-                    .iter()
-                    .all(|name| set(name).is_none())
+                if [
+                    "AZURE_STORAGE_ACCOUNT_KEY",
+                    "AZURE_STORAGE_SAS_TOKEN",
+                    "AZURE_STORAGE_SAS_KEY",
+                ]
+                .iter()
+                .all(|name| set(name).is_none())
                 {
                     if let Some(string) = set("AZURE_STORAGE_CONNECTION_STRING") {
                         builder = connection_string(builder, &string, &account);
@@ -422,7 +442,10 @@ impl Store {
         };
         built.map_err(|error| Error::ObjectStore {
             what: source.subject(),
-            problem: format!("the store's client cannot be set up: {}", shown_error(&error)),
+            problem: format!(
+                "the store's client cannot be set up: {}",
+                shown_error(&error)
+            ),
             remedy: format!(
                 "check the credentials' variables: {}",
                 source.store.credentials()
@@ -465,16 +488,26 @@ fn no_credentials(source: &ObjectSource) -> Error {
 }
 
 /// The key or SAS of `AZURE_STORAGE_CONNECTION_STRING`, when it is the account's.
-fn connection_string(builder: MicrosoftAzureBuilder, text: &str, account: &str) -> MicrosoftAzureBuilder {
+fn connection_string(
+    builder: MicrosoftAzureBuilder,
+    text: &str,
+    account: &str,
+) -> MicrosoftAzureBuilder {
     let fields: BTreeMap<&str, &str> = text
         .split(';')
         .filter_map(|field| field.split_once('='))
         .map(|(name, value)| (name.trim(), value.trim()))
         .collect();
-    if fields.get("AccountName").is_some_and(|name| *name != account) {
+    if fields
+        .get("AccountName")
+        .is_some_and(|name| *name != account)
+    {
         return builder;
     }
-    match (fields.get("AccountKey"), fields.get("SharedAccessSignature")) {
+    match (
+        fields.get("AccountKey"),
+        fields.get("SharedAccessSignature"),
+    ) {
         (Some(key), _) => builder.with_access_key(*key),
         (None, Some(sas)) => builder.with_config(AzureConfigKey::SasKey, *sas),
         (None, None) => builder,
@@ -571,7 +604,10 @@ impl HttpConnector for Connector {
         };
         let connect = duration(ClientConfigKey::ConnectTimeout)
             .map_or(self.timeout, |given| given.min(self.timeout));
-        let allow_http = options.get_config_value(&ClientConfigKey::AllowHttp).as_deref() == Some("true");
+        let allow_http = options
+            .get_config_value(&ClientConfigKey::AllowHttp)
+            .as_deref()
+            == Some("true");
         let mut builder = reqwest::Client::builder()
             .connect_timeout(connect)
             .read_timeout(self.timeout)
@@ -581,10 +617,12 @@ impl HttpConnector for Connector {
         for root in &self.roots {
             builder = builder.add_root_certificate(root.clone());
         }
-        let client = builder.build().map_err(|error| object_store::Error::Generic {
-            store: "HTTP",
-            source: Box::new(error),
-        })?;
+        let client = builder
+            .build()
+            .map_err(|error| object_store::Error::Generic {
+                store: "HTTP",
+                source: Box::new(error),
+            })?;
         Ok(HttpClient::new(client))
     }
 }
@@ -631,7 +669,10 @@ impl Bucket {
 
     fn nothing_selected(&self) -> Error {
         let source = &self.source;
-        let (problem, remedy) = match (&source.versions, source.files.is_empty() && source.exclude.is_empty()) {
+        let (problem, remedy) = match (
+            &source.versions,
+            source.files.is_empty() && source.exclude.is_empty(),
+        ) {
             (None, true) => (
                 "holds no object".to_string(),
                 "check the bucket, the prefix and the endpoint".to_string(),
@@ -680,7 +721,8 @@ impl Bucket {
         let mut backoff = self.http.backoff();
         let sent: Result<Response> = async {
             loop {
-                let (signed, signed_headers) = self.sign(Method::HEAD, &url, headers.clone()).await?;
+                let (signed, signed_headers) =
+                    self.sign(Method::HEAD, &url, headers.clone()).await?;
                 match self.http.send_once(&signed, true, signed_headers).await? {
                     Ok(response) => return Ok(response),
                     Err(failure) => backoff.wait_or_fail(&url, &path, failure).await?,
@@ -750,7 +792,9 @@ impl Bucket {
             Some(status) => Error::Refused {
                 url: ShownUrl::from(&self.place.bucket_url),
                 status,
-                detail: error_code(&chain(&error)).map(|c| format!(" ({c})")).unwrap_or_default(),
+                detail: error_code(&chain(&error))
+                    .map(|c| format!(" ({c})"))
+                    .unwrap_or_default(),
                 remedy: self.remedy(status, None),
             },
             None => Error::ObjectStore {
@@ -778,20 +822,24 @@ impl Bucket {
                 self.source.subject(),
                 store.credentials()
             ),
-            404 | 410 => match version {
-                Some(version) => format!(
+            404 | 410 => {
+                match version {
+                    Some(version) => format!(
                     "the object's version {version} (source.{}.{}) is gone, or is not a version of \
                      this object: check it, or leave the versions out to fetch what the prefix \
                      holds now",
                     store.kind(),
                     store.versions_key()
                 ),
-                None => format!(
+                    None => {
+                        format!(
                     "check the bucket{}, the prefix and the endpoint; an object deleted since \
                      the listing is gone",
                     if store == StoreKind::Azure { " (the container and account)" } else { "" }
-                ),
-            },
+                )
+                    }
+                }
+            }
             301 | 307 if store == StoreKind::S3 => "the bucket is in another region: set \
                  source.s3.region to the region S3 names in x-amz-bucket-region"
                 .to_string(),
@@ -799,7 +847,12 @@ impl Bucket {
         }
     }
 
-    fn checked_as(&self, response: Response, _path: &str, version: Option<&str>) -> Result<Response> {
+    fn checked_as(
+        &self,
+        response: Response,
+        _path: &str,
+        version: Option<&str>,
+    ) -> Result<Response> {
         let status = response.status();
         if status.is_success() {
             return Ok(response);
@@ -822,7 +875,12 @@ impl Bucket {
 
     /// A `method` request of `url` with `headers`, signed for the store with the credential provider's current
     /// credentials.
-    async fn sign(&self, method: Method, url: &Url, headers: HeaderMap) -> Result<(Url, HeaderMap)> {
+    async fn sign(
+        &self,
+        method: Method,
+        url: &Url,
+        headers: HeaderMap,
+    ) -> Result<(Url, HeaderMap)> {
         if self.place.anonymous {
             let mut headers = headers;
             if self.source.store == StoreKind::Azure {
@@ -835,9 +893,10 @@ impl Bucket {
         }
         let mut request = HttpRequest::new(HttpRequestBody::empty());
         *request.method_mut() = method;
-        *request.uri_mut() = url.as_str().parse().map_err(|e| Error::Internal(format!(
-            "an object's URL is no URI: {e}"
-        )))?;
+        *request.uri_mut() = url
+            .as_str()
+            .parse()
+            .map_err(|e| Error::Internal(format!("an object's URL is no URI: {e}")))?;
         *request.headers_mut() = headers;
         let credential_error = |error: object_store::Error| Error::ObjectStore {
             what: self.source.subject(),
@@ -854,11 +913,20 @@ impl Bucket {
         };
         match &self.store {
             Store::S3(store) => {
-                let credential = store.credentials().get_credential().await.map_err(credential_error)?;
-                AwsAuthorizer::new(&credential, "s3", &self.place.region).authorize(&mut request, None);
+                let credential = store
+                    .credentials()
+                    .get_credential()
+                    .await
+                    .map_err(credential_error)?;
+                AwsAuthorizer::new(&credential, "s3", &self.place.region)
+                    .authorize(&mut request, None);
             }
             Store::Gcs(store) => {
-                let credential = store.credentials().get_credential().await.map_err(credential_error)?;
+                let credential = store
+                    .credentials()
+                    .get_credential()
+                    .await
+                    .map_err(credential_error)?;
                 if !credential.bearer.is_empty() {
                     let value = HeaderValue::from_str(&format!("Bearer {}", credential.bearer))
                         .map_err(|_| Error::ObjectStore {
@@ -866,11 +934,17 @@ impl Bucket {
                             problem: "the access token cannot be sent in a header".into(),
                             remedy: "check GOOGLE_APPLICATION_CREDENTIALS".into(),
                         })?;
-                    request.headers_mut().insert(reqwest::header::AUTHORIZATION, value);
+                    request
+                        .headers_mut()
+                        .insert(reqwest::header::AUTHORIZATION, value);
                 }
             }
             Store::Azure(store) => {
-                let credential = store.credentials().get_credential().await.map_err(credential_error)?;
+                let credential = store
+                    .credentials()
+                    .get_credential()
+                    .await
+                    .map_err(credential_error)?;
                 let account = self.source.account.as_deref().unwrap_or_default();
                 AzureAuthorizer::new(&credential, account).authorize(&mut request);
             }
@@ -929,10 +1003,12 @@ fn shown_error(error: &dyn std::error::Error) -> String {
     let text = chain(error);
     let words: Vec<String> = text
         .split(' ')
-        .map(|word| match word.starts_with("http://") || word.starts_with("https://") {
-            true => ShownUrl::new(word).to_string(),
-            false => word.to_string(),
-        })
+        .map(
+            |word| match word.starts_with("http://") || word.starts_with("https://") {
+                true => ShownUrl::new(word).to_string(),
+                false => word.to_string(),
+            },
+        )
         .collect();
     let text = words.join(" ");
     // An XML error body: its code and message are what matters.
@@ -985,27 +1061,61 @@ mod tests {
         check(store, &serde_json::from_str(json).unwrap()).unwrap()
     }
 
-    fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> + Sync {
-        move |name| pairs.iter().find(|(n, _)| *n == name).map(|(_, v)| v.to_string())
+    fn env_of(
+        pairs: &'static [(&'static str, &'static str)],
+    ) -> impl Fn(&str) -> Option<String> + Sync {
+        move |name| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.to_string())
+        }
     }
 
     #[test]
     fn places_of_each_store() {
         let s3 = source(StoreKind::S3, r#"{"bucket":"models","prefix":"llm"}"#);
         let place = place(&s3, &env_of(&[("AWS_REGION", "eu-west-1")])).unwrap();
-        assert_eq!(place.bucket_url.as_str(), "https://s3.eu-west-1.amazonaws.com/models");
-        let place = super::place(&s3, &env_of(&[("AWS_ENDPOINT_URL", "http://127.0.0.1:9000/")])).unwrap();
-        assert_eq!((place.bucket_url.as_str(), place.region.as_str()), ("http://127.0.0.1:9000/models", "us-east-1"));
-        let with_endpoint = source(StoreKind::S3, r#"{"bucket":"models","endpoint":"https://minio.example","region":"auto"}"#);
-        let place = super::place(&with_endpoint, &env_of(&[("AWS_ENDPOINT_URL", "http://x")])).unwrap();
-        assert_eq!((place.bucket_url.as_str(), place.region.as_str()), ("https://minio.example/models", "auto"));
+        assert_eq!(
+            place.bucket_url.as_str(),
+            "https://s3.eu-west-1.amazonaws.com/models"
+        );
+        let place = super::place(
+            &s3,
+            &env_of(&[("AWS_ENDPOINT_URL", "http://127.0.0.1:9000/")]),
+        )
+        .unwrap();
+        assert_eq!(
+            (place.bucket_url.as_str(), place.region.as_str()),
+            ("http://127.0.0.1:9000/models", "us-east-1")
+        );
+        let with_endpoint = source(
+            StoreKind::S3,
+            r#"{"bucket":"models","endpoint":"https://minio.example","region":"auto"}"#,
+        );
+        let place =
+            super::place(&with_endpoint, &env_of(&[("AWS_ENDPOINT_URL", "http://x")])).unwrap();
+        assert_eq!(
+            (place.bucket_url.as_str(), place.region.as_str()),
+            ("https://minio.example/models", "auto")
+        );
         let gcs = source(StoreKind::Gcs, r#"{"bucket":"models"}"#);
-        let place = super::place(&gcs, &env_of(&[("STORAGE_EMULATOR_HOST", "http://127.0.0.1:4443")])).unwrap();
+        let place = super::place(
+            &gcs,
+            &env_of(&[("STORAGE_EMULATOR_HOST", "http://127.0.0.1:4443")]),
+        )
+        .unwrap();
         assert!(place.anonymous);
         assert_eq!(place.bucket_url.as_str(), "http://127.0.0.1:4443/models");
-        let azure = source(StoreKind::Azure, r#"{"account":"acct","container":"models"}"#);
+        let azure = source(
+            StoreKind::Azure,
+            r#"{"account":"acct","container":"models"}"#,
+        );
         let place = super::place(&azure, &env_of(&[])).unwrap();
-        assert_eq!(place.bucket_url.as_str(), "https://acct.blob.core.windows.net/models");
+        assert_eq!(
+            place.bucket_url.as_str(),
+            "https://acct.blob.core.windows.net/models"
+        );
         assert!(!place.anonymous);
     }
 
@@ -1013,7 +1123,10 @@ mod tests {
     fn keys_are_encoded_for_sigv4() {
         let base = Url::parse("http://h:1/bucket").unwrap();
         let url = join(&base, &["llm", "a b+c(1)é.bin"]);
-        assert_eq!(url.as_str(), "http://h:1/bucket/llm/a%20b%2Bc%281%29%C3%A9.bin");
+        assert_eq!(
+            url.as_str(),
+            "http://h:1/bucket/llm/a%20b%2Bc%281%29%C3%A9.bin"
+        );
     }
 
     #[test]
@@ -1026,15 +1139,26 @@ mod tests {
             version: version.map(String::from),
             sha256: None,
         };
-        let a = listing_commit(&[object("a", "\"e1\"", Some("v1")), object("b", "\"e2\"", None)]);
-        let b = listing_commit(&[object("b", "\"e2\"", None), object("a", "\"e1\"", Some("v1"))]);
+        let a = listing_commit(&[
+            object("a", "\"e1\"", Some("v1")),
+            object("b", "\"e2\"", None),
+        ]);
+        let b = listing_commit(&[
+            object("b", "\"e2\"", None),
+            object("a", "\"e1\"", Some("v1")),
+        ]);
         assert_eq!(a, b);
         assert_eq!(a.len(), 40);
-        let moved = listing_commit(&[object("a", "\"e1\"", Some("v2")), object("b", "\"e2\"", None)]);
+        let moved = listing_commit(&[
+            object("a", "\"e1\"", Some("v2")),
+            object("b", "\"e2\"", None),
+        ]);
         assert_ne!(a, moved);
         // sha256("a\03\0\"e1\"\0v1\nb\03\0\"e2\"\0\n")
         use sha2::{Digest as _, Sha256};
-        let expected = hex::encode(Sha256::digest(b"a\x003\x00\"e1\"\x00v1\nb\x003\x00\"e2\"\x00\n"));
+        let expected = hex::encode(Sha256::digest(
+            b"a\x003\x00\"e1\"\x00v1\nb\x003\x00\"e2\"\x00\n",
+        ));
         assert_eq!(a, expected[..40]);
     }
 
@@ -1046,7 +1170,10 @@ mod tests {
             Some("2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824")
         );
         assert_eq!(s3_sha256(Some(hello), Some("COMPOSITE")), None);
-        assert_eq!(s3_sha256(Some("LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ=-3"), None), None);
+        assert_eq!(
+            s3_sha256(Some("LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ=-3"), None),
+            None
+        );
         assert_eq!(s3_sha256(None, None), None);
     }
 
@@ -1062,7 +1189,10 @@ mod tests {
         .unwrap();
         let config = dir.path().join("config");
         std::fs::write(&config, "[profile dev]\nregion = eu-north-1\n").unwrap();
-        let (c, f) = (credentials.display().to_string(), config.display().to_string());
+        let (c, f) = (
+            credentials.display().to_string(),
+            config.display().to_string(),
+        );
         let env = move |name: &str| match name {
             "AWS_SHARED_CREDENTIALS_FILE" => Some(c.clone()),
             "AWS_CONFIG_FILE" => Some(f.clone()),
@@ -1070,14 +1200,20 @@ mod tests {
             _ => None,
         };
         let profile = AwsProfile::read(&env);
-        assert_eq!(profile.keys, Some(("C".into(), "D".into(), Some("T".into()))));
+        assert_eq!(
+            profile.keys,
+            Some(("C".into(), "D".into(), Some("T".into())))
+        );
         assert_eq!(profile.region.as_deref(), Some("eu-north-1"));
         let missing = move |name: &str| match name {
             "AWS_PROFILE" => Some("nope".into()),
             "HOME" => Some("/nonexistent".into()),
             _ => None,
         };
-        assert!(AwsProfile::read(&missing).problem.unwrap().contains("'nope'"));
+        assert!(AwsProfile::read(&missing)
+            .problem
+            .unwrap()
+            .contains("'nope'"));
     }
 
     #[test]
@@ -1089,7 +1225,10 @@ mod tests {
         );
         let shown = shown_error(&error);
         assert!(!shown.contains("SECRET"), "{shown}");
-        assert!(shown.ends_with("SignatureDoesNotMatch: The signature does not match"), "{shown}");
+        assert!(
+            shown.ends_with("SignatureDoesNotMatch: The signature does not match"),
+            "{shown}"
+        );
         let listing = "Generic S3 error: Error performing list request: Error performing GET \
                        http://h/b in 4ms - Server returned non-2xx status code: 403 Forbidden: x";
         assert_eq!(status_in(listing), Some(403));

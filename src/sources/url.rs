@@ -158,14 +158,19 @@ impl Netrc {
             .map(PathBuf::from)
             .or_else(|| env("HOME").map(|home| PathBuf::from(home).join(".netrc")))
             .filter(|file| file.is_file());
-        let entries = file.as_deref().and_then(|f| netrc::Netrc::from_file(f).ok());
+        let entries = file
+            .as_deref()
+            .and_then(|f| netrc::Netrc::from_file(f).ok());
         Netrc { file, entries }
     }
 
     pub(super) fn entry(&self, url: &Url) -> Option<&netrc::Authenticator> {
         let entries = self.entries.as_ref()?;
         let host = url.host_str()?;
-        entries.hosts.get(host).or_else(|| entries.hosts.get("default"))
+        entries
+            .hosts
+            .get(host)
+            .or_else(|| entries.hosts.get("default"))
     }
 
     /// Basic credentials for `url`'s host, if the netrc file has them.
@@ -174,7 +179,10 @@ impl Netrc {
         if let Some(entry) = self.entry(url) {
             use base64::Engine as _;
             let pair = format!("{}:{}", entry.login, entry.password);
-            let value = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair));
+            let value = format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(pair)
+            );
             if let Ok(mut value) = HeaderValue::from_str(&value) {
                 value.set_sensitive(true);
                 headers.insert(AUTHORIZATION, value);

@@ -287,8 +287,10 @@ pub fn nix_attribute_name(key: &str) -> String {
         .next()
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || "_'-".contains(c))
-        && !["if", "then", "else", "assert", "with", "let", "in", "rec", "inherit", "or"]
-            .contains(&key);
+        && ![
+            "if", "then", "else", "assert", "with", "let", "in", "rec", "inherit", "or",
+        ]
+        .contains(&key);
     match identifier {
         true => key.to_string(),
         false => nix_string(key),

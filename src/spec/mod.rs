@@ -11,11 +11,11 @@
 //! of its values; only a refused one is walked again to list every problem (`problems`).
 
 pub mod fields;
+pub mod git_lfs;
+pub mod git_xet;
 pub mod mlflow;
 pub mod object_store;
 pub mod ollama;
-pub mod git_lfs;
-pub mod git_xet;
 mod problems;
 mod unknown;
 pub mod url;
@@ -351,7 +351,12 @@ impl Source {
     /// Adds to `source` (its attributes, as the spec gave them) what pins the fetched
     /// `commit` and only it: the commit of a branch; the sha256 of each file of plain URLs.
     /// `digests`: the fetched files' paths and sha256 (or git blob) digests in hex.
-    pub fn pin_source(&self, source: &mut serde_json::Value, commit: &str, digests: &[(String, String)]) {
+    pub fn pin_source(
+        &self,
+        source: &mut serde_json::Value,
+        commit: &str,
+        digests: &[(String, String)],
+    ) {
         let Some(attributes) = source.as_object_mut() else {
             return;
         };
@@ -381,7 +386,9 @@ impl Source {
                 };
                 if let Some(serde_json::Value::Array(entries)) = attributes.get_mut("urls") {
                     for (entry, file) in entries.iter_mut().zip(&url.files) {
-                        if let (Some(entry), Some(sha256)) = (entry.as_object_mut(), sri(&file.filename)) {
+                        if let (Some(entry), Some(sha256)) =
+                            (entry.as_object_mut(), sri(&file.filename))
+                        {
                             entry.insert("sha256".into(), sha256);
                         }
                     }

@@ -31,13 +31,33 @@ pub enum StoreKind {
 }
 
 pub const S3_KEYS: &[&str] = &[
-    "bucket", "prefix", "region", "endpoint", "files", "exclude", "versionIds", "repo",
+    "bucket",
+    "prefix",
+    "region",
+    "endpoint",
+    "files",
+    "exclude",
+    "versionIds",
+    "repo",
 ];
 pub const GCS_KEYS: &[&str] = &[
-    "bucket", "prefix", "endpoint", "files", "exclude", "generations", "repo",
+    "bucket",
+    "prefix",
+    "endpoint",
+    "files",
+    "exclude",
+    "generations",
+    "repo",
 ];
 pub const AZURE_KEYS: &[&str] = &[
-    "account", "container", "prefix", "endpoint", "files", "exclude", "versionIds", "repo",
+    "account",
+    "container",
+    "prefix",
+    "endpoint",
+    "files",
+    "exclude",
+    "versionIds",
+    "repo",
 ];
 
 impl StoreKind {
@@ -117,7 +137,11 @@ impl ObjectSource {
             (StoreKind::S3, _) => format!("s3://{}", self.bucket),
             (StoreKind::Gcs, _) => format!("gs://{}", self.bucket),
             (StoreKind::Azure, account) => {
-                format!("azure://{}/{}", account.as_deref().unwrap_or(""), self.bucket)
+                format!(
+                    "azure://{}/{}",
+                    account.as_deref().unwrap_or(""),
+                    self.bucket
+                )
             }
         };
         match self.prefix.as_str() {
@@ -163,9 +187,17 @@ pub fn check(store: StoreKind, config: &Value) -> Result<ObjectSource, Vec<Strin
 /// Attribute names that would put a credential into the spec (and the store).
 fn is_credential(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
-    ["secret", "token", "password", "accesskey", "accountkey", "sas", "credential"]
-        .iter()
-        .any(|word| key.contains(word))
+    [
+        "secret",
+        "token",
+        "password",
+        "accesskey",
+        "accountkey",
+        "sas",
+        "credential",
+    ]
+    .iter()
+    .any(|word| key.contains(word))
 }
 
 fn walk(store: StoreKind, config: &Value, lines: &mut Vec<String>) -> Option<ObjectSource> {
@@ -220,7 +252,10 @@ fn walk(store: StoreKind, config: &Value, lines: &mut Vec<String>) -> Option<Obj
         },
         Some(other) => {
             let wanted = "a string such as \"models/llama\"";
-            lines.push(format!("{at}.prefix {}", wrong_type(type_name(other), wanted)));
+            lines.push(format!(
+                "{at}.prefix {}",
+                wrong_type(type_name(other), wanted)
+            ));
             None
         }
     };
@@ -232,7 +267,10 @@ fn walk(store: StoreKind, config: &Value, lines: &mut Vec<String>) -> Option<Obj
         }
         (StoreKind::S3, Some(other)) => {
             let wanted = "a string such as \"eu-west-1\"";
-            lines.push(format!("{at}.region {}", wrong_type(type_name(other), wanted)));
+            lines.push(format!(
+                "{at}.region {}",
+                wrong_type(type_name(other), wanted)
+            ));
             None
         }
         _ => None,
@@ -248,7 +286,10 @@ fn walk(store: StoreKind, config: &Value, lines: &mut Vec<String>) -> Option<Obj
         },
         Some(other) => {
             let wanted = "a string: an http:// or https:// URL";
-            lines.push(format!("{at}.endpoint {}", wrong_type(type_name(other), wanted)));
+            lines.push(format!(
+                "{at}.endpoint {}",
+                wrong_type(type_name(other), wanted)
+            ));
             None
         }
     };
@@ -282,7 +323,10 @@ fn walk(store: StoreKind, config: &Value, lines: &mut Vec<String>) -> Option<Obj
         }
         Some(other) => {
             let wanted = "a string such as \"org/name\"";
-            lines.push(format!("{at}.repo {}", wrong_type(type_name(other), wanted)));
+            lines.push(format!(
+                "{at}.repo {}",
+                wrong_type(type_name(other), wanted)
+            ));
             None
         }
     };
@@ -334,8 +378,18 @@ fn named(
             }
         },
         Some(other) => {
-            let wanted = format!("a string such as \"{}\"", if key == "account" { "mystorage" } else { "models" });
-            lines.push(format!("{at}.{key} {}", wrong_type(type_name(other), &wanted)));
+            let wanted = format!(
+                "a string such as \"{}\"",
+                if key == "account" {
+                    "mystorage"
+                } else {
+                    "models"
+                }
+            );
+            lines.push(format!(
+                "{at}.{key} {}",
+                wrong_type(type_name(other), &wanted)
+            ));
             None
         }
     }
@@ -361,7 +415,9 @@ fn bucket_problem(text: &str) -> Option<String> {
 fn container_problem(text: &str) -> Option<String> {
     let ok = (3..=63).contains(&text.len())
         && text.as_bytes()[0].is_ascii_alphanumeric()
-        && all_bytes(text, |b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        && all_bytes(text, |b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'
+        });
     (!ok).then(|| {
         "is not a container name: 3 to 63 lowercase letters, digits and '-', starting with a \
          letter or digit"
@@ -393,7 +449,9 @@ fn prefix(text: &str) -> Result<String, String> {
 fn region(text: &str) -> Result<String, String> {
     let ok = !text.is_empty()
         && text.as_bytes()[0].is_ascii_alphanumeric()
-        && all_bytes(text, |b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        && all_bytes(text, |b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'
+        });
     match ok {
         true => Ok(text.to_string()),
         false => Err(format!(
@@ -522,17 +580,26 @@ mod tests {
 
     #[test]
     fn a_bucket_and_prefix_give_the_repo_and_subject() {
-        let source = checked(StoreKind::S3, r#"{"bucket":"models","prefix":"llm/tiny.v1/"}"#).unwrap();
+        let source = checked(
+            StoreKind::S3,
+            r#"{"bucket":"models","prefix":"llm/tiny.v1/"}"#,
+        )
+        .unwrap();
         assert_eq!(source.prefix, "llm/tiny.v1");
         assert_eq!(source.repo.id, "s3/models-llm-tiny-v1");
         assert_eq!(source.subject(), "s3://models/llm/tiny.v1");
         assert_eq!(source.key("config.json"), "llm/tiny.v1/config.json");
         let whole = checked(StoreKind::Gcs, r#"{"bucket":"models","prefix":"/"}"#).unwrap();
-        assert_eq!((whole.prefix.as_str(), whole.subject()), ("", "gs://models".into()));
+        assert_eq!(
+            (whole.prefix.as_str(), whole.subject()),
+            ("", "gs://models".into())
+        );
         assert_eq!(whole.key("a/b"), "a/b");
-        let azure =
-            checked(StoreKind::Azure, r#"{"account":"devstoreaccount1","container":"models","prefix":"m"}"#)
-                .unwrap();
+        let azure = checked(
+            StoreKind::Azure,
+            r#"{"account":"devstoreaccount1","container":"models","prefix":"m"}"#,
+        )
+        .unwrap();
         assert_eq!(azure.subject(), "azure://devstoreaccount1/models/m");
         assert_eq!(azure.repo.id, "azure/models-m");
     }
@@ -577,8 +644,11 @@ mod tests {
                 "source.gcs.generations.\"a\" 'x1' is not a generation: give its digits, as nix-fetch-model prefetch --nix prints them",
             ]
         );
-        let problems = checked(StoreKind::Azure, r#"{"bucket":"models","account":"My_Account"}"#)
-            .unwrap_err();
+        let problems = checked(
+            StoreKind::Azure,
+            r#"{"bucket":"models","account":"My_Account"}"#,
+        )
+        .unwrap_err();
         assert_eq!(
             problems,
             vec![
@@ -605,7 +675,11 @@ mod tests {
     fn a_default_repo_is_a_valid_repo_id() {
         for (bucket, prefix) in [("a.b", ""), ("x", &"y".repeat(200)), ("m-", "--/..")] {
             let repo = default_repo(StoreKind::S3, bucket, prefix);
-            assert!(RepoId::parse(&repo.id, RepoType::Model).is_ok(), "{}", repo.id);
+            assert!(
+                RepoId::parse(&repo.id, RepoType::Model).is_ok(),
+                "{}",
+                repo.id
+            );
         }
     }
 }

@@ -94,7 +94,10 @@ fn walk(config: &Value, lines: &mut Vec<String>) -> Option<UrlSource> {
         }
         Some(other) => {
             let wanted = "a string such as \"org/name\"";
-            lines.push(format!("{AT}.repo {}", wrong_type(type_name(other), wanted)));
+            lines.push(format!(
+                "{AT}.repo {}",
+                wrong_type(type_name(other), wanted)
+            ));
             None
         }
     };
@@ -264,7 +267,10 @@ fn name_hint(file: &Map<String, Value>) -> Option<String> {
 fn given_twice(files: &[UrlFile]) -> Option<&str> {
     let mut names: Vec<&str> = files.iter().map(|f| f.filename.as_str()).collect();
     names.sort_unstable();
-    names.windows(2).find(|pair| pair[0] == pair[1]).map(|pair| pair[0])
+    names
+        .windows(2)
+        .find(|pair| pair[0] == pair[1])
+        .map(|pair| pair[0])
 }
 
 /// `url/<name>`, the name being the file name with every run of characters other than
@@ -325,7 +331,11 @@ mod tests {
     fn a_default_repo_is_a_valid_repo_id() {
         for name in ["--.gguf", "a..b", "é.bin", &"x".repeat(200)] {
             let repo = default_repo(name);
-            assert!(RepoId::parse(&repo.id, RepoType::Model).is_ok(), "{}", repo.id);
+            assert!(
+                RepoId::parse(&repo.id, RepoType::Model).is_ok(),
+                "{}",
+                repo.id
+            );
         }
         assert_eq!(default_repo("..").id, "url/file");
     }
