@@ -24,6 +24,7 @@ run_suite() { # name, command...
 run_suite rust cargo test --locked
 run_suite python env NFM_BIN="$repo/target/debug/nix-fetch-model" .venv/bin/pytest tests/python -q -rs
 run_suite plugin .venv/bin/pytest tests/nix/plugin -q -rs
+run_suite cli env NFM_BIN="$repo/target/debug/nix-fetch-model" .venv/bin/pytest tests/cli -q -rs
 run_suite sources env NFM_BIN="$repo/target/debug/nix-fetch-model" .venv/bin/pytest tests/sources tests/support/servers -q -rs
 # The plugin tests built the plugin for each Nix; the library's parity test loads it.
 NFM_BIN=$repo/target/debug/nix-fetch-model NFM_PLUGIN=$repo/build/plugin-2.8/cpp/loader/libnix_fetch_model.so run_suite nix-lib-2.8 bash tests/nix/lib/run.sh /usr/bin
@@ -35,7 +36,7 @@ NFM_BIN=$repo/target/debug/nix-fetch-model NFM_PLUGIN=$repo/build/plugin-2.26/cp
 count() { # regex-with-one-number-group, file(s)
   grep -ohE "$1" "${@:2}" | grep -oE '[0-9]+' | awk '{ s += $1 } END { print s + 0 }'
 }
-pytest_logs=("$logs/python.log" "$logs/plugin.log" "$logs/sources.log")
+pytest_logs=("$logs/python.log" "$logs/plugin.log" "$logs/cli.log" "$logs/sources.log")
 passed=$(( $(count '[0-9]+ passed;' "$logs/rust.log") + $(count '[0-9]+ passed' "${pytest_logs[@]}") ))
 failed=$(( $(count '[0-9]+ failed;' "$logs/rust.log") + $(count '[0-9]+ failed' "${pytest_logs[@]}") ))
 skipped=$(( $(count '[0-9]+ ignored;' "$logs/rust.log") + $(count '[0-9]+ skipped' "${pytest_logs[@]}") ))
