@@ -73,6 +73,48 @@ pub fn run(args: Args, quiet: bool, cancel: CancelFlag) -> Result<()> {
             (spec::check(&spec_json.to_string())?, spec_json)
         }
     };
+    let settings = Settings {
+        quiet,
+        add: !args.no_add,
+        cancel,
+    };
+    let fetched = prefetch_spec(&spec, &settings)?;
+    let report = Report {
+        spec: &spec,
+        spec_json: &spec_json,
+        fetched: &fetched,
+    };
+    let text = if args.json {
+        serde_json::to_string_pretty(&report.json()).expect("JSON")
+    } else if args.nix {
+        report.nix()
+    } else {
+        report.text()
+    };
+    super::print_line(&text)
+}
+
+/// How [`prefetch_spec`] runs.
+pub struct Settings {
+    pub quiet: bool,
+    /// Add the result to the Nix store (`--no-add` clears it).
+    pub add: bool,
+    pub cancel: CancelFlag,
+}
+
+/// What [`prefetch_spec`] gave: the fetch, its hash, and the store path it has (or would have).
+pub struct Prefetched {
+    pub outcome: FetchOutcome,
+    /// The NAR hash, in SRI form.
+    pub hash: String,
+    pub path: String,
+    /// Whether the path is in the Nix store now.
+    pub added: bool,
+}
+
+/// Fetches `spec` into a temporary folder, hashes it and adds it to the Nix store (unless
+/// `settings.add` is off, or no store is reachable: then a note says why).
+pub fn prefetch_spec(spec: &FetchSpec, settings: &Settings) -> Result<Prefetched> {
     let temp_dir = std::env::temp_dir();
     remove_leftovers(&temp_dir, FETCH_TEMP_PREFIX);
     let temp = OwnedTempDir::new_in(&temp_dir, FETCH_TEMP_PREFIX).at(&temp_dir)?;
@@ -80,18 +122,18 @@ pub fn run(args: Args, quiet: bool, cancel: CancelFlag) -> Result<()> {
     std::fs::create_dir(&dir).map_err(|e| Error::io(&dir, e))?;
 
     let options = FetchOptions {
-        progress: reporter(quiet),
-        cancel,
+        progress: reporter(settings.quiet),
+        cancel: settings.cancel.clone(),
         ..FetchOptions::default()
     };
     let (outcome, summary) =
-        fetch_into_with_nar_hash(&spec, &dir, &options).map_err(Error::in_prefetch_terms)?;
+        fetch_into_with_nar_hash(spec, &dir, &options).map_err(Error::in_prefetch_terms)?;
     let hash = summary.hash;
     let expected_path = fixed_output_path(&store::store_dir(), &spec.name, &hash)?;
-    let added = if args.no_add {
-        Err("--no-add was given".to_string())
-    } else {
+    let added = if settings.add {
         store::add_fixed(&dir)
+    } else {
+        Err("--no-add was given".to_string())
     };
     // A signal that came while nix-store ran stops the command as it stops a fetch.
     if options.cancel.is_cancelled() {
@@ -106,26 +148,16 @@ pub fn run(args: Args, quiet: bool, cancel: CancelFlag) -> Result<()> {
         }
     }
     if let Err(reason) = &added {
-        if !quiet && !args.no_add {
+        if !settings.quiet && settings.add {
             super::eprint_line(&format!("note: not added to the Nix store: {reason}"));
         }
     }
-    let report = Report {
-        spec: &spec,
-        spec_json: &spec_json,
-        outcome: &outcome,
+    Ok(Prefetched {
+        outcome,
         hash: hash.to_sri(),
         path: expected_path,
         added: added.is_ok(),
-    };
-    let text = if args.json {
-        serde_json::to_string_pretty(&report.json()).expect("JSON")
-    } else if args.nix {
-        report.nix()
-    } else {
-        report.text()
-    };
-    super::print_line(&text)
+    })
 }
 
 /// The reference, once every flag and the reference have passed the spec's checks; else
@@ -367,43 +399,42 @@ fn hub_source(args: &Args, reference: &Reference) -> Value {
     source
 }
 
-struct Report<'a> {
-    spec: &'a FetchSpec,
-    spec_json: &'a Value,
-    outcome: &'a FetchOutcome,
-    hash: String,
-    path: String,
-    added: bool,
+pub struct Report<'a> {
+    pub spec: &'a FetchSpec,
+    /// The spec as given (the fetchModel argument), before the fetch pinned it.
+    pub spec_json: &'a Value,
+    pub fetched: &'a Prefetched,
 }
 
 impl Report<'_> {
     /// The fetchModel argument (and `fetch --spec` JSON) that pins this fetch: the source as
     /// fetched, with its pin (the commit it was at, unless the revision is that commit), and
     /// the hash.
-    fn pin(&self) -> Value {
+    pub fn pin(&self) -> Value {
         let kind = self.spec.source.kind();
         let mut source = self.spec_json["source"][kind].clone();
         if let Some(attributes) = source.as_object_mut() {
-            attributes.extend(self.outcome.pin.clone());
+            attributes.extend(self.fetched.outcome.pin.clone());
         }
         let digests: Vec<(String, String)> = self
+            .fetched
             .outcome
             .files
             .iter()
             .cloned()
-            .zip(self.outcome.digests.iter().cloned())
+            .zip(self.fetched.outcome.digests.iter().cloned())
             .collect();
         self.spec
             .source
-            .pin_source(&mut source, &self.outcome.commit, &digests);
+            .pin_source(&mut source, &self.fetched.outcome.commit, &digests);
         json!({
             "name": self.spec.name,
             "source": { kind: source },
-            "hash": self.hash,
+            "hash": self.fetched.hash,
         })
     }
 
-    fn json(&self) -> Value {
+    pub fn json(&self) -> Value {
         let mut report = json!({
             "name": self.spec.name,
             "sourceType": self.spec.source.kind(),
@@ -415,13 +446,13 @@ impl Report<'_> {
         }
         report.as_object_mut().expect("an object").extend(
             json!({
-                "revision": self.outcome.revision,
-                "commit": self.outcome.commit,
-                "files": self.outcome.files,
-                "size": self.outcome.bytes,
-                "hash": self.hash,
-                "storePath": self.path,
-                "addedToStore": self.added,
+                "revision": self.fetched.outcome.revision,
+                "commit": self.fetched.outcome.commit,
+                "files": self.fetched.outcome.files,
+                "size": self.fetched.outcome.bytes,
+                "hash": self.fetched.hash,
+                "storePath": self.fetched.path,
+                "addedToStore": self.fetched.added,
                 "pin": self.pin(),
             })
             .as_object()
@@ -431,8 +462,8 @@ impl Report<'_> {
         report
     }
 
-    fn text(&self) -> String {
-        let store_note = if self.added {
+    pub fn text(&self) -> String {
+        let store_note = if self.fetched.added {
             ""
         } else {
             " (not in the store)"
@@ -446,6 +477,7 @@ impl Report<'_> {
             ),
         };
         let resolved: String = self
+            .fetched
             .outcome
             .pin
             .iter()
@@ -459,18 +491,18 @@ impl Report<'_> {
             .collect();
         format!(
             "{first}\nrevision: {}{resolved}\ncommit:   {}\nfiles:    {} ({})\nhash:     {}\npath:     {}{}",
-            self.outcome.revision,
-            self.outcome.commit,
-            self.outcome.files.len(),
-            indicatif::HumanBytes(self.outcome.bytes),
-            self.hash,
-            self.path,
+            self.fetched.outcome.revision,
+            self.fetched.outcome.commit,
+            self.fetched.outcome.files.len(),
+            indicatif::HumanBytes(self.fetched.outcome.bytes),
+            self.fetched.hash,
+            self.fetched.path,
             store_note
         )
     }
 
     /// [`Report::pin`] as a Nix attrset, the source's attributes in their usual order.
-    fn nix(&self) -> String {
+    pub fn nix(&self) -> String {
         let pin = self.pin();
         let kind = self.spec.source.kind();
         let source = &pin["source"][kind];
@@ -485,7 +517,10 @@ impl Report<'_> {
             }
         }
         lines.push("  };".into());
-        lines.push(format!("  hash = {};", fields::nix_string(&self.hash)));
+        lines.push(format!(
+            "  hash = {};",
+            fields::nix_string(&self.fetched.hash)
+        ));
         lines.push("}".into());
         lines.join("\n")
     }
