@@ -1,6 +1,7 @@
 """What the servers of tests/support/servers share: where they are installed, a free loopback
-port, a child process with its own data directory that is waited for and stopped cleanly, and a
-plain HTTP client (standard library only: the tests' venv must not grow for these helpers)."""
+port, a child process that is waited for and stopped with everything it started, a server with a
+data directory of its own, and a plain HTTP client (standard library only: the tests' venv must
+not grow for these helpers)."""
 
 from __future__ import annotations
 
@@ -16,9 +17,10 @@ import urllib.parse
 from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
+LOOPBACK = "127.0.0.1"
 START_TIMEOUT = 60.0  # seconds; every server here starts in under 3 s on the 2-core test machine
 STOP_TIMEOUT = 10.0  # seconds between SIGTERM and SIGKILL
 
@@ -40,6 +42,22 @@ def require(path: Path, what: str) -> Path:
     if not path.exists():
         raise ServerNotInstalled(f"{what} is not installed ({path} is missing): run scripts/setup-servers.sh")
     return path
+
+
+def venv_bin(name: str, program: str) -> Path:
+    """`program` of the venv .servers/<name> (requirements in tests/support/servers/<name>.requirements.txt)."""
+    return require(servers_dir() / name / "bin" / program, f"{program} of .servers/{name}")
+
+
+def system_bin(program: str, *candidates: str) -> str:
+    """A program from Debian's packages: the first candidate path that exists, else PATH."""
+    for candidate in candidates:
+        if os.access(candidate, os.X_OK):
+            return candidate
+    found = shutil.which(program)
+    if not found:
+        raise ServerNotInstalled(f"{program} is not installed (see tests/support/servers/*.apt)")
+    return found
 
 
 def free_port() -> int:
@@ -81,9 +99,98 @@ def http(method: str, url: str, body: bytes | None = None, headers: Mapping[str,
         conn.close()
 
 
+class Process:
+    """A child process in a session of its own, so that stopping it reaches the workers it forked
+    too (mlflow's uvicorn, gunicorn's workers); its stdout and stderr go to one log file."""
+
+    def __init__(self, name: str, argv: list, log: Path, env: dict | None = None, cwd: Path | None = None):
+        self.name = name
+        self.argv = [str(a) for a in argv]
+        self.log_path = Path(log)
+        self.started = time.monotonic()
+        with open(self.log_path, "ab") as out:
+            self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=out,
+                                         stderr=subprocess.STDOUT, env=env, cwd=cwd,
+                                         start_new_session=True)
+        self.ready_after: float | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def log_tail(self, chars: int = 8000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+    def wait_until(self, ready: Callable[[], bool], what: str, timeout: float = START_TIMEOUT) -> float:
+        """Polls `ready` (an exception counts as not ready) until it is true; returns the seconds
+        since the start. Raises ServerStartError, with the log's tail, if the process exits first
+        or the time is up (the process is stopped then)."""
+        deadline = self.started + timeout
+        last_error: BaseException | None = None
+        while True:
+            if self.proc.poll() is not None:
+                raise ServerStartError(
+                    f"{self.name} exited with status {self.proc.returncode} before it was ready\n"
+                    f"command: {' '.join(self.argv)}\n{self.log_tail()}")
+            try:
+                if ready():
+                    self.ready_after = time.monotonic() - self.started
+                    return self.ready_after
+            except (OSError, httplib.HTTPException) as error:
+                last_error = error
+            if time.monotonic() > deadline:
+                self.stop()
+                raise ServerStartError(
+                    f"{self.name} did not answer on {what} within {timeout:.0f} s "
+                    f"(last error: {last_error!r})\ncommand: {' '.join(self.argv)}\n{self.log_tail()}")
+            time.sleep(0.05)
+
+    def wait_http(self, port: int, path: str = "/", timeout: float = START_TIMEOUT,
+                  ok: Callable[[int], bool] = lambda status: True) -> float:
+        """wait_until http://127.0.0.1:port/path answers with a status that `ok` accepts."""
+        url = f"http://{LOOPBACK}:{port}{path}"
+        return self.wait_until(lambda: ok(http("GET", url, timeout=5).status), url, timeout)
+
+    def stop(self, grace: float = STOP_TIMEOUT) -> int | None:
+        """SIGTERM to the process group, SIGKILL to whatever is left after `grace` seconds;
+        returns the exit status."""
+        if self.proc.poll() is None or _group_alive(self.proc.pid):
+            _signal_group(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                pass
+            deadline = time.monotonic() + grace
+            while _group_alive(self.proc.pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            _signal_group(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        return self.proc.returncode
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
 class ServerProcess:
-    """A server as a child process of the test: a temporary data directory, its output in log files
-    there, `wait_ready` polling until the server answers, and `stop` (SIGTERM, then SIGKILL).
+    """A server as a child process of the test: a temporary data directory, its output in a log
+    file there, `start` waiting until the server answers, and `stop` (SIGTERM, then SIGKILL).
 
     Subclasses set `name`, build the command in `command()` and say when the server is ready in
     `ready()`; `__enter__` starts the server and `__exit__` stops it and removes its data."""
@@ -92,9 +199,9 @@ class ServerProcess:
 
     def __init__(self) -> None:
         self.port = free_port()
-        self.host = "127.0.0.1"
+        self.host = LOOPBACK
         self.data_dir = Path(tempfile.mkdtemp(prefix=f"nfm-{self.name}-"))
-        self.proc: subprocess.Popen | None = None
+        self.process: Process | None = None
         self.start_seconds: float | None = None  # measured by start()
 
     # -- what subclasses provide
@@ -118,68 +225,23 @@ class ServerProcess:
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def proc(self) -> subprocess.Popen | None:
+        return self.process.proc if self.process else None
+
     def log(self) -> str:
         """What the server wrote to its stdout and stderr so far."""
-        parts = []
-        for stream in ("stdout", "stderr"):
-            path = self.data_dir / f"{self.name}.{stream}"
-            if path.exists():
-                parts.append(f"--- {stream}:\n{path.read_text(errors='replace')[-8000:]}")
-        return "\n".join(parts)
+        return self.process.log_tail() if self.process else ""
 
     def start(self) -> None:
-        argv = self.command()
-        started = time.monotonic()
-        with open(self.data_dir / f"{self.name}.stdout", "wb") as out, \
-                open(self.data_dir / f"{self.name}.stderr", "wb") as err:
-            self.proc = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                                         env=self.env(), cwd=self.data_dir, start_new_session=True)
-        self.wait_ready(argv, started)
-        self.start_seconds = time.monotonic() - started
+        self.process = Process(self.name, self.command(), self.data_dir / f"{self.name}.log",
+                               env=self.env(), cwd=self.data_dir)
+        self.start_seconds = self.process.wait_until(self.ready, self.base_url)
         self.after_start()
-
-    def wait_ready(self, argv: list[str], started: float) -> None:
-        deadline = started + START_TIMEOUT
-        last_error: BaseException | None = None
-        while True:
-            if self.proc.poll() is not None:
-                raise ServerStartError(
-                    f"{self.name} exited with status {self.proc.returncode} before it was ready\n"
-                    f"command: {' '.join(argv)}\n{self.log()}")
-            try:
-                if self.ready():
-                    return
-            except (OSError, httplib.HTTPException) as error:
-                last_error = error
-            if time.monotonic() > deadline:
-                self.stop()
-                raise ServerStartError(
-                    f"{self.name} did not answer on {self.base_url} within {START_TIMEOUT:.0f} s "
-                    f"(last error: {last_error!r})\ncommand: {' '.join(argv)}\n{self.log()}")
-            time.sleep(0.05)
 
     def stop(self) -> int | None:
         """SIGTERM, then SIGKILL after STOP_TIMEOUT; returns the exit status."""
-        proc = self.proc
-        if proc is None:
-            return None
-        if proc.poll() is None:
-            self._signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self._signal(signal.SIGKILL)
-                proc.wait()
-        # Whatever the server left behind in its session (it was started as the session leader).
-        self._signal(signal.SIGKILL, group_only=True)
-        return proc.returncode
-
-    def _signal(self, sig: int, group_only: bool = False) -> None:
-        try:
-            os.killpg(self.proc.pid, sig)  # our child's own process group (start_new_session)
-        except ProcessLookupError:
-            if not group_only and self.proc.poll() is None:
-                self.proc.send_signal(sig)
+        return self.process.stop() if self.process else None
 
     def cleanup(self) -> None:
         shutil.rmtree(self.data_dir, ignore_errors=True)
@@ -196,4 +258,3 @@ class ServerProcess:
     def __exit__(self, *exc) -> None:
         self.stop()
         self.cleanup()
-

@@ -37,9 +37,9 @@ import urllib.request
 from pathlib import Path
 
 try:
-    from ._proc_b import LOOPBACK, Process, ServerError, free_port, system_bin, venv_bin
+    from ._common import LOOPBACK, Process, ServerStartError, free_port, system_bin, venv_bin
 except ImportError:
-    from _proc_b import LOOPBACK, Process, ServerError, free_port, system_bin, venv_bin
+    from _common import LOOPBACK, Process, ServerStartError, free_port, system_bin, venv_bin
 
 START_TIMEOUT = 60
 BIG_FILE_SIZE = 1536 * 1024 + 3  # over 1 MiB
@@ -193,7 +193,7 @@ else $HTTP["url"] =~ "^/git/" {{
         conf_path.write_text(conf)
         check = subprocess.run([self.lighttpd_bin, "-tt", "-f", conf_path], capture_output=True, text=True)
         if check.returncode != 0:
-            raise ServerError(f"lighttpd rejects {conf_path}: {check.stderr}{check.stdout}")
+            raise ServerStartError(f"lighttpd rejects {conf_path}: {check.stderr}{check.stdout}")
         self.lighttpd = Process("lighttpd", [self.lighttpd_bin, "-D", "-f", conf_path],
                                 root / "lighttpd.log", cwd=root)
         self.start_seconds["lighttpd"] = self.lighttpd.wait_http(self.git_port, "/", timeout)

@@ -37,9 +37,9 @@ import urllib.request
 from pathlib import Path
 
 try:
-    from ._proc_b import LOOPBACK, Process, ServerError, free_port, venv_bin
+    from ._common import LOOPBACK, Process, ServerStartError, free_port, venv_bin
 except ImportError:
-    from _proc_b import LOOPBACK, Process, ServerError, free_port, venv_bin
+    from _common import LOOPBACK, Process, ServerStartError, free_port, venv_bin
 
 HERE = Path(__file__).resolve().parent
 START_TIMEOUT = 180  # seconds; a start imports mlflow's whole server (6-16 s measured here)

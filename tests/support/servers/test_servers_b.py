@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _proc_b import SERVERS  # noqa: E402
+from _common import servers_dir  # noqa: E402
 from git_lfs import GitLfsServer, lfs_oid, lfs_pointer, make_jwt  # noqa: E402
 from mlflow_server import HttpError, MlflowServer  # noqa: E402
 
@@ -48,7 +48,7 @@ def mlflow_client(server: MlflowServer, env: dict, code: str, tmp_path: Path) ->
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     full_env.update(env, MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true",
                     MLFLOW_HTTP_REQUEST_MAX_RETRIES="0")
-    return subprocess.run([str(SERVERS / "mlflow" / "bin" / "python"), "-c", code], env=full_env,
+    return subprocess.run([str(servers_dir() / "mlflow" / "bin" / "python"), "-c", code], env=full_env,
                           cwd=tmp_path, capture_output=True, text=True, timeout=180)
 
 
