@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -109,6 +110,25 @@ class Ways:
         path = done.stdout.strip().splitlines()[-1]
         return {"hash": spec.get("hash"), "path": path, "commit": None}
 
+    def fetch(self, spec: dict, out: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+        """`nix-fetch-model fetch --spec - --out OUT` (the fixed-output builder's command), unchecked."""
+        return subprocess.run([str(self.cli), "fetch", "--spec", "-", "--out", str(out)], input=json.dumps(spec),
+                              capture_output=True, text=True, env=self.env(env), timeout=600)
+
+    def refused_by_each_way(self, nix: Nix, spec: dict, env: dict | None = None,
+                            message: str = "hash mismatch") -> dict[str, subprocess.CompletedProcess]:
+        """Fetches `spec` with the plugin, the fixed-output derivation and `fetch`; asserts that
+        each fails saying `message`, and that `fetch` left no output folder. Returns the three
+        finished processes by way: "plugin", "fod", "fetch"."""
+        out = Path(tempfile.mkdtemp(dir=self.work)) / "out"
+        done = {"plugin": self.plugin(nix, spec, env, check=False), "fod": self.fod(nix, spec, env, check=False),
+                "fetch": self.fetch(spec, out, env)}
+        for way, process in done.items():
+            assert process.returncode != 0, f"{way} did not refuse:\n{process.stderr}"
+            assert message in process.stderr, f"{way}: {process.stderr}"
+        assert not out.exists()
+        return done
+
     def all_three(self, nix: Nix, spec: dict, env: dict | None = None) -> dict:
         """Prefetches `spec` (not added to the store), then fetches it pinned with the plugin,
         then, the path deleted, with the fixed-output derivation: each downloads. Asserts the
@@ -143,3 +163,14 @@ def hub_cache_with(tmp_path: Path, store_path: str, folder: str) -> Path:
     cache.mkdir(exist_ok=True)
     (cache / folder).symlink_to(store_path)
     return cache
+
+
+@pytest.fixture
+def netrc_dir():
+    """A folder the build users can read (the fixed-output builder reads $NETRC)."""
+    folder = Path(tempfile.mkdtemp(prefix="nfm-netrc-"))
+    folder.chmod(0o755)
+    yield folder
+    for file in folder.iterdir():
+        file.unlink()
+    folder.rmdir()

@@ -86,15 +86,7 @@ def test_a_cache_hit_needs_no_server(nix, ways):
 def test_a_wrong_hash_is_refused_by_each_way(nix, ways):
     with FakeGcs() as gcs:
         populate(gcs, model_files())
-        env = gcs.client_env()
-        spec = dict(spec_of(), hash=WRONG_HASH)
-        by_plugin = ways.plugin(nix, spec, env, check=False)
-        by_fod = ways.fod(nix, spec, env, check=False)
-        fetched = subprocess.run([str(ways.cli), "fetch", "--spec", "-", "--out", str(ways.work / "out")],
-                                 input=json.dumps(spec), capture_output=True, text=True, env=ways.env(env))
-    for done in (by_plugin, by_fod, fetched):
-        assert done.returncode != 0
-        assert "hash mismatch" in done.stderr, done.stderr
+        ways.refused_by_each_way(nix, dict(spec_of(), hash=WRONG_HASH), gcs.client_env())
 
 
 def test_a_generation_that_is_gone_and_unusable_credentials_are_named(ways, tmp_path):

@@ -7,7 +7,6 @@ import hashlib
 import json
 import stat
 import subprocess
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -98,15 +97,7 @@ def test_a_cache_hit_needs_no_server(nix, ways):
 
 def test_a_wrong_hash_is_refused_by_each_way(nix, ways, server):
     repo = server.create_repo("org/wrong-hash")
-    spec = dict(spec_of(repo["url"]), hash=WRONG_HASH)
-    by_plugin = ways.plugin(nix, spec, check=False)
-    by_fod = ways.fod(nix, spec, check=False)
-    fetched = subprocess.run([str(ways.cli), "fetch", "--spec", "-", "--out", str(ways.work / "out-git")],
-                             input=json.dumps(spec), capture_output=True, text=True, env=ways.env())
-    for done in (by_plugin, by_fod, fetched):
-        assert done.returncode != 0
-        assert "hash mismatch" in done.stderr, done.stderr
-    assert not (ways.work / "out-git").exists()
+    ways.refused_by_each_way(nix, dict(spec_of(repo["url"]), hash=WRONG_HASH))
 
 
 def test_the_pin_holds_when_main_moves(nix, ways, server):
@@ -163,17 +154,6 @@ def test_an_lfs_object_the_server_lacks_is_a_clear_error(ways, server):
     # Left out, the rest fetches.
     fetched = ways.prefetch(spec_of(repo["url"], exclude=["extra.safetensors"]), args=("--json", "--no-add"))
     assert "extra.safetensors" not in fetched["report"]["files"]
-
-
-@pytest.fixture
-def netrc_dir():
-    """A folder the build users can read (the fixed-output builder reads $NETRC)."""
-    folder = Path(tempfile.mkdtemp(prefix="nfm-netrc-"))
-    folder.chmod(0o755)
-    yield folder
-    for file in folder.iterdir():
-        file.unlink()
-    folder.rmdir()
 
 
 def test_credentials_from_git_helpers_and_netrc_stay_out_of_the_store(nix, ways, netrc_dir, no_git_credentials, tmp_path):

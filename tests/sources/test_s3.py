@@ -12,7 +12,6 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import pytest
 from huggingface_hub import hf_hub_download, snapshot_download
 
 from conftest import delete_path, hub_cache_with, is_valid
@@ -124,16 +123,7 @@ def test_a_cache_hit_needs_no_server(nix, ways):
 def test_a_wrong_hash_is_refused_by_each_way(nix, ways):
     with MotoS3() as s3:
         populate(s3, model_files())
-        env = env_of(s3)
-        spec = dict(spec_of(s3), hash=WRONG_HASH)
-        by_plugin = ways.plugin(nix, spec, env, check=False)
-        by_fod = ways.fod(nix, spec, env, check=False)
-        fetched = subprocess.run([str(ways.cli), "fetch", "--spec", "-", "--out", str(ways.work / "out")],
-                                 input=json.dumps(spec), capture_output=True, text=True, env=ways.env(env))
-    for done in (by_plugin, by_fod, fetched):
-        assert done.returncode != 0
-        assert "hash mismatch" in done.stderr, done.stderr
-    assert not (ways.work / "out").exists()
+        ways.refused_by_each_way(nix, dict(spec_of(s3), hash=WRONG_HASH), env_of(s3))
 
 
 def test_refused_credentials_say_what_to_set(ways):

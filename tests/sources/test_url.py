@@ -8,7 +8,6 @@ import json
 import os
 import stat
 import subprocess
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -87,26 +86,7 @@ def test_a_wrong_sha256_names_the_file_and_adds_nothing(ways, served):
 
 def test_a_wrong_hash_is_refused_by_each_way(nix, ways, served):
     with Lighttpd(served) as web:
-        spec = dict(spec_of(web.base_url), hash=WRONG_HASH)
-        by_plugin = ways.plugin(nix, spec, check=False)
-        by_fod = ways.fod(nix, spec, check=False)
-        fetched = subprocess.run([str(ways.cli), "fetch", "--spec", "-", "--out", str(ways.work / "out")],
-                                 input=json.dumps(spec), capture_output=True, text=True, env=ways.env())
-    for done in (by_plugin, by_fod, fetched):
-        assert done.returncode != 0
-        assert "hash mismatch" in done.stderr, done.stderr
-    assert not (ways.work / "out").exists()
-
-
-@pytest.fixture
-def netrc_dir():
-    """A folder the build users can read (the fixed-output builder reads $NETRC)."""
-    folder = Path(tempfile.mkdtemp(prefix="nfm-netrc-"))
-    folder.chmod(0o755)
-    yield folder
-    for file in folder.iterdir():
-        file.unlink()
-    folder.rmdir()
+        ways.refused_by_each_way(nix, dict(spec_of(web.base_url), hash=WRONG_HASH))
 
 
 def test_credentials_come_from_netrc_and_stay_out_of_the_store(nix, ways, served, netrc_dir):
