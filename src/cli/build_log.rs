@@ -3,10 +3,10 @@
 //!
 //! - Nix's structured log: the `@nix {json}` lines Nix reads from a builder's stderr. A
 //!   file-transfer activity, its progress results, and its stop, as `fetchurl` reports, so
-//!   that `nix build` shows the MiB downloaded. Nix 2.8 to 2.26 (`handleJSONLogMessage`, fed
-//!   by `DerivationGoal::flushLine`) take from a builder the start of an activity of type
-//!   file transfer only, the results and the stop of the activities it started, keyed by the
-//!   builder's own ids (each gets a fresh id of Nix's, under the build's activity).
+//!   that `nix build` shows the MiB downloaded. Of the activities a builder starts, Nix 2.8
+//!   to 2.26 (`handleJSONLogMessage`, fed by `DerivationGoal::flushLine`) take file transfers
+//!   only, keyed by the builder's own ids (each gets a fresh id of Nix's, under the build's
+//!   activity), and then their results and their stop.
 //! - Plain, sparse lines for people reading the log (`nix-build`, `nix-store -l`): the start,
 //!   each file done, and the bytes and speed every few seconds, in human units.
 //!
