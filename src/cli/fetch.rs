@@ -4,16 +4,20 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use indicatif::HumanBytes;
+
 use nix_fetch_model::error::IoContext;
 use nix_fetch_model::fetch::{
     fetch_into, fetch_into_with_nar_hash, verify_nar_hash, CancelFlag, FetchOptions, FetchOutcome,
 };
 use nix_fetch_model::layout::StagingDir;
 use nix_fetch_model::nix_build::in_nix_build;
+use nix_fetch_model::sources;
 use nix_fetch_model::spec::{self, FetchSpec};
 use nix_fetch_model::{Error, Result};
 
-use super::progress::reporter;
+use super::build_log::Transfer;
+use super::progress::{builder_reporter, reporter};
 
 /// Where Nix puts its `ssl-cert-file` in the sandbox of a fixed-output build: the builder (a Nix
 /// build, or `--direct`) trusts it too, when it exists, as nixpkgs' fetchers do.
@@ -29,7 +33,11 @@ pub fn run(
     let spec = spec::check(&read_spec(spec_path)?).map_err(|e| e.in_file(spec_path))?;
     let builder = direct || in_nix_build(&|name| std::env::var(name).ok());
     let options = FetchOptions {
-        progress: reporter(quiet),
+        progress: if builder {
+            builder_reporter(quiet, transfer(&spec))
+        } else {
+            reporter(quiet)
+        },
         cancel,
         ca_file: builder
             .then(|| PathBuf::from(SANDBOX_CA_FILE))
@@ -50,16 +58,38 @@ pub fn run(
     let outcome = fetched.map_err(|error| explain_for_builder(error, builder))?;
     if !quiet {
         super::eprint_line(&format!(
-            "fetched {} at {} ({}): {} files, {} bytes, into {}",
+            "fetched {} at {} ({}): {} files, {}, into {}",
             spec.source.subject(),
             outcome.revision,
             outcome.commit,
             outcome.files.len(),
-            outcome.bytes,
+            HumanBytes(outcome.bytes),
             out.display()
         ));
     }
     Ok(())
+}
+
+/// The download as Nix shows it: named as the plugin names its fetch (cpp/fetch-model.cc).
+fn transfer(spec: &FetchSpec) -> Transfer {
+    let subject = spec.source.subject();
+    let endpoint = sources::addresses(spec, &|name| std::env::var(name).ok())
+        .map(|addresses| addresses.endpoint)
+        .ok();
+    Transfer {
+        text: format!(
+            "fetching model '{subject}' at '{}'{}",
+            spec.source.revision(),
+            endpoint
+                .as_ref()
+                .map(|e| format!(" from {e}"))
+                .unwrap_or_default()
+        ),
+        uri: match endpoint {
+            Some(endpoint) => format!("{endpoint}/{subject}"),
+            None => subject,
+        },
+    }
 }
 
 /// Fetches into `dir`; with a `hash` in the spec, the output must have it. The hash is

@@ -1,5 +1,6 @@
 //! Command-line parsing and the dispatch to the subcommands.
 
+mod build_log;
 mod fetch;
 mod prefetch;
 mod progress;
