@@ -7,8 +7,10 @@ from __future__ import annotations
 import base64
 import json
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -332,3 +334,38 @@ def test_the_flake_models_come_from_models_lock_json_beside_the_definitions(mode
     entries = models.lock()["models"]
     assert sorted(outputs) == sorted(["fake-org-tiny-model", *entries])
     assert {name: outputs[name] for name in entries} == {name: store_path(e) for name, e in entries.items()}
+
+
+def wait_for(condition, what: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"waited {seconds} s for {what}"
+        time.sleep(0.05)
+
+
+def test_an_interrupted_lock_keeps_what_finished_and_leaves_nothing_half_written(models, tmp_path):
+    write_repo(models.hub.root / "models" / "org" / "delta", {"held.safetensors": b"delta" * 1000})
+    models.models.write_text(MODELS_TOML + '\n[delta]\nref = "hf:org/delta"\n')
+    models.hub.add_fault(path="held.safetensors", kind="hold", after_bytes=10)
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = dict(models.env, TMPDIR=str(temp))
+    lock = subprocess.Popen([str(CLI), "lock"], cwd=models.dir, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        locked = [lock.stdout.readline() for _ in range(3)]
+        assert sorted(line.split(":")[0] for line in locked) == ["locked alpha", "locked beta", "locked gamma"]
+        wait_for(lambda: models.hub.admin("GET", "held")["held"] == 1, "delta's download to be held")
+        lock.send_signal(signal.SIGINT)
+        rest, stderr = lock.communicate(timeout=60)
+    finally:
+        if lock.poll() is None:
+            lock.kill()
+        models.hub.admin("POST", "release")
+    assert lock.returncode == 130, stderr
+    assert stderr == "error: interrupted by SIGINT\n"
+    assert rest == ""
+    assert sorted(models.lock()["models"]) == ["alpha", "beta", "gamma"]
+    models.paths_made |= models.paths()
+    assert list(temp.iterdir()) == []
+    assert sorted(p.name for p in models.dir.iterdir()) == ["models.lock.json", "models.toml"]
