@@ -199,7 +199,7 @@ fn run_jobs(
                     break;
                 }
                 let (name, job) = &jobs[i];
-                if sender.send((name, run_job(job, settings))).is_err() {
+                if sender.send((name, run_job(name, job, settings))).is_err() {
                     break;
                 }
             });
@@ -217,7 +217,7 @@ fn run_jobs(
     })
 }
 
-fn run_job(job: &Job, settings: &Settings) -> Result<Done> {
+fn run_job(name: &str, job: &Job, settings: &Settings) -> Result<Done> {
     let Job { wanted, old } = job;
     let (spec, spec_json) = spec_of(&wanted.reference, &wanted.include, &wanted.exclude)?;
     if let Some(old) = old {
@@ -226,6 +226,11 @@ fn run_job(job: &Job, settings: &Settings) -> Result<Done> {
         }
     }
     let fetched = prefetch_spec(&spec, settings)?;
+    if !fetched.added {
+        super::eprint_line(&format!(
+            "note: {name}: not added to the Nix store (is nix-store on PATH?); a build fetches it"
+        ));
+    }
     let report = Report {
         spec: &spec,
         spec_json: &spec_json,
