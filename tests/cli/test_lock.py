@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -369,3 +370,24 @@ def test_an_interrupted_lock_keeps_what_finished_and_leaves_nothing_half_written
     models.paths_made |= models.paths()
     assert list(temp.iterdir()) == []
     assert sorted(p.name for p in models.dir.iterdir()) == ["models.lock.json", "models.toml"]
+
+
+def test_a_closed_stdout_stops_the_lock_and_keeps_what_finished(models):
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        done = subprocess.run([str(CLI), "lock"], cwd=models.dir, env=models.env, stdout=write,
+                              stderr=subprocess.PIPE, text=True, timeout=600)
+    finally:
+        os.close(write)
+    assert done.returncode == -signal.SIGPIPE, done.stderr
+    assert done.stderr == ""
+    kept = models.lock()["models"]
+    models.paths_made |= models.paths()
+    assert kept, "the entry whose line could not be printed is in the lock"
+    assert all(is_valid(store_path(entry)) for entry in kept.values())
+    models.hub.clear_log()
+    again = models.run("lock")
+    assert sorted(models.lock()["models"]) == ["alpha", "beta", "gamma"]
+    assert again.stdout.count("locked ") == 3 - len(kept)
+    assert not any(f"/org/{name}/" in path for name in kept for path in downloads(models.hub))

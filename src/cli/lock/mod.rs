@@ -136,16 +136,13 @@ fn reconcile(args: &LockArgs, checked: &BTreeSet<String>, cancel: CancelFlag) ->
         cancel,
     };
     let mut failed = Vec::new();
-    run_jobs(&jobs, &settings, |name, done| {
+    let ran = run_jobs(&jobs, &settings, |name, done| {
         match done {
             Ok(done) => {
-                super::print_line(&report(name, &done))?;
-                match done {
-                    Done::Locked(new) | Done::Moved { new, .. } => {
-                        lock.insert(name.to_string(), new);
-                    }
-                    Done::Unchanged(_) => {}
+                if let Done::Locked(new) | Done::Moved { new, .. } = &done {
+                    lock.insert(name.to_string(), new.clone());
                 }
+                super::print_line(&report(name, &done))?;
             }
             Err(Error::Interrupted) => {}
             Err(error) => {
@@ -155,9 +152,11 @@ fn reconcile(args: &LockArgs, checked: &BTreeSet<String>, cancel: CancelFlag) ->
             }
         }
         Ok(())
-    })?;
+    });
 
+    // What finished is kept, whatever stopped the others.
     let wrote = files::write_lock(&lock_path, &lock)?;
+    ran?;
     if settings.cancel.is_cancelled() {
         return Err(Error::Interrupted);
     }
