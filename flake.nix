@@ -19,6 +19,7 @@
     {
       lib = base // {
         fetchModel = pkgs: base.fetchModel (withCli pkgs);
+        fromLock = pkgs: base.fromLock (withCli pkgs);
       };
 
       # programs.nix-fetch-model (NixOS, home-manager) and nix-fetch-model (devenv): README,
@@ -40,8 +41,15 @@
           default = pkgs.nix-fetch-model;
         });
 
+      # The registry: models/definitions.nix, and the entries of models/models.lock.json (written
+      # by `nix-fetch-model lock --models models/models.toml`) when there is one.
       models = forAllSystems (system:
-        builtins.mapAttrs (_: self.lib.fetchModel (pkgsFor system)) (import ./models/definitions.nix));
+        let
+          pkgs = pkgsFor system;
+          lockFile = ./models/models.lock.json;
+        in
+        builtins.mapAttrs (_: self.lib.fetchModel pkgs) (import ./models/definitions.nix)
+        // (if builtins.pathExists lockFile then self.lib.fromLock pkgs lockFile else { }));
 
       devShells = forAllSystems (system:
         let pkgs = pkgsFor system;

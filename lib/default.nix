@@ -8,6 +8,7 @@ let
   factories = import ./sources/factories.nix;
   validation = import ./validation;
   integration = import ./integration.nix;
+  fetchModel = import ./fetchModel.nix { inherit builtinFetchModel; };
 in
 factories // integration // {
   inherit types sources validation integration factories;
@@ -15,6 +16,8 @@ factories // integration // {
   inherit (validation) presets mkValidator mergeValidators mkValidationDerivation;
   validators = validation.validators;
 
-  fetchModel = import ./fetchModel.nix { inherit builtinFetchModel; };
+  inherit fetchModel;
+  # fromLock pkgs ./models.lock.json: the models a lock file of `nix-fetch-model lock` pins.
+  fromLock = import ./fromLock.nix { inherit fetchModel; };
   usesPlugin = builtinFetchModel != null;
 }

@@ -2,6 +2,7 @@
 
 mod build_log;
 mod fetch;
+mod lock;
 mod prefetch;
 mod progress;
 mod reference;
@@ -50,6 +51,12 @@ enum Command {
         #[arg(long)]
         direct: bool,
     },
+    /// Lock the models of a models file (models.toml): prefetch each one the lock file
+    /// (models.lock.json) lacks or that changed, a few at a time, and write the lock file.
+    Lock(lock::LockArgs),
+    /// Move locked models to where their revisions point now (all, or those named), and say
+    /// what changed.
+    Update(lock::UpdateArgs),
     /// Print the NAR hash of a folder, as `nix-hash --type sha256 --sri` does.
     Hash {
         dir: PathBuf,
@@ -72,6 +79,8 @@ pub fn run() -> ExitCode {
     let result = match cli.command {
         Command::Prefetch(args) => prefetch::run(args, cli.quiet, cancel),
         Command::Fetch { spec, out, direct } => fetch::run(&spec, &out, direct, cli.quiet, cancel),
+        Command::Lock(args) => lock::lock(args, cancel),
+        Command::Update(args) => lock::update(args, cancel),
         Command::Hash { dir, format } => print_hash(&dir, format),
     };
     match result {

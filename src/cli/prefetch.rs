@@ -525,3 +525,28 @@ impl Report<'_> {
         lines.join("\n")
     }
 }
+
+/// The checked spec and the spec JSON of `reference` with `include`/`exclude` globs, as
+/// `prefetch <reference> --include .. --exclude ..` makes them.
+pub fn spec_of(
+    reference: &str,
+    include: &[String],
+    exclude: &[String],
+) -> Result<(FetchSpec, Value)> {
+    let args = Args {
+        reference: Some(reference.to_string()),
+        spec: None,
+        include: include.to_vec(),
+        exclude: exclude.to_vec(),
+        name: None,
+        endpoint: None,
+        tracking_uri: None,
+        concurrency: None,
+        no_add: false,
+        json: false,
+        nix: false,
+    };
+    let source = check_arguments(&args)?;
+    let spec_json = spec_json(&args, &source);
+    Ok((spec::check(&spec_json.to_string())?, spec_json))
+}

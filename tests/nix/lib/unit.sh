@@ -70,4 +70,8 @@ check_error_texts() {
   expect_eval_error "a bad validator is named" \
     '(lib.fetchModel pkgs { source.huggingface.repo = "a/b"; hash = ""; validation = [ { name = "v"; command = "true"; onFailure = "maybe"; } ]; }).outPath' \
     "validator 'v': onFailure 'maybe' is not one of 'abort', 'warn', 'skip'"
+  expect_eval_error "fromLock refuses a lock file of another format version" \
+    'lib.fromLock pkgs ./tests/nix/lib/unit/locks/version-2.lock.json' \
+    "fromLock: $repo/tests/nix/lib/unit/locks/version-2.lock.json is a lock file of format version 2" \
+    "reads version 1 only" "nix-fetch-model lock"
 }

@@ -12,6 +12,7 @@ let
     validation = ./validation.nix;
     integration = ./integration.nix;
     fetchModel = ./fetchModel.nix;
+    fromLock = ./fromLock.nix;
     flake = ./flake.nix;
   };
   tests = builtins.concatLists (map (file:

@@ -14,6 +14,7 @@ in
   { name = "the plugin is built against the system's nix"; expr = outputs.packages.${system}.plugin.passthru.nixVersion; expected = "2.8.0"; }
   { name = "overlays.default adds the packages"; expr = builtins.attrNames (outputs.overlays.default pkgs pkgs); expected = [ "nix-fetch-model" "nix-fetch-model-plugin" ]; }
   { name = "lib.fetchModel brings the flake's CLI when pkgs lacks it"; expr = (outputs.lib.fetchModel pkgs { source.huggingface.repo = "a/b"; hash = ""; }).nixFetchModel; expected = "${outputs.packages.${system}.nix-fetch-model}/bin/nix-fetch-model"; }
+  { name = "lib.fromLock brings the flake's CLI when pkgs lacks it"; expr = (outputs.lib.fromLock pkgs ./locks/two.lock.json).a.nixFetchModel; expected = "${outputs.packages.${system}.nix-fetch-model}/bin/nix-fetch-model"; }
   { name = "models: the registry entry is fetchModel of its definition"; expr = { inherit (tiny) name outputHash nixFetchModel; }; expected = { name = "models--fake-org--tiny-model"; outputHash = (import ../../../../models/definitions.nix).fake-org-tiny-model.hash; nixFetchModel = "${outputs.packages.${system}.nix-fetch-model}/bin/nix-fetch-model"; }; }
   { name = "devShells.default"; expr = outputs.devShells.${system}.default.standIn; expected = "mkShell"; }
   { name = "checks"; expr = builtins.attrNames outputs.checks.${system}; expected = [ "cli" "lib-unit" "nixos-module" "plugin" ]; }
