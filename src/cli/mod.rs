@@ -2,6 +2,7 @@
 
 mod build_log;
 mod fetch;
+mod ls;
 mod prefetch;
 mod progress;
 mod reference;
@@ -50,6 +51,8 @@ enum Command {
         #[arg(long)]
         direct: bool,
     },
+    /// List the files at a revision: sizes, LFS/Xet, the total, what --include/--exclude select.
+    Ls(ls::Args),
     /// Print the NAR hash of a folder, as `nix-hash --type sha256 --sri` does.
     Hash {
         dir: PathBuf,
@@ -72,6 +75,7 @@ pub fn run() -> ExitCode {
     let result = match cli.command {
         Command::Prefetch(args) => prefetch::run(args, cli.quiet, cancel),
         Command::Fetch { spec, out, direct } => fetch::run(&spec, &out, direct, cli.quiet, cancel),
+        Command::Ls(args) => ls::run(args, cli.quiet, cancel),
         Command::Hash { dir, format } => print_hash(&dir, format),
     };
     match result {

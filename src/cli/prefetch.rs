@@ -14,7 +14,7 @@ use super::progress::reporter;
 use super::reference::{self, Reference, Source};
 use super::store;
 
-#[derive(clap::Args)]
+#[derive(clap::Args, Default)]
 pub struct Args {
     /// hf:org/name[@revision], hf:datasets/org/name[@revision], hf:spaces/org/name[@revision],
     /// url:https://... (a file at a plain URL), s3://bucket/prefix, gs://bucket/prefix,
@@ -24,39 +24,39 @@ pub struct Args {
     /// pins its manifest), or git-xet:https://huggingface.co/org/name[@rev] (a Hub repo by its
     /// URL, its Xet files through the Xet protocol).
     #[arg(required_unless_present = "spec")]
-    reference: Option<String>,
+    pub(super) reference: Option<String>,
     /// A fetch spec (the fetchModel argument as JSON, any source) instead of a reference; - for
     /// standard input.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["reference", "include", "exclude", "endpoint", "tracking_uri", "name"])]
-    spec: Option<std::path::PathBuf>,
+    pub(super) spec: Option<std::path::PathBuf>,
     /// Only files matching these globs (huggingface_hub's allow_patterns).
     #[arg(long = "include", value_name = "GLOB")]
-    include: Vec<String>,
+    pub(super) include: Vec<String>,
     /// Leave out files matching these globs (huggingface_hub's ignore_patterns).
     #[arg(long = "exclude", value_name = "GLOB")]
-    exclude: Vec<String>,
+    pub(super) exclude: Vec<String>,
     /// The store path name (default: the Hub cache folder name, models--org--name).
     #[arg(long)]
-    name: Option<String>,
+    pub(super) name: Option<String>,
     /// The Hub endpoint (default: $HF_ENDPOINT, else https://huggingface.co); for a bucket, the
     /// store's (an S3-compatible store, an emulator).
     #[arg(long)]
-    endpoint: Option<String>,
+    pub(super) endpoint: Option<String>,
     /// The MLflow tracking server of an mlflow: reference (default: $MLFLOW_TRACKING_URI).
     #[arg(long, value_name = "URL")]
-    tracking_uri: Option<String>,
+    pub(super) tracking_uri: Option<String>,
     /// Requests in flight at most (it starts with one and adds more while the link sets the pace)
     #[arg(long)]
-    concurrency: Option<usize>,
+    pub(super) concurrency: Option<usize>,
     /// Do not add the result to the Nix store.
     #[arg(long)]
-    no_add: bool,
+    pub(super) no_add: bool,
     /// Print JSON, for scripts.
     #[arg(long, conflicts_with = "nix")]
-    json: bool,
+    pub(super) json: bool,
     /// Print a Nix attrset to paste as the argument of fetchModel.
     #[arg(long)]
-    nix: bool,
+    pub(super) nix: bool,
 }
 
 pub fn run(args: Args, quiet: bool, cancel: CancelFlag) -> Result<()> {
@@ -67,11 +67,7 @@ pub fn run(args: Args, quiet: bool, cancel: CancelFlag) -> Result<()> {
             let json: Value = serde_json::from_str(&text).map_err(Error::spec_json)?;
             (spec, json)
         }
-        None => {
-            let reference = check_arguments(&args)?;
-            let spec_json = spec_json(&args, &reference);
-            (spec::check(&spec_json.to_string())?, spec_json)
-        }
+        None => spec_of(&args)?,
     };
     let settings = Settings {
         quiet,
@@ -92,6 +88,13 @@ pub fn run(args: Args, quiet: bool, cancel: CancelFlag) -> Result<()> {
         report.text()
     };
     super::print_line(&text)
+}
+
+/// The spec (checked, and as JSON) of a reference and the flags of `args`.
+pub(super) fn spec_of(args: &Args) -> Result<(FetchSpec, Value)> {
+    let reference = check_arguments(args)?;
+    let spec_json = spec_json(args, &reference);
+    Ok((spec::check(&spec_json.to_string())?, spec_json))
 }
 
 /// How [`prefetch_spec`] runs.

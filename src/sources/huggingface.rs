@@ -42,6 +42,29 @@ pub async fn plan(spec: &FetchSpec, source: &HfSource, context: Context<'_>) -> 
     plan_repo(hub, &target).await
 }
 
+/// The plan of `source`, pinned to a commit whose whole listing is `listing`.
+pub fn plan_listed(
+    spec: &FetchSpec,
+    source: &HfSource,
+    listing: Vec<RepoFile>,
+    context: Context<'_>,
+) -> Result<Plan> {
+    let env_endpoint = (context.env)("HF_ENDPOINT");
+    let hub = Arc::new(hub_client(spec, &spec.network, env_endpoint, context)?);
+    let Some(commit) = source.commit.clone() else {
+        return Err(Error::Internal("a listing in hand needs its commit".into()));
+    };
+    let target = HubRepo {
+        repo: &source.repo,
+        revision: &source.revision,
+        commit: Some(&commit),
+        files: &source.files,
+        exclude: &source.exclude,
+        commit_attribute: "source.huggingface.commit",
+    };
+    plan_of_listing(hub, &target, commit.clone(), listing)
+}
+
 /// What a fetch of one Hub repo asks for: the attributes of `source.huggingface`, or of
 /// another source that reads a Hub repo (`source.git-xet`).
 pub struct HubRepo<'a> {
@@ -82,6 +105,16 @@ pub async fn plan_repo(hub: Arc<HubClient>, target: &HubRepo<'_>) -> Result<Plan
         .list_files(target.repo, &commit)
         .await
         .map_err(|error| naming_the_pin(error, target))?;
+    plan_of_listing(hub, target, commit, listing)
+}
+
+/// The plan of `target` at `commit`, whose whole listing is `listing`.
+fn plan_of_listing(
+    hub: Arc<HubClient>,
+    target: &HubRepo<'_>,
+    commit: String,
+    listing: Vec<RepoFile>,
+) -> Result<Plan> {
     layout::check_listing(listing.iter().map(|f| f.path.as_str()))?;
     let selected = select(&listing, target, &commit)?;
     let files = selected
