@@ -1,7 +1,10 @@
 //! Command-line parsing and the dispatch to the subcommands.
 
 mod build_log;
+mod export;
 mod fetch;
+mod hub_cache;
+mod import;
 mod ls;
 mod prefetch;
 mod progress;
@@ -53,6 +56,12 @@ enum Command {
     },
     /// List the files at a revision: sizes, LFS/Xet, the total, what --include/--exclude select.
     Ls(ls::Args),
+    /// Turn a model huggingface_hub downloaded (a repo folder of a Hub cache) into the store path
+    /// a fetch of its commit gives, every file checked, nothing downloaded (but with --fill).
+    Import(import::Args),
+    /// Link (or --copy) a model of the store into a writable Hub cache, beside the models
+    /// huggingface_hub downloaded there.
+    Export(export::Args),
     /// Print the NAR hash of a folder, as `nix-hash --type sha256 --sri` does.
     Hash {
         dir: PathBuf,
@@ -76,6 +85,8 @@ pub fn run() -> ExitCode {
         Command::Prefetch(args) => prefetch::run(args, cli.quiet, cancel),
         Command::Fetch { spec, out, direct } => fetch::run(&spec, &out, direct, cli.quiet, cancel),
         Command::Ls(args) => ls::run(args, cli.quiet, cancel),
+        Command::Import(args) => import::run(args, cli.quiet, cancel),
+        Command::Export(args) => export::run(args, cli.quiet, cancel),
         Command::Hash { dir, format } => print_hash(&dir, format),
     };
     match result {

@@ -3,6 +3,7 @@
 
 use nix_fetch_model::error::IoContext;
 use nix_fetch_model::fetch::{fetch_into_with_nar_hash, CancelFlag, FetchOptions, FetchOutcome};
+use nix_fetch_model::hash::Sha256Hash;
 use nix_fetch_model::hub::RepoType;
 use nix_fetch_model::layout::{remove_leftovers, OwnedTempDir, FETCH_TEMP_PREFIX};
 use nix_fetch_model::spec::{self, fields, FetchSpec};
@@ -80,14 +81,7 @@ pub fn run(args: Args, quiet: bool, cancel: CancelFlag) -> Result<()> {
         spec_json: &spec_json,
         fetched: &fetched,
     };
-    let text = if args.json {
-        serde_json::to_string_pretty(&report.json()).expect("JSON")
-    } else if args.nix {
-        report.nix()
-    } else {
-        report.text()
-    };
-    super::print_line(&text)
+    super::print_line(&report.render(args.json, args.nix))
 }
 
 /// The spec (checked, and as JSON) of a reference and the flags of `args`.
@@ -131,15 +125,26 @@ pub fn prefetch_spec(spec: &FetchSpec, settings: &Settings) -> Result<Prefetched
     };
     let (outcome, summary) =
         fetch_into_with_nar_hash(spec, &dir, &options).map_err(Error::in_prefetch_terms)?;
-    let hash = summary.hash;
+    add_to_store(spec, &dir, outcome, summary.hash, settings)
+}
+
+/// Adds `dir`, where `outcome` was fetched (or imported) and whose NAR hash is `hash`, to the
+/// Nix store (unless `settings.add` is off, or no store is reachable: then a note says why).
+pub(super) fn add_to_store(
+    spec: &FetchSpec,
+    dir: &std::path::Path,
+    outcome: FetchOutcome,
+    hash: Sha256Hash,
+    settings: &Settings,
+) -> Result<Prefetched> {
     let expected_path = fixed_output_path(&store::store_dir(), &spec.name, &hash)?;
     let added = if settings.add {
-        store::add_fixed(&dir)
+        store::add_fixed(dir)
     } else {
         Err("--no-add was given".to_string())
     };
     // A signal that came while nix-store ran stops the command as it stops a fetch.
-    if options.cancel.is_cancelled() {
+    if settings.cancel.is_cancelled() {
         return Err(Error::Interrupted);
     }
     if let Ok(path) = &added {
@@ -502,6 +507,17 @@ impl Report<'_> {
             self.fetched.path,
             store_note
         )
+    }
+
+    /// The report as `--json` or `--nix` ask, else as text.
+    pub fn render(&self, json: bool, nix: bool) -> String {
+        if json {
+            serde_json::to_string_pretty(&self.json()).expect("JSON")
+        } else if nix {
+            self.nix()
+        } else {
+            self.text()
+        }
     }
 
     /// [`Report::pin`] as a Nix attrset, the source's attributes in their usual order.

@@ -621,6 +621,70 @@ mod tests {
         }
     }
 
+    /// A local file (`import`'s cached blobs) is copied and checked as content in hand is.
+    #[test]
+    fn local_files_are_copied_and_checked_like_a_download() {
+        let spec =
+            crate::spec::check(r#"{"source":{"url":{"url":"http://127.0.0.1:9/x"}}}"#).unwrap();
+        let hello = "ce013625030ba8dba906f756967f9e9ca394464a";
+        let empty = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391";
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let cached = tempfile::tempdir().unwrap();
+        for (name, bytes) in [
+            ("hello", &b"hello\n"[..]),
+            ("hellO", b"hellO\n"),
+            ("empty", b""),
+        ] {
+            std::fs::write(cached.path().join(name), bytes).unwrap();
+        }
+        let local = |plan: &mut Plan, names: &[&str]| {
+            for (file, name) in plan.files.iter_mut().zip(names) {
+                file.content = sources::Content::Local(cached.path().join(name));
+            }
+        };
+        for nar in [false, true] {
+            let root = tempfile::tempdir().unwrap();
+            let files = [
+                ("a/hello.txt", &b"hello\n"[..], hello),
+                ("empty", b"", empty),
+            ];
+            let mut plan = plan_in_hand(&spec, &files);
+            local(&mut plan, &["hello", "empty"]);
+            let options = FetchOptions::default();
+            let (outcome, summary) = runtime
+                .block_on(fetch_plan(&spec, plan, root.path(), &options, nar))
+                .unwrap();
+            assert_eq!(outcome.digests, vec![hello, empty]);
+            assert_eq!(
+                std::fs::read(root.path().join("blobs").join(hello)).unwrap(),
+                b"hello\n"
+            );
+            if nar {
+                assert_eq!(
+                    summary.unwrap().hash,
+                    crate::nar::nar_hash(root.path()).unwrap()
+                );
+            }
+
+            let root = tempfile::tempdir().unwrap();
+            let mut plan = plan_in_hand(&spec, &[("a/hello.txt", &b"hello\n"[..], hello)]);
+            local(&mut plan, &["hellO"]);
+            let error = runtime
+                .block_on(fetch_plan(&spec, plan, root.path(), &options, nar))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.contains("a/hello.txt") && error.contains("mismatch"),
+                "{error}"
+            );
+            assert!(!root.path().join("blobs").join(hello).exists());
+        }
+    }
+
     #[test]
     fn nar_hash_during_the_download_is_the_hash_of_the_tree() {
         let dir = tempfile::tempdir().unwrap();

@@ -9,7 +9,7 @@ use reqwest::Response;
 use super::{Addresses, Content, Context, Digest, Layout, Origin, Plan, PlannedFile, Request};
 use crate::error::{Error, Result, SettingNames};
 use crate::http::{ClientSetup, Http};
-use crate::hub::{checked_endpoint, find_token, Asked, HubClient, RepoFile, RepoId};
+use crate::hub::{checked_endpoint, find_token, is_hex, Asked, HubClient, RepoFile, RepoId};
 use crate::layout;
 use crate::patterns::PathFilter;
 use crate::spec::{FetchSpec, HfSource, Network};
@@ -51,7 +51,9 @@ pub fn plan_listed(
 ) -> Result<Plan> {
     let env_endpoint = (context.env)("HF_ENDPOINT");
     let hub = Arc::new(hub_client(spec, &spec.network, env_endpoint, context)?);
-    let Some(commit) = source.commit.clone() else {
+    let pinned = source.commit.clone();
+    let commit = pinned.or_else(|| is_hex(&source.revision, 40).then(|| source.revision.clone()));
+    let Some(commit) = commit else {
         return Err(Error::Internal("a listing in hand needs its commit".into()));
     };
     let target = HubRepo {
