@@ -92,7 +92,8 @@ pub fn run(args: Args, quiet: bool, cancel: CancelFlag) -> Result<()> {
                     store::store_dir()
                 )));
             } else {
-                ours.refuse_conflicts(&Refs::of(&to)?, &target, "links to a model whose")?;
+                let what = format!("a link to {}", to.display());
+                ours.refuse_conflicts(&Refs::of(&to)?, &target, &what, "remove the link")?;
                 if args.copy {
                     let temp = temp_dir(&cache, &name)?;
                     merge(&model, temp.path(), &ours, true, &cancel)?;
@@ -105,7 +106,12 @@ pub fn run(args: Args, quiet: bool, cancel: CancelFlag) -> Result<()> {
             }
         }
         Ok(meta) if meta.is_dir() => {
-            ours.refuse_conflicts(&Refs::of(&target)?, &target, "(downloaded the usual way)")?;
+            ours.refuse_conflicts(
+                &Refs::of(&target)?,
+                &target,
+                "downloaded the usual way",
+                "move it away, or delete those refs of it (export then writes them)",
+            )?;
             match merge(&model, &target, &ours, args.copy, &cancel)? {
                 0 => "already holds the model (downloaded the usual way); left as it is",
                 _ if args.copy => "copied into the existing repo folder",
@@ -237,15 +243,22 @@ impl Refs {
         })
     }
 
-    /// Refuses when a ref of `theirs` names another commit than the same ref of ours.
-    fn refuse_conflicts(&self, theirs: &Refs, target: &Path, whose: &str) -> Result<()> {
+    /// Refuses when a ref of `theirs` (the repo folder `target`, `what` it is) names another
+    /// commit than the same ref of ours; `remedy` says what to do.
+    fn refuse_conflicts(
+        &self,
+        theirs: &Refs,
+        target: &Path,
+        what: &str,
+        remedy: &str,
+    ) -> Result<()> {
         let conflicts: Vec<String> = self
             .refs
             .iter()
             .filter_map(|(revision, commit)| {
                 let (_, other) = theirs.refs.iter().find(|(r, _)| r == revision)?;
                 (other != commit).then(|| {
-                    format!("refs/{revision} is commit {other}, not the exported {commit}")
+                    format!("its refs/{revision} is commit {other}, not the exported {commit}")
                 })
             })
             .collect();
@@ -253,8 +266,8 @@ impl Refs {
             return Ok(());
         }
         Err(Error::Cli(format!(
-            "refusing to export into {} {whose} {}: it is left as it is; move it away (or \
-             delete those refs, so that they name the exported commit), then export again",
+            "refusing to export into {} ({what}): {}. It is left as it is: {remedy}, then \
+             export again",
             target.display(),
             conflicts.join("; ")
         )))

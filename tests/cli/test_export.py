@@ -145,8 +145,9 @@ def test_export_refuses_a_ref_at_another_commit_and_leaves_the_cache_as_it_was(
         refused = nfm("export", model["storePath"], "--cache", str(cache), *mode,
                       env=env_for(), check=False)
         assert refused.returncode == 1
-        assert f"refs/main is commit {theirs}, not the exported {model['commit']}" in refused.stderr
-        assert "move it away" in refused.stderr
+        assert (f"its refs/main is commit {theirs}, not the exported {model['commit']}"
+                in refused.stderr)
+        assert "It is left as it is: move it away" in refused.stderr
         assert tree(folder) == before
 
 
