@@ -146,13 +146,17 @@ fn model_path(args: &Args, quiet: bool, cancel: &CancelFlag) -> Result<PathBuf> 
     if path.is_dir() {
         return path.canonicalize().at(path);
     }
+    if args.source.starts_with(['/', '.']) {
+        return Err(Error::Cli(format!("{}: no such folder", args.source)));
+    }
     let prefetch_args = prefetch::Args {
         reference: Some(args.source.clone()),
         include: args.include.clone(),
         exclude: args.exclude.clone(),
         ..prefetch::Args::default()
     };
-    let (spec, spec_json) = prefetch::spec_of(&prefetch_args)?;
+    let (spec, spec_json) =
+        prefetch::spec_of(&prefetch_args).map_err(|e| super::in_command(e, "export"))?;
     let settings = prefetch::Settings {
         quiet,
         add: true,

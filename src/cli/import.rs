@@ -66,7 +66,8 @@ pub fn run(args: Args, quiet: bool, cancel: CancelFlag) -> Result<()> {
             name: args.name.clone(),
             endpoint: args.endpoint.clone(),
             ..prefetch::Args::default()
-        })?;
+        })
+        .map_err(|e| super::in_command(e, "import"))?;
         let revision = match (&args.revision, spec.huggingface()) {
             (Some(revision), _) => revision.clone(),
             (None, Some(hf)) => hf.revision.clone(),
@@ -139,10 +140,14 @@ fn folder_and_reference(source: &str) -> Result<(PathBuf, String)> {
         })?;
         return Ok((path.to_path_buf(), reference));
     }
+    if source.starts_with(['/', '.']) {
+        return Err(Error::Cli(format!("{source}: no such folder")));
+    }
     let (spec, _) = prefetch::spec_of(&prefetch::Args {
         reference: Some(source.to_string()),
         ..prefetch::Args::default()
-    })?;
+    })
+    .map_err(|e| super::in_command(e, "import"))?;
     let Some(hf) = spec.huggingface() else {
         return Err(Error::Cli(format!(
             "{source}: import takes a repo folder of a Hub cache or an hf: reference"

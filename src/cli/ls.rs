@@ -47,7 +47,8 @@ pub fn run(args: Args, quiet: bool, cancel: CancelFlag) -> Result<()> {
         cancel,
         ..FetchOptions::default()
     };
-    let (spec, _) = prefetch::spec_of(&prefetch_args(&args, true))?;
+    let (spec, _) =
+        prefetch::spec_of(&prefetch_args(&args, true)).map_err(|e| super::in_command(e, "ls"))?;
     let (spec, plan) = match fetch::plan(&spec, &options) {
         Ok(plan) => (spec, plan),
         // Nothing matches: the listing, with nothing marked, shows what there is to match.

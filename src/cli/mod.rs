@@ -137,6 +137,14 @@ fn interrupted(signal: i32) -> (String, u8) {
     (format!("error: interrupted by {name}"), 128 + signal as u8)
 }
 
+/// `error`, a refusal of the arguments of prefetch's checks, headed by the command that gave them.
+fn in_command(mut error: Error, command: &str) -> Error {
+    if let Error::InvalidArguments { heading, .. } = &mut error {
+        *heading = format!("nix-fetch-model {command}");
+    }
+    error
+}
+
 /// Prints `text` and a newline on stdout, without panicking when nobody reads any more.
 pub fn print_line(text: &str) -> nix_fetch_model::Result<()> {
     let mut stdout = std::io::stdout().lock();

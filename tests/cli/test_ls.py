@@ -2,6 +2,8 @@
 (the selection a fetch makes)."""
 
 import json
+import shutil
+from pathlib import Path
 
 from conftest import env_for, nfm, write_repo
 
@@ -76,3 +78,21 @@ def test_ls_of_a_missing_repo_says_so(hub_root, start_hub):
     result = nfm("ls", "hf:org/nothing", env=env_for(hub), check=False)
     assert result.returncode == 1
     assert "org/nothing" in result.stderr and result.stdout == ""
+
+
+def test_ls_marks_xet_files(hub_root, start_hub):
+    """The recorded Xet fixture: files the Hub lists with a xetHash are `xet`, other LFS files
+    `lfs`, the rest `git`."""
+    xet = Path(__file__).resolve().parents[1] / "support" / "fixtures" / "xet"
+    shutil.copytree(xet / "repo" / "v1", hub_root / "models" / "fake-org" / "xet-model")
+    hub = start_hub("--xet", str(xet / "cas"))
+    listed = json.loads(nfm("ls", "hf:fake-org/xet-model", "--json", env=env_for(hub)).stdout)
+    storage = {f["path"]: f["storage"] for f in listed["files"]}
+    assert storage == {
+        "config.json": "git",
+        "legacy.bin": "lfs",
+        "model.safetensors": "xet",
+        "nested/repeated.bin": "xet",
+        "random.bin": "xet",
+        "tokenizer.model": "xet",
+    }
