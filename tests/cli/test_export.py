@@ -165,3 +165,28 @@ def test_export_of_a_reference_fetches_it_and_refuses_a_foreign_link(hub_and_cac
     refused = nfm("export", "hf:org/tiny", "--cache", str(cache), env=env_for(hub), check=False)
     assert refused.returncode == 1 and "which is not in" in refused.stderr
     assert os.readlink(cache / "models--org--tiny") == str(elsewhere)
+
+
+def test_export_replaces_its_own_link_but_not_one_whose_ref_names_another_commit(
+        hub_root, hub_and_cache, tmp_path):
+    hub, cache = hub_and_cache
+    first = prefetch(hub)
+    env = env_for(HF_HOME=str(tmp_path / "home"))
+    nfm("export", first["storePath"], env=env)
+    link = tmp_path / "home" / "hub" / "models--org--tiny"
+    assert os.readlink(link) == first["storePath"]
+    # The same commit, another selection: the link is replaced.
+    json_only = json.loads(nfm("prefetch", "hf:org/tiny", "--include", "*.json", "--json",
+                               env=env_for(hub)).stdout)
+    out = nfm("export", json_only["storePath"], env=env).stdout
+    assert "replacing a link to another store path" in out
+    assert os.readlink(link) == json_only["storePath"]
+    assert json_only["commit"] == first["commit"]
+    # Another commit of main: refused, the link left as it is.
+    move_branch(hub_root / "models" / "org" / "tiny", "main", {"config.json": '{"a": 2}\n'})
+    moved = prefetch(hub)
+    refused = nfm("export", moved["storePath"], env=env, check=False)
+    assert refused.returncode == 1
+    assert f"a link to {json_only['storePath']}" in refused.stderr
+    assert "remove the link" in refused.stderr
+    assert os.readlink(link) == json_only["storePath"]

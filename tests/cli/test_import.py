@@ -125,3 +125,14 @@ def test_a_revision_the_folder_has_no_ref_of_is_refused_with_its_snapshots(downl
     assert "has no refs/v2" in refused.stderr and snapshot.name in refused.stderr
     missing = nfm("import", "hf:org/other", "--no-add", env=env, check=False)
     assert missing.returncode == 1 and "not in the Hub cache" in missing.stderr
+
+
+def test_a_reference_is_found_in_hf_home_when_hf_hub_cache_is_unset(downloaded, tmp_path):
+    hub, cache, snapshot = downloaded
+    home = tmp_path / "hf-home"
+    home.mkdir()
+    cache.rename(home / "hub")
+    imported = json.loads(nfm("import", "hf:org/tiny", "--no-add", "--json",
+                              env=env_for(hub, HF_HOME=str(home))).stdout)
+    assert imported["commit"] == snapshot.name
+    assert imported["hash"] == prefetched(hub)["hash"]
