@@ -405,6 +405,10 @@ pub enum Error {
     )]
     OutputAppeared { out: PathBuf },
 
+    /// A command's refusal, whole: what happened, to what, and what to do.
+    #[error("{0}")]
+    Cli(String),
+
     #[error("interrupted")]
     Interrupted,
 

@@ -1,8 +1,12 @@
 //! Command-line parsing and the dispatch to the subcommands.
 
 mod build_log;
+mod export;
 mod fetch;
+mod hub_cache;
+mod import;
 mod lock;
+mod ls;
 mod prefetch;
 mod progress;
 mod reference;
@@ -57,6 +61,14 @@ enum Command {
     /// Move locked models to where their revisions point now (all, or those named), and say
     /// what changed.
     Update(lock::UpdateArgs),
+    /// List the files at a revision: sizes, LFS/Xet, the total, what --include/--exclude select.
+    Ls(ls::Args),
+    /// Turn a model huggingface_hub downloaded (a repo folder of a Hub cache) into the store path
+    /// a fetch of its commit gives, every file checked, nothing downloaded (but with --fill).
+    Import(import::Args),
+    /// Link (or --copy) a model of the store into a writable Hub cache, beside the models
+    /// huggingface_hub downloaded there.
+    Export(export::Args),
     /// Print the NAR hash of a folder, as `nix-hash --type sha256 --sri` does.
     Hash {
         dir: PathBuf,
@@ -81,6 +93,9 @@ pub fn run() -> ExitCode {
         Command::Fetch { spec, out, direct } => fetch::run(&spec, &out, direct, cli.quiet, cancel),
         Command::Lock(args) => lock::lock(args, cancel),
         Command::Update(args) => lock::update(args, cancel),
+        Command::Ls(args) => ls::run(args, cli.quiet, cancel),
+        Command::Import(args) => import::run(args, cli.quiet, cancel),
+        Command::Export(args) => export::run(args, cli.quiet, cancel),
         Command::Hash { dir, format } => print_hash(&dir, format),
     };
     match result {
@@ -129,6 +144,14 @@ fn interrupted(signal: i32) -> (String, u8) {
         _ => return ("error: interrupted".to_string(), 1),
     };
     (format!("error: interrupted by {name}"), 128 + signal as u8)
+}
+
+/// `error`, a refusal of the arguments of prefetch's checks, headed by the command that gave them.
+fn in_command(mut error: Error, command: &str) -> Error {
+    if let Error::InvalidArguments { heading, .. } = &mut error {
+        *heading = format!("nix-fetch-model {command}");
+    }
+    error
 }
 
 /// Prints `text` and a newline on stdout, without panicking when nobody reads any more.

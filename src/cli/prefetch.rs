@@ -3,6 +3,7 @@
 
 use nix_fetch_model::error::IoContext;
 use nix_fetch_model::fetch::{fetch_into_with_nar_hash, CancelFlag, FetchOptions, FetchOutcome};
+use nix_fetch_model::hash::Sha256Hash;
 use nix_fetch_model::hub::RepoType;
 use nix_fetch_model::layout::{remove_leftovers, OwnedTempDir, FETCH_TEMP_PREFIX};
 use nix_fetch_model::spec::{self, fields, FetchSpec};
@@ -14,7 +15,7 @@ use super::progress::reporter;
 use super::reference::{self, Reference, Source};
 use super::store;
 
-#[derive(clap::Args)]
+#[derive(clap::Args, Default)]
 pub struct Args {
     /// hf:org/name[@revision], hf:datasets/org/name[@revision], hf:spaces/org/name[@revision],
     /// url:https://... (a file at a plain URL), s3://bucket/prefix, gs://bucket/prefix,
@@ -24,39 +25,39 @@ pub struct Args {
     /// pins its manifest), or git-xet:https://huggingface.co/org/name[@rev] (a Hub repo by its
     /// URL, its Xet files through the Xet protocol).
     #[arg(required_unless_present = "spec")]
-    reference: Option<String>,
+    pub(super) reference: Option<String>,
     /// A fetch spec (the fetchModel argument as JSON, any source) instead of a reference; - for
     /// standard input.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["reference", "include", "exclude", "endpoint", "tracking_uri", "name"])]
-    spec: Option<std::path::PathBuf>,
+    pub(super) spec: Option<std::path::PathBuf>,
     /// Only files matching these globs (huggingface_hub's allow_patterns).
     #[arg(long = "include", value_name = "GLOB")]
-    include: Vec<String>,
+    pub(super) include: Vec<String>,
     /// Leave out files matching these globs (huggingface_hub's ignore_patterns).
     #[arg(long = "exclude", value_name = "GLOB")]
-    exclude: Vec<String>,
+    pub(super) exclude: Vec<String>,
     /// The store path name (default: the Hub cache folder name, models--org--name).
     #[arg(long)]
-    name: Option<String>,
+    pub(super) name: Option<String>,
     /// The Hub endpoint (default: $HF_ENDPOINT, else https://huggingface.co); for a bucket, the
     /// store's (an S3-compatible store, an emulator).
     #[arg(long)]
-    endpoint: Option<String>,
+    pub(super) endpoint: Option<String>,
     /// The MLflow tracking server of an mlflow: reference (default: $MLFLOW_TRACKING_URI).
     #[arg(long, value_name = "URL")]
-    tracking_uri: Option<String>,
+    pub(super) tracking_uri: Option<String>,
     /// Requests in flight at most (it starts with one and adds more while the link sets the pace)
     #[arg(long)]
-    concurrency: Option<usize>,
+    pub(super) concurrency: Option<usize>,
     /// Do not add the result to the Nix store.
     #[arg(long)]
-    no_add: bool,
+    pub(super) no_add: bool,
     /// Print JSON, for scripts.
     #[arg(long, conflicts_with = "nix")]
-    json: bool,
+    pub(super) json: bool,
     /// Print a Nix attrset to paste as the argument of fetchModel.
     #[arg(long)]
-    nix: bool,
+    pub(super) nix: bool,
 }
 
 pub fn run(args: Args, quiet: bool, cancel: CancelFlag) -> Result<()> {
@@ -67,11 +68,7 @@ pub fn run(args: Args, quiet: bool, cancel: CancelFlag) -> Result<()> {
             let json: Value = serde_json::from_str(&text).map_err(Error::spec_json)?;
             (spec, json)
         }
-        None => {
-            let reference = check_arguments(&args)?;
-            let spec_json = spec_json(&args, &reference);
-            (spec::check(&spec_json.to_string())?, spec_json)
-        }
+        None => spec_of(&args)?,
     };
     let settings = Settings {
         quiet,
@@ -84,14 +81,14 @@ pub fn run(args: Args, quiet: bool, cancel: CancelFlag) -> Result<()> {
         spec_json: &spec_json,
         fetched: &fetched,
     };
-    let text = if args.json {
-        serde_json::to_string_pretty(&report.json()).expect("JSON")
-    } else if args.nix {
-        report.nix()
-    } else {
-        report.text()
-    };
-    super::print_line(&text)
+    super::print_line(&report.render(args.json, args.nix))
+}
+
+/// The spec (checked, and as JSON) of a reference and the flags of `args`.
+pub fn spec_of(args: &Args) -> Result<(FetchSpec, Value)> {
+    let reference = check_arguments(args)?;
+    let spec_json = spec_json(args, &reference);
+    Ok((spec::check(&spec_json.to_string())?, spec_json))
 }
 
 /// How [`prefetch_spec`] runs.
@@ -128,15 +125,26 @@ pub fn prefetch_spec(spec: &FetchSpec, settings: &Settings) -> Result<Prefetched
     };
     let (outcome, summary) =
         fetch_into_with_nar_hash(spec, &dir, &options).map_err(Error::in_prefetch_terms)?;
-    let hash = summary.hash;
+    add_to_store(spec, &dir, outcome, summary.hash, settings)
+}
+
+/// Adds `dir`, where `outcome` was fetched (or imported) and whose NAR hash is `hash`, to the
+/// Nix store (unless `settings.add` is off, or no store is reachable: then a note says why).
+pub(super) fn add_to_store(
+    spec: &FetchSpec,
+    dir: &std::path::Path,
+    outcome: FetchOutcome,
+    hash: Sha256Hash,
+    settings: &Settings,
+) -> Result<Prefetched> {
     let expected_path = fixed_output_path(&store::store_dir(), &spec.name, &hash)?;
     let added = if settings.add {
-        store::add_fixed(&dir)
+        store::add_fixed(dir)
     } else {
         Err("--no-add was given".to_string())
     };
     // A signal that came while nix-store ran stops the command as it stops a fetch.
-    if options.cancel.is_cancelled() {
+    if settings.cancel.is_cancelled() {
         return Err(Error::Interrupted);
     }
     if let Ok(path) = &added {
@@ -501,6 +509,17 @@ impl Report<'_> {
         )
     }
 
+    /// The report as `--json` or `--nix` ask, else as text.
+    pub fn render(&self, json: bool, nix: bool) -> String {
+        if json {
+            serde_json::to_string_pretty(&self.json()).expect("JSON")
+        } else if nix {
+            self.nix()
+        } else {
+            self.text()
+        }
+    }
+
     /// [`Report::pin`] as a Nix attrset, the source's attributes in their usual order.
     pub fn nix(&self) -> String {
         let pin = self.pin();
@@ -524,29 +543,4 @@ impl Report<'_> {
         lines.push("}".into());
         lines.join("\n")
     }
-}
-
-/// The checked spec and the spec JSON of `reference` with `include`/`exclude` globs, as
-/// `prefetch <reference> --include .. --exclude ..` makes them.
-pub fn spec_of(
-    reference: &str,
-    include: &[String],
-    exclude: &[String],
-) -> Result<(FetchSpec, Value)> {
-    let args = Args {
-        reference: Some(reference.to_string()),
-        spec: None,
-        include: include.to_vec(),
-        exclude: exclude.to_vec(),
-        name: None,
-        endpoint: None,
-        tracking_uri: None,
-        concurrency: None,
-        no_add: false,
-        json: false,
-        nix: false,
-    };
-    let source = check_arguments(&args)?;
-    let spec_json = spec_json(&args, &source);
-    Ok((spec::check(&spec_json.to_string())?, spec_json))
 }

@@ -171,6 +171,22 @@ pub async fn download_blob(shared: Arc<Downloads>, mut blob: Blob) -> Result<Str
             }
             return finish(&shared, &blob, verification, partial).await;
         }
+        Content::Local(source) => {
+            let copy = LocalCopy {
+                shared: shared.clone(),
+                path: blob.path.clone(),
+                size: blob.size,
+                source: source.clone(),
+                file: file.clone(),
+                partial: partial.clone(),
+                frontier: frontier.clone(),
+            };
+            joined(tokio::task::spawn_blocking(move || copy.run()).await)??;
+            if let Some(turn) = &shared.turn {
+                turn.send_modify(|next| *next += 1);
+            }
+            return finish(&shared, &blob, verification, partial).await;
+        }
     };
     let url = request.url.clone();
     let jobs = match &xet {
@@ -268,6 +284,62 @@ fn write_in_hand(
         shared.progress.advanced(part.len() as u64);
     }
     Ok(())
+}
+
+/// The copy of a local file ([`Content::Local`]) into the blob of the repo file `path`, as the
+/// one range of its blob.
+struct LocalCopy {
+    shared: Arc<Downloads>,
+    path: String,
+    size: u64,
+    source: PathBuf,
+    file: Arc<File>,
+    partial: PathBuf,
+    frontier: Arc<Frontier>,
+}
+
+impl LocalCopy {
+    fn run(self) -> Result<()> {
+        use std::io::Read;
+        let mut source = File::open(&self.source).at(&self.source)?;
+        let got = source.metadata().at(&self.source)?.len();
+        if got != self.size {
+            return Err(Error::SizeMismatch {
+                path: self.path,
+                expected: self.size,
+                got,
+            });
+        }
+        let mut buffer = vec![0; BUFFER_SIZE];
+        let mut written = 0;
+        while written < self.size {
+            if self.shared.cancel.is_cancelled() {
+                return Err(Error::Interrupted);
+            }
+            let want = (self.size - written).min(BUFFER_SIZE as u64) as usize;
+            let read = source.read(&mut buffer[..want]).at(&self.source)?;
+            if read == 0 {
+                break;
+            }
+            self.file
+                .write_all_at(&buffer[..read], written)
+                .map_err(|e| Error::blob_write(&self.path, &self.partial, e))?;
+            written += read as u64;
+            self.frontier.advance(0, read as u64);
+            self.shared.progress.advanced(read as u64);
+        }
+        if self.size == 0 {
+            self.frontier.advance(0, 0);
+        }
+        if written != self.size {
+            return Err(Error::SizeMismatch {
+                path: self.path,
+                expected: self.size,
+                got: written,
+            });
+        }
+        Ok(())
+    }
 }
 
 struct AbandonOnDrop(Arc<Frontier>);

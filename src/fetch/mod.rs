@@ -136,12 +136,57 @@ pub fn fetch_into_with_nar_hash(
     Ok((outcome, summary))
 }
 
+/// Resolves `spec`'s source to its pin and plans the files, downloading nothing.
+pub fn plan(spec: &FetchSpec, options: &FetchOptions) -> Result<Plan> {
+    on_runtime(options, async {
+        sources::plan(spec, context(options)?).await
+    })
+}
+
+/// The plan of the `source.huggingface` spec `spec`, pinned to a commit whose whole file
+/// listing is `listing` (read from a Hub cache's `trees/<commit>.json`): the Hub is not asked.
+pub fn plan_listed(
+    spec: &FetchSpec,
+    listing: Vec<crate::hub::RepoFile>,
+    options: &FetchOptions,
+) -> Result<Plan> {
+    sources::plan_listed(spec, listing, context(options)?)
+}
+
+/// [`fetch_into_with_nar_hash`] of a plan made beforehand ([`plan`], [`plan_listed`]), whose
+/// files may be changed to come from elsewhere ([`sources::Content::Local`]).
+pub fn fetch_plan_with_nar_hash(
+    spec: &FetchSpec,
+    plan: Plan,
+    root: &Path,
+    options: &FetchOptions,
+) -> Result<(FetchOutcome, NarSummary)> {
+    let fetched = on_runtime(options, fetch_plan(spec, plan, root, options, true));
+    options.progress.finished();
+    let (outcome, followed) = fetched?;
+    let summary = match followed {
+        Some(summary) => summary,
+        None => nar_trail::nar_summary_from_disk(root, &options.cancel, None)?,
+    };
+    Ok((outcome, summary))
+}
+
 fn fetch(
     spec: &FetchSpec,
     root: &Path,
     options: &FetchOptions,
     nar: bool,
 ) -> Result<(FetchOutcome, Option<NarSummary>)> {
+    let result = on_runtime(options, fetch_source(spec, root, options, nar));
+    options.progress.finished();
+    result
+}
+
+/// Runs `work` to its end, or until the cancel flag of `options` is set.
+fn on_runtime<T>(
+    options: &FetchOptions,
+    work: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -149,11 +194,10 @@ fn fetch(
         .map_err(|e| Error::io("(tokio runtime)", e))?;
     let result = runtime.block_on(async {
         tokio::select! {
-            result = fetch_source(spec, root, options, nar) => result,
+            result = work => result,
             _ = cancelled(&options.cancel) => Err(Error::Interrupted),
         }
     });
-    options.progress.finished();
     runtime.shutdown_timeout(Duration::from_secs(1));
     result
 }
@@ -174,15 +218,20 @@ async fn fetch_source(
     options: &FetchOptions,
     nar: bool,
 ) -> Result<(FetchOutcome, Option<NarSummary>)> {
+    let plan = sources::plan(spec, context(options)?).await?;
+    fetch_plan(spec, plan, root, options, nar).await
+}
+
+/// What the source adapters get: the roots to trust, notices through the progress reporter,
+/// the process's environment.
+fn context(options: &FetchOptions) -> Result<sources::Context<'static>> {
     let progress = options.progress.clone();
     let notify: Notify = Arc::new(move |notice: &str| progress.notice(notice));
-    let context = sources::Context {
+    Ok(sources::Context {
         extra_roots: tls::extra_roots(options.ca_file.as_deref(), &env, &notify)?,
         notify,
         env: &env,
-    };
-    let plan = sources::plan(spec, context).await?;
-    fetch_plan(spec, plan, root, options, nar).await
+    })
 }
 
 /// Downloads, checks and lays out what `plan` lists; with `nar`, its NAR hash too.
@@ -560,6 +609,70 @@ mod tests {
             let root = tempfile::tempdir().unwrap();
             let wrong = [("a/hello.txt", &b"hellO\n"[..], hello)];
             let plan = plan_in_hand(&spec, &wrong);
+            let error = runtime
+                .block_on(fetch_plan(&spec, plan, root.path(), &options, nar))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.contains("a/hello.txt") && error.contains("mismatch"),
+                "{error}"
+            );
+            assert!(!root.path().join("blobs").join(hello).exists());
+        }
+    }
+
+    /// A local file (`import`'s cached blobs) is copied and checked as content in hand is.
+    #[test]
+    fn local_files_are_copied_and_checked_like_a_download() {
+        let spec =
+            crate::spec::check(r#"{"source":{"url":{"url":"http://127.0.0.1:9/x"}}}"#).unwrap();
+        let hello = "ce013625030ba8dba906f756967f9e9ca394464a";
+        let empty = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391";
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let cached = tempfile::tempdir().unwrap();
+        for (name, bytes) in [
+            ("hello", &b"hello\n"[..]),
+            ("hellO", b"hellO\n"),
+            ("empty", b""),
+        ] {
+            std::fs::write(cached.path().join(name), bytes).unwrap();
+        }
+        let local = |plan: &mut Plan, names: &[&str]| {
+            for (file, name) in plan.files.iter_mut().zip(names) {
+                file.content = sources::Content::Local(cached.path().join(name));
+            }
+        };
+        for nar in [false, true] {
+            let root = tempfile::tempdir().unwrap();
+            let files = [
+                ("a/hello.txt", &b"hello\n"[..], hello),
+                ("empty", b"", empty),
+            ];
+            let mut plan = plan_in_hand(&spec, &files);
+            local(&mut plan, &["hello", "empty"]);
+            let options = FetchOptions::default();
+            let (outcome, summary) = runtime
+                .block_on(fetch_plan(&spec, plan, root.path(), &options, nar))
+                .unwrap();
+            assert_eq!(outcome.digests, vec![hello, empty]);
+            assert_eq!(
+                std::fs::read(root.path().join("blobs").join(hello)).unwrap(),
+                b"hello\n"
+            );
+            if nar {
+                assert_eq!(
+                    summary.unwrap().hash,
+                    crate::nar::nar_hash(root.path()).unwrap()
+                );
+            }
+
+            let root = tempfile::tempdir().unwrap();
+            let mut plan = plan_in_hand(&spec, &[("a/hello.txt", &b"hello\n"[..], hello)]);
+            local(&mut plan, &["hellO"]);
             let error = runtime
                 .block_on(fetch_plan(&spec, plan, root.path(), &options, nar))
                 .unwrap_err()

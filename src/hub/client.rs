@@ -240,36 +240,42 @@ impl TreeEntry {
     fn into_repo_file(self, url: &Url) -> Result<RepoFile> {
         let listed = ListedFile {
             size: self.size,
-            blob_id: self.oid.clone(),
-            lfs: self.lfs.as_ref().map(|lfs| (lfs.oid.clone(), lfs.size)),
+            blob_id: self.oid,
+            lfs: self.lfs.map(|lfs| (lfs.oid, lfs.size)),
             xet_hash: self.xet_hash,
         };
-        let (oid, size) = match self.lfs {
-            Some(lfs) => (Oid::Sha256(lfs.oid), lfs.size),
-            None => (Oid::GitSha1(self.oid), self.size),
+        RepoFile::from_listed(self.path, listed).map_err(|problem| Error::Protocol {
+            url: url.into(),
+            problem: format!("{problem}: the server's listing is wrong"),
+        })
+    }
+}
+
+impl RepoFile {
+    /// The file `path` as a listing gives it (the tree API, or `trees/<commit>.json`): its
+    /// content is the LFS object when there is one, else the git blob. `Err`: what is wrong.
+    pub fn from_listed(path: String, listed: ListedFile) -> std::result::Result<Self, String> {
+        let (oid, size) = match &listed.lfs {
+            Some((sha256, size)) => (Oid::Sha256(sha256.clone()), *size),
+            None => (Oid::GitSha1(listed.blob_id.clone()), listed.size),
         };
         let valid = match &oid {
             Oid::Sha256(hex) => is_hex(hex, 64),
             Oid::GitSha1(hex) => is_hex(hex, 40),
         };
         if !valid {
-            return Err(Error::Protocol {
-                url: url.into(),
-                problem: format!("file {:?} has a malformed oid {:?}", self.path, oid.etag()),
-            });
+            return Err(format!(
+                "file {path:?} has a malformed oid {:?}",
+                oid.etag()
+            ));
         }
         if size > MAX_FILE_SIZE {
-            return Err(Error::Protocol {
-                url: url.into(),
-                problem: format!(
-                    "file {:?} is listed with {size} bytes, more than a file can hold: the \
-                     server's listing is wrong",
-                    self.path
-                ),
-            });
+            return Err(format!(
+                "file {path:?} is listed with {size} bytes, more than a file can hold"
+            ));
         }
         Ok(RepoFile {
-            path: self.path,
+            path,
             size,
             oid,
             listed,

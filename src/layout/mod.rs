@@ -25,7 +25,7 @@ mod tree_cache;
 pub use leftovers::{remove_leftovers, OwnedTempDir, FETCH_TEMP_PREFIX};
 pub use paths::{check_listing, check_names_fit, relative_path_problem, PathProblem};
 pub use staging::StagingDir;
-pub use tree_cache::write_tree_cache;
+pub use tree_cache::{read_tree_cache, write_tree_cache};
 
 use std::path::{Path, PathBuf};
 

@@ -6,10 +6,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::error::{IoContext, Result};
-use crate::hub::RepoFile;
+use crate::error::{Error, IoContext, Result};
+use crate::hub::{ListedFile, RepoFile};
 
 const FORMAT_VERSION: u32 = 1;
 
@@ -65,6 +65,53 @@ pub fn write_tree_cache(root: &Path, commit: &str, listing: &[RepoFile]) -> Resu
     std::fs::write(&path, text).at(&path)
 }
 
+/// The listing `trees/<commit>.json` of the repo folder `root` holds, if it has that file.
+pub fn read_tree_cache(root: &Path, commit: &str) -> Result<Option<Vec<RepoFile>>> {
+    #[derive(Deserialize)]
+    struct Read {
+        files: BTreeMap<String, ReadEntry>,
+    }
+    #[derive(Deserialize)]
+    struct ReadEntry {
+        size: u64,
+        blob_id: String,
+        lfs_sha256: Option<String>,
+        lfs_size: Option<u64>,
+        xet_hash: Option<String>,
+    }
+    let path = root.join("trees").join(format!("{commit}.json"));
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(&path, e)),
+    };
+    let unreadable = |problem: String| {
+        Error::Cli(format!(
+        "{}: {problem}: the cached listing is damaged; remove it to read the Hub's listing instead",
+        path.display()
+    ))
+    };
+    let read: Read = serde_json::from_str(&text).map_err(|e| unreadable(e.to_string()))?;
+    read.files
+        .into_iter()
+        .map(|(name, entry)| {
+            let lfs = match (entry.lfs_sha256, entry.lfs_size) {
+                (Some(sha256), Some(size)) => Some((sha256, size)),
+                (None, None) => None,
+                _ => return Err(unreadable(format!("file {name:?} has half an LFS entry"))),
+            };
+            let listed = ListedFile {
+                size: entry.size,
+                blob_id: entry.blob_id,
+                lfs,
+                xet_hash: entry.xet_hash,
+            };
+            RepoFile::from_listed(name, listed).map_err(unreadable)
+        })
+        .collect::<Result<Vec<_>>>()
+        .map(Some)
+}
+
 /// JSON as Python's `json.dumps(value, indent=1)`: one space of indent, `": "`, and
 /// every non-ASCII character escaped as `\uXXXX` (UTF-16 surrogate pairs beyond the BMP).
 fn python_json<T: Serialize>(value: &T) -> String {
@@ -92,6 +139,33 @@ fn python_json<T: Serialize>(value: &T) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_back_what_it_writes() {
+        let root = tempfile::tempdir().unwrap();
+        let listed = |path: &str, blob: &str, lfs: Option<(&str, u64)>| {
+            let listed = ListedFile {
+                size: 3,
+                blob_id: blob.into(),
+                lfs: lfs.map(|(sha, size)| (sha.into(), size)),
+                xet_hash: None,
+            };
+            RepoFile::from_listed(path.into(), listed).unwrap()
+        };
+        let listing = vec![
+            listed("a/b.txt", &"1".repeat(40), None),
+            listed("m.bin", &"2".repeat(40), Some((&"3".repeat(64), 9))),
+        ];
+        write_tree_cache(root.path(), "c0", &listing).unwrap();
+        assert_eq!(read_tree_cache(root.path(), "c0").unwrap(), Some(listing));
+        assert_eq!(read_tree_cache(root.path(), "c1").unwrap(), None);
+        std::fs::write(root.path().join("trees/c2.json"), "{").unwrap();
+        let error = read_tree_cache(root.path(), "c2").unwrap_err().to_string();
+        assert!(
+            error.contains("trees/c2.json") && error.contains("remove it"),
+            "{error}"
+        );
+    }
 
     #[test]
     fn matches_python_json_dumps_indent_1() {

@@ -9,7 +9,7 @@ use reqwest::Response;
 use super::{Addresses, Content, Context, Digest, Layout, Origin, Plan, PlannedFile, Request};
 use crate::error::{Error, Result, SettingNames};
 use crate::http::{ClientSetup, Http};
-use crate::hub::{checked_endpoint, find_token, Asked, HubClient, RepoFile, RepoId};
+use crate::hub::{checked_endpoint, find_token, is_hex, Asked, HubClient, RepoFile, RepoId};
 use crate::layout;
 use crate::patterns::PathFilter;
 use crate::spec::{FetchSpec, HfSource, Network};
@@ -40,6 +40,31 @@ pub async fn plan(spec: &FetchSpec, source: &HfSource, context: Context<'_>) -> 
         commit_attribute: "source.huggingface.commit",
     };
     plan_repo(hub, &target).await
+}
+
+/// The plan of `source`, pinned to a commit whose whole listing is `listing`.
+pub fn plan_listed(
+    spec: &FetchSpec,
+    source: &HfSource,
+    listing: Vec<RepoFile>,
+    context: Context<'_>,
+) -> Result<Plan> {
+    let env_endpoint = (context.env)("HF_ENDPOINT");
+    let hub = Arc::new(hub_client(spec, &spec.network, env_endpoint, context)?);
+    let pinned = source.commit.clone();
+    let commit = pinned.or_else(|| is_hex(&source.revision, 40).then(|| source.revision.clone()));
+    let Some(commit) = commit else {
+        return Err(Error::Internal("a listing in hand needs its commit".into()));
+    };
+    let target = HubRepo {
+        repo: &source.repo,
+        revision: &source.revision,
+        commit: Some(&commit),
+        files: &source.files,
+        exclude: &source.exclude,
+        commit_attribute: "source.huggingface.commit",
+    };
+    plan_of_listing(hub, &target, commit.clone(), listing)
 }
 
 /// What a fetch of one Hub repo asks for: the attributes of `source.huggingface`, or of
@@ -82,6 +107,16 @@ pub async fn plan_repo(hub: Arc<HubClient>, target: &HubRepo<'_>) -> Result<Plan
         .list_files(target.repo, &commit)
         .await
         .map_err(|error| naming_the_pin(error, target))?;
+    plan_of_listing(hub, target, commit, listing)
+}
+
+/// The plan of `target` at `commit`, whose whole listing is `listing`.
+fn plan_of_listing(
+    hub: Arc<HubClient>,
+    target: &HubRepo<'_>,
+    commit: String,
+    listing: Vec<RepoFile>,
+) -> Result<Plan> {
     layout::check_listing(listing.iter().map(|f| f.path.as_str()))?;
     let selected = select(&listing, target, &commit)?;
     let files = selected

@@ -90,6 +90,9 @@ pub enum Content {
     Download(Request),
     /// The bytes themselves (`size` of them), written and checked by the engine.
     InHand(Arc<[u8]>),
+    /// A local file holding the content (a blob of a Hub cache that `import` reads): the engine
+    /// copies it into the blob as it writes bytes in hand, so the same hasher checks it.
+    Local(std::path::PathBuf),
 }
 
 /// What a file's content is checked against, and named by in `blobs/`.
@@ -188,6 +191,17 @@ pub fn content_commit(files: &[(&str, &str)]) -> String {
         listing.update(format!("{path}\0{digest}\n"));
     }
     hex::encode(listing.finalize())[..40].to_string()
+}
+
+/// The plan of a `source.huggingface` spec pinned to a commit (`source.huggingface.commit`)
+/// whose whole listing is `listing`, known without asking the Hub.
+pub fn plan_listed(spec: &FetchSpec, listing: Vec<RepoFile>, context: Context<'_>) -> Result<Plan> {
+    match &spec.source {
+        Source::HuggingFace(source) => huggingface::plan_listed(spec, source, listing, context),
+        _ => Err(crate::Error::Internal(
+            "a listing in hand plans a Hub repo only".into(),
+        )),
+    }
 }
 
 /// Resolves `spec`'s source to its pin and plans the files to fetch.

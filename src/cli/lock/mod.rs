@@ -20,7 +20,7 @@ use nix_fetch_model::spec::is_commit;
 use nix_fetch_model::{Error, Result};
 
 use self::files::{Lock, Locked, Wanted};
-use super::prefetch::{prefetch_spec, spec_of, Report, Settings};
+use super::prefetch::{prefetch_spec, spec_of, Args, Report, Settings};
 
 /// Entries fetched at once; each fetch has parallel downloads of its own.
 const AT_ONCE: usize = 3;
@@ -218,7 +218,12 @@ fn run_jobs(
 
 fn run_job(name: &str, job: &Job, settings: &Settings) -> Result<Done> {
     let Job { wanted, old } = job;
-    let (spec, spec_json) = spec_of(&wanted.reference, &wanted.include, &wanted.exclude)?;
+    let (spec, spec_json) = spec_of(&Args {
+        reference: Some(wanted.reference.clone()),
+        include: wanted.include.clone(),
+        exclude: wanted.exclude.clone(),
+        ..Args::default()
+    })?;
     if let Some(old) = old {
         if moved::current_commit(&spec, &settings.cancel)?.as_ref() == Some(&old.commit) {
             return Ok(Done::Unchanged(old.clone()));
