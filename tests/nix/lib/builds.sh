@@ -298,6 +298,14 @@ test_validation() {
     pass "validation skip: not run, reported skipped"
   else fail "validation skip" "$(cat "$err")"; fi
 
+  # A validator that prints nothing passes without empty parentheses; one that does shows its
+  # last line (blank lines after it left out).
+  if out=$(build "{ fetch, lib, ... }: fetch { name = \"v-quiet-$nonce\"; $tiny validation = [ (lib.mkValidator { name = \"silent\"; command = \"true\"; }) (lib.mkValidator { name = \"talks\"; command = \"echo checked 3 files; echo\"; }) ]; }") \
+    && grep -qx "validator silent: passed" "$err" && grep -qx "validator talks: passed (checked 3 files)" "$err" \
+    && ! grep -qF "passed ()" "$err"; then
+    pass "validation: a silent validator prints 'passed', one that talks its last line"
+  else fail "validation: what a passing validator prints" "$(cat "$err")"; fi
+
   start=$SECONDS
   if out=$(build "{ fetch, lib, ... }: fetch { name = \"v-timeout-$nonce\"; $tiny validation = [ (lib.mkValidator { name = \"slow\"; command = \"sleep 120\"; timeout = 2; }) ]; }"); then
     fail "validation timeout: the slow validator fails the build" "$out"
