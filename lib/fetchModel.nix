@@ -1,9 +1,10 @@
 # fetchModel pkgs { name; source; hash; network; auth; validation; integration; meta; }
 #
 # Checks the argument (one error listing every problem), fetches with builtins.fetchModel when
-# the plugin is loaded or else with a fixed-output derivation (same spec, same bytes, same store
-# path for the same name and hash), runs the validators in a second derivation, and returns
-# the model with passthru = { raw; spec; commit; hfCachePath; ... } and meta.
+# the plugin is loaded (`builtins ? fetchModel`; passthru.fetcher then says "builtin") or else
+# with a fixed-output derivation (same spec, same bytes, same store path for the same name and
+# hash), runs the validators in a second derivation, and returns the model, a derivation either
+# way, with passthru = { raw; spec; commit; hfCachePath; ... } and meta.
 { builtinFetchModel }:
 let
   inherit (builtins) removeAttrs toJSON;

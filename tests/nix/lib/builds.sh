@@ -390,6 +390,16 @@ test_builtin_model_builds_as_itself() {
   realised=$(nix-store "${nix_opts[@]}" -r "$drv" 2>"$work/build.err")
   [[ $realised == "$tiny_out" ]] && pass "builtin branch without the CLI in pkgs: the model's drvPath realises to the model" \
     || fail "builtin branch without the CLI: $drv realised to '$realised'" "$(cat "$work/eval.err" "$work/build.err")"
+  # ... and when that path is gone, realising it says to evaluate again.
+  local gone="spec: { outPath = \"/nix/store/00000000000000000000000000000000-gone\"; narHash = \"sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\"; }"
+  drv=$(nix-instantiate "${nix_opts[@]}" -E "
+    let lib = import $repo/lib { builtinFetchModel = $gone; };
+    in lib.fetchModel { system = \"x86_64-linux\"; } { name = \"gone-$nonce\"; source.huggingface.repo = \"fake-org/tiny-model\"; }" 2>"$work/eval.err")
+  if nix-store "${nix_opts[@]}" -r "$drv" >/dev/null 2>"$work/build.err"; then
+    fail "builtin branch without the CLI: a placeholder of a missing path built" "$drv"
+  elif grep -qF "nix-fetch-model:gone-$nonce: builtins.fetchModel added this path at evaluation; evaluate again to fetch it" "$work/build.err"; then
+    pass "builtin branch without the CLI: the placeholder of a collected path says to evaluate again"
+  else fail "builtin branch without the CLI: placeholder of a missing path" "$(cat "$work/eval.err" "$work/build.err")"; fi
 }
 
 # The same with the real plugin (NFM_PLUGIN), loaded before the file argument.
