@@ -181,8 +181,10 @@ async fn fetch_source(
         notify,
         env: &env,
     };
-    let plan = sources::plan(spec, context).await?;
-    fetch_plan(spec, plan, root, options, nar).await
+    // The engine's messages name source.huggingface's settings; these name the spec's own.
+    let kind = spec.source.kind();
+    let plan = (sources::plan(spec, context).await).map_err(|e| e.in_source_terms(kind))?;
+    (fetch_plan(spec, plan, root, options, nar).await).map_err(|e| e.in_source_terms(kind))
 }
 
 /// Downloads, checks and lays out what `plan` lists; with `nar`, its NAR hash too.
