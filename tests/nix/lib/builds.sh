@@ -410,6 +410,19 @@ test_plugin_model_builds_as_itself() {
   problems=$(builds_as_itself plugin builtins.fetchModel --option plugin-files "$plugin")
   [[ -z $problems ]] && pass "plugin: nix-build and nix build -f of a model give the model, building nothing" \
     || fail "plugin: nix-build of a model" "$problems"
+  # README, "Loading": before the file the plugin loads; after it, Nix 2.8 warns and loads
+  # nothing (so `attribute 'fetchModel' missing`), Nix 2.26 loads it all the same.
+  local before after version
+  version=$(nix-instantiate --eval -E builtins.nixVersion | tr -d '"')
+  before=$(nix-instantiate --option plugin-files "$plugin" --eval -E 'builtins ? fetchModel' 2>&1)
+  after=$(nix-instantiate --eval -E 'builtins ? fetchModel' --option plugin-files "$plugin" 2>&1)
+  if [[ $version == 2.8* ]]; then
+    [[ $before == true && $after == *"plugin-files set after plugins were loaded"*false ]]
+  else
+    [[ $before == true && $after == true ]]
+  fi && pass "plugin-files before the file loads the plugin; after it, as README says for Nix $version" \
+    || fail "plugin-files order with Nix $version" "before: $before
+after: $after"
 }
 
 # PLUGIN PARITY (issue 3): the same model through the real builtins.fetchModel and through the
