@@ -1,6 +1,7 @@
 # The nix-fetch-model library. Import it with `import ./lib { }`; the plugin's
-# builtins.fetchModel is used when it is loaded. Tests (and users who want the fixed-output
-# derivation even with the plugin) pass builtinFetchModel = null or a stand-in.
+# builtins.fetchModel is used when it is loaded (`builtins ? fetchModel` is then true, and so is
+# usesPlugin below). Tests (and users who want the fixed-output derivation even with the
+# plugin) pass builtinFetchModel = null or a stand-in.
 { builtinFetchModel ? builtins.fetchModel or null }:
 let
   types = import ./types.nix;

@@ -1,9 +1,10 @@
 # fetchModel pkgs { name; source; hash; network; auth; validation; integration; meta; }
 #
 # Checks the argument (one error listing every problem), fetches with builtins.fetchModel when
-# the plugin is loaded or else with a fixed-output derivation (same spec, same bytes, same store
-# path for the same name and hash), runs the validators in a second derivation, and returns
-# the model with passthru = { raw; spec; commit; hfCachePath; ... } and meta.
+# the plugin is loaded (`builtins ? fetchModel`; passthru.fetcher then says "builtin") or else
+# with a fixed-output derivation (same spec, same bytes, same store path for the same name and
+# hash), runs the validators in a second derivation, and returns the model, a derivation either
+# way, with passthru = { raw; spec; commit; hfCachePath; ... } and meta.
 { builtinFetchModel }:
 let
   inherit (builtins) removeAttrs toJSON;
@@ -44,15 +45,39 @@ let
     ++ networkImpureEnvVars);
 
   raw =
-    if useBuiltin then builtinFetchModel spec
-    else adapter.mkFetchDerivation pkgs {
-      inherit name impureEnvVars;
-      spec = toJSON spec;
-      hash = if hash == "" then types.fakeHash else hash;
-    };
+    if useBuiltin then builtinFetchModel spec else fetched;
 
-  # The fetched model, the same shape from either fetcher.
-  fetched = if useBuiltin then { inherit name; inherit (raw) outPath; } else raw;
+  # The fixed-output derivation of this model: its output path depends only on the name and
+  # the hash, so it is the path the plugin added.
+  fixedOutput = spec: hash: adapter.mkFetchDerivation pkgs {
+    inherit name impureEnvVars hash;
+    spec = toJSON spec;
+  };
+
+  # The fetched model, a derivation from either fetcher, so that nix-build and `nix build -f`
+  # of a model build and print the model. With the plugin, its drvPath is the fixed-output
+  # derivation of the hash the plugin got: the same output path, already valid, so nothing
+  # builds (and if the path was collected since, the derivation fetches it again). Without
+  # the CLI in pkgs, a derivation of the same path that only says to evaluate again.
+  fetched =
+    if useBuiltin then {
+      type = "derivation";
+      inherit name;
+      inherit (raw) outPath;
+      outputName = "out";
+      drvPath =
+        if pkgs ? nix-fetch-model then (fixedOutput (spec // { hash = raw.narHash; }) raw.narHash).drvPath
+        else (derivation {
+          inherit name;
+          system = "builtin";
+          builder = "builtin:fetchurl";
+          url = "nix-fetch-model:${name}: builtins.fetchModel added this path at evaluation; evaluate again to fetch it";
+          outputHashMode = "recursive";
+          outputHashAlgo = "sha256";
+          outputHash = raw.narHash;
+        }).drvPath;
+    }
+    else fixedOutput spec (if hash == "" then types.fakeHash else hash);
 
   validators = validation.resolve (util.attrOr args "validation" [ ]);
   model =

@@ -119,7 +119,7 @@ pub enum Error {
 
     #[error(
         "cannot reach {url}: {cause}. Check the network, a proxy (HTTPS_PROXY), \
-         or set {} / HF_ENDPOINT", names.endpoint()
+         or check {}", names.endpoint()
     )]
     Unreachable {
         url: ShownUrl,
@@ -205,7 +205,7 @@ pub enum Error {
     #[error(
         "the file listing of repo {repo} on {endpoint} sends its next page to another host, \
          {url}: refusing it (a Hub lists a repo on its own host, and the token goes nowhere \
-         else). Check {} / HF_ENDPOINT", names.endpoint()
+         else). Check {}", names.endpoint()
     )]
     ListingLeavesHost {
         repo: String,
@@ -227,7 +227,7 @@ pub enum Error {
 
     #[error(
         "{url} redirected to {location}, which is not an http(s) URL: refusing to follow it \
-         (a Hub and its CDN redirect only to http(s)). Check {} / HF_ENDPOINT",
+         (a Hub and its CDN redirect only to http(s)). Check {}",
         names.endpoint()
     )]
     BadRedirect {
@@ -246,8 +246,8 @@ pub enum Error {
     #[error(
         "{url} ignored the Range request for bytes {first}-{last} of {path} and sent the whole \
          file (HTTP 200): the server, or a proxy between, does not serve byte ranges, which \
-         the download of a large file in parts and the resumption of a cut one need. Check {} / \
-         HF_ENDPOINT and the proxy (HTTPS_PROXY)",
+         the download of a large file in parts and the resumption of a cut one need. Check {} \
+         and the proxy (HTTPS_PROXY)",
         names.endpoint()
     )]
     RangeIgnored {
@@ -430,54 +430,77 @@ pub enum Error {
 /// library's builder, `fetch --spec`), or as the flags of `prefetch`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum SettingNames {
+    /// The attributes of a spec of `source.huggingface` (errors are made with these; see
+    /// [`Error::in_source_terms`] for the other sources).
     #[default]
     Spec,
+    /// The attributes of a spec of another source, by its type (`git-xet`, `url`, ...).
+    SourceSpec(&'static str),
     PrefetchFlags,
 }
 
 impl SettingNames {
-    fn endpoint(self) -> &'static str {
+    /// Where the server that answers comes from.
+    fn endpoint(self) -> String {
         match self {
-            SettingNames::Spec => "network.endpoint",
-            SettingNames::PrefetchFlags => "--endpoint",
+            SettingNames::Spec => "network.endpoint / HF_ENDPOINT".into(),
+            SettingNames::PrefetchFlags => "--endpoint / HF_ENDPOINT".into(),
+            // The URL names the server (git-xet's Hub too: HF_ENDPOINT does not move it).
+            SettingNames::SourceSpec(kind @ ("git-xet" | "git-lfs")) => {
+                format!("source.{kind}.url")
+            }
+            SettingNames::SourceSpec("url") => "the URLs of source.url.files".into(),
+            SettingNames::SourceSpec("mlflow") => "source.mlflow.trackingUri".into(),
+            SettingNames::SourceSpec("ollama") => {
+                "network.endpoint (a mirror of the registry)".into()
+            }
+            SettingNames::SourceSpec(kind) => format!("source.{kind}.endpoint"),
         }
     }
 
     fn retries(self) -> &'static str {
         match self {
-            SettingNames::Spec => "network.retries",
+            SettingNames::Spec | SettingNames::SourceSpec(_) => "network.retries",
             SettingNames::PrefetchFlags => {
                 "network.retries in a spec for nix-fetch-model fetch (prefetch has no flag for it)"
             }
         }
     }
 
-    fn exclude(self) -> &'static str {
+    fn exclude(self) -> String {
         match self {
-            SettingNames::Spec => "source.huggingface.exclude",
-            SettingNames::PrefetchFlags => "--exclude",
+            SettingNames::Spec => "source.huggingface.exclude".into(),
+            SettingNames::SourceSpec("url") => "source.url.files (leave out its entry)".into(),
+            SettingNames::SourceSpec(kind) => format!("source.{kind}.exclude"),
+            SettingNames::PrefetchFlags => "--exclude".into(),
         }
     }
 
     fn name(self) -> &'static str {
         match self {
-            SettingNames::Spec => "name",
+            SettingNames::Spec | SettingNames::SourceSpec(_) => "name",
             SettingNames::PrefetchFlags => "--name",
         }
     }
 
     /// The settings that select files.
-    fn selection_settings(self) -> &'static str {
+    fn selection_settings(self) -> String {
         match self {
-            SettingNames::Spec => "source.huggingface.files / exclude",
-            SettingNames::PrefetchFlags => "--include / --exclude",
+            SettingNames::Spec => "source.huggingface.files / exclude".into(),
+            SettingNames::SourceSpec(kind) => format!("source.{kind}.files / exclude"),
+            SettingNames::PrefetchFlags => "--include / --exclude".into(),
         }
     }
 
     /// The selection of files, as the user wrote it.
     fn selection(self, include: &[String], exclude: &[String]) -> String {
         match self {
-            SettingNames::Spec => format!("files = {include:?} / exclude = {exclude:?}"),
+            SettingNames::Spec => {
+                format!("source.huggingface.files = {include:?} / exclude = {exclude:?}")
+            }
+            SettingNames::SourceSpec(kind) => {
+                format!("source.{kind}.files = {include:?} / exclude = {exclude:?}")
+            }
             SettingNames::PrefetchFlags => format!("--include {include:?} / --exclude {exclude:?}"),
         }
     }
@@ -574,7 +597,7 @@ fn blob_write_problem(error: &std::io::Error, names: SettingNames) -> String {
 fn pagination_remedy(names: SettingNames) -> String {
     format!(
         "The server's pagination (its Link: rel=\"next\" header) is broken: try again later, or \
-         tell the operator of the server ({} / HF_ENDPOINT)",
+         tell the operator of the server ({})",
         names.endpoint()
     )
 }
@@ -712,7 +735,26 @@ impl Error {
     /// This error, its suggestions naming the flags of `prefetch` where the spec's attributes
     /// have one.
     pub fn in_prefetch_terms(mut self) -> Self {
-        match &mut self {
+        if let Some(names) = self.setting_names() {
+            *names = SettingNames::PrefetchFlags;
+        }
+        self
+    }
+
+    /// This error, its suggestions naming the attributes of a spec of the source type `kind`
+    /// (errors are made naming those of `source.huggingface`).
+    pub fn in_source_terms(mut self, kind: &'static str) -> Self {
+        if let Some(names) = self.setting_names() {
+            if kind != "huggingface" && *names == SettingNames::Spec {
+                *names = SettingNames::SourceSpec(kind);
+            }
+        }
+        self
+    }
+
+    /// The settings this error's suggestions name, if it suggests any.
+    fn setting_names(&mut self) -> Option<&mut SettingNames> {
+        match self {
             Error::Unreachable { names, .. }
             | Error::KeptCutting { names, .. }
             | Error::ListingLoops { names, .. }
@@ -724,10 +766,9 @@ impl Error {
             | Error::NameTooLong { names, .. }
             | Error::NoRoom { names, .. }
             | Error::BlobWrite { names, .. }
-            | Error::RangeIgnored { names, .. } => *names = SettingNames::PrefetchFlags,
-            _ => {}
+            | Error::RangeIgnored { names, .. } => Some(names),
+            _ => None,
         }
-        self
     }
 
     /// The error of writing the blob of the repo file `path` into `file`.
@@ -959,6 +1000,79 @@ mod tests {
         ] {
             assert_eq!(ShownUrl::new(url).to_string(), shown);
         }
+    }
+
+    fn unreachable() -> Error {
+        Error::Unreachable {
+            url: ShownUrl("https://h/x".into()),
+            cause: "connection refused".into(),
+            names: SettingNames::Spec,
+        }
+    }
+
+    #[test]
+    fn only_a_hub_source_is_told_to_check_hf_endpoint_when_unreachable() {
+        let ends = |error: Error, end: &str| {
+            let message = error.to_string();
+            assert!(message.ends_with(end), "{message}");
+        };
+        let hub =
+            "Check the network, a proxy (HTTPS_PROXY), or check network.endpoint / HF_ENDPOINT";
+        ends(unreachable(), hub);
+        ends(unreachable().in_source_terms("huggingface"), hub);
+        ends(
+            unreachable().in_prefetch_terms(),
+            "or check --endpoint / HF_ENDPOINT",
+        );
+        for (kind, setting) in [
+            ("git-xet", "source.git-xet.url"),
+            ("git-lfs", "source.git-lfs.url"),
+            ("url", "the URLs of source.url.files"),
+            ("ollama", "network.endpoint (a mirror of the registry)"),
+        ] {
+            let message = unreachable().in_source_terms(kind).to_string();
+            assert!(
+                message.ends_with(&format!("or check {setting}"))
+                    && !message.contains("HF_ENDPOINT"),
+                "{kind}: {message}"
+            );
+        }
+    }
+
+    #[test]
+    fn git_xet_messages_name_source_git_xet() {
+        let nothing = Error::NothingSelected {
+            repo: "org/name".into(),
+            commit: "c".into(),
+            include: vec!["*.gguf".into()],
+            exclude: vec![],
+            names: SettingNames::Spec,
+        };
+        let long = name_too_long(
+            Path::new(&format!("/tmp/{}", "n".repeat(300))),
+            LongNameRemedy::LeaveOut,
+        )
+        .unwrap();
+        let no_room = Error::blob_write(
+            "m",
+            Path::new("/tmp/x"),
+            std::io::Error::from_raw_os_error(libc::ENOSPC),
+        );
+        for error in [nothing, long, no_room] {
+            let hub = error.to_string();
+            assert!(hub.contains("source.huggingface."), "{hub}");
+            let xet = error.in_source_terms("git-xet").to_string();
+            assert!(
+                xet.contains("source.git-xet.") && !xet.contains("huggingface"),
+                "{xet}"
+            );
+        }
+        // A prefetch's flags stay flags.
+        let flags = unreachable()
+            .in_prefetch_terms()
+            .in_source_terms("git-xet")
+            .to_string();
+        assert!(flags.ends_with("--endpoint / HF_ENDPOINT"), "{flags}");
     }
 
     #[test]

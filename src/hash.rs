@@ -113,10 +113,12 @@ impl Sha256Hash {
 
     /// The SRI form Nix prints, `sha256-<base64>`.
     pub fn to_sri(&self) -> String {
-        let mut sri = String::with_capacity(51);
-        sri.push_str("sha256-");
-        NIX_BASE64.encode_string(self.0, &mut sri);
-        sri
+        format!("sha256-{}", self.to_base64())
+    }
+
+    /// The 44 base-64 digits (with their '=' padding), as `nix hash to-base64` prints.
+    pub fn to_base64(&self) -> String {
+        NIX_BASE64.encode(self.0)
     }
 
     /// The 52 Nix base-32 digits, as `nix-hash --type sha256 --base32` prints.
@@ -365,21 +367,17 @@ mod tests {
     /// SRI from Nix: `nix-hash --to-sri` where it exists (Nix >= 2.9), else `nix hash to-sri`.
     fn nix_to_sri(base16: &str) -> String {
         run("nix-hash", &["--type", "sha256", "--to-sri", base16])
-            .or_else(|| {
-                run(
-                    "nix",
-                    &[
-                        "--extra-experimental-features",
-                        "nix-command",
-                        "hash",
-                        "to-sri",
-                        "--type",
-                        "sha256",
-                        base16,
-                    ],
-                )
-            })
+            .or_else(|| nix_hash_to("to-sri", base16))
             .expect("neither 'nix-hash --to-sri' nor 'nix hash to-sri' worked")
+    }
+
+    /// `nix hash <conversion> --type sha256 <base16>` (Nix 2.4 and later).
+    fn nix_hash_to(conversion: &str, base16: &str) -> Option<String> {
+        let args = ["--extra-experimental-features", "nix-command", "hash"];
+        run(
+            "nix",
+            &[&args[..], &[conversion, "--type", "sha256", base16]].concat(),
+        )
     }
 
     #[test]
@@ -533,6 +531,8 @@ mod tests {
             let back = run("nix-hash", &["--type", "sha256", "--to-base16", &nix32]).unwrap();
             assert_eq!(base16, back);
             assert_eq!(hash.to_sri(), nix_to_sri(&base16));
+            let base64 = nix_hash_to("to-base64", &base16).expect("'nix hash to-base64' worked");
+            assert_eq!(hash.to_base64(), base64);
             assert_eq!(parse_sha256(&nix32), Ok(hash));
         }
     }

@@ -45,7 +45,9 @@ for ((i = 0; i < validatorCount; i++)); do
     fi
     echo "warning: validator $name $outcome (exit status $status); going on, as its onFailure is \"warn\"" >&2
   else
-    echo "validator $name: passed ($(tail -n 1 "$log"))"
+    # Its last line of output, if it printed any, says what it checked.
+    last=$(grep -v '^[[:space:]]*$' "$log" | tail -n 1)
+    echo "validator $name: passed${last:+ ($last)}"
   fi
 done
 

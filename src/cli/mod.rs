@@ -69,9 +69,14 @@ enum Command {
     /// Link (or --copy) a model of the store into a writable Hub cache, beside the models
     /// huggingface_hub downloaded there.
     Export(export::Args),
-    /// Print the NAR hash of a folder, as `nix-hash --type sha256 --sri` does.
+    /// Print the NAR hash of a folder: the sha256 of its NAR serialisation, the `hash` a
+    /// fixed-output derivation or fetchModel pins, as `nix hash path` (SRI) or
+    /// `nix-hash --type sha256` (base-16) print it.
     Hash {
+        /// The folder (or file) to hash, as Nix would add it to the store; symlinks are
+        /// hashed as links, not followed.
         dir: PathBuf,
+        /// How to write the hash.
         #[arg(long, value_enum, default_value_t = HashFormat::Sri)]
         format: HashFormat,
     },
@@ -79,9 +84,14 @@ enum Command {
 
 #[derive(Clone, Copy, ValueEnum)]
 enum HashFormat {
+    /// sha256-<base-64>, as `nix hash path` prints it: the form to pin.
     Sri,
+    /// Nix's base-32, as `nix-hash --type sha256 --base32` and `nix hash path --base32`.
     Nix32,
+    /// Hexadecimal, as `nix-hash --type sha256` and `nix hash path --base16`.
     Base16,
+    /// Plain base-64 of the digest, as `nix hash path --base64` and `nix hash to-base64`.
+    Base64,
 }
 
 pub fn run() -> ExitCode {
@@ -190,6 +200,7 @@ fn print_hash(dir: &std::path::Path, format: HashFormat) -> nix_fetch_model::Res
         HashFormat::Sri => hash.to_sri(),
         HashFormat::Nix32 => hash.to_nix32(),
         HashFormat::Base16 => hash.to_base16(),
+        HashFormat::Base64 => hash.to_base64(),
     };
     print_line(&text)
 }

@@ -138,9 +138,11 @@ pub fn fetch_into_with_nar_hash(
 
 /// Resolves `spec`'s source to its pin and plans the files, downloading nothing.
 pub fn plan(spec: &FetchSpec, options: &FetchOptions) -> Result<Plan> {
+    let kind = spec.source.kind();
     on_runtime(options, async {
         sources::plan(spec, context(options)?).await
     })
+    .map_err(|e| e.in_source_terms(kind))
 }
 
 /// The plan of the `source.huggingface` spec `spec`, pinned to a commit whose whole file
@@ -218,8 +220,11 @@ async fn fetch_source(
     options: &FetchOptions,
     nar: bool,
 ) -> Result<(FetchOutcome, Option<NarSummary>)> {
-    let plan = sources::plan(spec, context(options)?).await?;
-    fetch_plan(spec, plan, root, options, nar).await
+    // The engine's messages name source.huggingface's settings; these name the spec's own.
+    let kind = spec.source.kind();
+    let plan =
+        (sources::plan(spec, context(options)?).await).map_err(|e| e.in_source_terms(kind))?;
+    (fetch_plan(spec, plan, root, options, nar).await).map_err(|e| e.in_source_terms(kind))
 }
 
 /// What the source adapters get: the roots to trust, notices through the progress reporter,

@@ -279,7 +279,7 @@ fn prefetch_suggests_its_flags_where_a_fetch_suggests_the_specs_attributes() {
     let spec = hf_spec(&hub.endpoint, "org/moving", json!({"files": ["*.bin"]}));
     let message = stderr(&fetch(&spec, &out, &[]));
     assert!(
-        message.contains("matches files = [\"*.bin\"] / exclude = []"),
+        message.contains("matches source.huggingface.files = [\"*.bin\"] / exclude = []"),
         "{message}"
     );
 

@@ -69,7 +69,9 @@ run_build_tests() {
   test_tls_roots
   test_validation
   test_builtin_stand_in
+  test_builtin_model_builds_as_itself
   test_plugin_parity
+  test_plugin_model_builds_as_itself
   test_hf_cache_offline
   test_cache_hit_hub_stopped
 }
@@ -296,6 +298,14 @@ test_validation() {
     pass "validation skip: not run, reported skipped"
   else fail "validation skip" "$(cat "$err")"; fi
 
+  # A validator that prints nothing passes without empty parentheses; one that does shows its
+  # last line (blank lines after it left out).
+  if out=$(build "{ fetch, lib, ... }: fetch { name = \"v-quiet-$nonce\"; $tiny validation = [ (lib.mkValidator { name = \"silent\"; command = \"true\"; }) (lib.mkValidator { name = \"talks\"; command = \"echo checked 3 files; echo\"; }) ]; }") \
+    && grep -qx "validator silent: passed" "$err" && grep -qx "validator talks: passed (checked 3 files)" "$err" \
+    && ! grep -qF "passed ()" "$err"; then
+    pass "validation: a silent validator prints 'passed', one that talks its last line"
+  else fail "validation: what a passing validator prints" "$(cat "$err")"; fi
+
   start=$SECONDS
   if out=$(build "{ fetch, lib, ... }: fetch { name = \"v-timeout-$nonce\"; $tiny validation = [ (lib.mkValidator { name = \"slow\"; command = \"sleep 120\"; timeout = 2; }) ]; }"); then
     fail "validation timeout: the slow validator fails the build" "$out"
@@ -341,6 +351,78 @@ test_builtin_stand_in() {
   else
     fail "builtin branch (stand-in)" "$(cat "$work/build.err")"
   fi
+}
+
+# nix-build and `nix build -f` of a model give the model (not hfCachePath, issue 11): a
+# derivation from either fetcher. $1 is the builtinFetchModel (an expression), the rest are
+# options put before the file, as plugin-files must be. Prints what failed, nothing on success.
+builds_as_itself() { # label builtinFetchModel-expr nix-options...
+  local label=$1 builtin=$2 out link="$work/result-$1"; shift 2
+  local expr="{ fetch, ... }: fetch { name = \"$tiny_name\"; source.huggingface.repo = \"fake-org/tiny-model\"; hash = \"$tiny_hash\"; }"
+  local args=("$here/model.nix" --argstr hostTools "$work/tools" --argstr cli "$work/cli"
+    --argstr endpoint "$hub_endpoint" --arg expr "$expr" --arg builtinFetchModel "$builtin")
+  out=$(nix-build "${nix_opts[@]}" "$@" --no-out-link "${args[@]}" 2>"$work/build.err") \
+    || { echo "nix-build failed: $(cat "$work/build.err")"; return; }
+  [[ $out == "$tiny_out" ]] || echo "nix-build printed $out, the model is $tiny_out"
+  grep -q "building '" "$work/build.err" && echo "nix-build built something: $(cat "$work/build.err")"
+  rm -f "$link"
+  nix3 "${nix_opts[@]}" "$@" build --out-link "$link" -f "${args[@]}" 2>"$work/build.err" \
+    || { echo "nix build -f failed: $(cat "$work/build.err")"; return; }
+  [[ $(readlink "$link") == "$tiny_out" ]] || echo "nix build -f linked $(readlink "$link"), the model is $tiny_out"
+  rm -f "$link"
+}
+
+# The library's builtin branch (the stand-in of test_builtin_stand_in), with the CLI in pkgs
+# (drvPath: the fixed-output derivation) and without it (a builtin placeholder of that path).
+test_builtin_model_builds_as_itself() {
+  [[ -n ${tiny_hash:-} && -n ${tiny_out:-} && -d $work/cli-fetched ]] || { skip "builtin model builds as itself: no stand-in fetch"; return; }
+  local stand_in="spec: { outPath = builtins.path { path = \"$work/cli-fetched\"; name = spec.name; recursive = true; sha256 = spec.hash; }; narHash = spec.hash; commit = \"stand-in\"; }"
+  local problems
+  problems=$(builds_as_itself stand-in "$stand_in")
+  [[ -z $problems ]] && pass "builtin branch (stand-in): nix-build and nix build -f of a model give the model, building nothing" \
+    || fail "builtin branch (stand-in): nix-build of a model" "$problems"
+  # pkgs without the CLI: the drvPath is a placeholder of the same path, already valid.
+  local drv realised
+  drv=$(nix-instantiate "${nix_opts[@]}" -E "
+    let lib = import $repo/lib { builtinFetchModel = $stand_in; };
+        pkgs = removeAttrs (import $here/stand-ins.nix { hostTools = \"$work/tools\"; cli = \"$work/cli\"; }) [ \"nix-fetch-model\" ];
+    in (lib.fetchModel pkgs { name = \"$tiny_name\"; source.huggingface.repo = \"fake-org/tiny-model\"; hash = \"$tiny_hash\"; })" 2>"$work/eval.err")
+  realised=$(nix-store "${nix_opts[@]}" -r "$drv" 2>"$work/build.err")
+  [[ $realised == "$tiny_out" ]] && pass "builtin branch without the CLI in pkgs: the model's drvPath realises to the model" \
+    || fail "builtin branch without the CLI: $drv realised to '$realised'" "$(cat "$work/eval.err" "$work/build.err")"
+  # ... and when that path is gone, realising it says to evaluate again.
+  local gone="spec: { outPath = \"/nix/store/00000000000000000000000000000000-gone\"; narHash = \"sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\"; }"
+  drv=$(nix-instantiate "${nix_opts[@]}" -E "
+    let lib = import $repo/lib { builtinFetchModel = $gone; };
+    in lib.fetchModel { system = \"x86_64-linux\"; } { name = \"gone-$nonce\"; source.huggingface.repo = \"fake-org/tiny-model\"; }" 2>"$work/eval.err")
+  if nix-store "${nix_opts[@]}" -r "$drv" >/dev/null 2>"$work/build.err"; then
+    fail "builtin branch without the CLI: a placeholder of a missing path built" "$drv"
+  elif grep -qF "nix-fetch-model:gone-$nonce: builtins.fetchModel added this path at evaluation; evaluate again to fetch it" "$work/build.err"; then
+    pass "builtin branch without the CLI: the placeholder of a collected path says to evaluate again"
+  else fail "builtin branch without the CLI: placeholder of a missing path" "$(cat "$work/eval.err" "$work/build.err")"; fi
+}
+
+# The same with the real plugin (NFM_PLUGIN), loaded before the file argument.
+test_plugin_model_builds_as_itself() {
+  local plugin=${NFM_PLUGIN:-} problems
+  [[ -n $plugin && -f $plugin ]] || { skip "plugin model builds as itself: set NFM_PLUGIN to the plugin built for this Nix"; return; }
+  [[ -n ${tiny_hash:-} && -n ${tiny_out:-} ]] || { skip "plugin model builds as itself: no FOD build"; return; }
+  problems=$(builds_as_itself plugin builtins.fetchModel --option plugin-files "$plugin")
+  [[ -z $problems ]] && pass "plugin: nix-build and nix build -f of a model give the model, building nothing" \
+    || fail "plugin: nix-build of a model" "$problems"
+  # README, "Loading": before the file the plugin loads; after it, Nix 2.8 warns and loads
+  # nothing (so `attribute 'fetchModel' missing`), Nix 2.26 loads it all the same.
+  local before after version
+  version=$(nix-instantiate --eval -E builtins.nixVersion | tr -d '"')
+  before=$(nix-instantiate --option plugin-files "$plugin" --eval -E 'builtins ? fetchModel' 2>&1)
+  after=$(nix-instantiate --eval -E 'builtins ? fetchModel' --option plugin-files "$plugin" 2>&1)
+  if [[ $version == 2.8* ]]; then
+    [[ $before == true && $after == *"plugin-files set after plugins were loaded"*false ]]
+  else
+    [[ $before == true && $after == true ]]
+  fi && pass "plugin-files before the file loads the plugin; after it, as README says for Nix $version" \
+    || fail "plugin-files order with Nix $version" "before: $before
+after: $after"
 }
 
 # PLUGIN PARITY (issue 3): the same model through the real builtins.fetchModel and through the
