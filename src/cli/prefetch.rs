@@ -67,11 +67,7 @@ pub fn run(args: Args, quiet: bool, cancel: CancelFlag) -> Result<()> {
             let json: Value = serde_json::from_str(&text).map_err(Error::spec_json)?;
             (spec, json)
         }
-        None => {
-            let reference = check_arguments(&args)?;
-            let spec_json = spec_json(&args, &reference);
-            (spec::check(&spec_json.to_string())?, spec_json)
-        }
+        None => checked_spec(&args)?,
     };
     let settings = Settings {
         quiet,
@@ -92,6 +88,37 @@ pub fn run(args: Args, quiet: bool, cancel: CancelFlag) -> Result<()> {
         report.text()
     };
     super::print_line(&text)
+}
+
+/// The checked spec of `reference` with these `--include`/`--exclude` globs, and its JSON (the
+/// fetchModel argument): what `prefetch <reference>` would fetch, through the same checks.
+#[allow(dead_code)] // for the commands that take many references (`lock`)
+pub fn spec_of(
+    reference: &str,
+    include: &[String],
+    exclude: &[String],
+) -> Result<(FetchSpec, Value)> {
+    let args = Args {
+        reference: Some(reference.to_string()),
+        spec: None,
+        include: include.to_vec(),
+        exclude: exclude.to_vec(),
+        name: None,
+        endpoint: None,
+        tracking_uri: None,
+        concurrency: None,
+        no_add: false,
+        json: false,
+        nix: false,
+    };
+    checked_spec(&args)
+}
+
+/// The spec the reference and flags of `args` give, checked, and its JSON.
+fn checked_spec(args: &Args) -> Result<(FetchSpec, Value)> {
+    let reference = check_arguments(args)?;
+    let spec_json = spec_json(args, &reference);
+    Ok((spec::check(&spec_json.to_string())?, spec_json))
 }
 
 /// How [`prefetch_spec`] runs.
@@ -523,5 +550,27 @@ impl Report<'_> {
         ));
         lines.push("}".into());
         lines.join("\n")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_of_a_reference_is_the_fetchmodel_argument_prefetch_gives() {
+        let globs = vec!["*.json".to_string()];
+        let (spec, json) = spec_of("hf:org/name@v1", &globs, &[]).unwrap();
+        assert_eq!(spec.name, "models--org--name");
+        assert_eq!(
+            json,
+            json!({"source": {"huggingface": {"repo": "org/name", "revision": "v1", "files": ["*.json"]}}})
+        );
+        let error = spec_of("hf:org/name@", &[], &[]).unwrap_err().to_string();
+        assert!(error.contains("nothing after '@'"), "{error}");
+        let error = spec_of("url:https://x/m.bin", &globs, &[])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("--include"), "{error}");
     }
 }
