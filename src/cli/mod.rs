@@ -1,6 +1,7 @@
 //! Command-line parsing and the dispatch to the subcommands.
 
 mod fetch;
+mod memory;
 mod prefetch;
 mod progress;
 mod reference;

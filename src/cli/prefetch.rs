@@ -2,14 +2,19 @@
 //! what to pin.
 
 use nix_fetch_model::error::IoContext;
-use nix_fetch_model::fetch::{fetch_into_with_nar_hash, CancelFlag, FetchOptions, FetchOutcome};
+use std::path::Path;
+
+use nix_fetch_model::fetch::{self, verify_nar_hash, CancelFlag, FetchOptions, FetchOutcome};
+use nix_fetch_model::hash::parse_sha256;
 use nix_fetch_model::hub::RepoType;
 use nix_fetch_model::layout::{remove_leftovers, OwnedTempDir, FETCH_TEMP_PREFIX};
+use nix_fetch_model::sources;
 use nix_fetch_model::spec::{self, fields, FetchSpec};
 use nix_fetch_model::store_path::fixed_output_path;
 use nix_fetch_model::{Error, Result};
 use serde_json::{json, Value};
 
+use super::memory;
 use super::progress::reporter;
 use super::reference::{self, Reference, Source};
 use super::store;
@@ -48,6 +53,13 @@ pub struct Args {
     /// Requests in flight at most (it starts with one and adds more while the link sets the pace)
     #[arg(long)]
     concurrency: Option<usize>,
+    /// The hash the result must have: when the store holds its path, nothing is downloaded (as
+    /// `nix-prefetch-url URL HASH`); otherwise a fetch that gives another hash is an error.
+    #[arg(long, value_name = "HASH")]
+    hash: Option<String>,
+    /// Download again, even when the store holds what an earlier prefetch of this commit gave.
+    #[arg(long)]
+    refresh: bool,
     /// Do not add the result to the Nix store.
     #[arg(long)]
     no_add: bool,
@@ -60,7 +72,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args, quiet: bool, cancel: CancelFlag) -> Result<()> {
-    let (spec, spec_json) = match &args.spec {
+    let (mut spec, spec_json) = match &args.spec {
         Some(file) => {
             let text = super::fetch::read_spec(file)?;
             let spec = spec::check(&text).map_err(|e| e.in_file(file))?;
@@ -74,7 +86,15 @@ pub fn run(args: Args, quiet: bool, cancel: CancelFlag) -> Result<()> {
         add: !args.no_add,
         cancel,
     };
-    let fetched = prefetch_spec(&spec, &settings)?;
+    if let Some(hash) = &args.hash {
+        let hash = parse_sha256(hash).map_err(|e| {
+            invalid_arguments(vec![format!(
+                "--hash: {e}; give an SRI hash (sha256-...), as a report prints it"
+            )])
+        })?;
+        spec.hash = Some(hash);
+    }
+    let fetched = prefetch(&spec, &settings, args.refresh)?;
     let report = Report {
         spec: &spec,
         spec_json: &spec_json,
@@ -107,6 +127,8 @@ pub fn spec_of(
         endpoint: None,
         tracking_uri: None,
         concurrency: None,
+        hash: None,
+        refresh: false,
         no_add: false,
         json: false,
         nix: false,
@@ -137,25 +159,85 @@ pub struct Prefetched {
     pub path: String,
     /// Whether the path is in the Nix store now.
     pub added: bool,
+    /// How the store had it already, when nothing was downloaded.
+    pub reused: Option<Reused>,
+}
+
+/// Why a prefetch downloaded nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reused {
+    /// An earlier prefetch of the same source, commit and selection gave this path.
+    Remembered,
+    /// The path of the spec's `hash` is valid.
+    ByHash,
 }
 
 /// Fetches `spec` into a temporary folder, hashes it and adds it to the Nix store (unless
-/// `settings.add` is off, or no store is reachable: then a note says why).
+/// `settings.add` is off, or no store is reachable: then a note says why). Once the source is
+/// resolved, a path that an earlier prefetch of the same commit and selection added answers at
+/// once while the store holds it; the path of the spec's `hash` too.
+#[allow(dead_code)] // for the commands that prefetch many (`lock`)
 pub fn prefetch_spec(spec: &FetchSpec, settings: &Settings) -> Result<Prefetched> {
+    prefetch(spec, settings, false)
+}
+
+/// [`prefetch_spec`]; with `refresh`, downloads even what the store holds.
+fn prefetch(spec: &FetchSpec, settings: &Settings, refresh: bool) -> Result<Prefetched> {
+    if let (Some(hash), false) = (&spec.hash, refresh) {
+        let path = fixed_output_path(&store::store_dir(), &spec.name, hash)?;
+        if store::is_valid(&path) {
+            let endpoint = sources::addresses(spec, &|name| std::env::var(name).ok())?.endpoint;
+            let revision = spec.source.revision();
+            if let Some(outcome) = store::outcome_in(Path::new(&path), revision, endpoint) {
+                return Ok(Prefetched {
+                    outcome,
+                    hash: hash.to_sri(),
+                    path,
+                    added: true,
+                    reused: Some(Reused::ByHash),
+                });
+            }
+        }
+    }
+    let options = FetchOptions {
+        progress: reporter(settings.quiet),
+        cancel: settings.cancel.clone(),
+        ..FetchOptions::default()
+    };
+    let planned = fetch::plan(spec, &options).map_err(Error::in_prefetch_terms)?;
+    let memory = memory::folder();
+    let key = planned
+        .commit()
+        .map(|commit| memory::key(&spec.name, &spec.source, planned.endpoint(), commit));
+    if let (Some(folder), Some(key), None, false) = (&memory, &key, &spec.hash, refresh) {
+        let commit = planned.commit().expect("a key has a commit");
+        if let Some(entry) = memory::recall(folder, key)
+            .filter(|entry| entry.fits(commit, planned.paths()))
+            .filter(|entry| store::is_valid(&entry.path))
+        {
+            drop(planned);
+            options.progress.finished();
+            return Ok(Prefetched {
+                outcome: entry.outcome(),
+                hash: entry.hash,
+                path: entry.path,
+                added: true,
+                reused: Some(Reused::Remembered),
+            });
+        }
+    }
+
     let temp_dir = std::env::temp_dir();
     remove_leftovers(&temp_dir, FETCH_TEMP_PREFIX);
     let temp = OwnedTempDir::new_in(&temp_dir, FETCH_TEMP_PREFIX).at(&temp_dir)?;
     let dir = temp.path().join(&spec.name);
     std::fs::create_dir(&dir).map_err(|e| Error::io(&dir, e))?;
 
-    let options = FetchOptions {
-        progress: reporter(settings.quiet),
-        cancel: settings.cancel.clone(),
-        ..FetchOptions::default()
-    };
-    let (outcome, summary) =
-        fetch_into_with_nar_hash(spec, &dir, &options).map_err(Error::in_prefetch_terms)?;
+    let (outcome, summary) = planned
+        .fetch_into_with_nar_hash(spec, &dir, &options)
+        .map_err(Error::in_prefetch_terms)?;
     let hash = summary.hash;
+    verify_nar_hash(spec, &outcome, &hash)?;
     let expected_path = fixed_output_path(&store::store_dir(), &spec.name, &hash)?;
     let added = if settings.add {
         store::add_fixed(&dir)
@@ -179,11 +261,23 @@ pub fn prefetch_spec(spec: &FetchSpec, settings: &Settings) -> Result<Prefetched
             super::eprint_line(&format!("note: not added to the Nix store: {reason}"));
         }
     }
+    if let (Ok(path), Some(folder), Some(key)) = (&added, &memory, &key) {
+        let entry = memory::Entry::new(&outcome, &hash.to_sri(), path);
+        if let Err(error) = memory::remember(folder, key, &entry) {
+            if !settings.quiet {
+                super::eprint_line(&format!(
+                    "note: cannot remember this prefetch in {}: {error}",
+                    folder.display()
+                ));
+            }
+        }
+    }
     Ok(Prefetched {
         outcome,
         hash: hash.to_sri(),
         path: expected_path,
         added: added.is_ok(),
+        reused: None,
     })
 }
 
@@ -454,11 +548,23 @@ impl Report<'_> {
         self.spec
             .source
             .pin_source(&mut source, &self.fetched.outcome.commit, &digests);
-        json!({
+        let mut pin = json!({
             "name": self.spec.name,
             "source": { kind: source },
             "hash": self.fetched.hash,
-        })
+        });
+        if let Some(endpoint) = self.endpoint() {
+            pin["network"] = json!({ "endpoint": endpoint });
+        }
+        pin
+    }
+
+    /// The endpoint the spec gives (`--endpoint`): a fetch of the pin goes there too.
+    fn endpoint(&self) -> Option<&Value> {
+        self.spec_json
+            .get("network")
+            .and_then(|network| network.get("endpoint"))
+            .filter(|endpoint| endpoint.is_string())
     }
 
     pub fn json(&self) -> Value {
@@ -480,7 +586,9 @@ impl Report<'_> {
                 "hash": self.fetched.hash,
                 "storePath": self.fetched.path,
                 "addedToStore": self.fetched.added,
+                "downloaded": self.fetched.reused.is_none(),
                 "pin": self.pin(),
+                "nix": self.nix(),
             })
             .as_object()
             .expect("an object")
@@ -490,10 +598,15 @@ impl Report<'_> {
     }
 
     pub fn text(&self) -> String {
-        let store_note = if self.fetched.added {
-            ""
-        } else {
-            " (not in the store)"
+        let store_note = match (self.fetched.reused, self.fetched.added) {
+            (Some(Reused::Remembered), _) => {
+                " (from the store: an earlier prefetch of this commit; nothing downloaded)"
+            }
+            (Some(Reused::ByHash), _) => {
+                " (from the store: the path of --hash; nothing downloaded)"
+            }
+            (None, true) => "",
+            (None, false) => " (not in the store)",
         };
         let first = match self.spec.huggingface() {
             Some(hf) => format!("repo:     {} ({})", hf.repo.id, hf.repo.kind.as_str()),
@@ -517,14 +630,16 @@ impl Report<'_> {
             })
             .collect();
         format!(
-            "{first}\nrevision: {}{resolved}\ncommit:   {}\nfiles:    {} ({})\nhash:     {}\npath:     {}{}",
+            "{first}\nrevision: {}{resolved}\ncommit:   {}\nfiles:    {} ({})\nhash:     {}\npath:     {}{}\n\n\
+             to pin it, pass this to fetchModel:\n{}",
             self.fetched.outcome.revision,
             self.fetched.outcome.commit,
             self.fetched.outcome.files.len(),
             indicatif::HumanBytes(self.fetched.outcome.bytes),
             self.fetched.hash,
             self.fetched.path,
-            store_note
+            store_note,
+            self.nix()
         )
     }
 
@@ -544,6 +659,12 @@ impl Report<'_> {
             }
         }
         lines.push("  };".into());
+        if let Some(endpoint) = self.endpoint() {
+            lines.push(format!(
+                "  network.endpoint = {};",
+                fields::nix_value(endpoint)
+            ));
+        }
         lines.push(format!(
             "  hash = {};",
             fields::nix_string(&self.fetched.hash)

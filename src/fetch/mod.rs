@@ -124,6 +124,16 @@ pub fn fetch_into_with_nar_hash(
     options: &FetchOptions,
 ) -> Result<(FetchOutcome, NarSummary)> {
     let (outcome, followed) = fetch(spec, root, options, true)?;
+    with_nar_summary(outcome, followed, root, options)
+}
+
+/// The NAR summary of a fetch into `root`: the one `followed` the downloads, else read from disk.
+fn with_nar_summary(
+    outcome: FetchOutcome,
+    followed: Option<NarSummary>,
+    root: &Path,
+    options: &FetchOptions,
+) -> Result<(FetchOutcome, NarSummary)> {
     let summary = match (followed, &options.nar_stream) {
         (Some(summary), _) => summary,
         (None, None) => nar_trail::nar_summary_from_disk(root, &options.cancel, None)?,
@@ -142,20 +152,86 @@ fn fetch(
     options: &FetchOptions,
     nar: bool,
 ) -> Result<(FetchOutcome, Option<NarSummary>)> {
+    plan(spec, options)?.fetch(spec, root, options, nar)
+}
+
+/// A fetch planned: its source resolved to the pin, its files listed and selected, nothing
+/// downloaded yet. [`Planned::fetch_into_with_nar_hash`] downloads it.
+pub struct Planned {
+    /// The runtime the plan's clients were made in, which their downloads use too.
+    runtime: tokio::runtime::Runtime,
+    plan: Plan,
+}
+
+/// Resolves `spec`'s source and plans its files (the source's API calls, no download).
+pub fn plan(spec: &FetchSpec, options: &FetchOptions) -> Result<Planned> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| Error::io("(tokio runtime)", e))?;
-    let result = runtime.block_on(async {
+    let planned = runtime.block_on(async {
         tokio::select! {
-            result = fetch_source(spec, root, options, nar) => result,
+            plan = plan_source(spec, options) => plan,
             _ = cancelled(&options.cancel) => Err(Error::Interrupted),
         }
     });
-    options.progress.finished();
-    runtime.shutdown_timeout(Duration::from_secs(1));
-    result
+    match planned {
+        Ok(plan) => Ok(Planned { runtime, plan }),
+        Err(error) => {
+            options.progress.finished();
+            runtime.shutdown_timeout(Duration::from_secs(1));
+            Err(error)
+        }
+    }
+}
+
+impl Planned {
+    /// The pin the revision resolved to; `None` when only the downloaded content names it
+    /// ([`sources::content_commit`]).
+    pub fn commit(&self) -> Option<&str> {
+        self.plan.commit.as_deref()
+    }
+
+    /// Where the files come from, as reports show it.
+    pub fn endpoint(&self) -> &str {
+        &self.plan.endpoint
+    }
+
+    /// The selected files' paths, sorted.
+    pub fn paths(&self) -> impl Iterator<Item = &str> {
+        self.plan.files.iter().map(|file| file.path.as_str())
+    }
+
+    /// Downloads the plan into `root`, as [`fetch_into_with_nar_hash`] does.
+    pub fn fetch_into_with_nar_hash(
+        self,
+        spec: &FetchSpec,
+        root: &Path,
+        options: &FetchOptions,
+    ) -> Result<(FetchOutcome, NarSummary)> {
+        let (outcome, followed) = self.fetch(spec, root, options, true)?;
+        with_nar_summary(outcome, followed, root, options)
+    }
+
+    fn fetch(
+        self,
+        spec: &FetchSpec,
+        root: &Path,
+        options: &FetchOptions,
+        nar: bool,
+    ) -> Result<(FetchOutcome, Option<NarSummary>)> {
+        let Planned { runtime, plan } = self;
+        let result = runtime.block_on(async {
+            tokio::select! {
+                result = fetch_plan(spec, plan, root, options, nar) => result,
+                _ = cancelled(&options.cancel) => Err(Error::Interrupted),
+            }
+        });
+        options.progress.finished();
+        runtime.shutdown_timeout(Duration::from_secs(1));
+        result
+    }
 }
 
 async fn cancelled(cancel: &CancelFlag) {
@@ -168,12 +244,7 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
-async fn fetch_source(
-    spec: &FetchSpec,
-    root: &Path,
-    options: &FetchOptions,
-    nar: bool,
-) -> Result<(FetchOutcome, Option<NarSummary>)> {
+async fn plan_source(spec: &FetchSpec, options: &FetchOptions) -> Result<Plan> {
     let progress = options.progress.clone();
     let notify: Notify = Arc::new(move |notice: &str| progress.notice(notice));
     let context = sources::Context {
@@ -181,8 +252,7 @@ async fn fetch_source(
         notify,
         env: &env,
     };
-    let plan = sources::plan(spec, context).await?;
-    fetch_plan(spec, plan, root, options, nar).await
+    sources::plan(spec, context).await
 }
 
 /// Downloads, checks and lays out what `plan` lists; with `nar`, its NAR hash too.
