@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use super::memory;
 use super::progress::reporter;
-use super::reference::{self, Reference, Source};
+use super::reference::{self, Given, Reference, Source};
 use super::store;
 
 #[derive(clap::Args)]
@@ -28,11 +28,21 @@ pub struct Args {
     /// MLflow registry), ollama:[registry/][namespace/]model[:tag] (an Ollama model; @sha256:...
     /// pins its manifest), or git-xet:https://huggingface.co/org/name[@rev] (a Hub repo by its
     /// URL, its Xet files through the Xet protocol).
+    ///
+    /// A Hub repo as `hf download` takes it works too: org/name, datasets/org/name,
+    /// https://huggingface.co/org/name[/tree/REV], https://huggingface.co/datasets/org/name,
+    /// hf://[datasets/]org/name[@REV].
     #[arg(required_unless_present = "spec")]
     reference: Option<String>,
+    /// The branch, tag or commit of a Hub repo (default: main; or @REV in the reference).
+    #[arg(long, value_name = "REV")]
+    revision: Option<String>,
+    /// The type of a Hub repo given as org/name (default: model).
+    #[arg(long, value_name = "TYPE", value_parser = ["model", "dataset", "space"])]
+    repo_type: Option<String>,
     /// A fetch spec (the fetchModel argument as JSON, any source) instead of a reference; - for
     /// standard input.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["reference", "include", "exclude", "endpoint", "tracking_uri", "name"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["reference", "revision", "repo_type", "include", "exclude", "endpoint", "tracking_uri", "name"])]
     spec: Option<std::path::PathBuf>,
     /// Only files matching these globs (huggingface_hub's allow_patterns).
     #[arg(long = "include", value_name = "GLOB")]
@@ -120,6 +130,8 @@ pub fn spec_of(
 ) -> Result<(FetchSpec, Value)> {
     let args = Args {
         reference: Some(reference.to_string()),
+        revision: None,
+        repo_type: None,
         spec: None,
         include: include.to_vec(),
         exclude: exclude.to_vec(),
@@ -291,7 +303,12 @@ fn check_arguments(args: &Args) -> Result<Source> {
         }
     };
     let text = args.reference.as_deref().unwrap_or_default();
-    let reference = reference::parse_source(text);
+    let given = Given {
+        revision: args.revision.as_deref(),
+        repo_type: args.repo_type.as_deref().and_then(RepoType::parse),
+        endpoint: args.endpoint.as_deref(),
+    };
+    let reference = reference::parse_source_given(text, &given);
     if let Ok(Source::Url(_) | Source::Ollama { .. }) = &reference {
         let ollama = matches!(reference, Ok(Source::Ollama { .. }));
         for (given, name) in [
