@@ -36,7 +36,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Fetch a model, add it to the Nix store, print the commit, the hash to pin and the store path.
-    Prefetch(prefetch::Args),
+    Prefetch(Box<prefetch::Args>),
     /// Fetch the repo a JSON spec describes into DIR (the builder of the fixed-output derivation).
     Fetch {
         /// The spec file, or - for standard input.
@@ -70,7 +70,7 @@ pub fn run() -> ExitCode {
     let cancel = CancelFlag::default();
     let stopped_by = stop_on_signals(cancel.clone());
     let result = match cli.command {
-        Command::Prefetch(args) => prefetch::run(args, cli.quiet, cancel),
+        Command::Prefetch(args) => prefetch::run(*args, cli.quiet, cancel),
         Command::Fetch { spec, out, direct } => fetch::run(&spec, &out, direct, cli.quiet, cancel),
         Command::Hash { dir, format } => print_hash(&dir, format),
     };

@@ -104,7 +104,12 @@ pub fn run(args: Args, quiet: bool, cancel: CancelFlag) -> Result<()> {
         })?;
         spec.hash = Some(hash);
     }
-    let fetched = prefetch(&spec, &settings, args.refresh)?;
+    let fetched = match prefetch(&spec, &settings, args.refresh) {
+        Err(error @ (Error::RepoNotFound { .. } | Error::RepoNotFoundWithToken { .. })) => {
+            return Err(with_other_types(error, &spec, &args));
+        }
+        fetched => fetched?,
+    };
     let report = Report {
         spec: &spec,
         spec_json: &spec_json,
@@ -153,6 +158,87 @@ fn checked_spec(args: &Args) -> Result<(FetchSpec, Value)> {
     let reference = check_arguments(args)?;
     let spec_json = spec_json(args, &reference);
     Ok((spec::check(&spec_json.to_string())?, spec_json))
+}
+
+/// `error` (a Hub repo not found), with the command to run when the Hub has a repo of another
+/// type by that id (a dataset or space given as a model): asked only after the error.
+fn with_other_types(error: Error, spec: &FetchSpec, args: &Args) -> Error {
+    let Some(source) = spec.huggingface() else {
+        return error;
+    };
+    let asked = async {
+        let env = |name: &str| std::env::var(name).ok();
+        let notify: nix_fetch_model::notice::Notify = std::sync::Arc::new(|_: &str| {});
+        let context = sources::Context {
+            extra_roots: nix_fetch_model::tls::extra_roots(None, &env, &notify)?,
+            notify,
+            env: &env,
+        };
+        sources::other_types_named(spec, source, context).await
+    };
+    let found = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()
+        .and_then(|runtime| runtime.block_on(asked).ok())
+        .unwrap_or_default();
+    if found.is_empty() {
+        return error;
+    }
+    let hint = found
+        .iter()
+        .map(|kind| {
+            let command = match (&args.spec, &args.reference) {
+                (Some(_), _) | (None, None) => format!(
+                    "set source.huggingface.repoType = \"{}\" in the spec",
+                    kind.as_str()
+                ),
+                (None, Some(reference)) => {
+                    let revision = match (&args.revision, source.revision.as_str()) {
+                        (None, revision) if revision != "main" => format!("@{revision}"),
+                        _ => String::new(),
+                    };
+                    let new = format!("hf:{}{}{revision}", kind.url_prefix(), source.repo.id);
+                    command_with(reference, &new)
+                }
+            };
+            format!(
+                "  {} is a {} on the Hub: {command}",
+                source.repo.id,
+                kind.as_str()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    Error::WithHint {
+        error: Box::new(error),
+        hint,
+    }
+}
+
+/// This command's line with `new` in place of the reference `old` and without `--repo-type`,
+/// each word quoted for a POSIX shell where it needs to be.
+fn command_with(old: &str, new: &str) -> String {
+    let mut words = vec!["nix-fetch-model".to_string()];
+    let mut given = std::env::args().skip(1);
+    while let Some(word) = given.next() {
+        if word == "--repo-type" {
+            given.next();
+        } else if !word.starts_with("--repo-type=") {
+            words.push(if word == old { new.to_string() } else { word });
+        }
+    }
+    let quoted = |word: &String| {
+        let plain = word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:@=+,%".contains(c));
+        if plain && !word.is_empty() {
+            word.clone()
+        } else {
+            format!("'{}'", word.replace('\'', "'\\''"))
+        }
+    };
+    words.iter().map(quoted).collect::<Vec<_>>().join(" ")
 }
 
 /// How [`prefetch_spec`] runs.

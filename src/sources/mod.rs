@@ -190,6 +190,8 @@ pub fn content_commit(files: &[(&str, &str)]) -> String {
     hex::encode(listing.finalize())[..40].to_string()
 }
 
+pub use huggingface::other_types_named;
+
 /// Resolves `spec`'s source to its pin and plans the files to fetch.
 pub async fn plan(spec: &FetchSpec, context: Context<'_>) -> Result<Plan> {
     match &spec.source {

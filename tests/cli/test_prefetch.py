@@ -145,3 +145,63 @@ def test_nix_keeps_the_endpoint_given(model):
     pin = report(f"hf:{name}", "--endpoint", hub.endpoint, env=env)["pin"]
     assert pin["network"] == {"endpoint": hub.endpoint}
     assert "network" not in report(f"hf:{name}", env=env)["pin"]
+
+
+@pytest.mark.parametrize("form", [
+    "{name}",
+    "https://huggingface.co/{name}",
+    "{endpoint}/{name}/tree/v1",
+    "hf://{name}@v1",
+])
+def test_hub_references_as_hf_download_users_write_them(hub_root, start_hub, tmp_path, form):
+    name = "org/forms"
+    repo = hub_root / "models" / name
+    write_repo(repo / "rev-main", {"config.json": "{}"})
+    write_repo(repo / "rev-v1", {"config.json": '{"v": 1}'})
+    (repo / "_hub.json").write_text(json.dumps({"revisions": {"main": "rev-main", "v1": "rev-v1"}}))
+    hub = start_hub()
+    env = env_for(hub, XDG_CACHE_HOME=str(tmp_path / "cache"))
+    expected = report(f"hf:{name}@v1" if "v1" in form else f"hf:{name}", env=env)
+    given = report(form.format(name=name, endpoint=hub.endpoint), env=env)
+    for key in ("repo", "revision", "commit", "hash", "pin"):
+        assert given[key] == expected[key], key
+
+
+def test_datasets_forms_and_flags(hub_root, start_hub, tmp_path):
+    write_repo(hub_root / "datasets" / "org" / "data", {"train.csv": "a,b\n1,2\n"})
+    hub = start_hub()
+    env = env_for(hub, XDG_CACHE_HOME=str(tmp_path / "cache"))
+    reports = [report(*args, env=env) for args in (
+        ["datasets/org/data"],
+        ["org/data", "--repo-type", "dataset", "--revision", "main"],
+        [f"{hub.endpoint}/datasets/org/data"],
+        ["hf://datasets/org/data"],
+    )]
+    assert {r["repoType"] for r in reports} == {"dataset"}
+    assert len({r["hash"] for r in reports}) == 1
+
+    both = nfm("prefetch", "datasets/org/data@main", "--revision", "v1", env=env, check=False)
+    assert both.returncode == 2 or both.returncode == 1
+    assert "names revision 'main', and --revision v1: give one" in both.stderr
+    other_host = nfm("prefetch", "https://example.com/datasets/org/data", env=env, check=False)
+    assert other_host.returncode != 0
+    assert "is a URL of example.com, not of the Hub" in other_host.stderr
+
+
+def test_a_dataset_asked_for_as_a_model_is_named_with_the_command(hub_root, start_hub, tmp_path):
+    write_repo(hub_root / "datasets" / "org" / "data", {"train.csv": "a,b\n"})
+    hub = start_hub()
+    env = env_for(hub, XDG_CACHE_HOME=str(tmp_path / "cache"))
+    failed = nfm("prefetch", "org/data", "--include", "*.csv", env=env, check=False)
+    assert failed.returncode == 1
+    assert "repo org/data (model) not found" in failed.stderr
+    hint = "org/data is a dataset on the Hub: nix-fetch-model prefetch hf:datasets/org/data " \
+           "--include '*.csv'"
+    assert hint in failed.stderr, failed.stderr
+    probes = [e["path"] for e in hub.log()]
+    assert probes.index("/api/datasets/org/data") > probes.index("/api/models/org/data/revision/main")
+    command = hint.split(": ", 1)[1].split()[2:]
+    assert report(*[w.strip("'") for w in command], env=env)["repoType"] == "dataset"
+
+    missing = nfm("prefetch", "org/nothing", env=env, check=False)
+    assert "not found" in missing.stderr and "on the Hub:" not in missing.stderr
