@@ -354,6 +354,7 @@ fn web_url(text: &str, endpoint: Option<&str>) -> Result<Named, String> {
     let on_hub = matches!(url.host_str(), Some("huggingface.co" | "hf.co"))
         && url.scheme() == "https"
         && url.port().is_none();
+    let given_endpoint = endpoint;
     let path = match endpoint.and_then(|e| url::Url::parse(e.trim_end_matches('/')).ok()) {
         _ if on_hub => url.path().to_string(),
         Some(endpoint) if endpoint.origin() == url.origin() => {
@@ -372,7 +373,8 @@ fn web_url(text: &str, endpoint: Option<&str>) -> Result<Named, String> {
         }
         endpoint => {
             let host = url.host_str().unwrap_or("");
-            return Err(match endpoint {
+            let given_endpoint = given_endpoint.map(nix_fetch_model::spec::fields::redact_userinfo);
+            return Err(match endpoint.and(given_endpoint) {
                 Some(endpoint) => format!(
                     "'{text}' is a URL of {host}, not of the Hub (https://huggingface.co) nor of \
                  the endpoint {endpoint}: give the repo's URL there, or hf:org/name"
@@ -637,6 +639,12 @@ mod tests {
             Ok(repo(RepoType::Dataset, "org/name", "v1"))
         );
         let error = hub("http://127.0.0.1:9/org/name", &mirror).unwrap_err();
+        let secret = Given {
+            endpoint: Some("http://me:hf_secret@127.0.0.1:8080"),
+            ..Given::default()
+        };
+        let hidden = hub("http://127.0.0.1:9/org/name", &secret).unwrap_err();
+        assert!(!hidden.contains("hf_secret"), "{hidden}");
         assert!(
             error.contains("nor of the endpoint http://127.0.0.1:8080/"),
             "{error}"
