@@ -307,10 +307,13 @@ fn prefetch(spec: &FetchSpec, settings: &Settings, refresh: bool) -> Result<Pref
     let key = planned
         .commit()
         .map(|commit| memory::key(&spec.name, &spec.source, planned.endpoint(), commit));
-    if let (Some(folder), Some(key), None, false) = (&memory, &key, &spec.hash, refresh) {
-        let commit = planned.commit().expect("a key has a commit");
+    let answers_here = spec.hash.is_none() && !refresh;
+    if let (Some(folder), Some(key), Some(commit), true) =
+        (&memory, &key, planned.commit(), answers_here)
+    {
         if let Some(entry) = memory::recall(folder, key)
             .filter(|entry| entry.fits(commit, planned.paths()))
+            .filter(|entry| entry.path == entry_path(spec, &entry.hash))
             .filter(|entry| store::is_valid(&entry.path))
         {
             drop(planned);
@@ -377,6 +380,14 @@ fn prefetch(spec: &FetchSpec, settings: &Settings, refresh: bool) -> Result<Pref
         added: added.is_ok(),
         reused: None,
     })
+}
+
+/// The fixed-output path of `spec`'s name with the SRI `hash`, if `hash` reads.
+fn entry_path(spec: &FetchSpec, hash: &str) -> String {
+    parse_sha256(hash)
+        .ok()
+        .and_then(|hash| fixed_output_path(&store::store_dir(), &spec.name, &hash).ok())
+        .unwrap_or_default()
 }
 
 /// The reference, once every flag and the reference have passed the spec's checks; else

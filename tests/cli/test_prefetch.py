@@ -88,6 +88,10 @@ def test_a_corrupt_memory_is_ignored_and_replaced(model, tmp_path):
     hub.clear_log()
     assert not report(f"hf:{name}", env=env)["downloaded"]
     assert downloads(hub) == []
+    # An entry whose path is not that of its hash is not believed either.
+    entry = json.loads(entries[0].read_text())
+    entries[0].write_text(json.dumps({**entry, "hash": "sha256-" + "B" * 43 + "="}))
+    assert report(f"hf:{name}", env=env)["downloaded"]
 
 
 def test_hash_of_a_valid_path_downloads_nothing_and_a_wrong_one_is_a_mismatch(model, tmp_path):
