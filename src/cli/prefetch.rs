@@ -673,12 +673,17 @@ impl Report<'_> {
         pin
     }
 
-    /// The endpoint the spec gives (`--endpoint`): a fetch of the pin goes there too.
+    /// The endpoint the spec gives (`--endpoint`) unless it is the Hub's: a fetch of the pin
+    /// goes there too.
     fn endpoint(&self) -> Option<&Value> {
         self.spec_json
             .get("network")
             .and_then(|network| network.get("endpoint"))
-            .filter(|endpoint| endpoint.is_string())
+            .filter(|endpoint| {
+                endpoint.as_str().is_some_and(|e| {
+                    e.trim_end_matches('/') != nix_fetch_model::hub::DEFAULT_ENDPOINT
+                })
+            })
     }
 
     pub fn json(&self) -> Value {
@@ -791,6 +796,49 @@ impl Report<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_pin_keeps_an_endpoint_other_than_the_hubs() {
+        let pin_with = |endpoint: &str| {
+            let json = json!({
+                "source": {"huggingface": {"repo": "o/n"}},
+                "network": {"endpoint": endpoint},
+            });
+            let spec = spec::check(&json.to_string()).unwrap();
+            let fetched = Prefetched {
+                outcome: FetchOutcome {
+                    endpoint: endpoint.into(),
+                    revision: "main".into(),
+                    commit: "c".repeat(40),
+                    files: vec![],
+                    digests: vec![],
+                    bytes: 0,
+                    pin: Default::default(),
+                },
+                hash: "sha256-x".into(),
+                path: "/nix/store/x".into(),
+                added: true,
+                reused: None,
+            };
+            let report = Report {
+                spec: &spec,
+                spec_json: &json,
+                fetched: &fetched,
+            };
+            (report.pin(), report.nix())
+        };
+        let (pin, nix) = pin_with("https://hub.example");
+        assert_eq!(pin["network"], json!({"endpoint": "https://hub.example"}));
+        assert!(
+            nix.contains("  network.endpoint = \"https://hub.example\";\n"),
+            "{nix}"
+        );
+        let (pin, nix) = pin_with("https://huggingface.co/");
+        assert!(
+            pin.get("network").is_none() && !nix.contains("network"),
+            "{nix}"
+        );
+    }
 
     #[test]
     fn spec_of_a_reference_is_the_fetchmodel_argument_prefetch_gives() {
