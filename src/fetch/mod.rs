@@ -1,5 +1,6 @@
 //! A whole fetch: resolve the revision, list and select the files, download the
-//! blobs in parallel with verification, and write the cache layout.
+//! blobs in parallel with verification, and write the cache layout. [`plan`] stops before
+//! the download, for a caller that decides from the plan whether to download it.
 
 mod download;
 mod nar_stream;
