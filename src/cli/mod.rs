@@ -35,7 +35,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Fetch a model, add it to the Nix store, print the commit, the hash to pin and the store path.
+    /// Fetch a model, add it to the Nix store, print the commit, the hash, the store path and the
+    /// fetchModel argument that pins it; what the store holds of that commit is not downloaded again.
     Prefetch(Box<prefetch::Args>),
     /// Fetch the repo a JSON spec describes into DIR (the builder of the fixed-output derivation).
     Fetch {
