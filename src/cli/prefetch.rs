@@ -722,7 +722,7 @@ impl Report<'_> {
                 " (from the store: an earlier prefetch of this commit; nothing downloaded)"
             }
             (Some(Reused::ByHash), _) => {
-                " (from the store: the path of --hash; nothing downloaded)"
+                " (from the store: the path of this hash; nothing downloaded)"
             }
             (None, true) => "",
             (None, false) => " (not in the store)",
