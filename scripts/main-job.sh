@@ -29,11 +29,10 @@ if [[ ${1:-} != --online ]]; then
   endpoint_args=(--endpoint "$endpoint")
 fi
 
+# One prefetch: its report ends with the attrset to pass to fetchModel.
 report=$("$cli" prefetch "hf:$model" "${endpoint_args[@]}")
 echo "$report"
-store_path=$(awk '$1 == "path:" { print $2 }' <<<"$report")
-echo "to pin it, pass this to fetchModel:"
-"$cli" --quiet prefetch "hf:$model" "${endpoint_args[@]}" --nix
+store_path=$(awk '$1 == "path:" { print $2; exit }' <<<"$report")
 
 cache=$(mktemp -d)
 ln -s "$store_path" "$cache/models--${model//\//--}"

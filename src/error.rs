@@ -416,6 +416,10 @@ pub enum Error {
     #[error("internal error: {0}; please report this bug to nix-fetch-model, with this message")]
     Internal(String),
 
+    /// An error, and below it what the user most likely meant (a command to run instead).
+    #[error("{error}\n{hint}")]
+    WithHint { error: Box<Error>, hint: String },
+
     #[error(transparent)]
     Nar(#[from] crate::nar::NarError),
 

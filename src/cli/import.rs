@@ -93,19 +93,20 @@ pub fn run(args: Args, quiet: bool, cancel: CancelFlag) -> Result<()> {
         cancel,
         ..FetchOptions::default()
     };
-    let plan = match layout::read_tree_cache(&folder, &commit)? {
+    let mut planned = match layout::read_tree_cache(&folder, &commit)? {
         Some(listing) => fetch::plan_listed(&spec, listing, &options),
         None => fetch::plan(&spec, &options),
     }
     .map_err(Error::in_prefetch_terms)?;
-    let (plan, locals) = from_the_snapshot(plan, &folder, &commit, args.fill)?;
+    let locals = from_the_snapshot(&mut planned.plan, &folder, &commit, args.fill)?;
 
     let temp_dir = std::env::temp_dir();
     remove_leftovers(&temp_dir, FETCH_TEMP_PREFIX);
     let temp = OwnedTempDir::new_in(&temp_dir, FETCH_TEMP_PREFIX).at(&temp_dir)?;
     let dir = temp.path().join(&spec.name);
     std::fs::create_dir(&dir).at(&dir)?;
-    let (outcome, summary) = fetch::fetch_plan_with_nar_hash(&spec, plan, &dir, &options)
+    let (outcome, summary) = planned
+        .fetch_into_with_nar_hash(&spec, &dir, &options)
         .map_err(|error| naming_the_cached_file(error, &locals, &commit))?;
     let settings = Settings {
         quiet,
@@ -200,15 +201,15 @@ fn commit_of(folder: &Path, revision: &str) -> Result<String> {
     Ok(commit)
 }
 
-/// `plan` with each file the snapshot holds (or whose blob the folder holds) taken from there;
-/// the local file of each repo path so taken. The files it lacks stay downloads with `fill`;
+/// Takes each file of `plan` that the snapshot holds (or whose blob the folder holds) from there;
+/// gives the local file of each repo path so taken. The files it lacks stay downloads with `fill`;
 /// without, they are refused, every one named.
 fn from_the_snapshot(
-    mut plan: Plan,
+    plan: &mut Plan,
     folder: &Path,
     commit: &str,
     fill: bool,
-) -> Result<(Plan, Vec<(String, PathBuf)>)> {
+) -> Result<Vec<(String, PathBuf)>> {
     let snapshot = folder.join("snapshots").join(commit);
     let mut locals = Vec::new();
     let mut missing = Vec::new();
@@ -238,7 +239,7 @@ fn from_the_snapshot(
             missing.join("\n  ")
         )));
     }
-    Ok((plan, locals))
+    Ok(locals)
 }
 
 /// A cached file whose bytes are not those the listing names: the error names the file on disk.

@@ -50,11 +50,13 @@ pub fn run(args: Args, quiet: bool, cancel: CancelFlag) -> Result<()> {
     let (spec, _) =
         prefetch::spec_of(&prefetch_args(&args, true)).map_err(|e| super::in_command(e, "ls"))?;
     let (spec, plan) = match fetch::plan(&spec, &options) {
-        Ok(plan) => (spec, plan),
+        Ok(planned) => (spec, planned.plan),
         // Nothing matches: the listing, with nothing marked, shows what there is to match.
         Err(Error::NothingSelected { .. }) => {
             let (all, _) = prefetch::spec_of(&prefetch_args(&args, false))?;
-            let mut plan = fetch::plan(&all, &options).map_err(Error::in_prefetch_terms)?;
+            let mut plan = fetch::plan(&all, &options)
+                .map_err(Error::in_prefetch_terms)?
+                .plan;
             plan.files.clear();
             (all, plan)
         }

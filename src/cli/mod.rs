@@ -7,6 +7,7 @@ mod hub_cache;
 mod import;
 mod lock;
 mod ls;
+mod memory;
 mod prefetch;
 mod progress;
 mod reference;
@@ -40,8 +41,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Fetch a model, add it to the Nix store, print the commit, the hash to pin and the store path.
-    Prefetch(prefetch::Args),
+    /// Fetch a model, add it to the Nix store, print the commit, the hash, the store path and the
+    /// fetchModel argument that pins it; what the store holds of that commit is not downloaded again.
+    Prefetch(Box<prefetch::Args>),
     /// Fetch the repo a JSON spec describes into DIR (the builder of the fixed-output derivation).
     Fetch {
         /// The spec file, or - for standard input.
@@ -99,7 +101,7 @@ pub fn run() -> ExitCode {
     let cancel = CancelFlag::default();
     let stopped_by = stop_on_signals(cancel.clone());
     let result = match cli.command {
-        Command::Prefetch(args) => prefetch::run(args, cli.quiet, cancel),
+        Command::Prefetch(args) => prefetch::run(*args, cli.quiet, cancel),
         Command::Fetch { spec, out, direct } => fetch::run(&spec, &out, direct, cli.quiet, cancel),
         Command::Lock(args) => lock::lock(args, cancel),
         Command::Update(args) => lock::update(args, cancel),

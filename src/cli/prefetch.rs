@@ -2,17 +2,21 @@
 //! what to pin.
 
 use nix_fetch_model::error::IoContext;
-use nix_fetch_model::fetch::{fetch_into_with_nar_hash, CancelFlag, FetchOptions, FetchOutcome};
-use nix_fetch_model::hash::Sha256Hash;
+use std::path::Path;
+
+use nix_fetch_model::fetch::{self, verify_nar_hash, CancelFlag, FetchOptions, FetchOutcome};
+use nix_fetch_model::hash::{parse_sha256, Sha256Hash};
 use nix_fetch_model::hub::RepoType;
 use nix_fetch_model::layout::{remove_leftovers, OwnedTempDir, FETCH_TEMP_PREFIX};
+use nix_fetch_model::sources;
 use nix_fetch_model::spec::{self, fields, FetchSpec};
 use nix_fetch_model::store_path::fixed_output_path;
 use nix_fetch_model::{Error, Result};
 use serde_json::{json, Value};
 
+use super::memory;
 use super::progress::reporter;
-use super::reference::{self, Reference, Source};
+use super::reference::{self, Given, Reference, Source};
 use super::store;
 
 #[derive(clap::Args, Default)]
@@ -24,11 +28,21 @@ pub struct Args {
     /// MLflow registry), ollama:[registry/][namespace/]model[:tag] (an Ollama model; @sha256:...
     /// pins its manifest), or git-xet:https://huggingface.co/org/name[@rev] (a Hub repo by its
     /// URL, its Xet files through the Xet protocol).
+    ///
+    /// A Hub repo as `hf download` takes it works too: org/name, datasets/org/name,
+    /// https://huggingface.co/org/name[/tree/REV], https://huggingface.co/datasets/org/name,
+    /// hf://[datasets/]org/name[@REV].
     #[arg(required_unless_present = "spec")]
     pub(super) reference: Option<String>,
+    /// The branch, tag or commit of a Hub repo (default: main; or @REV in the reference).
+    #[arg(long, value_name = "REV")]
+    pub(super) revision: Option<String>,
+    /// The type of a Hub repo given as org/name (default: model).
+    #[arg(long, value_name = "TYPE", value_parser = ["model", "dataset", "space"])]
+    pub(super) repo_type: Option<String>,
     /// A fetch spec (the fetchModel argument as JSON, any source) instead of a reference; - for
     /// standard input.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["reference", "include", "exclude", "endpoint", "tracking_uri", "name"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["reference", "revision", "repo_type", "include", "exclude", "endpoint", "tracking_uri", "name"])]
     pub(super) spec: Option<std::path::PathBuf>,
     /// Only files matching these globs (huggingface_hub's allow_patterns).
     #[arg(long = "include", value_name = "GLOB")]
@@ -49,6 +63,13 @@ pub struct Args {
     /// Requests in flight at most (it starts with one and adds more while the link sets the pace)
     #[arg(long)]
     pub(super) concurrency: Option<usize>,
+    /// The hash the result must have: when the store holds its path, nothing is downloaded (as
+    /// `nix-prefetch-url URL HASH`); otherwise a fetch that gives another hash is an error.
+    #[arg(long, value_name = "HASH")]
+    pub(super) hash: Option<String>,
+    /// Download again, even when the store holds what an earlier prefetch of this commit gave.
+    #[arg(long)]
+    pub(super) refresh: bool,
     /// Do not add the result to the Nix store.
     #[arg(long)]
     pub(super) no_add: bool,
@@ -61,7 +82,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args, quiet: bool, cancel: CancelFlag) -> Result<()> {
-    let (spec, spec_json) = match &args.spec {
+    let (mut spec, spec_json) = match &args.spec {
         Some(file) => {
             let text = super::fetch::read_spec(file)?;
             let spec = spec::check(&text).map_err(|e| e.in_file(file))?;
@@ -75,7 +96,20 @@ pub fn run(args: Args, quiet: bool, cancel: CancelFlag) -> Result<()> {
         add: !args.no_add,
         cancel,
     };
-    let fetched = prefetch_spec(&spec, &settings)?;
+    if let Some(hash) = &args.hash {
+        let hash = parse_sha256(hash).map_err(|e| {
+            invalid_arguments(vec![format!(
+                "--hash: {e}; give an SRI hash (sha256-...), as a report prints it"
+            )])
+        })?;
+        spec.hash = Some(hash);
+    }
+    let fetched = match prefetch(&spec, &settings, args.refresh) {
+        Err(error @ (Error::RepoNotFound { .. } | Error::RepoNotFoundWithToken { .. })) => {
+            return Err(with_other_types(error, &spec, &args));
+        }
+        fetched => fetched?,
+    };
     let report = Report {
         spec: &spec,
         spec_json: &spec_json,
@@ -89,6 +123,87 @@ pub fn spec_of(args: &Args) -> Result<(FetchSpec, Value)> {
     let reference = check_arguments(args)?;
     let spec_json = spec_json(args, &reference);
     Ok((spec::check(&spec_json.to_string())?, spec_json))
+}
+
+/// `error` (a Hub repo not found), with the command to run when the Hub has a repo of another
+/// type by that id (a dataset or space given as a model): asked only after the error.
+fn with_other_types(error: Error, spec: &FetchSpec, args: &Args) -> Error {
+    let Some(source) = spec.huggingface() else {
+        return error;
+    };
+    let asked = async {
+        let env = |name: &str| std::env::var(name).ok();
+        let notify: nix_fetch_model::notice::Notify = std::sync::Arc::new(|_: &str| {});
+        let context = sources::Context {
+            extra_roots: nix_fetch_model::tls::extra_roots(None, &env, &notify)?,
+            notify,
+            env: &env,
+        };
+        sources::other_types_named(spec, source, context).await
+    };
+    let found = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()
+        .and_then(|runtime| runtime.block_on(asked).ok())
+        .unwrap_or_default();
+    if found.is_empty() {
+        return error;
+    }
+    let hint = found
+        .iter()
+        .map(|kind| {
+            let command = match (&args.spec, &args.reference) {
+                (Some(_), _) | (None, None) => format!(
+                    "set source.huggingface.repoType = \"{}\" in the spec",
+                    kind.as_str()
+                ),
+                (None, Some(reference)) => {
+                    let revision = match (&args.revision, source.revision.as_str()) {
+                        (None, revision) if revision != "main" => format!("@{revision}"),
+                        _ => String::new(),
+                    };
+                    let new = format!("hf:{}{}{revision}", kind.url_prefix(), source.repo.id);
+                    command_with(reference, &new)
+                }
+            };
+            format!(
+                "  {} is a {} on the Hub: {command}",
+                source.repo.id,
+                kind.as_str()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    Error::WithHint {
+        error: Box::new(error),
+        hint,
+    }
+}
+
+/// This command's line with `new` in place of the reference `old` and without `--repo-type`,
+/// each word quoted for a POSIX shell where it needs to be.
+fn command_with(old: &str, new: &str) -> String {
+    let mut words = vec!["nix-fetch-model".to_string()];
+    let mut given = std::env::args().skip(1);
+    while let Some(word) = given.next() {
+        if word == "--repo-type" {
+            given.next();
+        } else if !word.starts_with("--repo-type=") {
+            words.push(if word == old { new.to_string() } else { word });
+        }
+    }
+    let quoted = |word: &String| {
+        let plain = word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:@=+,%".contains(c));
+        if plain && !word.is_empty() {
+            word.clone()
+        } else {
+            format!("'{}'", word.replace('\'', "'\\''"))
+        }
+    };
+    words.iter().map(quoted).collect::<Vec<_>>().join(" ")
 }
 
 /// How [`prefetch_spec`] runs.
@@ -107,32 +222,106 @@ pub struct Prefetched {
     pub path: String,
     /// Whether the path is in the Nix store now.
     pub added: bool,
+    /// How the store had it already, when nothing was downloaded.
+    pub reused: Option<Reused>,
+}
+
+/// Why a prefetch downloaded nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reused {
+    /// An earlier prefetch of the same source, commit and selection gave this path.
+    Remembered,
+    /// The path of the spec's `hash` is valid.
+    ByHash,
 }
 
 /// Fetches `spec` into a temporary folder, hashes it and adds it to the Nix store (unless
-/// `settings.add` is off, or no store is reachable: then a note says why).
+/// `settings.add` is off, or no store is reachable: then a note says why). Once the source is
+/// resolved, a path that an earlier prefetch of the same commit and selection added answers at
+/// once while the store holds it; the path of the spec's `hash` too.
 pub fn prefetch_spec(spec: &FetchSpec, settings: &Settings) -> Result<Prefetched> {
+    prefetch(spec, settings, false)
+}
+
+/// [`prefetch_spec`]; with `refresh`, downloads even what the store holds.
+fn prefetch(spec: &FetchSpec, settings: &Settings, refresh: bool) -> Result<Prefetched> {
+    if let (Some(hash), false) = (&spec.hash, refresh) {
+        let path = fixed_output_path(&store::store_dir(), &spec.name, hash)?;
+        if store::is_valid(&path) {
+            let endpoint = sources::addresses(spec, &|name| std::env::var(name).ok())?.endpoint;
+            let revision = spec.source.revision();
+            if let Some(outcome) = store::outcome_in(Path::new(&path), revision, endpoint) {
+                return Ok(Prefetched {
+                    outcome,
+                    hash: hash.to_sri(),
+                    path,
+                    added: true,
+                    reused: Some(Reused::ByHash),
+                });
+            }
+        }
+    }
+    let options = FetchOptions {
+        progress: reporter(settings.quiet),
+        cancel: settings.cancel.clone(),
+        ..FetchOptions::default()
+    };
+    let planned = fetch::plan(spec, &options).map_err(Error::in_prefetch_terms)?;
+    let memory = memory::folder();
+    let key = planned
+        .commit()
+        .map(|commit| memory::key(&spec.name, &spec.source, planned.endpoint(), commit));
+    let answers_here = spec.hash.is_none() && !refresh;
+    if let (Some(folder), Some(key), Some(commit), true) =
+        (&memory, &key, planned.commit(), answers_here)
+    {
+        if let Some(entry) = memory::recall(folder, key)
+            .filter(|entry| entry.fits(commit, planned.paths()))
+            .filter(|entry| entry.path == entry_path(spec, &entry.hash))
+            .filter(|entry| store::is_valid(&entry.path))
+        {
+            drop(planned);
+            options.progress.finished();
+            return Ok(Prefetched {
+                outcome: entry.outcome(),
+                hash: entry.hash,
+                path: entry.path,
+                added: true,
+                reused: Some(Reused::Remembered),
+            });
+        }
+    }
+
     let temp_dir = std::env::temp_dir();
     remove_leftovers(&temp_dir, FETCH_TEMP_PREFIX);
     let temp = OwnedTempDir::new_in(&temp_dir, FETCH_TEMP_PREFIX).at(&temp_dir)?;
     let dir = temp.path().join(&spec.name);
     std::fs::create_dir(&dir).map_err(|e| Error::io(&dir, e))?;
 
-    let options = FetchOptions {
-        progress: reporter(settings.quiet),
-        cancel: settings.cancel.clone(),
-        ..FetchOptions::default()
-    };
-    let (outcome, summary) =
-        fetch_into_with_nar_hash(spec, &dir, &options).map_err(Error::in_prefetch_terms)?;
-    add_to_store(spec, &dir, outcome, summary.hash, settings)
+    let (outcome, summary) = planned
+        .fetch_into_with_nar_hash(spec, &dir, &options)
+        .map_err(Error::in_prefetch_terms)?;
+    verify_nar_hash(spec, &outcome, &summary.hash)?;
+    let fetched = add_to_store(spec, &dir, outcome, summary.hash, settings)?;
+    if let (true, Some(folder), Some(key)) = (fetched.added, &memory, &key) {
+        let entry = memory::Entry::new(&fetched.outcome, &fetched.hash, &fetched.path);
+        if let Err(error) = memory::remember(folder, key, &entry) {
+            if !settings.quiet {
+                super::eprint_line(&format!(
+                    "note: cannot remember this prefetch in {}: {error}",
+                    folder.display()
+                ));
+            }
+        }
+    }
+    Ok(fetched)
 }
 
 /// Adds `dir`, where `outcome` was fetched (or imported) and whose NAR hash is `hash`, to the
 /// Nix store (unless `settings.add` is off, or no store is reachable: then a note says why).
 pub(super) fn add_to_store(
     spec: &FetchSpec,
-    dir: &std::path::Path,
+    dir: &Path,
     outcome: FetchOutcome,
     hash: Sha256Hash,
     settings: &Settings,
@@ -165,7 +354,16 @@ pub(super) fn add_to_store(
         hash: hash.to_sri(),
         path: expected_path,
         added: added.is_ok(),
+        reused: None,
     })
+}
+
+/// The fixed-output path of `spec`'s name with the SRI `hash`, if `hash` reads.
+fn entry_path(spec: &FetchSpec, hash: &str) -> String {
+    parse_sha256(hash)
+        .ok()
+        .and_then(|hash| fixed_output_path(&store::store_dir(), &spec.name, &hash).ok())
+        .unwrap_or_default()
 }
 
 /// The reference, once every flag and the reference have passed the spec's checks; else
@@ -178,7 +376,12 @@ fn check_arguments(args: &Args) -> Result<Source> {
         }
     };
     let text = args.reference.as_deref().unwrap_or_default();
-    let reference = reference::parse_source(text);
+    let given = Given {
+        revision: args.revision.as_deref(),
+        repo_type: args.repo_type.as_deref().and_then(RepoType::parse),
+        endpoint: args.endpoint.as_deref(),
+    };
+    let reference = reference::parse_source_given(text, &given);
     if let Ok(Source::Url(_) | Source::Ollama { .. }) = &reference {
         let ollama = matches!(reference, Ok(Source::Ollama { .. }));
         for (given, name) in [
@@ -435,11 +638,28 @@ impl Report<'_> {
         self.spec
             .source
             .pin_source(&mut source, &self.fetched.outcome.commit, &digests);
-        json!({
+        let mut pin = json!({
             "name": self.spec.name,
             "source": { kind: source },
             "hash": self.fetched.hash,
-        })
+        });
+        if let Some(endpoint) = self.endpoint() {
+            pin["network"] = json!({ "endpoint": endpoint });
+        }
+        pin
+    }
+
+    /// The endpoint the spec gives (`--endpoint`) unless it is the Hub's: a fetch of the pin
+    /// goes there too.
+    fn endpoint(&self) -> Option<&Value> {
+        self.spec_json
+            .get("network")
+            .and_then(|network| network.get("endpoint"))
+            .filter(|endpoint| {
+                endpoint.as_str().is_some_and(|e| {
+                    e.trim_end_matches('/') != nix_fetch_model::hub::DEFAULT_ENDPOINT
+                })
+            })
     }
 
     pub fn json(&self) -> Value {
@@ -461,7 +681,9 @@ impl Report<'_> {
                 "hash": self.fetched.hash,
                 "storePath": self.fetched.path,
                 "addedToStore": self.fetched.added,
+                "downloaded": self.fetched.reused.is_none(),
                 "pin": self.pin(),
+                "nix": self.nix(),
             })
             .as_object()
             .expect("an object")
@@ -471,10 +693,15 @@ impl Report<'_> {
     }
 
     pub fn text(&self) -> String {
-        let store_note = if self.fetched.added {
-            ""
-        } else {
-            " (not in the store)"
+        let store_note = match (self.fetched.reused, self.fetched.added) {
+            (Some(Reused::Remembered), _) => {
+                " (from the store: an earlier prefetch of this commit; nothing downloaded)"
+            }
+            (Some(Reused::ByHash), _) => {
+                " (from the store: the path of this hash; nothing downloaded)"
+            }
+            (None, true) => "",
+            (None, false) => " (not in the store)",
         };
         let first = match self.spec.huggingface() {
             Some(hf) => format!("repo:     {} ({})", hf.repo.id, hf.repo.kind.as_str()),
@@ -498,14 +725,16 @@ impl Report<'_> {
             })
             .collect();
         format!(
-            "{first}\nrevision: {}{resolved}\ncommit:   {}\nfiles:    {} ({})\nhash:     {}\npath:     {}{}",
+            "{first}\nrevision: {}{resolved}\ncommit:   {}\nfiles:    {} ({})\nhash:     {}\npath:     {}{}\n\n\
+             to pin it, pass this to fetchModel:\n{}",
             self.fetched.outcome.revision,
             self.fetched.outcome.commit,
             self.fetched.outcome.files.len(),
             indicatif::HumanBytes(self.fetched.outcome.bytes),
             self.fetched.hash,
             self.fetched.path,
-            store_note
+            store_note,
+            self.nix()
         )
     }
 
@@ -536,11 +765,87 @@ impl Report<'_> {
             }
         }
         lines.push("  };".into());
+        if let Some(endpoint) = self.endpoint() {
+            lines.push(format!(
+                "  network.endpoint = {};",
+                fields::nix_value(endpoint)
+            ));
+        }
         lines.push(format!(
             "  hash = {};",
             fields::nix_string(&self.fetched.hash)
         ));
         lines.push("}".into());
         lines.join("\n")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pin_keeps_an_endpoint_other_than_the_hubs() {
+        let pin_with = |endpoint: &str| {
+            let json = json!({
+                "source": {"huggingface": {"repo": "o/n"}},
+                "network": {"endpoint": endpoint},
+            });
+            let spec = spec::check(&json.to_string()).unwrap();
+            let fetched = Prefetched {
+                outcome: FetchOutcome {
+                    endpoint: endpoint.into(),
+                    revision: "main".into(),
+                    commit: "c".repeat(40),
+                    files: vec![],
+                    digests: vec![],
+                    bytes: 0,
+                    pin: Default::default(),
+                },
+                hash: "sha256-x".into(),
+                path: "/nix/store/x".into(),
+                added: true,
+                reused: None,
+            };
+            let report = Report {
+                spec: &spec,
+                spec_json: &json,
+                fetched: &fetched,
+            };
+            (report.pin(), report.nix())
+        };
+        let (pin, nix) = pin_with("https://hub.example");
+        assert_eq!(pin["network"], json!({"endpoint": "https://hub.example"}));
+        assert!(
+            nix.contains("  network.endpoint = \"https://hub.example\";\n"),
+            "{nix}"
+        );
+        let (pin, nix) = pin_with("https://huggingface.co/");
+        assert!(
+            pin.get("network").is_none() && !nix.contains("network"),
+            "{nix}"
+        );
+    }
+
+    #[test]
+    fn spec_of_a_reference_is_the_fetchmodel_argument_prefetch_gives() {
+        let globs = vec!["*.json".to_string()];
+        let of = |reference: &str, include: &[String]| {
+            spec_of(&Args {
+                reference: Some(reference.to_string()),
+                include: include.to_vec(),
+                ..Args::default()
+            })
+        };
+        let (spec, json) = of("hf:org/name@v1", &globs).unwrap();
+        assert_eq!(spec.name, "models--org--name");
+        assert_eq!(
+            json,
+            json!({"source": {"huggingface": {"repo": "org/name", "revision": "v1", "files": ["*.json"]}}})
+        );
+        let error = of("hf:org/name@", &[]).unwrap_err().to_string();
+        assert!(error.contains("nothing after '@'"), "{error}");
+        let error = of("url:https://x/m.bin", &globs).unwrap_err().to_string();
+        assert!(error.contains("--include"), "{error}");
     }
 }

@@ -52,18 +52,70 @@ pub struct Reference {
     pub revision: String,
 }
 
-const FORMS: &str = "write hf:org/name[@revision] (or hf:datasets/org/name), url:https://..., \
+const FORMS: &str = "write hf:org/name[@revision] (or org/name, hf:datasets/org/name, \
+                     https://huggingface.co/org/name), url:https://..., \
                      git-lfs:https://host/org/name.git[@rev], mlflow:<model>@<version|alias>, \
                      ollama:[registry/][namespace/]model[:tag][@sha256:...], s3://bucket/prefix, \
                      gs://bucket/prefix, azure://account/container/prefix \
                      or git-xet:https://huggingface.co/org/name[@rev]";
 
-pub fn parse_source(text: &str) -> Result<Source, String> {
-    parse_source_with(text, &|name| std::env::var(name).ok())
+/// What a command's flags say of a Hub reference, as `hf download` takes them.
+#[derive(Default)]
+pub struct Given<'a> {
+    /// `--revision`: a reference that names its own revision too is refused.
+    pub revision: Option<&'a str>,
+    /// `--repo-type`: a reference that names another type is refused.
+    pub repo_type: Option<RepoType>,
+    /// `--endpoint`: the host of a web URL besides the Hub's (else `HF_ENDPOINT`'s).
+    pub endpoint: Option<&'a str>,
 }
 
+/// The source `text` names, in any of the forms above or as `hf download` users write a Hub
+/// repo: `org/name`, `datasets/org/name`, `https://huggingface.co/org/name[/tree/<rev>]`,
+/// `https://huggingface.co/datasets/org/name`, `hf://[datasets/]org/name[@rev]`.
+#[allow(dead_code)] // for the commands without Hub flags (`ls`, `import`, `export`)
+pub fn parse_source(text: &str) -> Result<Source, String> {
+    parse_source_given(text, &Given::default())
+}
+
+/// [`parse_source`] with the flags of the command.
+pub fn parse_source_given(text: &str, given: &Given) -> Result<Source, String> {
+    parse_source_with_given(text, given, &|name| std::env::var(name).ok())
+}
+
+#[cfg(test)]
 pub fn parse_source_with(
     text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Source, String> {
+    parse_source_with_given(text, &Given::default(), env)
+}
+
+pub fn parse_source_with_given(
+    text: &str,
+    given: &Given,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Source, String> {
+    let source = parse_any(text, given, env)?;
+    if !matches!(source, Source::Hub(_)) {
+        for (set, flag) in [
+            (given.revision.is_some(), "--revision"),
+            (given.repo_type.is_some(), "--repo-type"),
+        ] {
+            if set {
+                return Err(format!(
+                    "{flag} applies to Hub repos (hf:org/name, org/name, a Hub URL), not to \
+                 '{text}'"
+                ));
+            }
+        }
+    }
+    Ok(source)
+}
+
+fn parse_any(
+    text: &str,
+    given: &Given,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Source, String> {
     if let Some(url) = text.strip_prefix("url:") {
@@ -157,7 +209,226 @@ pub fn parse_source_with(
             },
         });
     }
-    parse(text).map(Source::Hub)
+    hub_reference(text, given, env).map(Source::Hub)
+}
+
+/// A Hub repo in one of its forms, with the flags' revision and type.
+fn hub_reference(
+    text: &str,
+    given: &Given,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Reference, String> {
+    let named = if let Some(rest) = text.strip_prefix("hf://") {
+        file_system_path(text, rest)?
+    } else if let Some(rest) = text.strip_prefix("hf:") {
+        repo_path(text, rest)?
+    } else if text.starts_with("https://") || text.starts_with("http://") {
+        let endpoint = given
+            .endpoint
+            .map(String::from)
+            .or_else(|| env("HF_ENDPOINT").filter(|e| !e.is_empty()));
+        web_url(text, endpoint.as_deref())?
+    } else if text.contains(':') || text.is_empty() {
+        return Err(format!("'{text}' is not a model reference: {FORMS}"));
+    } else {
+        repo_path(text, text)?
+    };
+    let kind = match (named.kind, given.repo_type) {
+        (Some(named), Some(flag)) if named != flag => {
+            return Err(format!(
+                "'{text}' names a {} repo, and --repo-type {}: give one",
+                named.as_str(),
+                flag.as_str()
+            ))
+        }
+        (named, flag) => named.or(flag).unwrap_or(RepoType::Model),
+    };
+    let revision = match (named.revision, given.revision) {
+        (Some(named), Some(flag)) => {
+            return Err(format!(
+                "'{text}' names revision '{named}', and --revision {flag}: give one"
+            ))
+        }
+        (named, flag) => named
+            .or_else(|| flag.map(String::from))
+            .unwrap_or_else(|| "main".into()),
+    };
+    Ok(Reference {
+        kind,
+        repo: named.repo,
+        revision,
+    })
+}
+
+/// What a reference's text says of a Hub repo; the flags say the rest.
+struct Named {
+    kind: Option<RepoType>,
+    repo: String,
+    revision: Option<String>,
+}
+
+/// `[models/|datasets/|spaces/]org/name[@revision]`.
+fn repo_path(text: &str, rest: &str) -> Result<Named, String> {
+    let (path, revision) = match rest.split_once('@') {
+        Some((path, revision)) if !revision.is_empty() => (path, Some(revision.to_string())),
+        Some(_) => {
+            return Err(format!(
+                "'{text}': nothing after '@': give a branch, tag or commit"
+            ))
+        }
+        None => (rest, None),
+    };
+    let (kind, repo) = split_kind(path);
+    Ok(Named {
+        kind,
+        repo: repo.to_string(),
+        revision,
+    })
+}
+
+fn split_kind(path: &str) -> (Option<RepoType>, &str) {
+    match path.split_once('/') {
+        Some(("datasets", repo)) => (Some(RepoType::Dataset), repo),
+        Some(("spaces", repo)) => (Some(RepoType::Space), repo),
+        Some(("models", repo)) => (Some(RepoType::Model), repo),
+        _ => (None, path),
+    }
+}
+
+/// huggingface_hub's HfFileSystem path: `[datasets/|spaces/]org/name[@rev]`, the rev
+/// percent-encoded where it holds a `/` (`@refs%2Fpr%2F1`). A path inside the repo after it is
+/// refused: `--include` selects files.
+fn file_system_path(text: &str, rest: &str) -> Result<Named, String> {
+    let (kind, rest) = split_kind(rest);
+    // As in a web URL, no type is a model.
+    let kind = kind.or(Some(RepoType::Model));
+    let (repo, revision) = match rest.split_once('@') {
+        Some((repo, at)) => {
+            let (revision, inside) = at.split_once('/').unwrap_or((at, ""));
+            if revision.is_empty() {
+                return Err(format!(
+                    "'{text}': nothing after '@': give a branch, tag or commit"
+                ));
+            }
+            refuse_inside(text, inside)?;
+            (repo, Some(decoded(text, revision)?))
+        }
+        None => {
+            let mut parts = rest.splitn(3, '/');
+            let (first, second) = (parts.next().unwrap_or(""), parts.next());
+            refuse_inside(text, parts.next().unwrap_or(""))?;
+            match second {
+                Some(_) => (&rest[..first.len() + 1 + second.unwrap_or("").len()], None),
+                None => (first, None),
+            }
+        }
+    };
+    Ok(Named {
+        kind,
+        repo: repo.to_string(),
+        revision,
+    })
+}
+
+fn refuse_inside(text: &str, inside: &str) -> Result<(), String> {
+    if inside.trim_matches('/').is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "'{text}' names '{inside}' inside a repo: give the repo, and select files with \
+                 --include '{inside}'"
+    ))
+}
+
+fn decoded(text: &str, part: &str) -> Result<String, String> {
+    percent_encoding::percent_decode_str(part)
+        .decode_utf8()
+        .map(|decoded| decoded.into_owned())
+        .map_err(|_| format!("'{text}': '{part}' is not UTF-8 once percent-decoded"))
+}
+
+/// The Hub's web URL of a repo, `https://huggingface.co/[datasets/|spaces/]org/name`, or of a
+/// revision of it (`.../tree/<rev>`); the same on `endpoint`'s host (a mirror, an Enterprise Hub).
+fn web_url(text: &str, endpoint: Option<&str>) -> Result<Named, String> {
+    let url = url::Url::parse(text).map_err(|e| format!("'{text}' is not a URL: {e}"))?;
+    let on_hub = matches!(url.host_str(), Some("huggingface.co" | "hf.co"))
+        && url.scheme() == "https"
+        && url.port().is_none();
+    let given_endpoint = endpoint;
+    let path = match endpoint.and_then(|e| url::Url::parse(e.trim_end_matches('/')).ok()) {
+        _ if on_hub => url.path().to_string(),
+        Some(endpoint) if endpoint.origin() == url.origin() => {
+            let prefix = endpoint.path().trim_end_matches('/');
+            match url.path().strip_prefix(prefix) {
+                Some(path) if prefix.is_empty() || path.is_empty() || path.starts_with('/') => {
+                    path.to_string()
+                }
+                _ => {
+                    return Err(format!(
+                        "'{text}' is not below the endpoint {endpoint}: give the URL of a repo \
+                 there"
+                    ))
+                }
+            }
+        }
+        endpoint => {
+            let host = url.host_str().unwrap_or("");
+            let given_endpoint = given_endpoint.map(nix_fetch_model::spec::fields::redact_userinfo);
+            return Err(match endpoint.and(given_endpoint) {
+                Some(endpoint) => format!(
+                    "'{text}' is a URL of {host}, not of the Hub (https://huggingface.co) nor of \
+                 the endpoint {endpoint}: give the repo's URL there, or hf:org/name"
+                ),
+                None => format!(
+                    "'{text}' is a URL of {host}, not of the Hub (https://huggingface.co): for \
+                 another Hub, give its address with --endpoint (or HF_ENDPOINT)"
+                ),
+            });
+        }
+    };
+    let parts: Vec<&str> = path.split('/').filter(|part| !part.is_empty()).collect();
+    let (kind, parts) = match parts.split_first() {
+        Some((&"datasets", rest)) => (Some(RepoType::Dataset), rest),
+        Some((&"spaces", rest)) => (Some(RepoType::Space), rest),
+        Some((&"models", rest)) => (Some(RepoType::Model), rest),
+        // A web URL without a type is a model's.
+        _ => (Some(RepoType::Model), &parts[..]),
+    };
+    let is_view = |part: &&str| matches!(*part, "tree" | "blob" | "resolve" | "commit");
+    let repo_parts = match parts {
+        [] => {
+            return Err(format!(
+                "'{text}' names no repo: give https://huggingface.co/org/name"
+            ))
+        }
+        [_, second, ..] if !is_view(second) => 2,
+        _ => 1,
+    };
+    let repo = parts[..repo_parts].join("/");
+    let revision = match &parts[repo_parts..] {
+        [] => None,
+        ["tree", revision, inside @ ..] => {
+            refuse_inside(text, &inside.join("/"))?;
+            Some(decoded(text, revision)?)
+        }
+        [view @ ("blob" | "resolve"), ..] => {
+            return Err(format!(
+                "'{text}' is the {view} URL of a file: give the repo's URL, and select files \
+                 with --include"
+            ))
+        }
+        _ => {
+            return Err(format!(
+                "'{text}' is not the URL of a repo: write https://huggingface.co/org/name or \
+                 https://huggingface.co/org/name/tree/<revision>"
+            ))
+        }
+    };
+    Ok(Named {
+        kind,
+        repo,
+        revision,
+    })
 }
 
 /// `<model>@<version>` (digits) or `<model>@<alias>`.
@@ -210,35 +481,181 @@ fn git_xet(text: &str, rest: &str) -> Result<Source, String> {
     }
 }
 
-pub fn parse(text: &str) -> Result<Reference, String> {
-    let rest = text
-        .strip_prefix("hf:")
-        .ok_or_else(|| format!("'{text}' is not a model reference: {FORMS}"))?;
-    let (path, revision) = match rest.split_once('@') {
-        Some((path, revision)) if !revision.is_empty() => (path, revision.to_string()),
-        Some(_) => {
-            return Err(format!(
-                "'{text}': nothing after '@': give a branch, tag or commit"
-            ))
-        }
-        None => (rest, "main".to_string()),
-    };
-    let (kind, repo) = match path.split_once('/') {
-        Some(("datasets", repo)) => (RepoType::Dataset, repo),
-        Some(("spaces", repo)) => (RepoType::Space, repo),
-        Some(("models", repo)) => (RepoType::Model, repo),
-        _ => (RepoType::Model, path),
-    };
-    Ok(Reference {
-        kind,
-        repo: repo.to_string(),
-        revision,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The Hub reference `text` names, without flags or HF_ENDPOINT.
+    fn parse(text: &str) -> Result<Reference, String> {
+        hub(text, &Given::default())
+    }
+
+    fn hub(text: &str, given: &Given) -> Result<Reference, String> {
+        match parse_source_with_given(text, given, &|_| None)? {
+            Source::Hub(reference) => Ok(reference),
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+
+    fn repo(kind: RepoType, repo: &str, revision: &str) -> Reference {
+        Reference {
+            kind,
+            repo: repo.into(),
+            revision: revision.into(),
+        }
+    }
+
+    #[test]
+    fn hub_repos_as_hf_download_users_write_them() {
+        use RepoType::*;
+        for (text, expected) in [
+            ("org/name", repo(Model, "org/name", "main")),
+            ("gpt2", repo(Model, "gpt2", "main")),
+            ("org/name@v1", repo(Model, "org/name", "v1")),
+            ("datasets/org/name", repo(Dataset, "org/name", "main")),
+            (
+                "spaces/org/name@refs/pr/1",
+                repo(Space, "org/name", "refs/pr/1"),
+            ),
+            (
+                "https://huggingface.co/org/name",
+                repo(Model, "org/name", "main"),
+            ),
+            (
+                "https://huggingface.co/org/name/",
+                repo(Model, "org/name", "main"),
+            ),
+            ("https://hf.co/gpt2", repo(Model, "gpt2", "main")),
+            (
+                "https://huggingface.co/gpt2/tree/v2",
+                repo(Model, "gpt2", "v2"),
+            ),
+            (
+                "https://huggingface.co/org/name/tree/refs%2Fpr%2F1",
+                repo(Model, "org/name", "refs/pr/1"),
+            ),
+            (
+                "https://huggingface.co/datasets/org/name",
+                repo(Dataset, "org/name", "main"),
+            ),
+            (
+                "https://huggingface.co/datasets/org/name/tree/v1",
+                repo(Dataset, "org/name", "v1"),
+            ),
+            (
+                "https://huggingface.co/spaces/org/name",
+                repo(Space, "org/name", "main"),
+            ),
+            ("hf://org/name", repo(Model, "org/name", "main")),
+            ("hf://org/name@v1", repo(Model, "org/name", "v1")),
+            (
+                "hf://datasets/org/name@refs%2Fconvert%2Fparquet",
+                repo(Dataset, "org/name", "refs/convert/parquet"),
+            ),
+            ("hf://datasets/org/name/", repo(Dataset, "org/name", "main")),
+            ("hf:models/org/name", repo(Model, "org/name", "main")),
+        ] {
+            assert_eq!(parse(text), Ok(expected), "{text}");
+        }
+    }
+
+    #[test]
+    fn flags_complete_a_hub_reference_and_conflicts_are_refused() {
+        let flags = Given {
+            revision: Some("v2"),
+            repo_type: Some(RepoType::Dataset),
+            endpoint: None,
+        };
+        assert_eq!(
+            hub("org/name", &flags),
+            Ok(repo(RepoType::Dataset, "org/name", "v2"))
+        );
+        assert_eq!(
+            hub("hf:org/name", &flags),
+            Ok(repo(RepoType::Dataset, "org/name", "v2"))
+        );
+        assert_eq!(
+            hub("datasets/org/name", &flags).unwrap().kind,
+            RepoType::Dataset
+        );
+        for (text, words) in [
+            ("datasets/org/name@v1", ["'v1'", "--revision v2"]),
+            (
+                "https://huggingface.co/org/name/tree/v1",
+                ["'v1'", "--revision v2"],
+            ),
+            ("spaces/org/name", ["space", "--repo-type dataset"]),
+            (
+                "https://huggingface.co/org/name",
+                ["model", "--repo-type dataset"],
+            ),
+        ] {
+            let models = Given {
+                repo_type: (!text.contains("/tree/") && !text.contains('@'))
+                    .then_some(RepoType::Dataset),
+                ..flags
+            };
+            let error = hub(text, &models).unwrap_err();
+            assert!(words.iter().all(|w| error.contains(w)), "{text}: {error}");
+        }
+        let error = parse_source_with_given("url:https://x/m.bin", &flags, &|_| None).unwrap_err();
+        assert!(error.contains("--revision applies to Hub repos"), "{error}");
+    }
+
+    #[test]
+    fn web_urls_of_other_hosts_and_of_files_are_refused_clearly() {
+        for (text, words) in [
+            (
+                "https://example.com/org/name",
+                &["example.com", "--endpoint"][..],
+            ),
+            (
+                "http://huggingface.co/org/name",
+                &["huggingface.co", "not of the Hub"],
+            ),
+            (
+                "https://huggingface.co/org/name/blob/main/config.json",
+                &["blob URL of a file", "--include"],
+            ),
+            (
+                "https://huggingface.co/org/name/tree/main/onnx",
+                &["'onnx' inside", "--include 'onnx'"],
+            ),
+            ("hf://org/name@main/config.json", &["'config.json' inside"]),
+            ("hf://org/name/sub/file", &["'sub/file' inside"]),
+            ("https://huggingface.co/", &["names no repo"]),
+            ("ftp:org/name", &["not a model reference"]),
+            ("hf://org/name@", &["nothing after '@'"]),
+        ] {
+            let error = parse(text).unwrap_err();
+            assert!(words.iter().all(|w| error.contains(w)), "{text}: {error}");
+        }
+        let mirror = Given {
+            endpoint: Some("http://127.0.0.1:8080/"),
+            ..Given::default()
+        };
+        assert_eq!(
+            hub("http://127.0.0.1:8080/datasets/org/name/tree/v1", &mirror),
+            Ok(repo(RepoType::Dataset, "org/name", "v1"))
+        );
+        let error = hub("http://127.0.0.1:9/org/name", &mirror).unwrap_err();
+        let secret = Given {
+            endpoint: Some("http://me:hf_secret@127.0.0.1:8080"),
+            ..Given::default()
+        };
+        let hidden = hub("http://127.0.0.1:9/org/name", &secret).unwrap_err();
+        assert!(!hidden.contains("hf_secret"), "{hidden}");
+        assert!(
+            error.contains("nor of the endpoint http://127.0.0.1:8080/"),
+            "{error}"
+        );
+        let from_env =
+            |name: &str| (name == "HF_ENDPOINT").then(|| "http://mirror.test".to_string());
+        match parse_source_with_given("http://mirror.test/org/name", &Given::default(), &from_env) {
+            Ok(Source::Hub(reference)) => assert_eq!(reference.repo, "org/name"),
+            other => panic!("{other:?}"),
+        }
+    }
 
     #[test]
     fn references() {
@@ -259,7 +676,7 @@ mod tests {
             }
         );
         assert_eq!(parse("hf:gpt2@v1").unwrap().repo, "gpt2");
-        assert!(parse("org/name").is_err());
+        assert_eq!(parse("org/name").unwrap().repo, "org/name");
         assert_eq!(
             parse_source("url:https://x/m.bin").unwrap(),
             Source::Url("https://x/m.bin".into())

@@ -1,5 +1,6 @@
 //! A whole fetch: resolve the revision, list and select the files, download the
-//! blobs in parallel with verification, and write the cache layout.
+//! blobs in parallel with verification, and write the cache layout. [`plan`] stops before
+//! the download, for a caller that decides from the plan whether to download it.
 
 mod download;
 mod nar_stream;
@@ -124,6 +125,16 @@ pub fn fetch_into_with_nar_hash(
     options: &FetchOptions,
 ) -> Result<(FetchOutcome, NarSummary)> {
     let (outcome, followed) = fetch(spec, root, options, true)?;
+    with_nar_summary(outcome, followed, root, options)
+}
+
+/// The NAR summary of a fetch into `root`: the one `followed` the downloads, else read from disk.
+fn with_nar_summary(
+    outcome: FetchOutcome,
+    followed: Option<NarSummary>,
+    root: &Path,
+    options: &FetchOptions,
+) -> Result<(FetchOutcome, NarSummary)> {
     let summary = match (followed, &options.nar_stream) {
         (Some(summary), _) => summary,
         (None, None) => nar_trail::nar_summary_from_disk(root, &options.cancel, None)?,
@@ -136,13 +147,31 @@ pub fn fetch_into_with_nar_hash(
     Ok((outcome, summary))
 }
 
-/// Resolves `spec`'s source to its pin and plans the files, downloading nothing.
-pub fn plan(spec: &FetchSpec, options: &FetchOptions) -> Result<Plan> {
-    let kind = spec.source.kind();
-    on_runtime(options, async {
-        sources::plan(spec, context(options)?).await
+fn fetch(
+    spec: &FetchSpec,
+    root: &Path,
+    options: &FetchOptions,
+    nar: bool,
+) -> Result<(FetchOutcome, Option<NarSummary>)> {
+    plan(spec, options)?.fetch(spec, root, options, nar)
+}
+
+/// A fetch planned: its source resolved to the pin, its files listed and selected, nothing
+/// downloaded yet. [`Planned::fetch_into_with_nar_hash`] downloads it.
+pub struct Planned {
+    /// The runtime the plan's clients were made in, which their downloads use too.
+    runtime: tokio::runtime::Runtime,
+    /// What to fetch; a caller may change where files come from ([`sources::Content::Local`]).
+    pub plan: Plan,
+    /// The spec's source type, whose settings the messages name.
+    kind: &'static str,
+}
+
+/// Resolves `spec`'s source and plans its files (the source's API calls, no download).
+pub fn plan(spec: &FetchSpec, options: &FetchOptions) -> Result<Planned> {
+    planned_by(spec, options, |context| async move {
+        sources::plan(spec, context).await
     })
-    .map_err(|e| e.in_source_terms(kind))
 }
 
 /// The plan of the `source.huggingface` spec `spec`, pinned to a commit whose whole file
@@ -151,57 +180,99 @@ pub fn plan_listed(
     spec: &FetchSpec,
     listing: Vec<crate::hub::RepoFile>,
     options: &FetchOptions,
-) -> Result<Plan> {
-    sources::plan_listed(spec, listing, context(options)?)
+) -> Result<Planned> {
+    planned_by(spec, options, |context| async move {
+        sources::plan_listed(spec, listing, context)
+    })
 }
 
-/// [`fetch_into_with_nar_hash`] of a plan made beforehand ([`plan`], [`plan_listed`]), whose
-/// files may be changed to come from elsewhere ([`sources::Content::Local`]).
-pub fn fetch_plan_with_nar_hash(
+/// A runtime, and the plan `planner` makes in it (until the cancel flag is set).
+fn planned_by<'a, F>(
     spec: &FetchSpec,
-    plan: Plan,
-    root: &Path,
-    options: &FetchOptions,
-) -> Result<(FetchOutcome, NarSummary)> {
-    let fetched = on_runtime(options, fetch_plan(spec, plan, root, options, true));
-    options.progress.finished();
-    let (outcome, followed) = fetched?;
-    let summary = match followed {
-        Some(summary) => summary,
-        None => nar_trail::nar_summary_from_disk(root, &options.cancel, None)?,
-    };
-    Ok((outcome, summary))
-}
-
-fn fetch(
-    spec: &FetchSpec,
-    root: &Path,
-    options: &FetchOptions,
-    nar: bool,
-) -> Result<(FetchOutcome, Option<NarSummary>)> {
-    let result = on_runtime(options, fetch_source(spec, root, options, nar));
-    options.progress.finished();
-    result
-}
-
-/// Runs `work` to its end, or until the cancel flag of `options` is set.
-fn on_runtime<T>(
-    options: &FetchOptions,
-    work: impl std::future::Future<Output = Result<T>>,
-) -> Result<T> {
+    options: &'a FetchOptions,
+    planner: impl FnOnce(sources::Context<'static>) -> F,
+) -> Result<Planned>
+where
+    F: std::future::Future<Output = Result<Plan>> + 'a,
+{
+    // The engine's messages name source.huggingface's settings; these name the spec's own.
+    let kind = spec.source.kind();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| Error::io("(tokio runtime)", e))?;
-    let result = runtime.block_on(async {
+    let planned = runtime.block_on(async {
+        let context = context(options)?;
         tokio::select! {
-            result = work => result,
+            plan = planner(context) => plan,
             _ = cancelled(&options.cancel) => Err(Error::Interrupted),
         }
     });
-    runtime.shutdown_timeout(Duration::from_secs(1));
-    result
+    match planned {
+        Ok(plan) => Ok(Planned {
+            runtime,
+            plan,
+            kind,
+        }),
+        Err(error) => {
+            options.progress.finished();
+            runtime.shutdown_timeout(Duration::from_secs(1));
+            Err(error.in_source_terms(kind))
+        }
+    }
+}
+
+impl Planned {
+    /// The pin the revision resolved to; `None` when only the downloaded content names it
+    /// ([`sources::content_commit`]).
+    pub fn commit(&self) -> Option<&str> {
+        self.plan.commit.as_deref()
+    }
+
+    /// Where the files come from, as reports show it.
+    pub fn endpoint(&self) -> &str {
+        &self.plan.endpoint
+    }
+
+    /// The selected files' paths, sorted.
+    pub fn paths(&self) -> impl Iterator<Item = &str> {
+        self.plan.files.iter().map(|file| file.path.as_str())
+    }
+
+    /// Downloads the plan into `root`, as [`fetch_into_with_nar_hash`] does.
+    pub fn fetch_into_with_nar_hash(
+        self,
+        spec: &FetchSpec,
+        root: &Path,
+        options: &FetchOptions,
+    ) -> Result<(FetchOutcome, NarSummary)> {
+        let (outcome, followed) = self.fetch(spec, root, options, true)?;
+        with_nar_summary(outcome, followed, root, options)
+    }
+
+    fn fetch(
+        self,
+        spec: &FetchSpec,
+        root: &Path,
+        options: &FetchOptions,
+        nar: bool,
+    ) -> Result<(FetchOutcome, Option<NarSummary>)> {
+        let Planned {
+            runtime,
+            plan,
+            kind,
+        } = self;
+        let result = runtime.block_on(async {
+            tokio::select! {
+                result = fetch_plan(spec, plan, root, options, nar) => result,
+                _ = cancelled(&options.cancel) => Err(Error::Interrupted),
+            }
+        });
+        options.progress.finished();
+        runtime.shutdown_timeout(Duration::from_secs(1));
+        result.map_err(|e| e.in_source_terms(kind))
+    }
 }
 
 async fn cancelled(cancel: &CancelFlag) {
@@ -212,19 +283,6 @@ async fn cancelled(cancel: &CancelFlag) {
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok()
-}
-
-async fn fetch_source(
-    spec: &FetchSpec,
-    root: &Path,
-    options: &FetchOptions,
-    nar: bool,
-) -> Result<(FetchOutcome, Option<NarSummary>)> {
-    // The engine's messages name source.huggingface's settings; these name the spec's own.
-    let kind = spec.source.kind();
-    let plan =
-        (sources::plan(spec, context(options)?).await).map_err(|e| e.in_source_terms(kind))?;
-    (fetch_plan(spec, plan, root, options, nar).await).map_err(|e| e.in_source_terms(kind))
 }
 
 /// What the source adapters get: the roots to trust, notices through the progress reporter,

@@ -116,6 +116,13 @@ impl HubClient {
         }
     }
 
+    /// Whether the Hub has `repo` (of its type) and lets us see it: its info answers.
+    pub async fn repo_exists(&self, repo: &RepoId) -> Result<bool> {
+        let url = self.url(&format!("/api/{}/{}", repo.kind.plural(), repo.id))?;
+        let response = self.http.get(&url).await?;
+        Ok(response.status().is_success())
+    }
+
     /// Every file of the repo at `commit`, following `Link: rel="next"` pages on the endpoint's
     /// host while they list new paths ([`Pagination`]).
     pub async fn list_files(&self, repo: &RepoId, commit: &str) -> Result<Vec<RepoFile>> {

@@ -9,7 +9,9 @@ use reqwest::Response;
 use super::{Addresses, Content, Context, Digest, Layout, Origin, Plan, PlannedFile, Request};
 use crate::error::{Error, Result, SettingNames};
 use crate::http::{ClientSetup, Http};
-use crate::hub::{checked_endpoint, find_token, is_hex, Asked, HubClient, RepoFile, RepoId};
+use crate::hub::{
+    checked_endpoint, find_token, is_hex, Asked, HubClient, RepoFile, RepoId, RepoType,
+};
 use crate::layout;
 use crate::patterns::PathFilter;
 use crate::spec::{FetchSpec, HfSource, Network};
@@ -65,6 +67,27 @@ pub fn plan_listed(
         commit_attribute: "source.huggingface.commit",
     };
     plan_of_listing(hub, &target, commit.clone(), listing)
+}
+
+/// The other types (dataset, space) of which the Hub has a repo with `source`'s id: what a user
+/// meant whose model was not found.
+pub async fn other_types_named(
+    spec: &FetchSpec,
+    source: &HfSource,
+    context: Context<'_>,
+) -> Result<Vec<RepoType>> {
+    let hub = hub_client(spec, &spec.network, (context.env)("HF_ENDPOINT"), context)?;
+    let mut found = Vec::new();
+    for kind in [RepoType::Model, RepoType::Dataset, RepoType::Space] {
+        let repo = RepoId {
+            kind,
+            id: source.repo.id.clone(),
+        };
+        if kind != source.repo.kind && hub.repo_exists(&repo).await? {
+            found.push(kind);
+        }
+    }
+    Ok(found)
 }
 
 /// What a fetch of one Hub repo asks for: the attributes of `source.huggingface`, or of

@@ -204,6 +204,8 @@ pub fn plan_listed(spec: &FetchSpec, listing: Vec<RepoFile>, context: Context<'_
     }
 }
 
+pub use huggingface::other_types_named;
+
 /// Resolves `spec`'s source to its pin and plans the files to fetch.
 pub async fn plan(spec: &FetchSpec, context: Context<'_>) -> Result<Plan> {
     match &spec.source {

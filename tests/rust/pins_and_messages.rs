@@ -87,6 +87,7 @@ fn prefetch_pins_the_commit_as_an_attribute() {
         json!({
             "name": "models--org--moving",
             "source": {"huggingface": {"repo": "org/moving", "revision": "main", "commit": commit}},
+            "network": {"endpoint": hub.endpoint},
             "hash": report["hash"],
         })
     );
@@ -98,16 +99,16 @@ fn prefetch_pins_the_commit_as_an_attribute() {
         text,
         format!(
             "{{\n  name = \"models--org--moving\";\n  source.huggingface = {{\n    repo = \"org/moving\";\n    \
-             revision = \"main\";\n    commit = \"{commit}\";\n  }};\n  hash = \"{}\";\n}}\n",
+             revision = \"main\";\n    commit = \"{commit}\";\n  }};\n  network.endpoint = \"{}\";\n  \
+             hash = \"{}\";\n}}\n",
+            hub.endpoint,
             report["hash"].as_str().unwrap()
         )
     );
 
     // The pin fetches the same tree.
     let (_d, out) = out_dir();
-    let mut pin = report["pin"].clone();
-    pin["network"] = json!({"endpoint": hub.endpoint});
-    assert_ok(&fetch(&pin, &out, &[]));
+    assert_ok(&fetch(&report["pin"], &out, &[]));
 
     // A revision that is a commit needs no commit beside it.
     let at_commit = prefetch_json(&hub, &format!("hf:org/moving@{commit}"));
