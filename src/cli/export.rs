@@ -22,6 +22,8 @@ pub struct Args {
     /// A store path of a model laid out as a Hub cache repo folder (what prefetch prints), or a
     /// reference, as for prefetch (fetched and added to the store if it is not there).
     source: String,
+    #[command(flatten)]
+    repo: prefetch::RepoFlags,
     /// The Hub cache to write into (default: $HF_HUB_CACHE, else $HF_HOME/hub, else
     /// ~/.cache/huggingface/hub).
     #[arg(long, value_name = "DIR")]
@@ -151,6 +153,7 @@ fn model_path(args: &Args, quiet: bool, cancel: &CancelFlag) -> Result<PathBuf> 
     }
     let prefetch_args = prefetch::Args {
         reference: Some(args.source.clone()),
+        repo: args.repo.clone(),
         include: args.include.clone(),
         exclude: args.exclude.clone(),
         ..prefetch::Args::default()

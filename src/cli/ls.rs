@@ -19,6 +19,8 @@ use super::progress::reporter;
 pub struct Args {
     /// hf:org/name[@revision], hf:datasets/org/name[@revision] (as for prefetch).
     reference: String,
+    #[command(flatten)]
+    repo: prefetch::RepoFlags,
     /// Mark the files a fetch with these globs takes (huggingface_hub's allow_patterns).
     #[arg(long = "include", value_name = "GLOB")]
     include: Vec<String>,
@@ -76,6 +78,7 @@ pub fn run(args: Args, quiet: bool, cancel: CancelFlag) -> Result<()> {
 fn prefetch_args(args: &Args, with_globs: bool) -> prefetch::Args {
     prefetch::Args {
         reference: Some(args.reference.clone()),
+        repo: args.repo.clone(),
         include: if with_globs {
             args.include.clone()
         } else {

@@ -34,12 +34,8 @@ pub struct Args {
     /// hf://[datasets/]org/name[@REV].
     #[arg(required_unless_present = "spec")]
     pub(super) reference: Option<String>,
-    /// The branch, tag or commit of a Hub repo (default: main; or @REV in the reference).
-    #[arg(long, value_name = "REV")]
-    pub(super) revision: Option<String>,
-    /// The type of a Hub repo given as org/name (default: model).
-    #[arg(long, value_name = "TYPE", value_parser = ["model", "dataset", "space"])]
-    pub(super) repo_type: Option<String>,
+    #[command(flatten)]
+    pub(super) repo: RepoFlags,
     /// A fetch spec (the fetchModel argument as JSON, any source) instead of a reference; - for
     /// standard input.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["reference", "revision", "repo_type", "include", "exclude", "endpoint", "tracking_uri", "name"])]
@@ -79,6 +75,17 @@ pub struct Args {
     /// Print a Nix attrset to paste as the argument of fetchModel.
     #[arg(long)]
     pub(super) nix: bool,
+}
+
+/// The flags of a Hub reference that `hf download` users know, for every command taking one.
+#[derive(clap::Args, Default, Clone)]
+pub struct RepoFlags {
+    /// The branch, tag or commit of a Hub repo (default: main; or @REV in the reference).
+    #[arg(long, value_name = "REV")]
+    pub(super) revision: Option<String>,
+    /// The type of a Hub repo given as org/name (default: model).
+    #[arg(long, value_name = "TYPE", value_parser = ["model", "dataset", "space"])]
+    pub(super) repo_type: Option<String>,
 }
 
 pub fn run(args: Args, quiet: bool, cancel: CancelFlag) -> Result<()> {
@@ -159,7 +166,7 @@ fn with_other_types(error: Error, spec: &FetchSpec, args: &Args) -> Error {
                     kind.as_str()
                 ),
                 (None, Some(reference)) => {
-                    let revision = match (&args.revision, source.revision.as_str()) {
+                    let revision = match (&args.repo.revision, source.revision.as_str()) {
                         (None, revision) if revision != "main" => format!("@{revision}"),
                         _ => String::new(),
                     };
@@ -377,8 +384,8 @@ fn check_arguments(args: &Args) -> Result<Source> {
     };
     let text = args.reference.as_deref().unwrap_or_default();
     let given = Given {
-        revision: args.revision.as_deref(),
-        repo_type: args.repo_type.as_deref().and_then(RepoType::parse),
+        revision: args.repo.revision.as_deref(),
+        repo_type: args.repo.repo_type.as_deref().and_then(RepoType::parse),
         endpoint: args.endpoint.as_deref(),
     };
     let reference = reference::parse_source_given(text, &given);

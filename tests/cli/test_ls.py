@@ -96,3 +96,18 @@ def test_ls_marks_xet_files(hub_root, start_hub):
         "random.bin": "xet",
         "tokenizer.model": "xet",
     }
+
+
+def test_ls_takes_a_reference_as_hf_download_does(hub_root, start_hub):
+    repo = write_repo(hub_root / "datasets" / "org" / "table", {"data.csv": "a,b\n1,2\n"})
+    (repo / "v1").mkdir()
+    (repo / "v1" / "data.csv").write_text("a\n")
+    (repo / "_hub.json").write_text(json.dumps({"revisions": {"main": ".", "v1": "v1"}}))
+    hub = start_hub()
+    env = env_for(hub)
+    listed = json.loads(nfm("ls", "org/table", "--repo-type", "dataset", "--revision", "v1", "--json",
+                            env=env).stdout)
+    assert (listed["repoType"], listed["revision"]) == ("dataset", "v1")
+    assert listed["files"] == [{"path": "data.csv", "size": 2, "storage": "git", "selected": True}]
+    by_url = json.loads(nfm("ls", f"{hub.endpoint}/datasets/org/table/tree/v1", "--json", env=env).stdout)
+    assert by_url["commit"] == listed["commit"]
