@@ -420,7 +420,9 @@ class Hub:
             return RepoFile(path, abspath, st.st_size, self.hashes.digest(abspath, st, "git"), None)
         sha256 = self.hashes.digest(abspath, st, "sha256")
         with self._blobs_lock:
-            self._blobs.setdefault(sha256, (abspath, set()))[1].add(path)
+            paths = self._blobs.get(sha256, (abspath, set()))[1]
+            paths.add(path)
+            self._blobs[sha256] = (abspath, paths)  # the latest file of these bytes: still there
         xet_hash = self.xet.xet_hash(sha256) if xet and self.xet else None
         pointer = git_object_id("blob", lfs_pointer(sha256, st.st_size))
         return RepoFile(path, abspath, st.st_size, pointer, sha256, xet_hash)
@@ -435,11 +437,13 @@ class Hub:
         """(absolute path, repo paths) of the LFS file with this sha256."""
         for attempt in range(2):
             with self._blobs_lock:
-                if sha256 in self._blobs:
-                    abspath, paths = self._blobs[sha256]
+                abspath, paths = self._blobs.get(sha256, ("", set()))
+                if os.path.isfile(abspath):
                     return abspath, sorted(paths)
             if attempt == 0:
-                self.warm_up()  # a repo written after start-up, or the server restarted
+                # A repo written after start-up, a file moved since (a test moved a branch), or
+                # the server restarted.
+                self.warm_up()
         return None
 
 
