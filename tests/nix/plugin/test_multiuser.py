@@ -243,3 +243,40 @@ def test_ctrl_c_stops_a_streamed_fetch_and_leaves_nothing(
         time.sleep(0.2)  # the daemon's worker sees the stream end and removes its folder
     assert store_debris(before, nix) == []
     assert leftovers(shared_tmp) == []
+
+
+def prefetch_as(daemon, nix, user: str, cli: Path, *args: str) -> dict:
+    """`nix-fetch-model prefetch ARGS --json` run by `user`, its store reached through the daemon
+    (`nix-store` of this Nix in PATH), its memory in the user's own ~/.cache."""
+    home = Path("/root") if user == "root" else Path("/home") / user
+    variables = {"PATH": f"{nix.bin_dir}:/usr/bin:/bin", "HOME": str(home), "USER": user, "TMPDIR": "/tmp",
+                 "NIX_REMOTE": "daemon", "NIX_DAEMON_SOCKET_PATH": str(daemon.socket)}
+    command = ["runuser", "-u", user, "--", "env", "-i", *(f"{k}={v}" for k, v in variables.items()),
+               str(cli), "--quiet", "prefetch", *args, "--json"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, f"{user}: {done.stderr}"
+    return json.loads(done.stdout)
+
+
+def test_prefetch_remembers_for_a_user_of_the_daemon(nix, daemon, hub_root, start_hub, make_model):
+    """A user's prefetch adds the model through the daemon; the next one finds it valid there and
+    downloads nothing (the user's memory), and another user with --hash neither."""
+    cli = daemon.folder / f"nix-fetch-model-{uuid.uuid4().hex[:8]}"
+    shutil.copy(os.environ.get("NFM_BIN", Path(__file__).resolve().parents[3] / "target/debug/nix-fetch-model"), cli)
+    cli.chmod(0o755)
+    repo = make_model(hub_root, {"model.safetensors": 200_000})
+    hub = start_hub(hub_root)
+    reference = (f"hf:{repo}", "--endpoint", hub.endpoint)
+    first = prefetch_as(daemon, nix, ALICE, cli, *reference)
+    assert first["addedToStore"] and first["downloaded"], first
+    assert is_valid(nix, first["storePath"])
+    downloads = hub.downloads("model.safetensors")
+    again = prefetch_as(daemon, nix, ALICE, cli, *reference)
+    by_hash = prefetch_as(daemon, nix, BOB, cli, *reference, "--hash", first["hash"])
+    for report in (again, by_hash):
+        assert not report["downloaded"], report
+        assert (report["hash"], report["storePath"]) == (first["hash"], first["storePath"])
+    assert hub.downloads("model.safetensors") == downloads
+    assert nix.run("nix-store", "--delete", first["storePath"]).returncode == 0
+    gone = prefetch_as(daemon, nix, ALICE, cli, *reference)
+    assert gone["downloaded"] and gone["storePath"] == first["storePath"], gone
