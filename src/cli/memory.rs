@@ -55,11 +55,17 @@ impl Entry {
         }
     }
 
-    /// Whether this entry is of the fetch that resolved to `commit` and selected `paths`.
-    pub fn fits<'a>(&self, commit: &str, paths: impl Iterator<Item = &'a str>) -> bool {
+    /// Whether this entry is of the fetch that resolved to `commit` and, when they are known,
+    /// selected `paths` (the key holds the selection's globs: at one commit they select the same).
+    pub fn fits(&self, commit: &str, paths: Option<&[&str]>) -> bool {
         self.commit == commit
             && self.files.len() == self.digests.len()
-            && self.files.iter().map(String::as_str).eq(paths)
+            && paths.is_none_or(|paths| {
+                self.files
+                    .iter()
+                    .map(String::as_str)
+                    .eq(paths.iter().copied())
+            })
     }
 
     pub fn outcome(&self) -> FetchOutcome {
@@ -146,9 +152,10 @@ mod tests {
             (entry.hash.as_str(), entry.path.as_str()),
             ("sha256-x", "/nix/store/p")
         );
-        assert!(entry.fits(&"c".repeat(40), ["a.json", "b.bin"].into_iter()));
-        assert!(!entry.fits(&"c".repeat(40), ["a.json"].into_iter()));
-        assert!(!entry.fits(&"d".repeat(40), ["a.json", "b.bin"].into_iter()));
+        assert!(entry.fits(&"c".repeat(40), Some(&["a.json", "b.bin"])));
+        assert!(!entry.fits(&"c".repeat(40), Some(&["a.json"])));
+        assert!(!entry.fits(&"d".repeat(40), None));
+        assert!(entry.fits(&"c".repeat(40), None));
         assert_eq!(entry.outcome().digests, outcome().digests);
         std::fs::write(dir.path().join(format!("{key}.json")), b"{\"hash\": ").unwrap();
         assert!(recall(dir.path(), &key).is_none());

@@ -273,29 +273,32 @@ fn prefetch(spec: &FetchSpec, settings: &Settings, refresh: bool) -> Result<Pref
         cancel: settings.cancel.clone(),
         ..FetchOptions::default()
     };
-    let planned = fetch::plan(spec, &options).map_err(Error::in_prefetch_terms)?;
     let memory = memory::folder();
+    let answers_here = spec.hash.is_none() && !refresh;
+    // A Hub repo's commit is one API call: a remembered fetch of it needs no listing.
+    if let (Some(folder), true) = (&memory, answers_here) {
+        if let Some((endpoint, commit)) =
+            fetch::commit_of(spec, &options).map_err(Error::in_prefetch_terms)?
+        {
+            let key = memory::key(&spec.name, &spec.source, &endpoint, &commit);
+            if let Some(fetched) = recall(spec, folder, &key, &commit, None) {
+                options.progress.finished();
+                return Ok(fetched);
+            }
+        }
+    }
+    let planned = fetch::plan(spec, &options).map_err(Error::in_prefetch_terms)?;
     let key = planned
         .commit()
         .map(|commit| memory::key(&spec.name, &spec.source, planned.endpoint(), commit));
-    let answers_here = spec.hash.is_none() && !refresh;
     if let (Some(folder), Some(key), Some(commit), true) =
         (&memory, &key, planned.commit(), answers_here)
     {
-        if let Some(entry) = memory::recall(folder, key)
-            .filter(|entry| entry.fits(commit, planned.paths()))
-            .filter(|entry| entry.path == entry_path(spec, &entry.hash))
-            .filter(|entry| store::is_valid(&entry.path))
-        {
+        let paths: Vec<&str> = planned.paths().collect();
+        if let Some(fetched) = recall(spec, folder, key, commit, Some(&paths)) {
             drop(planned);
             options.progress.finished();
-            return Ok(Prefetched {
-                outcome: entry.outcome(),
-                hash: entry.hash,
-                path: entry.path,
-                added: true,
-                reused: Some(Reused::Remembered),
-            });
+            return Ok(fetched);
         }
     }
 
@@ -362,6 +365,28 @@ pub(super) fn add_to_store(
         path: expected_path,
         added: added.is_ok(),
         reused: None,
+    })
+}
+
+/// The remembered fetch of `key`, if it is of `commit` (and selected `paths`, when the plan
+/// is made) and the store still holds its path.
+fn recall(
+    spec: &FetchSpec,
+    folder: &Path,
+    key: &str,
+    commit: &str,
+    paths: Option<&[&str]>,
+) -> Option<Prefetched> {
+    let entry = memory::recall(folder, key)
+        .filter(|entry| entry.fits(commit, paths))
+        .filter(|entry| entry.path == entry_path(spec, &entry.hash))
+        .filter(|entry| store::is_valid(&entry.path))?;
+    Some(Prefetched {
+        outcome: entry.outcome(),
+        hash: entry.hash,
+        path: entry.path,
+        added: true,
+        reused: Some(Reused::Remembered),
     })
 }
 

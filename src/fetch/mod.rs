@@ -197,11 +197,7 @@ where
 {
     // The engine's messages name source.huggingface's settings; these name the spec's own.
     let kind = spec.source.kind();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Error::io("(tokio runtime)", e))?;
+    let runtime = new_runtime()?;
     let planned = runtime.block_on(async {
         let context = context(options)?;
         tokio::select! {
@@ -221,6 +217,30 @@ where
             Err(error.in_source_terms(kind))
         }
     }
+}
+
+/// [`sources::commit_of`]: where `spec`'s files come from and the commit its revision resolves
+/// to, when the source says it without a plan (a Hub repo); `None` for the other sources.
+pub fn commit_of(spec: &FetchSpec, options: &FetchOptions) -> Result<Option<(String, String)>> {
+    let kind = spec.source.kind();
+    let runtime = new_runtime()?;
+    let commit = runtime.block_on(async {
+        let context = context(options)?;
+        tokio::select! {
+            commit = sources::commit_of(spec, context) => commit,
+            _ = cancelled(&options.cancel) => Err(Error::Interrupted),
+        }
+    });
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    commit.map_err(|e| e.in_source_terms(kind))
+}
+
+fn new_runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("(tokio runtime)", e))
 }
 
 impl Planned {

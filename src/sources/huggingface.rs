@@ -44,6 +44,21 @@ pub async fn plan(spec: &FetchSpec, source: &HfSource, context: Context<'_>) -> 
     plan_repo(hub, &target).await
 }
 
+/// Where `source` is fetched from and the commit its revision names now: the pinned commit,
+/// else the Hub's answer (one API call), without listing the files.
+pub async fn commit_of(
+    spec: &FetchSpec,
+    source: &HfSource,
+    context: Context<'_>,
+) -> Result<(String, String)> {
+    let hub = hub_client(spec, &spec.network, (context.env)("HF_ENDPOINT"), context)?;
+    let commit = match &source.commit {
+        Some(pinned) => pinned.clone(),
+        None => hub.resolve_commit(&source.repo, &source.revision).await?,
+    };
+    Ok((hub.endpoint().to_string(), commit))
+}
+
 /// The plan of `source`, pinned to a commit whose whole listing is `listing`.
 pub fn plan_listed(
     spec: &FetchSpec,

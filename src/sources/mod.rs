@@ -206,6 +206,18 @@ pub fn plan_listed(spec: &FetchSpec, listing: Vec<RepoFile>, context: Context<'_
 
 pub use huggingface::other_types_named;
 
+/// Where `spec`'s files come from and the commit its revision resolves to, when the source
+/// says it without planning: a Hub repo (one API call, none for a pinned commit). `None` for the
+/// other sources, whose pin comes with their plan.
+pub async fn commit_of(spec: &FetchSpec, context: Context<'_>) -> Result<Option<(String, String)>> {
+    match &spec.source {
+        Source::HuggingFace(source) => huggingface::commit_of(spec, source, context)
+            .await
+            .map(Some),
+        _ => Ok(None),
+    }
+}
+
 /// Resolves `spec`'s source to its pin and plans the files to fetch.
 pub async fn plan(spec: &FetchSpec, context: Context<'_>) -> Result<Plan> {
     match &spec.source {

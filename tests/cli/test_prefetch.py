@@ -46,6 +46,8 @@ def test_a_second_prefetch_downloads_nothing_and_says_it_came_from_the_store(mod
     second = report(f"hf:{name}", env=env)
     assert downloads(hub) == []
     assert not second["downloaded"]
+    # One API call: where the revision points; no listing.
+    assert [entry["path"] for entry in hub.log()] == [f"/api/models/{name}/revision/main"], hub.log()
     for key in ("hash", "storePath", "commit", "files", "size", "pin"):
         assert second[key] == first[key], key
     text = nfm("prefetch", f"hf:{name}", env=env).stdout
