@@ -355,10 +355,11 @@ impl Store {
                         });
                     }
                 }
-                if truthy(env("AWS_EC2_METADATA_DISABLED")) && !has_aws_credentials(env) {
-                    if !place.anonymous {
-                        return Err(no_credentials(source));
-                    }
+                if truthy(env("AWS_EC2_METADATA_DISABLED"))
+                    && !has_aws_credentials(env)
+                    && !place.anonymous
+                {
+                    return Err(no_credentials(source));
                 }
                 builder
                     .with_bucket_name(&source.bucket)

@@ -186,6 +186,64 @@ pub fn nix_string(text: &str) -> String {
         .replace("${", "\\${")
 }
 
+/// A JSON value as a Nix value: strings quoted as Nix reads them, lists and attribute sets
+/// written out (an attribute name that is not a plain identifier quoted).
+pub fn nix_value(value: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => nix_string(s),
+        Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(nix_value).collect();
+            format!("[ {} ]", items.join(" "))
+        }
+        Value::Object(attributes) => {
+            let attributes: Vec<String> = attributes
+                .iter()
+                .map(|(key, value)| format!("{} = {};", nix_attribute_name(key), nix_value(value)))
+                .collect();
+            format!("{{ {} }}", attributes.join(" "))
+        }
+        other => other.to_string(),
+    }
+}
+
+/// An attribute name as Nix reads it: bare when it is an identifier, else quoted
+/// (`"config.json"`, `"w/model.bin"`).
+pub fn nix_attribute_name(key: &str) -> String {
+    let mut chars = key.chars();
+    let identifier = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || "_'-".contains(c))
+        && ![
+            "if", "then", "else", "assert", "with", "let", "in", "rec", "inherit", "or",
+        ]
+        .contains(&key);
+    match identifier {
+        true => key.to_string(),
+        false => nix_string(key),
+    }
+}
+
+/// `<namespace>/<name>`: the Hub cache repo a source derives when the spec names none, the name
+/// being `text` with every run of characters other than letters, digits and `_` made one `-`,
+/// at most 96 characters, `fallback` if nothing is left. lib/sources/check.nix `derivedRepo`
+/// derives the same.
+pub fn derived_repo(namespace: &str, text: &str, fallback: &str) -> RepoId {
+    let parts: Vec<&str> = text
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|part| !part.is_empty())
+        .collect();
+    let mut name = parts.join("-");
+    name.truncate(96);
+    let name = name.trim_end_matches('-');
+    let name = if name.is_empty() { fallback } else { name };
+    RepoId {
+        kind: RepoType::Model,
+        id: format!("{namespace}/{name}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,63 +313,5 @@ mod tests {
         assert!(commit(&sha[1..], "main").is_err());
         let other = "1123456789abcdef0123456789abcdef01234567";
         assert!(commit(sha, other).unwrap_err().contains("itself a commit"));
-    }
-}
-
-/// A JSON value as a Nix value: strings quoted as Nix reads them, lists and attribute sets
-/// written out (an attribute name that is not a plain identifier quoted).
-pub fn nix_value(value: &serde_json::Value) -> String {
-    use serde_json::Value;
-    match value {
-        Value::String(s) => nix_string(s),
-        Value::Array(items) => {
-            let items: Vec<String> = items.iter().map(nix_value).collect();
-            format!("[ {} ]", items.join(" "))
-        }
-        Value::Object(attributes) => {
-            let attributes: Vec<String> = attributes
-                .iter()
-                .map(|(key, value)| format!("{} = {};", nix_attribute_name(key), nix_value(value)))
-                .collect();
-            format!("{{ {} }}", attributes.join(" "))
-        }
-        other => other.to_string(),
-    }
-}
-
-/// An attribute name as Nix reads it: bare when it is an identifier, else quoted
-/// (`"config.json"`, `"w/model.bin"`).
-pub fn nix_attribute_name(key: &str) -> String {
-    let mut chars = key.chars();
-    let identifier = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || "_'-".contains(c))
-        && ![
-            "if", "then", "else", "assert", "with", "let", "in", "rec", "inherit", "or",
-        ]
-        .contains(&key);
-    match identifier {
-        true => key.to_string(),
-        false => nix_string(key),
-    }
-}
-
-/// `<namespace>/<name>`: the Hub cache repo a source derives when the spec names none, the name
-/// being `text` with every run of characters other than letters, digits and `_` made one `-`,
-/// at most 96 characters, `fallback` if nothing is left. lib/sources/check.nix `derivedRepo`
-/// derives the same.
-pub fn derived_repo(namespace: &str, text: &str, fallback: &str) -> RepoId {
-    let parts: Vec<&str> = text
-        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .filter(|part| !part.is_empty())
-        .collect();
-    let mut name = parts.join("-");
-    name.truncate(96);
-    let name = name.trim_end_matches('-');
-    let name = if name.is_empty() { fallback } else { name };
-    RepoId {
-        kind: RepoType::Model,
-        id: format!("{namespace}/{name}"),
     }
 }

@@ -310,10 +310,8 @@ fn walk(store: StoreKind, config: &Value, lines: &mut Vec<String>) -> Option<Obj
     };
     let files = patterns("files");
     let exclude = patterns("exclude");
-    let versions = match given(config, store.versions_key()) {
-        None => None,
-        Some(value) => Some(versions(store, at, value, lines)),
-    };
+    let versions =
+        given(config, store.versions_key()).map(|value| versions(store, at, value, lines));
     let repo = match given(config, "repo") {
         None => None,
         Some(Value::String(text)) => {

@@ -55,7 +55,7 @@ impl Credentials {
         }
     }
 
-    fn from_netrc(&self, url: &Url) -> Option<Found> {
+    fn netrc_header(&self, url: &Url) -> Option<Found> {
         let header = self.netrc.headers_for(url).remove(AUTHORIZATION)?;
         let file = self.netrc.file.clone()?;
         Some(Found {
@@ -76,7 +76,7 @@ impl Credentials {
     ) -> Result<Answer> {
         let origin = url.origin().ascii_serialization();
         let known = self.worked.lock().unwrap().get(&origin).cloned();
-        let mut sent = known.or_else(|| self.from_netrc(url));
+        let mut sent = known.or_else(|| self.netrc_header(url));
         let mut helper_asked = false;
         loop {
             let mut with = headers.clone();
