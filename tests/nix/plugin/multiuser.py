@@ -126,7 +126,8 @@ class Daemon:
                 status = Path(f"/proc/{pid}/status").read_text()
             except FileNotFoundError:
                 continue
-            total += int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
+            rss = [line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")]
+            total += int(rss[0]) if rss else 0  # a worker that has just exited holds none
         return total
 
     def stop(self) -> None:
