@@ -653,20 +653,22 @@ mod tests {
         }
     }
 
+    /// `printf 'hello\n' | git hash-object --stdin`, and the empty blob.
+    const HELLO: &str = "ce013625030ba8dba906f756967f9e9ca394464a";
+    const EMPTY: &str = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391";
+
+    /// A spec of a source whose plans the tests make by hand.
+    fn url_spec() -> FetchSpec {
+        crate::spec::check(r#"{"source":{"url":{"url":"http://127.0.0.1:9/x"}}}"#).unwrap()
+    }
+
     /// Content in hand takes the downloads' one path: written into its blob, checked against its
     /// digest by the blob's hasher or by the NAR hasher, the NAR hash that of the tree.
     #[test]
     fn content_in_hand_is_written_and_checked_like_a_download() {
-        let spec =
-            crate::spec::check(r#"{"source":{"url":{"url":"http://127.0.0.1:9/x"}}}"#).unwrap();
-        // `printf 'hello\n' | git hash-object --stdin`, and the empty blob.
-        let hello = "ce013625030ba8dba906f756967f9e9ca394464a";
-        let empty = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391";
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
+        let spec = url_spec();
+        let (hello, empty) = (HELLO, EMPTY);
+        let runtime = new_runtime().unwrap();
         for nar in [false, true] {
             let root = tempfile::tempdir().unwrap();
             let files = [
@@ -707,15 +709,9 @@ mod tests {
     /// A local file (`import`'s cached blobs) is copied and checked as content in hand is.
     #[test]
     fn local_files_are_copied_and_checked_like_a_download() {
-        let spec =
-            crate::spec::check(r#"{"source":{"url":{"url":"http://127.0.0.1:9/x"}}}"#).unwrap();
-        let hello = "ce013625030ba8dba906f756967f9e9ca394464a";
-        let empty = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391";
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
+        let spec = url_spec();
+        let (hello, empty) = (HELLO, EMPTY);
+        let runtime = new_runtime().unwrap();
         let cached = tempfile::tempdir().unwrap();
         for (name, bytes) in [
             ("hello", &b"hello\n"[..]),
