@@ -110,6 +110,14 @@ class Ways:
         path = done.stdout.strip().splitlines()[-1]
         return {"hash": spec.get("hash"), "path": path, "commit": None}
 
+    def found_in_the_store(self, nix: Nix, spec: dict, fetched: dict, env: dict | None = None) -> dict:
+        """Asserts that `spec` fetched with the plugin and with the fixed-output derivation gives
+        the path `fetched` added (held by the store: no server needed). Returns the plugin's."""
+        by_plugin = self.plugin(nix, spec, env)
+        assert by_plugin["path"] == fetched["path"]
+        assert self.fod(nix, spec, env)["path"] == fetched["path"]
+        return by_plugin
+
     def fetch(self, spec: dict, out: Path, env: dict | None = None) -> subprocess.CompletedProcess:
         """`nix-fetch-model fetch --spec - --out OUT` (the fixed-output builder's command), unchecked."""
         return subprocess.run([str(self.cli), "fetch", "--spec", "-", "--out", str(out)], input=json.dumps(spec),

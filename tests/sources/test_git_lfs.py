@@ -91,8 +91,7 @@ def test_a_cache_hit_needs_no_server(nix, ways):
         fetched = ways.prefetch(spec)
     pinned = dict(spec, hash=fetched["hash"])
     pinned["source"]["git-lfs"]["commit"] = fetched["commit"]
-    assert ways.plugin(nix, pinned)["path"] == fetched["path"]
-    assert ways.fod(nix, pinned)["path"] == fetched["path"]
+    ways.found_in_the_store(nix, pinned, fetched)
 
 
 def test_a_wrong_hash_is_refused_by_each_way(nix, ways, server):

@@ -244,8 +244,7 @@ def test_a_cache_hit_needs_no_server(nix, ways, hub):
     fetched = ways.prefetch(spec)
     hub.stop()
     pinned = dict(spec, hash=fetched["hash"])
-    assert ways.plugin(nix, pinned)["path"] == fetched["path"]
-    assert ways.fod(nix, pinned)["path"] == fetched["path"]
+    ways.found_in_the_store(nix, pinned, fetched)
 
 
 def test_the_pin_holds_when_main_moves(nix, ways, hub, hub_root):

@@ -158,8 +158,7 @@ def test_a_cache_hit_needs_no_server(nix, ways):
         assert is_valid(nix, fetched["path"])
     # The server is stopped: the pinned spec is in the store already.
     pinned = dict(spec, hash=fetched["hash"])
-    assert ways.plugin(nix, pinned, env=no_credentials())["path"] == fetched["path"]
-    assert ways.fod(nix, pinned, env=no_credentials())["path"] == fetched["path"]
+    ways.found_in_the_store(nix, pinned, fetched, no_credentials())
     # And an unpinned one says the server cannot be reached.
     gone = ways.prefetch(dict(spec, network={"retries": 0, "timeout": 5}), env=no_credentials(), check=False)
     assert gone.returncode != 0 and "cannot reach the MLflow tracking server" in gone.stderr, gone.stderr

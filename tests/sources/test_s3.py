@@ -116,8 +116,7 @@ def test_a_cache_hit_needs_no_server(nix, ways):
         env = env_of(s3)
         fetched = ways.prefetch(spec_of(s3), env)
     pin = fetched["report"]["pin"]
-    assert ways.plugin(nix, pin, env)["path"] == fetched["path"]
-    assert ways.fod(nix, pin, env)["path"] == fetched["path"]
+    ways.found_in_the_store(nix, pin, fetched, env)
 
 
 def test_a_wrong_hash_is_refused_by_each_way(nix, ways):

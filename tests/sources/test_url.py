@@ -116,8 +116,7 @@ def test_a_cache_hit_needs_no_server(nix, ways, served):
         spec = spec_of(web.base_url)
         fetched = ways.prefetch(spec)
     pinned = dict(spec, hash=fetched["hash"])
-    assert ways.plugin(nix, pinned)["path"] == fetched["path"]
-    assert ways.fod(nix, pinned)["path"] == fetched["path"]
+    ways.found_in_the_store(nix, pinned, fetched)
 
 
 def test_the_pin_holds_when_the_file_at_the_url_changes(nix, ways, served):
